@@ -1,0 +1,1 @@
+//! kds-gen (not yet implemented).

@@ -1,0 +1,1 @@
+//! kds-put (not yet implemented).

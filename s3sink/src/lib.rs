@@ -1,0 +1,1 @@
+//! kds-s3sink (not yet implemented).

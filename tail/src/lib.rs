@@ -1,0 +1,1 @@
+//! kds-tail (not yet implemented).

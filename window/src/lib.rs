@@ -1,0 +1,1 @@
+//! kds-window (not yet implemented).

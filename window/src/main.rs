@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("kds-window: not implemented yet");
+    std::process::exit(1);
+}
