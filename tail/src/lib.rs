@@ -1,1 +1,545 @@
-//! kds-tail (not yet implemented).
+//! kds-tail: read every shard of a Kinesis data stream as NDJSON.
+//!
+//! `run` validates the flags, then [`tail`] lists the shards, starts one reader task per shard
+//! whose parents are done ([`shards::Coordinator`]), and writes every page the tasks send into
+//! ONE output, in the order pages arrive (so per-shard order is kept). The checkpoint only ever
+//! names records that have been written and flushed: at-least-once.
+
+pub mod checkpoint;
+pub mod config;
+pub mod deaggregate;
+pub mod output;
+pub mod reader;
+pub mod shards;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use aws_sdk_kinesis::Client;
+use kds_common::exit::{usage, Exit};
+use kds_common::io::Output;
+use kds_common::signal::Shutdown;
+use kds_common::stats::Reporter;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use config::{Args, Config};
+
+use checkpoint::Checkpoint;
+use config::From;
+use deaggregate::Decoded;
+use output::{Formatter, OutRecord};
+use reader::{Event, ShardReader, ShardStats, Start};
+use shards::{Coordinator, State};
+
+const TOOL: &str = "kds-tail";
+
+/// Entry point for `main`: validate, then run on a small multi-threaded runtime.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let config = Config::try_from(args)?;
+    let shutdown = Shutdown::install()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(tail(config, Output::stdout(), shutdown));
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+type StatsMap = Arc<Mutex<BTreeMap<String, Arc<ShardStats>>>>;
+
+struct Session {
+    config: Config,
+    client: Client,
+    reader_client: Client,
+    coord: Coordinator,
+    /// Shards in the first listing; shards found later start at their first record.
+    initial: HashSet<String>,
+    /// The `from` that applies to shards the checkpoint does not name.
+    from: From,
+    resumed: bool,
+    checkpoint: Option<Checkpoint>,
+    state: checkpoint::State,
+    tasks: HashMap<String, JoinHandle<()>>,
+    at_tip: HashMap<String, bool>,
+    stats: StatsMap,
+    tx: mpsc::Sender<Event>,
+    out: Output,
+    fmt: Formatter,
+    written: u64,
+    bad_aggregates: u64,
+    warned: bool,
+}
+
+/// Reads the stream per `config`, writing to `out` until a stop condition or `shutdown`.
+pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Result<Exit> {
+    let shared = kds_common::aws::sdk_config(&config.aws).await;
+    let client = Client::new(&shared);
+    let reader_client = Client::from_conf(
+        aws_sdk_kinesis::config::Builder::from(&shared)
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_smithy_types::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .build(),
+    );
+
+    // Lock and read the checkpoint before any AWS call: a second run must refuse at once.
+    let (checkpoint, saved) = match &config.checkpoint {
+        Some(path) => {
+            let (cp, saved) = Checkpoint::open(path)?;
+            (Some(cp), saved)
+        }
+        None => (None, None),
+    };
+    if let Some(s) = &saved {
+        if s.stream != config.stream {
+            return Err(usage(format!(
+                "checkpoint {} belongs to stream {}, not {}",
+                config
+                    .checkpoint
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                s.stream,
+                config.stream
+            )));
+        }
+    }
+    let start_ms = kds_common::time::now_ms();
+    let resumed = saved.is_some();
+    let (from, state) = match saved {
+        Some(s) => {
+            let from = From::parse(&s.from)
+                .map_err(|e| anyhow::anyhow!("checkpoint has a bad \"from\": {e}"))?;
+            (from, s)
+        }
+        None => {
+            let stored = match &config.from {
+                From::Latest => From::AtTimestamp(start_ms),
+                f => f.clone(),
+            };
+            let state = checkpoint::State {
+                version: checkpoint::VERSION,
+                stream: config.stream.clone(),
+                from: stored.render(),
+                ..Default::default()
+            };
+            (config.from.clone(), state)
+        }
+    };
+
+    let (tx, mut rx) = mpsc::channel::<Event>(64);
+    let mut s = Session {
+        fmt: Formatter::new(config.data, config.envelope),
+        coord: Coordinator::new(config.subset),
+        config,
+        client,
+        reader_client,
+        initial: HashSet::new(),
+        from,
+        resumed,
+        checkpoint,
+        state,
+        tasks: HashMap::new(),
+        at_tip: HashMap::new(),
+        stats: Arc::new(Mutex::new(BTreeMap::new())),
+        tx,
+        out,
+        written: 0,
+        bad_aggregates: 0,
+        warned: false,
+    };
+
+    let reporter = start_reporter(s.config.verbose, Arc::clone(&s.stats));
+    let started = Instant::now();
+    let result = s.main_loop(&mut rx, &shutdown).await;
+    for (_, task) in s.tasks.drain() {
+        task.abort();
+    }
+    // Whatever happened, the positions in `state` name only flushed records: save them.
+    let flushed = s.out.flush();
+    let saved = s.save_checkpoint();
+    let renewals: u64 = s
+        .stats
+        .lock()
+        .map(|m| {
+            m.values()
+                .map(|st| st.renewals.load(Ordering::Relaxed))
+                .sum()
+        })
+        .unwrap_or(0);
+    let elapsed = started.elapsed();
+    let mut summary = format!(
+        "{} records in {:.1}s ({:.0}/s), {} iterator renewals",
+        s.written,
+        elapsed.as_secs_f64(),
+        kds_common::stats::rate(s.written, elapsed),
+        renewals
+    );
+    let w = s.fmt.warnings;
+    if w.total() > 0 || s.bad_aggregates > 0 {
+        let warn = format!(
+            "warning: {} records not a single UTF-8 line ({} as JSON strings, {} as base64), {} bad KPL aggregates",
+            w.total(),
+            w.escaped,
+            w.base64,
+            s.bad_aggregates
+        );
+        if !(s.config.verbose || reporter.prints_summary()) {
+            eprintln!("{TOOL}: {warn}");
+        }
+        summary.push_str("; ");
+        summary.push_str(&warn);
+    }
+    reporter.finish(&summary);
+    result?;
+    flushed.context("writing stdout")?;
+    saved?;
+    Ok(Exit::Ok)
+}
+
+fn start_reporter(verbose: bool, stats: StatsMap) -> Reporter {
+    let previous: Mutex<(Instant, HashMap<String, u64>)> =
+        Mutex::new((Instant::now(), HashMap::new()));
+    Reporter::start(TOOL, verbose, Duration::from_secs(5), move || {
+        let Ok(map) = stats.lock() else {
+            return String::new();
+        };
+        let Ok(mut prev) = previous.lock() else {
+            return String::new();
+        };
+        let secs = prev.0.elapsed().as_secs_f64().max(0.001);
+        prev.0 = Instant::now();
+        let mut parts = Vec::new();
+        for (id, st) in map.iter() {
+            let n = st.records.load(Ordering::Relaxed);
+            let before = prev.1.insert(id.clone(), n).unwrap_or(0);
+            parts.push(format!(
+                "{id} {:.0} rec/s behind {}ms renewals {} throttles {} errors {}",
+                (n - before) as f64 / secs,
+                st.millis_behind.load(Ordering::Relaxed),
+                st.renewals.load(Ordering::Relaxed),
+                st.throttles.load(Ordering::Relaxed),
+                st.errors.load(Ordering::Relaxed),
+            ));
+        }
+        parts.join("; ")
+    })
+}
+
+impl Session {
+    async fn main_loop(
+        &mut self,
+        rx: &mut mpsc::Receiver<Event>,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<()> {
+        self.init().await?;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut last_save = Instant::now();
+        let mut last_list = Instant::now();
+        loop {
+            if self.done() || shutdown.requested() {
+                return Ok(());
+            }
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => self.handle(ev).await?,
+                    None => bail!("internal: event channel closed"),
+                },
+                _ = tick.tick() => {
+                    if last_save.elapsed() >= self.config.checkpoint_interval {
+                        self.save_checkpoint()?;
+                        last_save = Instant::now();
+                    }
+                    if last_list.elapsed() >= self.config.list_interval {
+                        self.relist().await?;
+                        last_list = Instant::now();
+                    }
+                    self.until_by_clock();
+                }
+                _ = shutdown.wait() => return Ok(()),
+            }
+        }
+    }
+
+    async fn init(&mut self) -> anyhow::Result<()> {
+        let listing = shards::list_shards(&self.client, &self.config.stream).await?;
+        self.initial = listing.iter().map(|s| s.id.clone()).collect();
+        self.coord.update(listing);
+        if let From::AtSequence { shard, .. } = &self.from {
+            if !self.initial.contains(shard) {
+                return Err(usage(format!(
+                    "--from at-sequence: stream {} has no shard {shard}",
+                    self.config.stream
+                )));
+            }
+        }
+        if self.resumed {
+            let finished: Vec<String> = self.state.finished.iter().cloned().collect();
+            for id in finished {
+                self.coord.set_state(&id, State::Finished);
+            }
+        } else {
+            let ids: Vec<String> = self.coord.ids().map(str::to_string).collect();
+            match &self.from {
+                From::Latest => {
+                    // Nothing will arrive in a shard that is closed already.
+                    for id in ids {
+                        if self.coord.info(&id).is_some_and(|i| i.closed) {
+                            self.finish(&id);
+                        }
+                    }
+                }
+                From::AtSequence { shard, .. } => {
+                    for id in self.coord.ancestors(shard) {
+                        self.finish(&id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.start_ready();
+        Ok(())
+    }
+
+    fn finish(&mut self, id: &str) {
+        self.coord.set_state(id, State::Finished);
+        self.state.shards.remove(id);
+        self.state.finished.insert(id.to_string());
+        self.at_tip.remove(id);
+        self.tasks.remove(id);
+    }
+
+    fn start_position(&self, id: &str) -> Start {
+        if let Some(seq) = self.state.shards.get(id) {
+            return Start::AfterSequence(seq.clone());
+        }
+        if !self.initial.contains(id) {
+            return Start::TrimHorizon;
+        }
+        match &self.from {
+            From::TrimHorizon => Start::TrimHorizon,
+            From::Latest => Start::Latest,
+            From::AtTimestamp(ms) => Start::AtTimestamp(*ms),
+            From::AtSequence { shard, sequence } if shard == id => {
+                Start::AtSequence(sequence.clone())
+            }
+            From::AtSequence { .. } => Start::TrimHorizon,
+        }
+    }
+
+    fn start_ready(&mut self) {
+        for id in self.coord.ready() {
+            let stats = Arc::new(ShardStats::default());
+            if let Ok(mut m) = self.stats.lock() {
+                m.insert(id.clone(), Arc::clone(&stats));
+            }
+            let reader = ShardReader {
+                client: self.reader_client.clone(),
+                stream: self.config.stream.clone(),
+                shard: Arc::from(id.as_str()),
+                start: self.start_position(&id),
+                limit: self.config.batch_limit,
+                tx: self.tx.clone(),
+                stats,
+            };
+            self.coord.set_state(&id, State::Running);
+            self.at_tip.insert(id.clone(), false);
+            self.tasks.insert(id, tokio::spawn(reader.run()));
+        }
+    }
+
+    async fn relist(&mut self) -> anyhow::Result<()> {
+        let listing = shards::list_shards(&self.client, &self.config.stream).await?;
+        self.coord.update(listing);
+        self.start_ready();
+        Ok(())
+    }
+
+    fn limit_reached(&self) -> bool {
+        self.config.count.is_some_and(|n| self.written >= n)
+    }
+
+    fn done(&self) -> bool {
+        if self.limit_reached() {
+            return true;
+        }
+        let mut running = self.coord.mine_in(State::Running).peekable();
+        let nothing_to_start = self.coord.ready().is_empty() && !self.coord.waiting_can_start();
+        if running.peek().is_none() {
+            // Every shard of ours is finished or stopped, or waits on a parent that will never
+            // finish here.
+            return nothing_to_start;
+        }
+        if self.config.exit_at_tip && nothing_to_start {
+            return running.all(|id| {
+                self.at_tip.get(id).copied().unwrap_or(false)
+                    && !self.coord.info(id).is_some_and(|i| i.closed)
+            });
+        }
+        false
+    }
+
+    /// --until: once the wall clock has passed it, a shard caught up is done.
+    fn until_by_clock(&mut self) {
+        let Some(until) = self.config.until_ms else {
+            return;
+        };
+        if kds_common::time::now_ms() <= until {
+            return;
+        }
+        let caught_up: Vec<String> = self
+            .coord
+            .mine_in(State::Running)
+            .filter(|id| self.at_tip.get(*id).copied().unwrap_or(false))
+            .map(str::to_string)
+            .collect();
+        for id in caught_up {
+            self.stop(&id);
+        }
+    }
+
+    fn stop(&mut self, id: &str) {
+        self.coord.set_state(id, State::Stopped);
+        if let Some(t) = self.tasks.remove(id) {
+            t.abort();
+        }
+    }
+
+    async fn handle(&mut self, ev: Event) -> anyhow::Result<()> {
+        match ev {
+            Event::Page {
+                shard,
+                records,
+                at_tip,
+            } => {
+                if self.coord.state(&shard) != Some(State::Running) {
+                    return Ok(()); // stopped meanwhile
+                }
+                self.at_tip.insert(shard.to_string(), at_tip);
+                self.write_page(&shard, &records)?;
+            }
+            Event::Finished { shard } => {
+                if self.coord.state(&shard) != Some(State::Running) {
+                    return Ok(());
+                }
+                self.finish(&shard);
+                // The children are known now: list them and start those that are ready.
+                self.relist().await?;
+            }
+            Event::Failed { shard, error } => {
+                return Err(error.context(format!("reading shard {shard}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn write_page(
+        &mut self,
+        shard: &str,
+        records: &[aws_sdk_kinesis::types::Record],
+    ) -> anyhow::Result<()> {
+        let mut position: Option<&str> = None;
+        for r in records {
+            if self.limit_reached() {
+                break;
+            }
+            let arrival_ms = r
+                .approximate_arrival_timestamp
+                .and_then(|t| t.to_millis().ok());
+            if let (Some(until), Some(at)) = (self.config.until_ms, arrival_ms) {
+                if at > until {
+                    self.stop(shard);
+                    break;
+                }
+            }
+            let data = r.data.as_ref();
+            let pk = r.partition_key.as_deref().unwrap_or("");
+            let base = OutRecord {
+                shard_id: shard,
+                sequence_number: &r.sequence_number,
+                sub_sequence: None,
+                partition_key: pk,
+                arrival_ms,
+                data,
+            };
+            let decoded = if self.config.deaggregate && deaggregate::looks_aggregated(data) {
+                match deaggregate::decode(data) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.bad_aggregates += 1;
+                        if self.bad_aggregates == 1 {
+                            eprintln!(
+                                "{TOOL}: warning: {shard} {}: {e}; written as is (further ones are counted)",
+                                r.sequence_number
+                            );
+                        }
+                        Decoded::Plain
+                    }
+                }
+            } else {
+                Decoded::Plain
+            };
+            let before = self.fmt.warnings.total();
+            match decoded {
+                Decoded::Plain => {
+                    self.fmt.write(&base, self.out.buffer());
+                    self.written += 1;
+                }
+                Decoded::Aggregated(users) => {
+                    let mut complete = true;
+                    for (i, u) in users.iter().enumerate() {
+                        if self.limit_reached() {
+                            complete = false;
+                            break;
+                        }
+                        let rec = OutRecord {
+                            sub_sequence: Some(i as u64),
+                            partition_key: u.partition_key,
+                            data: u.data,
+                            ..base
+                        };
+                        self.fmt.write(&rec, self.out.buffer());
+                        self.written += 1;
+                    }
+                    if !complete {
+                        // Part of an aggregate: don't checkpoint it, a restart re-reads it.
+                        self.out.commit().context("writing stdout")?;
+                        break;
+                    }
+                }
+            }
+            if !self.warned && self.fmt.warnings.total() > before && !self.config.envelope {
+                self.warned = true;
+                eprintln!(
+                    "{TOOL}: warning: {shard} {}: data is not a single UTF-8 line, written per --data {:?} (further ones are counted)",
+                    r.sequence_number,
+                    self.fmt.mode
+                );
+            }
+            self.out.commit().context("writing stdout")?;
+            position = Some(&r.sequence_number);
+        }
+        self.out.flush().context("writing stdout")?;
+        if let Some(seq) = position {
+            self.state.shards.insert(shard.to_string(), seq.to_string());
+        }
+        Ok(())
+    }
+
+    fn save_checkpoint(&mut self) -> anyhow::Result<()> {
+        let Some(cp) = &self.checkpoint else {
+            return Ok(());
+        };
+        cp.save(&self.state)
+    }
+}

@@ -1,0 +1,209 @@
+//! The checkpoint file: where a later run resumes.
+//!
+//! Format (JSON, one object):
+//!
+//! ```json
+//! {"version":1,"stream":"kds-lab1","from":"trim-horizon",
+//!  "shards":{"shardId-000000000000":"49590338271490256608559692538361571095921575989136588898"},
+//!  "finished":["shardId-000000000001"]}
+//! ```
+//!
+//! - `shards`: shard id → sequence number of the last record written to stdout (and flushed).
+//!   A restart reads that shard `AFTER_SEQUENCE_NUMBER` it. For a KPL aggregate, the number is
+//!   recorded only once all its user records are written.
+//! - `finished`: shards read to their end (closed); never read again.
+//! - `from`: the start position of the first run (`latest` is stored as
+//!   `at-timestamp:<start time>`); used for shards the file does not name yet.
+//!
+//! Written atomically: a temporary file in the same directory, fsync, rename over the old file,
+//! fsync the directory; mode 0600. A lock (`flock`) on `<FILE>.lock` keeps a second run off the
+//! same file: it exits 1 with a message naming the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub stream: String,
+    pub from: String,
+    #[serde(default)]
+    pub shards: BTreeMap<String, String>,
+    #[serde(default)]
+    pub finished: BTreeSet<String>,
+}
+
+/// An open, locked checkpoint file.
+pub struct Checkpoint {
+    path: PathBuf,
+    // Held for the life of the run: the flock goes with the descriptor.
+    _lock: File,
+}
+
+impl Checkpoint {
+    /// Locks the checkpoint and reads it (None when it does not exist yet or is empty).
+    pub fn open(path: &Path) -> anyhow::Result<(Checkpoint, Option<State>)> {
+        let lock_path = lock_path(path);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                bail!(
+                    "checkpoint {} is in use by another kds-tail (lock {} is held); not starting",
+                    path.display(),
+                    lock_path.display()
+                );
+            }
+            return Err(err).with_context(|| format!("cannot lock {}", lock_path.display()));
+        }
+        let state = match std::fs::read(path) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => None,
+            Ok(bytes) => {
+                let state: State = serde_json::from_slice(&bytes).with_context(|| {
+                    format!("checkpoint {} is not a kds-tail checkpoint", path.display())
+                })?;
+                if state.version != VERSION {
+                    bail!(
+                        "checkpoint {}: version {} is not supported (expected {VERSION})",
+                        path.display(),
+                        state.version
+                    );
+                }
+                Some(state)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read checkpoint {}", path.display()))
+            }
+        };
+        Ok((
+            Checkpoint {
+                path: path.to_path_buf(),
+                _lock: lock,
+            },
+            state,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes the state atomically.
+    pub fn save(&self, state: &State) -> anyhow::Result<()> {
+        write_atomically(&self.path, &serde_json::to_vec(state)?)
+            .with_context(|| format!("cannot write checkpoint {}", self.path.display()))
+    }
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// temp file in the same directory → fsync → rename → fsync the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "checkpoint".into());
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn save_then_open_round_trips_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.json");
+        let state = State {
+            version: VERSION,
+            stream: "s".into(),
+            from: "trim-horizon".into(),
+            shards: [("shardId-0".to_string(), "123".to_string())].into(),
+            finished: ["shardId-9".to_string()].into(),
+        };
+        {
+            let (cp, none) = Checkpoint::open(&path).unwrap();
+            assert!(none.is_none());
+            cp.save(&state).unwrap();
+        }
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let (_cp, back) = Checkpoint::open(&path).unwrap();
+        assert_eq!(back, Some(state));
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp."))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn second_open_is_refused_while_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.json");
+        let (first, _) = Checkpoint::open(&path).unwrap();
+        let err = Checkpoint::open(&path).err().unwrap().to_string();
+        assert!(err.contains("in use by another kds-tail"), "{err}");
+        drop(first);
+        assert!(Checkpoint::open(&path).is_ok());
+    }
+
+    #[test]
+    fn garbage_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.json");
+        std::fs::write(&path, "not json").unwrap();
+        let err = format!("{:#}", Checkpoint::open(&path).err().unwrap());
+        assert!(
+            err.contains("cp.json") && err.contains("not a kds-tail checkpoint"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! Command-line flags and the validated configuration built from them before any I/O.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use kds_common::aws::AwsArgs;
+use kds_common::duration::parse_duration;
+use kds_common::exit::usage;
+
+use crate::output::DataMode;
+
+/// Read every shard of a Kinesis data stream and write the records to stdout as NDJSON.
+///
+/// Parents are read to their end before their children, so per-key order holds across
+/// resharding. With --checkpoint, a restart resumes after the last record written.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "kds-tail", version)]
+pub struct Args {
+    /// Stream to read.
+    #[arg(long, env = "KDS_STREAM", value_name = "NAME")]
+    pub stream: String,
+
+    /// Where to start: trim-horizon | latest | at-timestamp:TIME | at-sequence:SHARD:SEQ.
+    /// TIME is RFC 3339 or epoch milliseconds. `latest` applies to shards open at start;
+    /// shards that appear later are read from their first record. Ignored for shards that
+    /// the checkpoint knows.
+    #[arg(long, env = "KDS_FROM", default_value = "latest", value_name = "POS")]
+    pub from: String,
+
+    /// Stop when every open shard is caught up (MillisBehindLatest 0 and an empty page) and
+    /// every closed shard has been read to its end.
+    #[arg(short = 'e', long)]
+    pub exit_at_tip: bool,
+
+    /// Stop at records that arrived after TIME (RFC 3339 or epoch ms), or once the wall clock
+    /// has passed TIME and every shard is caught up.
+    #[arg(long, env = "KDS_UNTIL", value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Stop after N records.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Checkpoint file: per-shard last sequence number written, and finished shards. Read on
+    /// start (resume after it), written atomically every --checkpoint-interval and on exit.
+    #[arg(long, env = "KDS_CHECKPOINT", value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// How often the checkpoint is written while running.
+    #[arg(long, env = "KDS_CHECKPOINT_INTERVAL", default_value = "5s", value_name = "DUR",
+          value_parser = parse_duration)]
+    pub checkpoint_interval: Duration,
+
+    /// Data that is not a single valid UTF-8 line: json-escape (a JSON string), base64, raw
+    /// (as is), or auto (JSON string for several lines, base64 for invalid UTF-8; counted).
+    #[arg(
+        long,
+        env = "KDS_DATA",
+        value_enum,
+        default_value = "auto",
+        value_name = "MODE"
+    )]
+    pub data: DataMode,
+
+    /// Wrap each record: {"shard_id","sequence_number","partition_key","arrival","data"}.
+    #[arg(long, env = "KDS_ENVELOPE")]
+    pub envelope: bool,
+
+    /// Read only subset I of N (0-based): shard lineages by a hash of their root shard id, so
+    /// N processes with 0/N .. N-1/N together read every record once.
+    #[arg(long, env = "KDS_SHARDS", value_name = "I/N")]
+    pub shards: Option<String>,
+
+    /// Write KPL-aggregated records as they are instead of as their user records.
+    #[arg(long)]
+    pub no_deaggregate: bool,
+
+    /// Records asked for per GetRecords call (1-10000).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub batch_limit: i32,
+
+    /// How often the shard list is re-read to find new shards.
+    #[arg(long, default_value = "10s", value_name = "DUR", value_parser = parse_duration)]
+    pub list_interval: Duration,
+
+    /// Print per-shard stats on stderr every few seconds, and a summary on exit.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Where reading a shard starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum From {
+    TrimHorizon,
+    Latest,
+    AtTimestamp(i64),
+    AtSequence { shard: String, sequence: String },
+}
+
+impl From {
+    pub fn parse(text: &str) -> Result<From, String> {
+        match text {
+            "trim-horizon" | "trim_horizon" | "TRIM_HORIZON" => return Ok(From::TrimHorizon),
+            "latest" | "LATEST" => return Ok(From::Latest),
+            _ => {}
+        }
+        if let Some(t) = text.strip_prefix("at-timestamp:") {
+            return kds_common::time::parse_timestamp(t.as_bytes())
+                .map(From::AtTimestamp)
+                .ok_or_else(|| {
+                    format!("--from {text}: not an RFC 3339 time or epoch milliseconds")
+                });
+        }
+        if let Some(rest) = text.strip_prefix("at-sequence:") {
+            if let Some((shard, seq)) = rest.split_once(':') {
+                if !shard.is_empty() && !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()) {
+                    return Ok(From::AtSequence {
+                        shard: shard.to_string(),
+                        sequence: seq.to_string(),
+                    });
+                }
+            }
+            return Err(format!("--from {text}: expected at-sequence:SHARD:SEQ"));
+        }
+        Err(format!(
+            "--from {text}: expected trim-horizon, latest, at-timestamp:TIME or at-sequence:SHARD:SEQ"
+        ))
+    }
+
+    /// The text form, as stored in a checkpoint.
+    pub fn render(&self) -> String {
+        match self {
+            From::TrimHorizon => "trim-horizon".into(),
+            From::Latest => "latest".into(),
+            From::AtTimestamp(ms) => format!("at-timestamp:{}", kds_common::time::rfc3339_ms(*ms)),
+            From::AtSequence { shard, sequence } => format!("at-sequence:{shard}:{sequence}"),
+        }
+    }
+}
+
+/// `--shards i/n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subset {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Subset {
+    pub fn parse(text: &str) -> Result<Subset, String> {
+        let err = || format!("--shards {text}: expected I/N with 0 <= I < N, e.g. 0/3");
+        let (i, n) = text.split_once('/').ok_or_else(err)?;
+        let index: u64 = i.trim().parse().map_err(|_| err())?;
+        let count: u64 = n.trim().parse().map_err(|_| err())?;
+        if count == 0 || index >= count {
+            return Err(err());
+        }
+        Ok(Subset { index, count })
+    }
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub stream: String,
+    pub from: From,
+    pub exit_at_tip: bool,
+    pub until_ms: Option<i64>,
+    pub count: Option<u64>,
+    pub checkpoint: Option<PathBuf>,
+    pub checkpoint_interval: Duration,
+    pub data: DataMode,
+    pub envelope: bool,
+    pub subset: Option<Subset>,
+    pub deaggregate: bool,
+    pub batch_limit: i32,
+    pub list_interval: Duration,
+    pub verbose: bool,
+    pub aws: AwsArgs,
+}
+
+impl TryFrom<Args> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(a: Args) -> anyhow::Result<Config> {
+        if a.stream.trim().is_empty() {
+            return Err(usage("--stream must not be empty"));
+        }
+        let from = From::parse(&a.from).map_err(usage)?;
+        let until_ms = match &a.until {
+            None => None,
+            Some(t) => Some(
+                kds_common::time::parse_timestamp(t.as_bytes()).ok_or_else(|| {
+                    usage(format!(
+                        "--until {t}: not an RFC 3339 time or epoch milliseconds"
+                    ))
+                })?,
+            ),
+        };
+        if a.count == Some(0) {
+            return Err(usage("--count must be at least 1"));
+        }
+        if !(1..=10_000).contains(&a.batch_limit) {
+            return Err(usage(format!(
+                "--batch-limit {}: must be between 1 and 10000",
+                a.batch_limit
+            )));
+        }
+        if a.checkpoint_interval.is_zero() {
+            return Err(usage("--checkpoint-interval must be greater than 0"));
+        }
+        if a.list_interval < Duration::from_millis(100) {
+            return Err(usage("--list-interval must be at least 100ms"));
+        }
+        if let Some(path) = &a.checkpoint {
+            if path.as_os_str().is_empty() || path.is_dir() {
+                return Err(usage(format!(
+                    "--checkpoint {}: must be a file path",
+                    path.display()
+                )));
+            }
+        }
+        let subset = a
+            .shards
+            .as_deref()
+            .map(Subset::parse)
+            .transpose()
+            .map_err(usage)?;
+        Ok(Config {
+            stream: a.stream,
+            from,
+            exit_at_tip: a.exit_at_tip,
+            until_ms,
+            count: a.count,
+            checkpoint: a.checkpoint,
+            checkpoint_interval: a.checkpoint_interval,
+            data: a.data,
+            envelope: a.envelope,
+            subset,
+            deaggregate: !a.no_deaggregate,
+            batch_limit: a.batch_limit,
+            list_interval: a.list_interval,
+            verbose: a.verbose,
+            aws: a.aws,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &[&str]) -> anyhow::Result<Config> {
+        let mut argv = vec!["kds-tail", "--stream", "s"];
+        argv.extend_from_slice(extra);
+        Config::try_from(Args::try_parse_from(argv)?)
+    }
+
+    #[test]
+    fn from_positions_parse_and_render() {
+        assert_eq!(From::parse("trim-horizon"), Ok(From::TrimHorizon));
+        assert_eq!(From::parse("latest"), Ok(From::Latest));
+        assert_eq!(
+            From::parse("at-timestamp:2021-03-19T13:15:48Z"),
+            Ok(From::AtTimestamp(1_616_159_748_000))
+        );
+        let seq = From::parse("at-sequence:shardId-000000000001:4959").unwrap();
+        assert_eq!(
+            seq,
+            From::AtSequence {
+                shard: "shardId-000000000001".into(),
+                sequence: "4959".into()
+            }
+        );
+        for f in [
+            From::TrimHorizon,
+            From::Latest,
+            From::AtTimestamp(1_616_159_748_123),
+            seq,
+        ] {
+            assert_eq!(From::parse(&f.render()), Ok(f));
+        }
+        for bad in [
+            "",
+            "earliest",
+            "at-timestamp:yesterday",
+            "at-sequence:x",
+            "at-sequence:s:12a",
+        ] {
+            assert!(From::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subsets() {
+        assert_eq!(Subset::parse("0/3"), Ok(Subset { index: 0, count: 3 }));
+        assert_eq!(Subset::parse("2/3"), Ok(Subset { index: 2, count: 3 }));
+        for bad in ["3/3", "0/0", "1", "a/b", "-1/3"] {
+            assert!(Subset::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validation_is_a_usage_error() {
+        for bad in [
+            &["--from", "nope"][..],
+            &["--until", "x"],
+            &["-n", "0"],
+            &["--batch-limit", "0"],
+            &["--batch-limit", "10001"],
+            &["--shards", "1/1"],
+            &["--checkpoint-interval", "0"],
+        ] {
+            let err = config(bad).unwrap_err();
+            assert!(kds_common::exit::is_usage(&err), "{bad:?}: {err}");
+        }
+        let ok = config(&["--from", "trim-horizon", "-e", "--shards", "1/2", "-n", "5"]).unwrap();
+        assert!(ok.exit_at_tip);
+        assert_eq!(ok.subset, Some(Subset { index: 1, count: 2 }));
+        assert_eq!(ok.count, Some(5));
+        assert!(ok.deaggregate);
+    }
+}

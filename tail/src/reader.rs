@@ -1,0 +1,275 @@
+//! One task per shard: GetShardIterator, then a GetRecords loop that keeps the per-shard limits
+//! and survives throttling, server errors and expired iterators.
+//!
+//! - At most [`MAX_CALLS_PER_SEC`] GetRecords calls per second per shard, and after a page of
+//!   B bytes the next call waits B / [`READ_BYTES_PER_SEC`] seconds (the 2 MB/s read budget).
+//! - ProvisionedThroughputExceeded / KMS throttling: jittered exponential backoff, same iterator.
+//! - ExpiredIteratorException, 5xx, timeouts, broken connections: a fresh iterator
+//!   `AFTER_SEQUENCE_NUMBER` of the last record received (or the original start position when
+//!   none was received yet), counted as an iterator renewal.
+//! - Records go, page by page and in order, into one channel read by the single writer.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_kinesis::config::http::HttpResponse;
+use aws_sdk_kinesis::error::SdkError;
+use aws_sdk_kinesis::types::{Record, ShardIteratorType};
+use aws_sdk_kinesis::Client;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+pub const MAX_CALLS_PER_SEC: u32 = 5;
+pub const READ_BYTES_PER_SEC: f64 = 2_000_000.0;
+/// Wait after an empty page before asking again.
+pub const IDLE_INTERVAL: Duration = Duration::from_millis(500);
+/// Consecutive failed calls after which the shard (and the run) gives up.
+pub const MAX_CONSECUTIVE_FAILURES: u32 = 30;
+
+/// Where a shard task starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    TrimHorizon,
+    Latest,
+    AtTimestamp(i64),
+    AtSequence(String),
+    AfterSequence(String),
+}
+
+/// What shard tasks tell the writer.
+#[derive(Debug)]
+pub enum Event {
+    /// A page of records (possibly empty when only `at_tip` changed).
+    Page {
+        shard: Arc<str>,
+        records: Vec<Record>,
+        at_tip: bool,
+    },
+    /// The shard is closed and was read to its end.
+    Finished { shard: Arc<str> },
+    /// The shard task gave up.
+    Failed {
+        shard: Arc<str>,
+        error: anyhow::Error,
+    },
+}
+
+/// Counters a shard task keeps for `-v`.
+#[derive(Debug, Default)]
+pub struct ShardStats {
+    pub records: AtomicU64,
+    pub millis_behind: AtomicI64,
+    pub renewals: AtomicU64,
+    pub throttles: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+pub struct ShardReader {
+    /// A client without SDK retries: this loop does its own.
+    pub client: Client,
+    pub stream: String,
+    pub shard: Arc<str>,
+    pub start: Start,
+    pub limit: i32,
+    pub tx: mpsc::Sender<Event>,
+    pub stats: Arc<ShardStats>,
+}
+
+/// True for errors worth retrying with a fresh connection: 5xx, timeouts, dispatch and
+/// response failures (a proxy cutting the connection, a truncated body).
+pub fn is_transient<E>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(ctx) => ctx.raw().status().is_server_error(),
+        _ => false,
+    }
+}
+
+/// Jittered exponential backoff: 100 ms doubling to 5 s, times a factor in [0.5, 1).
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 100u64.saturating_mul(1 << attempt.min(6)).min(5_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = 0.5 + (nanos % 1000) as f64 / 2000.0;
+    Duration::from_millis((base as f64 * jitter) as u64)
+}
+
+impl ShardReader {
+    /// Runs until the shard ends or an error gives up; errors are sent as [`Event::Failed`].
+    pub async fn run(self) {
+        let tx = self.tx.clone();
+        let shard = Arc::clone(&self.shard);
+        if let Err(error) = self.read().await {
+            let _ = tx.send(Event::Failed { shard, error }).await;
+        }
+    }
+
+    async fn iterator(&self, last: Option<&str>) -> anyhow::Result<String> {
+        let mut attempt = 0;
+        loop {
+            let mut req = self
+                .client
+                .get_shard_iterator()
+                .stream_name(&self.stream)
+                .shard_id(&*self.shard);
+            let after = last.or(match &self.start {
+                Start::AfterSequence(seq) => Some(seq.as_str()),
+                _ => None,
+            });
+            req = match (after, &self.start) {
+                (Some(seq), _) => req
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .starting_sequence_number(seq),
+                (None, Start::TrimHorizon) => {
+                    req.shard_iterator_type(ShardIteratorType::TrimHorizon)
+                }
+                (None, Start::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
+                (None, Start::AtTimestamp(ms)) => req
+                    .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                    .timestamp(aws_smithy_types::DateTime::from_millis(*ms)),
+                (None, Start::AtSequence(seq)) => req
+                    .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                    .starting_sequence_number(seq),
+                (None, Start::AfterSequence(seq)) => req
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .starting_sequence_number(seq),
+            };
+            match req.send().await {
+                Ok(out) => {
+                    return out.shard_iterator().map(str::to_string).with_context(|| {
+                        format!("GetShardIterator for {} returned no iterator", self.shard)
+                    })
+                }
+                Err(e) => {
+                    let throttled = e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_provisioned_throughput_exceeded_exception());
+                    attempt += 1;
+                    if !(throttled || is_transient(&e)) || attempt > MAX_CONSECUTIVE_FAILURES {
+                        return Err(anyhow::Error::new(e))
+                            .with_context(|| format!("GetShardIterator for {}", self.shard));
+                    }
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+    }
+
+    async fn read(self) -> anyhow::Result<()> {
+        let mut last_seq: Option<String> = None;
+        let mut iterator = self.iterator(None).await?;
+        let mut next_call = Instant::now();
+        let mut failures = 0u32;
+        let mut tip_sent: Option<bool> = None;
+        let min_interval = Duration::from_secs(1) / MAX_CALLS_PER_SEC;
+        loop {
+            tokio::time::sleep_until(next_call).await;
+            let started = Instant::now();
+            let result = self
+                .client
+                .get_records()
+                .shard_iterator(&iterator)
+                .limit(self.limit)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    failures = 0;
+                    let bytes: usize = out.records.iter().map(|r| r.data.as_ref().len()).sum();
+                    let budget = Duration::from_secs_f64(bytes as f64 / READ_BYTES_PER_SEC);
+                    next_call = started + budget.max(min_interval);
+                    let millis = out.millis_behind_latest;
+                    if let Some(m) = millis {
+                        self.stats.millis_behind.store(m, Ordering::Relaxed);
+                    }
+                    let n = out.records.len();
+                    if let Some(r) = out.records.last() {
+                        last_seq = Some(r.sequence_number.clone());
+                    }
+                    self.stats.records.fetch_add(n as u64, Ordering::Relaxed);
+                    let at_tip = n == 0 && millis.unwrap_or(0) == 0;
+                    if n > 0 || tip_sent != Some(at_tip) {
+                        tip_sent = Some(at_tip);
+                        let page = Event::Page {
+                            shard: Arc::clone(&self.shard),
+                            records: out.records,
+                            at_tip,
+                        };
+                        if self.tx.send(page).await.is_err() {
+                            return Ok(()); // the writer has stopped
+                        }
+                    }
+                    match out.next_shard_iterator {
+                        None => {
+                            let _ = self
+                                .tx
+                                .send(Event::Finished {
+                                    shard: Arc::clone(&self.shard),
+                                })
+                                .await;
+                            return Ok(());
+                        }
+                        Some(it) => iterator = it,
+                    }
+                    if n == 0 {
+                        next_call = next_call.max(started + IDLE_INTERVAL);
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures > MAX_CONSECUTIVE_FAILURES {
+                        return Err(anyhow::Error::new(e)).with_context(|| {
+                            format!(
+                                "GetRecords on {}: giving up after {failures} failed calls",
+                                self.shard
+                            )
+                        });
+                    }
+                    let service = e.as_service_error();
+                    if service.is_some_and(|s| {
+                        s.is_provisioned_throughput_exceeded_exception()
+                            || s.is_kms_throttling_exception()
+                    }) {
+                        self.stats.throttles.fetch_add(1, Ordering::Relaxed);
+                        next_call = Instant::now() + backoff(failures);
+                    } else if service.is_some_and(|s| s.is_expired_iterator_exception()) {
+                        self.stats.renewals.fetch_add(1, Ordering::Relaxed);
+                        iterator = self.iterator(last_seq.as_deref()).await?;
+                        next_call = Instant::now() + min_interval;
+                    } else if is_transient(&e) {
+                        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(backoff(failures)).await;
+                        self.stats.renewals.fetch_add(1, Ordering::Relaxed);
+                        iterator = self.iterator(last_seq.as_deref()).await?;
+                        next_call = Instant::now();
+                    } else {
+                        return Err(anyhow::Error::new(e))
+                            .with_context(|| format!("GetRecords on {}", self.shard));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) <= Duration::from_millis(200));
+        assert!(backoff(1) >= Duration::from_millis(100));
+        for a in 0..100 {
+            assert!(backoff(a) <= Duration::from_secs(5));
+        }
+        assert!(backoff(10) >= Duration::from_millis(2_500));
+    }
+}
