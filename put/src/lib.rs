@@ -1,1 +1,498 @@
-//! kds-put (not yet implemented).
+//! kds-put: write NDJSON lines to a Kinesis data stream, one line per record.
+//!
+//! Shape of a run:
+//! - a blocking reader thread turns lines into records (partition key, size check) and feeds
+//!   a bounded channel, so memory stays flat when Kinesis is slow;
+//! - the dispatcher routes records to their shard (MD5 of the key over the shard map),
+//!   aggregates them when `--aggregate`, and cuts per-shard batches (`batch.rs`, `--linger`);
+//! - one worker per shard applies the shard's rate limit and sends batches, one at a time
+//!   with `--ordered`, else up to `--concurrency` calls overall (`sender.rs`);
+//! - failed entries alone are resent with backoff (`retry.rs`); what still fails is
+//!   dead-lettered (`dead_letter.rs`).
+
+pub mod aggregate;
+pub mod batch;
+pub mod config;
+pub mod dead_letter;
+pub mod limits;
+pub mod partition;
+pub mod rate;
+pub mod receipt;
+pub mod retry;
+pub mod rng;
+pub mod sender;
+pub mod shard_map;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use aws_sdk_kinesis::config::retry::RetryConfig;
+use aws_sdk_kinesis::config::timeout::TimeoutConfig;
+use kds_common::exit::{usage, Exit};
+use kds_common::io::{LineReader, Output};
+use kds_common::signal::Shutdown;
+use kds_common::stats::Reporter;
+use tokio::sync::{mpsc, Semaphore};
+
+pub use config::{Args, Config};
+
+use crate::aggregate::Aggregator;
+use crate::batch::{Batch, Batcher, Entry, UserRecord};
+use crate::dead_letter::{codes, write_dead_letter, DeadLetter};
+use crate::limits::MAX_RECORD_BYTES;
+use crate::partition::{KeyError, Keyer};
+use crate::rate::RateLimiter;
+use crate::sender::{shard_worker, Ctx, Sink};
+use crate::shard_map::{hash_key, list_open_shards, ListShardsFailure};
+use crate::stats::Stats;
+
+/// Lines buffered between the reader thread and the dispatcher.
+const INPUT_CHANNEL: usize = 4096;
+/// Batches queued per shard worker.
+const SHARD_CHANNEL: usize = 2;
+/// Least time between two ListShards refreshes.
+const SHARD_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// Connect timeout of the Kinesis client.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the reader thread hands to the dispatcher.
+enum Item {
+    Record(UserRecord, u128),
+    Bad {
+        line: u64,
+        data: Vec<u8>,
+        partition_key: Option<String>,
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// Parses, validates, runs; the exit status for `main`.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let config = Config::try_from(args)?;
+    let shutdown = Shutdown::install()?;
+    run_with(config, shutdown)
+}
+
+/// Runs with a given shutdown flag (tests trigger it themselves).
+pub fn run_with(config: Config, shutdown: Shutdown) -> anyhow::Result<Exit> {
+    let reader = LineReader::open(&config.inputs)?;
+    let dead_letters = match &config.dead_letter {
+        Some(p) => Some(Output::append(p)?),
+        None => None,
+    };
+    let receipts = config.receipts.then(Output::stdout);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_async(
+        config,
+        shutdown,
+        reader,
+        Sink::new(receipts, dead_letters),
+    ))
+}
+
+async fn run_async(
+    config: Config,
+    shutdown: Shutdown,
+    reader: LineReader,
+    sink: Sink,
+) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let sdk = kds_common::aws::sdk_config(&config.aws).await;
+    // Control-plane calls keep the SDK's standard retries.
+    let control = aws_sdk_kinesis::Client::new(&sdk);
+    // PutRecords: no SDK retries, so every attempt is ours and counted.
+    let data_plane = aws_sdk_kinesis::Client::from_conf(
+        aws_sdk_kinesis::config::Builder::from(&sdk)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(config.call_timeout)
+                    .build(),
+            )
+            .build(),
+    );
+    let map = match list_open_shards(&control, &config.stream).await {
+        Ok(m) => m,
+        Err(ListShardsFailure::StreamNotFound(msg)) => {
+            return Err(usage(format!(
+                "stream '{}' not found: {msg}",
+                config.stream
+            )))
+        }
+        Err(ListShardsFailure::Other(e)) => return Err(e),
+    };
+
+    let stats = Arc::new(Stats::default());
+    let ctx = Arc::new(Ctx {
+        client: data_plane,
+        stream: config.stream.clone(),
+        ordered: config.ordered,
+        concurrency: config.concurrency,
+        max_retries: config.max_retries,
+        backoff: config.backoff,
+        limiter: RateLimiter::new(config.shard_records_per_sec, config.shard_bytes_per_sec),
+        permits: Arc::new(Semaphore::new(config.concurrency)),
+        stats: Arc::clone(&stats),
+        sink,
+        shard_map: RwLock::new(Arc::new(map)),
+        refresh_shards: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+    });
+
+    let reporter = {
+        let stats = Arc::clone(&stats);
+        Reporter::start(
+            "kds-put",
+            config.verbose,
+            Duration::from_secs(2),
+            move || stats.line(started.elapsed()),
+        )
+    };
+
+    // Reader thread.
+    let (tx, rx) = mpsc::channel::<Item>(INPUT_CHANNEL);
+    let stop_reading = Arc::new(AtomicBool::new(false));
+    let reader_thread = {
+        let keyer = Keyer::new(config.key_source.clone());
+        let ehk = config.explicit_hash_key.clone();
+        let stats = Arc::clone(&stats);
+        let stop = Arc::clone(&stop_reading);
+        let shutdown = shutdown.clone();
+        let strict = config.strict;
+        std::thread::Builder::new()
+            .name("kds-put-reader".into())
+            .spawn(move || read_input(reader, keyer, ehk, strict, tx, &stats, &stop, &shutdown))
+            .context("cannot start the reader thread")?
+    };
+
+    let mut dispatcher = Dispatcher {
+        ctx: Arc::clone(&ctx),
+        control,
+        linger: config.linger,
+        aggregate: config.aggregate,
+        shards: HashMap::new(),
+        workers: Vec::new(),
+        last_refresh: Instant::now(),
+    };
+    dispatcher.run(rx, &shutdown, &stop_reading).await;
+    stop_reading.store(true, Ordering::Relaxed);
+
+    // The reader is done unless it is blocked on live input after a signal or fatal error;
+    // then it is left behind (the process exits).
+    let reader_result = if reader_thread.is_finished() {
+        match reader_thread.join() {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!("the reader thread panicked")),
+        }
+    } else {
+        Ok(())
+    };
+
+    let summary = stats.line(started.elapsed());
+    reporter.finish(&summary);
+    let (bad_unshown, failed_unshown) = ctx.sink.unreported();
+    if bad_unshown > 0 {
+        eprintln!("kds-put: {bad_unshown} more bad lines not shown");
+    }
+    if failed_unshown > 0 {
+        eprintln!("kds-put: {failed_unshown} more undelivered records not shown");
+    }
+    if let Some(err) = ctx.sink.take_error() {
+        return Err(anyhow::Error::new(err).context("cannot write output"));
+    }
+    if let Some(msg) = ctx.fatal.lock().ok().and_then(|f| f.clone()) {
+        return Err(anyhow::anyhow!(msg));
+    }
+    reader_result?;
+    let undelivered = stats.undelivered();
+    if undelivered > 0 {
+        match &config.dead_letter {
+            None => {
+                eprintln!(
+                    "kds-put: {undelivered} record{} not delivered (keep them with --dead-letter FILE)",
+                    if undelivered == 1 { "" } else { "s" }
+                );
+                return Ok(Exit::Failure);
+            }
+            Some(path) if !config.allow_dead_letters => {
+                eprintln!(
+                    "kds-put: {undelivered} record{} dead-lettered to {}",
+                    if undelivered == 1 { "" } else { "s" },
+                    path.display()
+                );
+                return Ok(Exit::Failure);
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// Reads lines into records until the end of input, a signal, a fatal error, or (with
+/// `--strict`) the first bad line.
+#[allow(clippy::too_many_arguments)]
+fn read_input(
+    mut reader: LineReader,
+    mut keyer: Keyer,
+    explicit_hash_key: Option<(String, u128)>,
+    strict: bool,
+    tx: mpsc::Sender<Item>,
+    stats: &Stats,
+    stop: &AtomicBool,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    while let Some(line) = reader.next_line().context("cannot read input")? {
+        if shutdown.requested() || stop.load(Ordering::Relaxed) {
+            break;
+        }
+        Stats::add(&stats.read, 1);
+        let number = line.number;
+        let item = match keyer.key_for(line.bytes) {
+            Ok(key) if line.bytes.len() + key.len() > MAX_RECORD_BYTES => Item::Bad {
+                line: number,
+                message: format!(
+                    "record is {} bytes with its partition key, over the {MAX_RECORD_BYTES}-byte limit",
+                    line.bytes.len() + key.len()
+                ),
+                data: line.bytes.to_vec(),
+                partition_key: Some(key),
+                code: codes::RECORD_TOO_LARGE,
+            },
+            Ok(key) => {
+                let (ehk, hash) = match &explicit_hash_key {
+                    Some((text, value)) => (Some(text.clone()), *value),
+                    None => (None, hash_key(&key)),
+                };
+                Item::Record(
+                    UserRecord {
+                        line: number,
+                        data: line.bytes.to_vec(),
+                        partition_key: key,
+                        explicit_hash_key: ehk,
+                    },
+                    hash,
+                )
+            }
+            Err(e) => Item::Bad {
+                line: number,
+                data: line.bytes.to_vec(),
+                partition_key: None,
+                code: match e {
+                    KeyError::NotJson(_) => codes::INVALID_JSON,
+                    KeyError::MissingField(_) => codes::MISSING_PARTITION_KEY,
+                    KeyError::BadValue(_) => codes::INVALID_PARTITION_KEY,
+                },
+                message: e.to_string(),
+            },
+        };
+        if strict {
+            if let Item::Bad { line, message, .. } = &item {
+                stop.store(true, Ordering::Relaxed);
+                anyhow::bail!("line {line}: {message}");
+            }
+        }
+        if tx.blocking_send(item).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The pending records of one shard.
+struct ShardQueue {
+    batcher: Batcher,
+    aggregator: Option<Aggregator>,
+    oldest: Option<Instant>,
+    tx: mpsc::Sender<Batch>,
+}
+
+struct Dispatcher {
+    ctx: Arc<Ctx>,
+    control: aws_sdk_kinesis::Client,
+    linger: Duration,
+    aggregate: Option<usize>,
+    shards: HashMap<Arc<str>, ShardQueue>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    last_refresh: Instant,
+}
+
+impl Dispatcher {
+    async fn run(&mut self, mut rx: mpsc::Receiver<Item>, shutdown: &Shutdown, stop: &AtomicBool) {
+        let mut closing = false;
+        loop {
+            if !closing && (shutdown.requested() || self.ctx.is_fatal()) {
+                // Stop reading; what was read is still sent (or dead-lettered).
+                closing = true;
+                stop.store(true, Ordering::Relaxed);
+                rx.close();
+            }
+            self.maybe_refresh_shards().await;
+            let deadline = self
+                .shards
+                .values()
+                .filter_map(|q| q.oldest)
+                .min()
+                .map(|t| t + self.linger);
+            tokio::select! {
+                item = rx.recv() => match item {
+                    Some(item) => self.route(item).await,
+                    None => break,
+                },
+                () = sleep_until(deadline) => self.flush_due().await,
+                () = wait_for_stop(shutdown, &self.ctx), if !closing => {}
+            }
+        }
+        let keys: Vec<Arc<str>> = self.shards.keys().cloned().collect();
+        for k in keys {
+            self.flush(&k).await;
+        }
+        self.shards.clear(); // drops the senders: workers finish their queues and end
+        for w in self.workers.drain(..) {
+            let _ = w.await;
+        }
+    }
+
+    async fn maybe_refresh_shards(&mut self) {
+        if !self.ctx.refresh_shards.load(Ordering::Relaxed)
+            || self.last_refresh.elapsed() < SHARD_REFRESH_INTERVAL
+        {
+            return;
+        }
+        self.last_refresh = Instant::now();
+        self.ctx.refresh_shards.store(false, Ordering::Relaxed);
+        match list_open_shards(&self.control, &self.ctx.stream).await {
+            Ok(map) => {
+                if let Ok(mut m) = self.ctx.shard_map.write() {
+                    *m = Arc::new(map);
+                }
+            }
+            Err(ListShardsFailure::StreamNotFound(m)) => {
+                eprintln!("kds-put: cannot refresh the shard map: stream not found: {m}")
+            }
+            Err(ListShardsFailure::Other(e)) => {
+                eprintln!("kds-put: cannot refresh the shard map: {e:#}")
+            }
+        }
+    }
+
+    async fn route(&mut self, item: Item) {
+        match item {
+            Item::Bad {
+                line,
+                data,
+                partition_key,
+                code,
+                message,
+            } => {
+                Stats::add(&self.ctx.stats.bad_lines, 1);
+                self.ctx.sink.report_bad_line(line, &message);
+                let mut out = Vec::new();
+                write_dead_letter(
+                    &mut out,
+                    &DeadLetter {
+                        data: &data,
+                        partition_key: partition_key.as_deref(),
+                        error_code: code,
+                        error_message: &message,
+                        attempts: 0,
+                        line,
+                    },
+                );
+                self.ctx.sink.write_dead_letters(&out);
+            }
+            Item::Record(rec, hash) => {
+                let shard = {
+                    let map = match self.ctx.shard_map.read() {
+                        Ok(m) => Arc::clone(&m),
+                        Err(p) => Arc::clone(&p.into_inner()),
+                    };
+                    Arc::clone(map.shard_for_hash(hash))
+                };
+                let now = Instant::now();
+                let queue = self.queue(&shard);
+                queue.oldest.get_or_insert(now);
+                let entries = match &mut queue.aggregator {
+                    Some(agg) => agg.push(rec),
+                    None => vec![Entry::plain(rec)],
+                };
+                for e in entries {
+                    let ready = queue.batcher.push(e, now);
+                    if let Some(batch) = ready {
+                        let _ = queue.tx.send(batch).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn queue(&mut self, shard: &Arc<str>) -> &mut ShardQueue {
+        if !self.shards.contains_key(shard) {
+            let (tx, rx) = mpsc::channel(SHARD_CHANNEL);
+            self.workers
+                .push(tokio::spawn(shard_worker(Arc::clone(&self.ctx), rx)));
+            self.shards.insert(
+                Arc::clone(shard),
+                ShardQueue {
+                    batcher: Batcher::new(Arc::clone(shard)),
+                    aggregator: self.aggregate.map(Aggregator::new),
+                    oldest: None,
+                    tx,
+                },
+            );
+        }
+        self.shards.get_mut(shard).expect("inserted above")
+    }
+
+    async fn flush_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<Arc<str>> = self
+            .shards
+            .iter()
+            .filter(|(_, q)| q.oldest.is_some_and(|t| t + self.linger <= now))
+            .map(|(k, _)| Arc::clone(k))
+            .collect();
+        for k in due {
+            self.flush(&k).await;
+        }
+    }
+
+    /// Sends everything pending for a shard.
+    async fn flush(&mut self, shard: &Arc<str>) {
+        let Some(q) = self.shards.get_mut(shard) else {
+            return;
+        };
+        q.oldest = None;
+        let now = Instant::now();
+        if let Some(entry) = q.aggregator.as_mut().and_then(Aggregator::take) {
+            if let Some(batch) = q.batcher.push(entry, now) {
+                let _ = q.tx.send(batch).await;
+            }
+        }
+        if let Some(batch) = q.batcher.take() {
+            let _ = q.tx.send(batch).await;
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_for_stop(shutdown: &Shutdown, ctx: &Ctx) {
+    while !shutdown.requested() && !ctx.is_fatal() {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

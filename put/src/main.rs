@@ -1,4 +1,4 @@
+//! kds-put: NDJSON lines into a Kinesis data stream.
 fn main() {
-    eprintln!("kds-put: not implemented yet");
-    std::process::exit(1);
+    kds_common::exit::main_with("kds-put", kds_put::run)
 }

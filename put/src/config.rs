@@ -1,0 +1,298 @@
+//! Command-line flags and their validation into a [`Config`], before any I/O.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use kds_common::aws::AwsArgs;
+use kds_common::duration::parse_duration;
+use kds_common::exit::usage;
+use kds_common::size::parse_size;
+
+use crate::limits::{
+    AGGREGATE_TARGET_BYTES, MAX_RECORD_BYTES, SHARD_BYTES_PER_SEC, SHARD_RECORDS_PER_SEC,
+};
+use crate::partition::{check_partition_key, KeySource};
+use crate::retry::Backoff;
+use crate::shard_map::parse_hash_key;
+
+/// Write NDJSON lines to a Kinesis data stream: one line, one record.
+///
+/// Lines are batched into PutRecords calls (500 records / 5 MiB), rate-limited per shard,
+/// retried with jittered exponential backoff; records that still fail go to --dead-letter.
+/// Nothing is written on stdout unless --receipts is given.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "kds-put", version, max_term_width = 100)]
+pub struct Args {
+    /// Input files, read one after another (default: stdin; `-` is stdin).
+    #[arg(value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Stream to write to.
+    #[arg(short, long, env = "KDS_STREAM", value_name = "NAME")]
+    pub stream: String,
+
+    /// Dotted JSON path of the partition key in each line (string or number value).
+    #[arg(
+        long,
+        env = "KDS_PARTITION_KEY_FIELD",
+        value_name = "PATH",
+        default_value = "tno",
+        conflicts_with_all = ["partition_key", "random_partition_key"]
+    )]
+    pub partition_key_field: String,
+
+    /// Use this partition key for every record (lines need not be JSON).
+    #[arg(
+        long,
+        env = "KDS_PARTITION_KEY",
+        value_name = "KEY",
+        conflicts_with = "random_partition_key"
+    )]
+    pub partition_key: Option<String>,
+
+    /// A random partition key per record: spreads records over all shards.
+    #[arg(long)]
+    pub random_partition_key: bool,
+
+    /// Route every record by this explicit hash key (decimal, 0..2^128-1). The partition key
+    /// is then --partition-key if given, else the hash key itself.
+    #[arg(long, env = "KDS_EXPLICIT_HASH_KEY", value_name = "HASH")]
+    pub explicit_hash_key: Option<String>,
+
+    /// Longest time a partial batch waits for more records.
+    #[arg(long, env = "KDS_LINGER", value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    pub linger: Duration,
+
+    /// PutRecords calls in flight.
+    #[arg(long, env = "KDS_CONCURRENCY", value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+
+    /// Keep the order of records per partition key: one batch in flight per shard.
+    #[arg(long)]
+    pub ordered: bool,
+
+    /// Attempts after the first for an entry that keeps failing.
+    #[arg(long, env = "KDS_MAX_RETRIES", value_name = "N", default_value_t = 10)]
+    pub max_retries: u32,
+
+    /// Backoff before the first retry; doubles per attempt, with jitter.
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    pub retry_base: Duration,
+
+    /// Longest backoff between attempts.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub retry_max: Duration,
+
+    /// Time limit for one PutRecords attempt (then it is retried).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub call_timeout: Duration,
+
+    /// Records per second per shard (Kinesis' limit; 0 = no limit).
+    #[arg(long, value_name = "N", default_value_t = SHARD_RECORDS_PER_SEC)]
+    pub shard_records_per_sec: u64,
+
+    /// Bytes per second per shard, data plus partition key (Kinesis' limit; 0 = no limit).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub shard_bytes_per_sec: u64,
+
+    /// Write records that could not be delivered to FILE as NDJSON (appends).
+    #[arg(long, env = "KDS_DEAD_LETTER", value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+
+    /// Exit 0 even when records were dead-lettered (needs --dead-letter).
+    #[arg(long, requires = "dead_letter")]
+    pub allow_dead_letters: bool,
+
+    /// Print one NDJSON line per delivered record on stdout: line, shard_id, sequence_number.
+    #[arg(long)]
+    pub receipts: bool,
+
+    /// Pack small records into KPL aggregated records (de-aggregated by the KCL and kds-tail).
+    #[arg(long)]
+    pub aggregate: bool,
+
+    /// Largest aggregated record (data plus partition key).
+    #[arg(long, value_name = "SIZE", default_value = "50KiB", value_parser = parse_size, requires = "aggregate")]
+    pub aggregate_size: u64,
+
+    /// Exit 1 at the first bad line instead of dead-lettering it and going on.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Print progress every few seconds and a summary on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub inputs: Vec<PathBuf>,
+    pub stream: String,
+    pub key_source: KeySource,
+    pub explicit_hash_key: Option<(String, u128)>,
+    pub linger: Duration,
+    pub concurrency: usize,
+    pub ordered: bool,
+    pub max_retries: u32,
+    pub backoff: Backoff,
+    pub call_timeout: Duration,
+    pub shard_records_per_sec: u64,
+    pub shard_bytes_per_sec: u64,
+    pub dead_letter: Option<PathBuf>,
+    pub allow_dead_letters: bool,
+    pub receipts: bool,
+    pub aggregate: Option<usize>,
+    pub strict: bool,
+    pub verbose: bool,
+    pub aws: AwsArgs,
+}
+
+/// Upper bounds that catch typos (a concurrency of 40000) before they hurt.
+pub const MAX_CONCURRENCY: usize = 256;
+pub const MAX_RETRIES: u32 = 100;
+
+impl TryFrom<Args> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(a: Args) -> anyhow::Result<Config> {
+        if a.stream.trim().is_empty() {
+            return Err(usage("--stream must not be empty"));
+        }
+        if a.concurrency == 0 || a.concurrency > MAX_CONCURRENCY {
+            return Err(usage(format!(
+                "--concurrency must be 1..={MAX_CONCURRENCY}, got {}",
+                a.concurrency
+            )));
+        }
+        if a.max_retries > MAX_RETRIES {
+            return Err(usage(format!(
+                "--max-retries must be 0..={MAX_RETRIES}, got {}",
+                a.max_retries
+            )));
+        }
+        if a.retry_max < a.retry_base {
+            return Err(usage("--retry-max must not be below --retry-base"));
+        }
+        if a.call_timeout.is_zero() {
+            return Err(usage("--call-timeout must be > 0"));
+        }
+        let explicit_hash_key = match &a.explicit_hash_key {
+            Some(text) => Some((
+                text.clone(),
+                parse_hash_key(text).map_err(|e| usage(format!("--explicit-hash-key: {e}")))?,
+            )),
+            None => None,
+        };
+        let key_source = if let Some(k) = &a.partition_key {
+            check_partition_key(k).map_err(|e| usage(format!("--partition-key: {e}")))?;
+            KeySource::Constant(k.clone())
+        } else if a.random_partition_key {
+            KeySource::Random
+        } else if let Some((text, _)) = &explicit_hash_key {
+            KeySource::Constant(text.clone())
+        } else {
+            if a.partition_key_field.is_empty() {
+                return Err(usage("--partition-key-field must not be empty"));
+            }
+            KeySource::Field(a.partition_key_field.clone())
+        };
+        let aggregate = if a.aggregate {
+            let size = usize::try_from(a.aggregate_size).unwrap_or(usize::MAX);
+            if !(1024..=MAX_RECORD_BYTES).contains(&size) {
+                return Err(usage(format!(
+                    "--aggregate-size must be 1KiB..=1MiB, got {}",
+                    a.aggregate_size
+                )));
+            }
+            Some(size)
+        } else {
+            None
+        };
+        Ok(Config {
+            inputs: a.inputs,
+            stream: a.stream,
+            key_source,
+            explicit_hash_key,
+            linger: a.linger,
+            concurrency: a.concurrency,
+            ordered: a.ordered,
+            max_retries: a.max_retries,
+            backoff: Backoff {
+                base: a.retry_base,
+                max: a.retry_max,
+            },
+            call_timeout: a.call_timeout,
+            shard_records_per_sec: a.shard_records_per_sec,
+            shard_bytes_per_sec: a.shard_bytes_per_sec,
+            dead_letter: a.dead_letter,
+            allow_dead_letters: a.allow_dead_letters,
+            receipts: a.receipts,
+            aggregate,
+            strict: a.strict,
+            verbose: a.verbose,
+            aws: a.aws,
+        })
+    }
+}
+
+/// The default aggregate size, for docs and tests.
+pub const DEFAULT_AGGREGATE_SIZE: usize = AGGREGATE_TARGET_BYTES;
+pub const DEFAULT_SHARD_BYTES_PER_SEC: u64 = SHARD_BYTES_PER_SEC;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kds_common::exit::is_usage;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Config> {
+        let mut all = vec!["kds-put"];
+        all.extend_from_slice(args);
+        Config::try_from(Args::try_parse_from(all)?)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&["--stream", "s"]).unwrap();
+        assert_eq!(c.key_source, KeySource::Field("tno".into()));
+        assert_eq!(c.linger, Duration::from_millis(100));
+        assert_eq!(c.concurrency, 4);
+        assert_eq!(c.max_retries, 10);
+        assert_eq!(c.shard_records_per_sec, 1000);
+        assert_eq!(c.shard_bytes_per_sec, DEFAULT_SHARD_BYTES_PER_SEC);
+        assert!(c.aggregate.is_none());
+        let c = parse(&["--stream", "s", "--aggregate"]).unwrap();
+        assert_eq!(c.aggregate, Some(DEFAULT_AGGREGATE_SIZE));
+    }
+
+    #[test]
+    fn key_sources() {
+        let c = parse(&["-s", "s", "--partition-key", "K"]).unwrap();
+        assert_eq!(c.key_source, KeySource::Constant("K".into()));
+        let c = parse(&["-s", "s", "--random-partition-key"]).unwrap();
+        assert_eq!(c.key_source, KeySource::Random);
+        let c = parse(&["-s", "s", "--explicit-hash-key", "42"]).unwrap();
+        assert_eq!(c.key_source, KeySource::Constant("42".into()));
+        assert_eq!(c.explicit_hash_key, Some(("42".into(), 42)));
+        assert!(parse(&["-s", "s", "--partition-key", "K", "--random-partition-key"]).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            &["-s", "s", "--concurrency", "0"][..],
+            &["-s", "s", "--max-retries", "1000"],
+            &["-s", "s", "--explicit-hash-key=-5"],
+            &["-s", "s", "--partition-key", ""],
+            &["-s", "s", "--aggregate", "--aggregate-size", "2MiB"],
+            &["-s", " "],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(is_usage(&err), "{args:?}: {err}");
+        }
+    }
+}
