@@ -40,6 +40,7 @@ mod names;
 mod stack;
 mod stream;
 
+pub mod fault_proxy;
 
 pub use bin::bin_path;
 pub use bucket::{list_keys, list_objects_all, TestBucket};
