@@ -1,4 +1,3 @@
 fn main() {
-    eprintln!("kds-s3sink: not implemented yet");
-    std::process::exit(1);
+    kds_common::exit::main_with("kds-s3sink", kds_s3sink::run)
 }

@@ -1,0 +1,511 @@
+//! The pipeline: a reader thread parses input blocks into record batches and sends them over a
+//! bounded channel; the sink loop buffers them per destination, turns due buffers into objects
+//! and hands each to an upload task, at most `--concurrency` at once. While all upload slots
+//! are busy the loop stops taking batches, the channel fills and the reader blocks: stdin is
+//! back-pressured and memory stays bounded (channel + buffers + objects in flight).
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use kds_common::exit::Exit;
+use kds_common::io::{LineReader, Output};
+use kds_common::signal::Shutdown;
+use kds_common::stats::Reporter;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::buffer::{Buffers, Clock, Flushed};
+use crate::config::Config;
+use crate::input::{Batch, Dest, RecordParser};
+use crate::key::{self, EvalContext};
+use crate::upload::Uploader;
+
+/// Batches (each at most about one 1 MiB read block) queued between reader and sink.
+pub const CHANNEL_BATCHES: usize = 4;
+/// Bad lines reported verbatim on stderr before only counting.
+const REPORTED_BAD_LINES: u64 = 5;
+
+#[derive(Default)]
+pub struct Stats {
+    pub lines: AtomicU64,
+    pub records: AtomicU64,
+    pub error_records: AtomicU64,
+    pub objects: AtomicU64,
+    pub records_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub spilled_objects: AtomicU64,
+    pub spilled_records: AtomicU64,
+    pub lost_records: AtomicU64,
+}
+
+/// What became of one object.
+enum Outcome {
+    Delivered {
+        key: String,
+        records: u64,
+        bytes: usize,
+    },
+    Spilled {
+        key: String,
+        records: u64,
+        path: std::path::PathBuf,
+        error: String,
+    },
+    Lost {
+        key: String,
+        records: u64,
+        error: String,
+    },
+}
+
+/// The S3 client: the shared one, with the SDK's own retries off (ours run until
+/// `--retry-duration`) and bounded connect/attempt times.
+pub async fn s3_client(config: &Config) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::retry::RetryConfig;
+    use aws_sdk_s3::config::timeout::TimeoutConfig;
+    let base = kds_common::aws::s3_client(&config.aws).await;
+    let conf = base
+        .config()
+        .to_builder()
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(120))
+                .build(),
+        )
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// The object key for a flushed buffer.
+pub fn object_key(config: &Config, f: &Flushed) -> Result<String, key::PrefixError> {
+    let (prefix, error_type, values): (_, &str, &[String]) = match &f.dest {
+        Dest::Main(values) => (&config.prefixes.main, "", values),
+        Dest::Error(t) => (&config.prefixes.error, t, &[]),
+    };
+    let pairs: Vec<(String, String)> = config
+        .partition_keys
+        .iter()
+        .zip(values)
+        .map(|(k, v)| (k.name.clone(), v.clone()))
+        .collect();
+    let mut random = key::random_string;
+    let mut ctx = EvalContext {
+        arrival_ms: f.oldest_arrival_ms,
+        tz: config.tz,
+        error_output_type: error_type,
+        partition_values: &pairs,
+        random_string: &mut random,
+    };
+    let mut k = key::evaluate(prefix, &mut ctx)?;
+    k.push_str(&key::object_suffix(
+        &config.name,
+        config.stream_version,
+        f.oldest_arrival_ms,
+        config.tz,
+        &uuid::Uuid::new_v4(),
+        config.gzip,
+    ));
+    Ok(k)
+}
+
+pub fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4 + 64),
+        flate2::Compression::default(),
+    );
+    enc.write_all(data)?;
+    enc.finish()
+}
+
+struct Shipper {
+    config: Arc<Config>,
+    uploader: Uploader,
+    slots: Arc<Semaphore>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+}
+
+impl Shipper {
+    /// Starts the upload of every flushed buffer, waiting for a free slot for each.
+    async fn ship(&self, flushed: &mut Vec<Flushed>) -> anyhow::Result<()> {
+        for f in flushed.drain(..) {
+            let permit = Arc::clone(&self.slots)
+                .acquire_owned()
+                .await
+                .context("upload slots closed")?;
+            let config = Arc::clone(&self.config);
+            let uploader = self.uploader.clone();
+            let outcomes = self.outcomes.clone();
+            tokio::spawn(async move {
+                let outcome = deliver(&config, &uploader, f).await;
+                drop(permit);
+                let _ = outcomes.send(outcome);
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn deliver(config: &Config, uploader: &Uploader, f: Flushed) -> Outcome {
+    let records = f.records;
+    let key = match object_key(config, &f) {
+        Ok(k) => k,
+        Err(e) => {
+            // Only an over-long evaluated prefix gets here: keep the data, named by its time.
+            let key = format!("unnamed-{}", uuid::Uuid::new_v4());
+            return spill(
+                config,
+                key,
+                records,
+                &f.data,
+                format!("cannot name the object: {e}"),
+            );
+        }
+    };
+    let body = if config.gzip {
+        match tokio::task::spawn_blocking(move || gzip(&f.data)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                return Outcome::Lost {
+                    key,
+                    records,
+                    error: format!("gzip: {e}"),
+                }
+            }
+            Err(e) => {
+                return Outcome::Lost {
+                    key,
+                    records,
+                    error: format!("gzip task: {e}"),
+                }
+            }
+        }
+    } else {
+        f.data
+    };
+    let body = Bytes::from(body);
+    match uploader.upload(&key, body.clone()).await {
+        Ok(()) => Outcome::Delivered {
+            key,
+            records,
+            bytes: body.len(),
+        },
+        Err(e) => spill(config, key, records, &body, format!("{e:#}")),
+    }
+}
+
+fn spill(config: &Config, key: String, records: u64, body: &[u8], error: String) -> Outcome {
+    match crate::spill::write(&config.spill, &key, body) {
+        Ok(path) => Outcome::Spilled {
+            key,
+            records,
+            path,
+            error,
+        },
+        Err(e) => Outcome::Lost {
+            key,
+            records,
+            error: format!("{error}; and {e:#}"),
+        },
+    }
+}
+
+/// Prints one NDJSON line per delivered object (flushed each time) and counts the rest.
+async fn print_outcomes(
+    mut rx: mpsc::UnboundedReceiver<Outcome>,
+    mut out: Output,
+    bucket: String,
+    stats: Arc<Stats>,
+) -> std::io::Result<()> {
+    let mut write_error: Option<std::io::Error> = None;
+    let mut line = Vec::with_capacity(256);
+    while let Some(outcome) = rx.recv().await {
+        match outcome {
+            Outcome::Delivered {
+                key,
+                records,
+                bytes,
+            } => {
+                stats.objects.fetch_add(1, Ordering::Relaxed);
+                stats.records_out.fetch_add(records, Ordering::Relaxed);
+                stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+                if write_error.is_some() {
+                    continue;
+                }
+                line.clear();
+                line.extend_from_slice(b"{\"bucket\":");
+                kds_common::json::write_json_string(&mut line, &bucket);
+                line.extend_from_slice(b",\"key\":");
+                kds_common::json::write_json_string(&mut line, &key);
+                line.extend_from_slice(
+                    format!(",\"records\":{records},\"bytes\":{bytes}}}\n").as_bytes(),
+                );
+                if let Err(e) = out.write_all(&line).and_then(|()| out.flush()) {
+                    // Keep delivering: the data matters more than the receipts.
+                    write_error = Some(e);
+                }
+            }
+            Outcome::Spilled {
+                key,
+                records,
+                path,
+                error,
+            } => {
+                let n = stats.spilled_objects.fetch_add(1, Ordering::Relaxed);
+                stats.spilled_records.fetch_add(records, Ordering::Relaxed);
+                if n < REPORTED_BAD_LINES {
+                    eprintln!(
+                        "kds-s3sink: could not deliver {key} ({records} records): {error}; written to {}",
+                        path.display()
+                    );
+                }
+            }
+            Outcome::Lost {
+                key,
+                records,
+                error,
+            } => {
+                stats.lost_records.fetch_add(records, Ordering::Relaxed);
+                eprintln!(
+                    "kds-s3sink: could not deliver or spill {key} ({records} records): {error}"
+                );
+            }
+        }
+    }
+    match write_error {
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Moves parsed batches into the buffers, counting and reporting bad lines.
+struct Intake {
+    stats: Arc<Stats>,
+    strict: bool,
+    bad_lines: u64,
+    strict_error: Option<String>,
+}
+
+impl Intake {
+    fn absorb(&mut self, batch: Batch, buffers: &mut Buffers, flushed: &mut Vec<Flushed>) {
+        self.stats.lines.fetch_add(batch.lines, Ordering::Relaxed);
+        for r in &batch.records {
+            if matches!(r.dest, Dest::Error(_)) {
+                self.stats.error_records.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.stats.records.fetch_add(1, Ordering::Relaxed);
+            }
+            buffers.add(
+                &r.dest,
+                batch.record_bytes(r),
+                r.arrival_ms,
+                batch.received_ms,
+                flushed,
+            );
+        }
+        for e in &batch.errors {
+            self.bad_lines += 1;
+            if self.bad_lines <= REPORTED_BAD_LINES {
+                eprintln!("kds-s3sink: {e}; sent to the error prefix");
+            }
+            if self.strict && self.strict_error.is_none() {
+                self.strict_error = Some(e.clone());
+            }
+        }
+    }
+}
+
+/// Runs the sink over `input` until its end or a shutdown request.
+pub async fn run(
+    config: Config,
+    mut input: LineReader,
+    out: Output,
+    shutdown: Shutdown,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Exit> {
+    let started = std::time::Instant::now();
+    let config = Arc::new(config);
+    let client = s3_client(&config).await;
+    check_bucket(&client, &config.bucket).await?;
+
+    let stats = Arc::new(Stats::default());
+    let retries = Arc::new(AtomicU64::new(0));
+    let reporter = {
+        let stats = Arc::clone(&stats);
+        let retries = Arc::clone(&retries);
+        Reporter::start(
+            "kds-s3sink",
+            config.verbose,
+            Duration::from_secs(2),
+            move || {
+                format!(
+                    "{} records read, {} objects ({} records, {} bytes) written, {} retries, {} records spilled",
+                    stats.records.load(Ordering::Relaxed),
+                    stats.objects.load(Ordering::Relaxed),
+                    stats.records_out.load(Ordering::Relaxed),
+                    stats.bytes_out.load(Ordering::Relaxed),
+                    retries.load(Ordering::Relaxed),
+                    stats.spilled_records.load(Ordering::Relaxed),
+                )
+            },
+        )
+    };
+
+    // Reader thread: blocks of whole lines -> batches of records.
+    let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
+    let parser = RecordParser::new(&config);
+    let reader_clock = Arc::clone(&clock);
+    let reader = std::thread::Builder::new()
+        .name("kds-s3sink-reader".into())
+        .spawn(move || -> std::io::Result<()> {
+            while let Some(block) = input.next_block()? {
+                let mut batch = Batch::new(reader_clock.now_ms());
+                parser.push_block(block.first_line, block.bytes, &mut batch);
+                if tx.blocking_send(batch).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .context("cannot start the reader thread")?;
+
+    let (outcome_tx, outcome_rx) = mpsc::unbounded_channel();
+    let printer = tokio::spawn(print_outcomes(
+        outcome_rx,
+        out,
+        config.bucket.clone(),
+        Arc::clone(&stats),
+    ));
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let shipper = Shipper {
+        config: Arc::clone(&config),
+        uploader: Uploader {
+            client,
+            bucket: config.bucket.clone(),
+            retry_duration: config.retry_duration,
+            retries: Arc::clone(&retries),
+        },
+        slots: Arc::clone(&slots),
+        outcomes: outcome_tx,
+    };
+
+    let mut buffers = Buffers::new(config.buffer_size, config.buffer_interval);
+    let mut flushed = Vec::new();
+    let mut intake = Intake {
+        stats: Arc::clone(&stats),
+        strict: config.strict,
+        bad_lines: 0,
+        strict_error: None,
+    };
+    let mut end_of_input = false;
+
+    loop {
+        let wait = buffers
+            .next_due_ms()
+            .map(|due| Duration::from_millis(u64::try_from(due - clock.now_ms()).unwrap_or(0)));
+        tokio::select! {
+            _ = shutdown.wait() => {
+                // Take what the reader already parsed, then flush everything.
+                while let Ok(batch) = rx.try_recv() {
+                    intake.absorb(batch, &mut buffers, &mut flushed);
+                }
+                break;
+            }
+            batch = rx.recv() => match batch {
+                Some(batch) => {
+                    intake.absorb(batch, &mut buffers, &mut flushed);
+                    buffers.take_due(clock.now_ms(), &mut flushed);
+                    shipper.ship(&mut flushed).await?;
+                    if intake.strict_error.is_some() {
+                        break;
+                    }
+                }
+                None => {
+                    end_of_input = true;
+                    break;
+                }
+            },
+            _ = async { tokio::time::sleep(wait.unwrap_or_default()).await }, if wait.is_some() => {
+                buffers.take_due(clock.now_ms(), &mut flushed);
+                shipper.ship(&mut flushed).await?;
+            }
+        }
+    }
+    buffers.take_all(&mut flushed);
+    shipper.ship(&mut flushed).await?;
+    drop(shipper);
+    // Every upload holds a slot until it is done: taking them all waits for the last one.
+    let _all = slots
+        .acquire_many(u32::try_from(config.concurrency)?)
+        .await
+        .context("upload slots closed")?;
+    let printed = printer.await.context("output task failed")?;
+
+    let input_result = if end_of_input {
+        match reader.join() {
+            Ok(r) => r.context("reading input"),
+            Err(_) => Err(anyhow::anyhow!("the reader thread panicked")),
+        }
+    } else {
+        Ok(())
+    };
+
+    let elapsed = started.elapsed();
+    let records = stats.records.load(Ordering::Relaxed);
+    let bytes_out = stats.bytes_out.load(Ordering::Relaxed);
+    reporter.finish(&format!(
+        "{records} records ({} to the error prefix) in {} objects, {bytes_out} bytes in {:.1}s ({:.1} MB/s), {} retries, {} records spilled",
+        stats.error_records.load(Ordering::Relaxed),
+        stats.objects.load(Ordering::Relaxed),
+        elapsed.as_secs_f64(),
+        bytes_out as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9),
+        retries.load(Ordering::Relaxed),
+        stats.spilled_records.load(Ordering::Relaxed),
+    ));
+    if intake.bad_lines > REPORTED_BAD_LINES {
+        eprintln!(
+            "kds-s3sink: {} lines in all were sent to the error prefix",
+            intake.bad_lines
+        );
+    }
+
+    let lost = stats.lost_records.load(Ordering::Relaxed);
+    if lost > 0 {
+        anyhow::bail!(
+            "{lost} records could not be delivered nor written to the spill directory {}",
+            config.spill.display()
+        );
+    }
+    let spilled = stats.spilled_records.load(Ordering::Relaxed);
+    if spilled > 0 {
+        anyhow::bail!(
+            "{spilled} records in {} objects could not be delivered to s3://{} (retried for {}); they are in {}",
+            stats.spilled_objects.load(Ordering::Relaxed),
+            config.bucket,
+            kds_common::duration::format_duration(config.retry_duration),
+            config.spill.display()
+        );
+    }
+    input_result?;
+    printed.context("writing stdout")?;
+    if let Some(e) = intake.strict_error {
+        anyhow::bail!("{e} (--strict)");
+    }
+    Ok(Exit::Ok)
+}
+
+/// Fails early when the bucket certainly does not exist; other errors (S3 unreachable) are
+/// left to the uploads' retries and the spill directory.
+async fn check_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
+    use aws_sdk_s3::error::SdkError;
+    match client.head_bucket().bucket(bucket).send().await {
+        Err(SdkError::ServiceError(ctx)) if ctx.raw().status().as_u16() == 404 => {
+            anyhow::bail!("bucket {bucket} does not exist")
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,154 @@
+//! S3 writes: PutObject for small objects, multipart upload for large ones (aborted on
+//! failure), every call through [`crate::retry::with_retries`] with one deadline per object.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use crate::config::limits::{MULTIPART_THRESHOLD, PART_SIZE};
+use crate::retry::{error_code, with_retries};
+
+/// Writes objects into one bucket.
+#[derive(Clone)]
+pub struct Uploader {
+    pub client: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub retry_duration: Duration,
+    /// Retries made, for the stats line.
+    pub retries: Arc<AtomicU64>,
+}
+
+impl Uploader {
+    /// Writes `body` at `key`, retrying until the retry duration is over.
+    pub async fn upload(&self, key: &str, body: Bytes) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.retry_duration;
+        if body.len() >= MULTIPART_THRESHOLD {
+            self.multipart(key, body, deadline).await
+        } else {
+            with_retries(deadline, &self.retries, || {
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .body(ByteStream::from(body.clone()))
+                    .send()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("PutObject s3://{}/{key}: {e}", self.bucket))?;
+            Ok(())
+        }
+    }
+
+    async fn multipart(&self, key: &str, body: Bytes, deadline: Instant) -> anyhow::Result<()> {
+        let created = with_retries(deadline, &self.retries, || {
+            self.client
+                .create_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("CreateMultipartUpload s3://{}/{key}: {e}", self.bucket))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "CreateMultipartUpload s3://{}/{key}: no upload id",
+                    self.bucket
+                )
+            })?
+            .to_string();
+        let result = self.parts(key, &upload_id, &body, deadline).await;
+        if result.is_err() {
+            // Best effort: don't leave the parts behind (they cost storage).
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        result
+    }
+
+    async fn parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        body: &Bytes,
+        deadline: Instant,
+    ) -> anyhow::Result<()> {
+        let mut parts = Vec::new();
+        for (i, start) in (0..body.len()).step_by(PART_SIZE).enumerate() {
+            let chunk = body.slice(start..(start + PART_SIZE).min(body.len()));
+            let number = i32::try_from(i + 1)?;
+            let out = with_retries(deadline, &self.retries, || {
+                self.client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .body(ByteStream::from(chunk.clone()))
+                    .send()
+            })
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("UploadPart {number} of s3://{}/{key}: {e}", self.bucket)
+            })?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .build(),
+            );
+        }
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        let mut attempts = 0u32;
+        let done = with_retries(deadline, &self.retries, || {
+            attempts += 1;
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .multipart_upload(completed.clone())
+                .send()
+        })
+        .await;
+        match done {
+            Ok(_) => Ok(()),
+            // A retried Complete whose first answer was lost: the upload is gone because it
+            // completed. Check the object is there with the full size.
+            Err(e) if attempts > 1 && error_code(&e.last) == Some("NoSuchUpload") => {
+                let head = self
+                    .client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await;
+                match head {
+                    Ok(h) if h.content_length() == Some(body.len() as i64) => Ok(()),
+                    _ => Err(anyhow::anyhow!(
+                        "CompleteMultipartUpload s3://{}/{key}: {e}",
+                        self.bucket
+                    )),
+                }
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "CompleteMultipartUpload s3://{}/{key}: {e}",
+                self.bucket
+            )),
+        }
+    }
+}
