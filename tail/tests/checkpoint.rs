@@ -1,0 +1,243 @@
+//! Checkpoints: kill -9 and resume, the lock against concurrent runs, SIGTERM saves, cron use.
+
+mod support;
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashSet};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use support::*;
+use testkit::{Stack, TestStream};
+
+/// Sequence numbers are decimal strings without leading zeros, longer than u128.
+fn seq_cmp(a: &str, b: &str) -> Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).context("reading the checkpoint")?;
+    serde_json::from_str(&text).context("checkpoint is JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_then_restart_misses_nothing_and_repeats_only_after_the_checkpoint(
+) -> anyhow::Result<()> {
+    let stack = Stack::get();
+    let stream = TestStream::create(&stack, 2).await?;
+    let client = stack.kinesis_client().await;
+    let total = 3_000;
+    let puts = put_all(&client, &stream.name, &keyed_records(total, 32, "kill")).await?;
+    let dir = tempfile::tempdir()?;
+    let cp = dir.path().join("cp.json");
+    let out1 = dir.path().join("run1.ndjson");
+    let args = |cmd: &mut std::process::Command| {
+        cmd.args([
+            "--stream",
+            &stream.name,
+            "--from",
+            "trim-horizon",
+            "-e",
+            "--envelope",
+        ])
+        .args(["--checkpoint-interval", "200ms", "--batch-limit", "50"])
+        .arg("--checkpoint")
+        .arg(&cp);
+    };
+
+    // Run 1, killed with SIGKILL about halfway.
+    let mut cmd = tail(&stack);
+    args(&mut cmd);
+    cmd.stdout(Stdio::from(std::fs::File::create(&out1)?))
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn()?;
+    let p = out1.clone();
+    let halfway = tokio::task::spawn_blocking(move || {
+        wait_for(Duration::from_secs(60), "half the records", || {
+            count_lines(&p) >= total / 2
+        })
+    })
+    .await?;
+    signal(&child, libc::SIGKILL);
+    let status = child.wait()?;
+    halfway?;
+    assert!(!status.success(), "killed: {status:?}");
+    let run1 = envelopes(&std::fs::read(&out1)?);
+    assert!(
+        run1.len() < total,
+        "killed before the end ({} records)",
+        run1.len()
+    );
+
+    let saved = read_checkpoint(&cp)?;
+    let positions: BTreeMap<String, String> = saved["shards"]
+        .as_object()
+        .context("shards map")?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    assert!(
+        !positions.is_empty(),
+        "a checkpoint was written before the kill: {saved}"
+    );
+    let covered = |e: &Env| {
+        positions
+            .get(&e.shard_id)
+            .is_some_and(|cp| seq_cmp(&e.sequence_number, cp) != Ordering::Greater)
+    };
+    // Everything the checkpoint covers was really written by run 1.
+    for (shard, seq) in &positions {
+        assert!(
+            run1.iter()
+                .any(|e| &e.shard_id == shard && &e.sequence_number == seq),
+            "checkpointed {shard}/{seq} was written"
+        );
+    }
+
+    // Run 2 resumes from the checkpoint.
+    let mut cmd = tail(&stack);
+    args(&mut cmd);
+    let out = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(60)))
+        .await??;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run2 = envelopes(&out.stdout);
+
+    let key = |e: &Env| (e.shard_id.clone(), e.sequence_number.clone());
+    let set2: HashSet<_> = run2.iter().map(key).collect();
+    assert_eq!(set2.len(), run2.len(), "no duplicates within run 2");
+    let set1: HashSet<_> = run1.iter().map(key).collect();
+    let all: HashSet<_> = puts
+        .iter()
+        .map(|p| (p.shard_id.clone(), p.sequence_number.clone()))
+        .collect();
+    let union: HashSet<_> = set1.union(&set2).cloned().collect();
+    assert_eq!(union.len(), total, "no record missing");
+    assert!(union == all, "exactly the records written");
+    assert!(
+        run2.iter().all(|e| !covered(e)),
+        "run 2 re-reads nothing the checkpoint covers"
+    );
+    let duplicates = run1.iter().filter(|e| set2.contains(&key(e))).count();
+    let after_checkpoint = run1.iter().filter(|e| !covered(e)).count();
+    eprintln!(
+        "run 1 wrote {} records, checkpoint covered {}, duplicates in run 2: {duplicates}",
+        run1.len(),
+        run1.len() - after_checkpoint
+    );
+    assert_eq!(
+        duplicates, after_checkpoint,
+        "exactly the records written after the last checkpoint are repeated"
+    );
+    let finished = saved["finished"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(finished, 0, "open shards are never finished");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_checkpoint_one_run_and_cron_style_resume() -> anyhow::Result<()> {
+    let stack = Stack::get();
+    let stream = TestStream::create(&stack, 1).await?;
+    let client = stack.kinesis_client().await;
+    put_all(&client, &stream.name, &keyed_records(5, 2, "old")).await?;
+    let dir = tempfile::tempdir()?;
+    let cp = dir.path().join("state").join("cp.json");
+    std::fs::create_dir_all(cp.parent().context("dir")?)?;
+    let out_a = dir.path().join("a.ndjson");
+
+    // Run A: live, from latest; SIGTERM later.
+    let mut cmd = tail(&stack);
+    cmd.args([
+        "--stream",
+        &stream.name,
+        "--from",
+        "latest",
+        "--checkpoint-interval",
+        "1h",
+    ])
+    .arg("--checkpoint")
+    .arg(&cp)
+    .stdout(Stdio::from(std::fs::File::create(&out_a)?))
+    .stderr(Stdio::piped());
+    let mut a = cmd.spawn()?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let new = keyed_records(5, 2, "new");
+    let puts = put_all(&client, &stream.name, &new).await?;
+    let p = out_a.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for(Duration::from_secs(30), "the new records", || {
+            count_lines(&p) >= 5
+        })
+    })
+    .await??;
+
+    // Run B on the same checkpoint is refused.
+    let mut cmd = tail(&stack);
+    cmd.args(["--stream", &stream.name, "-e"])
+        .arg("--checkpoint")
+        .arg(&cp);
+    let b = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(30)))
+        .await??;
+    let b_err = String::from_utf8_lossy(&b.stderr);
+    assert_eq!(b.status.code(), Some(1), "second run exits 1: {b_err}");
+    assert!(
+        b_err.starts_with("kds-tail: checkpoint ") && b_err.contains("in use by another kds-tail"),
+        "clear message: {b_err}"
+    );
+    assert_eq!(b_err.trim_end().lines().count(), 1, "one line: {b_err}");
+    assert!(b.stdout.is_empty());
+
+    // SIGTERM: A stops, writes its checkpoint, exits 0.
+    signal(&a, libc::SIGTERM);
+    let status = a.wait()?;
+    assert!(status.success(), "SIGTERM exit: {status:?}");
+    let a_lines = lines(&std::fs::read(&out_a)?);
+    let want: Vec<Vec<u8>> = new.iter().map(|(_, d)| d.clone()).collect();
+    assert_eq!(
+        a_lines, want,
+        "--from latest: only records put after the start, in order"
+    );
+    let saved = read_checkpoint(&cp)?;
+    let last = puts.last().context("puts")?;
+    assert_eq!(
+        saved["shards"][&last.shard_id],
+        last.sequence_number.as_str()
+    );
+    assert_eq!(saved["stream"], stream.name.as_str());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cp)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "checkpoint mode");
+    }
+
+    // Cron-style: a run with nothing new writes nothing; the next one gets just what is new.
+    let run = |stack: &Stack| {
+        let mut cmd = tail(stack);
+        cmd.args(["--stream", &stream.name, "-e"])
+            .arg("--checkpoint")
+            .arg(&cp);
+        cmd
+    };
+    let cmd = run(&stack);
+    let c = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(30)))
+        .await??;
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    assert!(
+        c.stdout.is_empty(),
+        "nothing new: {}",
+        String::from_utf8_lossy(&c.stdout)
+    );
+    let more = keyed_records(2, 2, "more");
+    put_all(&client, &stream.name, &more).await?;
+    let cmd = run(&stack);
+    let d = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(30)))
+        .await??;
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    let want: Vec<Vec<u8>> = more.iter().map(|(_, d)| d.clone()).collect();
+    assert_eq!(lines(&d.stdout), want, "resumed after the checkpoint");
+    Ok(())
+}
