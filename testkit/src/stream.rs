@@ -9,7 +9,7 @@ use aws_sdk_kinesis::Client;
 use crate::names::unique_name;
 use crate::stack::Stack;
 
-/// How long [`TestStream::create`] waits for ACTIVE, and [`read_stream_all`] for a whole read.
+/// How long [`TestStream::create`] waits for ACTIVE, and [`read_stream_all`] waits without progress.
 const WAIT: Duration = Duration::from_secs(120);
 
 /// A uniquely named stream on the local stack, deleted when dropped (best effort) or by
@@ -174,12 +174,11 @@ pub async fn list_shard_ids(client: &Client, stream: &str) -> Result<Vec<String>
 /// Reads every record of `stream`: all shards (including closed ones) from TRIM_HORIZON to the
 /// end. A closed shard is read until `NextShardIterator` is null; an open shard until a page is
 /// empty and `MillisBehindLatest` is 0. Records are grouped by shard, each shard in sequence
-/// order. Gives up after 120 s.
+/// order. Gives up when a shard makes no progress (no records, not at its end) for 120 s.
 pub async fn read_stream_all(client: &Client, stream: &str) -> Result<Vec<RecordOut>> {
-    let deadline = Instant::now() + WAIT;
     let mut out = Vec::new();
     for shard_id in list_shard_ids(client, stream).await? {
-        read_shard(client, stream, &shard_id, deadline, &mut out).await?;
+        read_shard(client, stream, &shard_id, &mut out).await?;
     }
     Ok(out)
 }
@@ -188,7 +187,6 @@ async fn read_shard(
     client: &Client,
     stream: &str,
     shard_id: &str,
-    deadline: Instant,
     out: &mut Vec<RecordOut>,
 ) -> Result<()> {
     let it = client
@@ -200,9 +198,10 @@ async fn read_shard(
         .await
         .with_context(|| format!("GetShardIterator {stream}/{shard_id}"))?;
     let mut iterator = it.shard_iterator().map(str::to_string);
+    let mut last_progress = Instant::now();
     while let Some(current) = iterator.take() {
-        if Instant::now() > deadline {
-            bail!("reading {stream}/{shard_id}: not at the end after {WAIT:?}");
+        if last_progress.elapsed() > WAIT {
+            bail!("reading {stream}/{shard_id}: no progress for {WAIT:?}");
         }
         let page = match client
             .get_records()
@@ -223,6 +222,9 @@ async fn read_shard(
             Err(e) => return Err(e).with_context(|| format!("GetRecords {stream}/{shard_id}")),
         };
         let empty = page.records().is_empty();
+        if !empty {
+            last_progress = Instant::now();
+        }
         for r in page.records() {
             out.push(RecordOut {
                 shard_id: shard_id.to_string(),
