@@ -1,4 +1,4 @@
+//! kds-gen: simulated trade events on stdout.
 fn main() {
-    eprintln!("kds-gen: not implemented yet");
-    std::process::exit(1);
+    kds_common::exit::main_with("kds-gen", kds_gen::run)
 }
