@@ -1,1 +1,222 @@
-//! kds-window (not yet implemented).
+//! kds-window: tumbling-window aggregation of NDJSON, the lab's Kinesis Data Analytics SQL
+//! application as a Unix filter.
+//!
+//! Flags become a [`query::Query`] plus [`engine::Options`] ([`Args::config`]); the
+//! [`engine::Engine`] turns lines into window rows; [`driver`] feeds it from a reader thread so
+//! rowtime windows close on the clock; [`threads`] splits files across cores.
+
+pub mod agg;
+pub mod driver;
+pub mod engine;
+pub mod output;
+pub mod query;
+pub mod scan;
+pub mod sql;
+pub mod threads;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use kds_common::exit::{usage, Exit};
+use kds_common::io::{LineReader, Output};
+use kds_common::signal::Shutdown;
+use kds_common::stats::Reporter;
+
+pub use engine::{Config, LatePolicy, Options, Stats};
+pub use output::Format;
+pub use query::{AggFunc, Aggregate, Column, GroupBy, Path, Query, TimeBasis};
+
+/// Tumbling-window aggregation of NDJSON lines: with no flags, the lab's KDA application
+/// (60 s windows on ROWTIME, count(*) AS count_tno, sum(tnum) AS sum_tnum).
+#[derive(Debug, Parser)]
+#[command(name = "kds-window", version, about, long_about = None)]
+pub struct Args {
+    /// Input files, read one after another (none or `-`: stdin).
+    pub files: Vec<PathBuf>,
+
+    /// Time basis: rowtime (when the line is read), arrival (`arrival` of a
+    /// `kds-tail --envelope` line; fields are read inside `data`), or event:FIELD (a record
+    /// field, RFC 3339 or epoch milliseconds; `event` alone is event:tuptime).
+    #[arg(long, default_value = "rowtime", env = "KDS_WINDOW_TIME", value_parser = query::parse_time_basis)]
+    pub time: TimeBasis,
+
+    /// Window size (tumbling, aligned to the Unix epoch): 500ms, 10s, 1m, 1h.
+    #[arg(long, default_value = "60s", env = "KDS_WINDOW_SIZE", value_parser = kds_common::duration::parse_duration)]
+    pub size: Duration,
+
+    /// Group-by fields, comma separated, each PATH or PATH=NAME (dotted paths for nesting).
+    #[arg(long, value_delimiter = ',', value_parser = query::parse_group_by)]
+    pub group_by: Vec<GroupBy>,
+
+    /// Aggregates, comma separated: count, count:P, sum:P, min:P, max:P, avg:P,
+    /// count_distinct:P, each with an optional =NAME. Default names: count, count_P, sum_P, ...
+    /// Without --agg: count=count_tno,sum:tnum=sum_tnum.
+    #[arg(long, value_delimiter = ',', value_parser = query::parse_agg)]
+    pub agg: Vec<Aggregate>,
+
+    /// Event/arrival time: how far the watermark trails the largest time seen.
+    #[arg(long, default_value = "0", value_parser = kds_common::duration::parse_duration)]
+    pub allowed_lateness: Duration,
+
+    /// Records for windows already emitted: drop, emit (a correction row marked "late":true),
+    /// or side:FILE (append the line to FILE). Counted in the summary either way.
+    #[arg(long, default_value = "drop", value_parser = parse_late)]
+    pub late: LatePolicy,
+
+    /// Also emit windows that had no rows (count 0, other aggregates null).
+    #[arg(long)]
+    pub emit_empty: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: Format,
+
+    /// Exit 1 at the first bad line (and on an i64 sum overflow) instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Emit mergeable partial rows (for `kds-window --merge`) instead of final rows.
+    #[arg(long)]
+    pub partial: bool,
+
+    /// Input is partial rows from `kds-window --partial` processes run with the same query
+    /// flags; combine them into final rows.
+    #[arg(long)]
+    pub merge: bool,
+
+    /// Worker threads for FILE inputs with event or arrival time (record order then does not
+    /// matter: no record is late).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+
+    /// Print a stats line every second and a summary on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+fn parse_late(text: &str) -> Result<LatePolicy, String> {
+    match text {
+        "drop" => Ok(LatePolicy::Drop),
+        "emit" => Ok(LatePolicy::Emit),
+        _ => match text.strip_prefix("side:") {
+            Some(f) if !f.is_empty() => Ok(LatePolicy::Side(PathBuf::from(f))),
+            _ => Err(format!(
+                "invalid late policy '{text}' (use drop, emit or side:FILE)"
+            )),
+        },
+    }
+}
+
+impl Args {
+    /// The validated query and options (usage errors map to exit 2).
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let size_ms = i64::try_from(self.size.as_millis()).unwrap_or(i64::MAX);
+        if size_ms <= 0 {
+            return Err(usage("--size must be at least 1ms"));
+        }
+        let mut query = Query::lab();
+        query.time = self.time.clone();
+        query.size_ms = size_ms;
+        query.group_by = self.group_by.clone();
+        if !self.agg.is_empty() {
+            query.aggregates = self.agg.clone();
+        }
+        query.columns = query.default_columns();
+        query.validate().map_err(usage)?;
+        if self.partial && self.format == Format::Csv {
+            return Err(usage(
+                "--partial writes NDJSON; it cannot be combined with --format csv",
+            ));
+        }
+        if self.threads == 0 {
+            return Err(usage("--threads must be at least 1"));
+        }
+        if self.threads > 1 {
+            if self.files.is_empty() || self.files.iter().any(|f| f.as_os_str() == "-") {
+                return Err(usage(
+                    "--threads needs FILE arguments (stdin cannot be split)",
+                ));
+            }
+            if query.time == TimeBasis::Rowtime && !self.merge {
+                return Err(usage(
+                    "--threads needs --time event:FIELD or arrival (rowtime depends on reading order)",
+                ));
+            }
+        }
+        let options = Options {
+            late: self.late.clone(),
+            allowed_lateness_ms: i64::try_from(self.allowed_lateness.as_millis())
+                .unwrap_or(i64::MAX),
+            emit_empty: self.emit_empty,
+            strict: self.strict,
+            format: self.format,
+            partial: self.partial,
+            merge: self.merge,
+            report_bad: 5,
+        };
+        Ok(Config { query, options })
+    }
+}
+
+/// Runs the tool: stdin/files to stdout, diagnostics on stderr.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let cfg = args.config()?;
+    let shutdown = Shutdown::install()?;
+    let progress = driver::Progress::default();
+    let started = Instant::now();
+    let lines = progress.lines.clone();
+    let reporter = Reporter::start(
+        "kds-window",
+        args.verbose,
+        Duration::from_secs(1),
+        move || {
+            let n = lines.load(Ordering::Relaxed);
+            let rate = kds_common::stats::rate(n, started.elapsed());
+            format!("{n} lines, {rate:.0} lines/s")
+        },
+    );
+    let stats = if args.threads > 1 {
+        threads::run_files(
+            &cfg,
+            &args.files,
+            args.threads,
+            Output::stdout(),
+            Box::new(std::io::stderr()),
+            &shutdown,
+        )?
+    } else {
+        let reader = LineReader::open(&args.files)?;
+        driver::run_stream(
+            &cfg,
+            reader,
+            &driver::SystemClock,
+            Output::stdout(),
+            Box::new(std::io::stderr()),
+            &shutdown,
+            &progress,
+        )?
+    };
+    if stats.bad > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "kds-window: {} bad line{} skipped",
+            stats.bad,
+            if stats.bad == 1 { "" } else { "s" }
+        );
+    }
+    let secs = started.elapsed();
+    reporter.finish(&format!(
+        "{} lines, {} records, {} windows, {} rows, {} late, {} bad, {:.0} lines/s",
+        stats.lines,
+        stats.records,
+        stats.windows,
+        stats.rows,
+        stats.late,
+        stats.bad,
+        kds_common::stats::rate(stats.lines, secs)
+    ));
+    Ok(Exit::Ok)
+}

@@ -1,4 +1,4 @@
+//! kds-window: parse flags, run, map the result to an exit status.
 fn main() {
-    eprintln!("kds-window: not implemented yet");
-    std::process::exit(1);
+    kds_common::exit::main_with("kds-window", kds_window::run)
 }

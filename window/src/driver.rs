@@ -1,0 +1,139 @@
+//! Feeding the engine: a reader thread hands blocks of whole lines over a channel, so the main
+//! loop can wake on a timer (rowtime windows close on the clock even while input is idle) and
+//! on signals, whatever the input does.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use kds_common::io::{LineReader, Output};
+use kds_common::signal::Shutdown;
+
+use crate::engine::{Config, Engine, Stats};
+
+/// Longest the main loop sleeps before looking at the clock and the shutdown flag again.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// Blocks in flight between the reader thread and the engine (each about 1 MiB).
+const BLOCKS_IN_FLIGHT: usize = 2;
+
+/// Wall-clock time in epoch milliseconds. Injectable so tests drive rowtime without sleeping.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        kds_common::time::now_ms()
+    }
+}
+
+/// A clock that only moves when told to (tests).
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    pub fn new(ms: i64) -> ManualClock {
+        ManualClock(Arc::new(AtomicI64::new(ms)))
+    }
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+enum Msg {
+    Block(Vec<u8>, u64),
+    Eof,
+    Err(std::io::Error),
+}
+
+/// Where progress is published for the `-v` stats line.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub lines: Arc<AtomicU64>,
+}
+
+/// Runs one engine over one input until its end or a shutdown request.
+pub fn run_stream(
+    cfg: &Config,
+    mut reader: LineReader,
+    clock: &dyn Clock,
+    out: Output,
+    diag: Box<dyn Write + Send>,
+    shutdown: &Shutdown,
+    progress: &Progress,
+) -> anyhow::Result<Stats> {
+    let mut engine = Engine::new(cfg, out, diag)?;
+    let (tx, rx) = mpsc::sync_channel::<Msg>(BLOCKS_IN_FLIGHT);
+    let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<u8>>();
+    // The reader thread ends when the input ends or when this function returns (send fails).
+    // A thread blocked in read() on a live pipe is left behind; the process exits after us.
+    std::thread::Builder::new()
+        .name("kds-window-read".into())
+        .spawn(move || loop {
+            let msg = match reader.next_block() {
+                Ok(Some(block)) => {
+                    let mut buf = recycle_rx.try_recv().unwrap_or_default();
+                    buf.clear();
+                    buf.extend_from_slice(block.bytes);
+                    Msg::Block(buf, block.first_line)
+                }
+                Ok(None) => Msg::Eof,
+                Err(e) => Msg::Err(e),
+            };
+            let last = !matches!(msg, Msg::Block(..));
+            if tx.send(msg).is_err() || last {
+                return;
+            }
+        })
+        .context("cannot start the reader thread")?;
+
+    engine.start_clock(clock.now_ms());
+    loop {
+        if shutdown.requested() {
+            engine.finish(true)?;
+            break;
+        }
+        let wait = match engine.next_deadline() {
+            Some(deadline) => {
+                let ms = (deadline - clock.now_ms()).clamp(0, POLL.as_millis() as i64);
+                Duration::from_millis(ms as u64)
+            }
+            None => POLL,
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Block(buf, first_line)) => {
+                engine.push_block(&buf, first_line, clock.now_ms())?;
+                engine.flush()?;
+                progress.lines.store(engine.stats.lines, Ordering::Relaxed);
+                let _ = recycle_tx.send(buf);
+            }
+            Ok(Msg::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                engine.finish(false)?;
+                break;
+            }
+            Ok(Msg::Err(e)) => return Err(anyhow::Error::new(e).context("reading input")),
+            Err(RecvTimeoutError::Timeout) => {
+                engine.observe_clock(clock.now_ms())?;
+            }
+        }
+    }
+    progress.lines.store(engine.stats.lines, Ordering::Relaxed);
+    Ok(engine.stats)
+}

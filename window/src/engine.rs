@@ -1,0 +1,862 @@
+//! The window engine: records in, closed windows out.
+//!
+//! Open windows live in a small vector sorted by start (usually one or two are open); each holds
+//! its groups' accumulators. Event and arrival time close windows when the watermark (max time
+//! seen − allowed lateness) reaches their end; rowtime closes them when the clock does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use kds_common::io::Output;
+use serde_json::Value;
+
+use crate::agg::{Acc, Overflow};
+use crate::output::{Format, Marker, RowWriter};
+use crate::query::{Aggregate, Path, Query, TimeBasis};
+use crate::scan::{fast_extract, slow_extract, Val};
+
+/// What happens to a record whose window was already emitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LatePolicy {
+    Drop,
+    /// Print a correction row: the window's updated full row, marked `"late":true`.
+    Emit,
+    /// Append the late line, verbatim, to a file.
+    Side(PathBuf),
+}
+
+/// Everything besides the query itself.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub late: LatePolicy,
+    pub allowed_lateness_ms: i64,
+    pub emit_empty: bool,
+    pub strict: bool,
+    pub format: Format,
+    /// Emit mergeable partial rows instead of final rows.
+    pub partial: bool,
+    /// Input lines are partial rows from other processes (`--merge`).
+    pub merge: bool,
+    /// How many bad lines are reported verbatim on stderr.
+    pub report_bad: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            late: LatePolicy::Drop,
+            allowed_lateness_ms: 0,
+            emit_empty: false,
+            strict: false,
+            format: Format::Ndjson,
+            partial: false,
+            merge: false,
+            report_bad: 5,
+        }
+    }
+}
+
+/// A validated query plus options: what the engine runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub query: Query,
+    pub options: Options,
+}
+
+/// Counters for the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Lines read (including bad and late ones; not blank lines).
+    pub lines: u64,
+    /// Records aggregated into a window (not late, not bad).
+    pub records: u64,
+    pub late: u64,
+    pub bad: u64,
+    pub windows: u64,
+    pub rows: u64,
+}
+
+/// FxHash: group keys are short and trusted enough; SipHash would cost more than the lookup.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The groups of one window.
+#[derive(Debug, Clone)]
+pub enum Groups {
+    /// No group-by: one set of accumulators.
+    Single(Vec<Acc>),
+    /// Group key (JSON values joined by NUL) → accumulators.
+    Map(FxMap<Box<[u8]>, Vec<Acc>>),
+}
+
+/// One window's state.
+#[derive(Debug, Clone)]
+pub struct Win {
+    pub start: i64,
+    pub groups: Groups,
+    /// Some contribution was emitted on a signal before its window closed (merge input).
+    pub not_final: bool,
+}
+
+fn new_accs(aggs: &[Aggregate]) -> Vec<Acc> {
+    aggs.iter().map(|a| Acc::new(a.func)).collect()
+}
+
+impl Win {
+    fn new(start: i64, query: &Query) -> Win {
+        Win {
+            start,
+            groups: if query.group_by.is_empty() {
+                Groups::Single(new_accs(&query.aggregates))
+            } else {
+                Groups::Map(FxMap::default())
+            },
+            not_final: false,
+        }
+    }
+
+    #[inline]
+    fn accs(&mut self, key: &[u8], aggs: &[Aggregate]) -> &mut Vec<Acc> {
+        match &mut self.groups {
+            Groups::Single(accs) => accs,
+            Groups::Map(map) => {
+                if !map.contains_key(key) {
+                    map.insert(key.into(), new_accs(aggs));
+                }
+                map.get_mut(key).expect("inserted above")
+            }
+        }
+    }
+
+    /// Merges another window's state into this one.
+    pub fn merge(&mut self, other: &Win, aggs: &[Aggregate], strict: bool) -> Result<(), Overflow> {
+        self.not_final |= other.not_final;
+        match &other.groups {
+            Groups::Single(b) => {
+                let a = self.accs(b"", aggs);
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.merge(y, strict)?;
+                }
+            }
+            Groups::Map(m) => {
+                for (k, b) in m {
+                    let a = self.accs(k, aggs);
+                    for (x, y) in a.iter_mut().zip(b) {
+                        x.merge(y, strict)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Groups in output order: by key bytes.
+    fn sorted(&self) -> Vec<(&[u8], &Vec<Acc>)> {
+        match &self.groups {
+            Groups::Single(a) => vec![(&b""[..], a)],
+            Groups::Map(m) => {
+                let mut v: Vec<(&[u8], &Vec<Acc>)> = m.iter().map(|(k, a)| (&**k, a)).collect();
+                v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                v
+            }
+        }
+    }
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SSZ` quickly when only the seconds differ from the last one.
+#[derive(Default)]
+struct TimestampCache {
+    prefix: [u8; 17],
+    base: i64,
+    valid: bool,
+}
+
+impl TimestampCache {
+    #[inline]
+    fn parse(&mut self, b: &[u8]) -> Option<i64> {
+        let seconds = |b: &[u8]| -> Option<i64> {
+            if b.len() == 20 && b[19] == b'Z' && b[17].is_ascii_digit() && b[18].is_ascii_digit() {
+                let s = ((b[17] - b'0') * 10 + (b[18] - b'0')) as i64;
+                (s < 60).then_some(s)
+            } else {
+                None
+            }
+        };
+        if self.valid && b.len() == 20 && b[..17] == self.prefix {
+            if let Some(s) = seconds(b) {
+                return Some(self.base + s * 1000);
+            }
+        }
+        let ms = kds_common::time::parse_timestamp(b)?;
+        if let Some(s) = seconds(b) {
+            if b[16] == b':' {
+                self.prefix.copy_from_slice(&b[..17]);
+                self.base = ms - s * 1000;
+                self.valid = true;
+            }
+        }
+        Some(ms)
+    }
+}
+
+/// Extraction state: how to find the query's fields in a line.
+struct Extractor {
+    paths: Vec<Path>,
+    /// Top-level keys for the fast scanner, when every path is top-level and lines are not
+    /// envelopes.
+    fast_keys: Option<Vec<Box<[u8]>>>,
+    envelope: bool,
+    vals: Vec<Val>,
+    scratch: Vec<u8>,
+}
+
+impl Extractor {
+    /// The values of the query's paths and the text their strings point into, plus the arrival
+    /// time for envelopes.
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    fn extract<'a>(
+        &'a mut self,
+        line: &'a [u8],
+    ) -> Result<(&'a [u8], &'a [Val], Option<i64>), String> {
+        if let Some(keys) = &self.fast_keys {
+            if fast_extract(line, keys, &mut self.vals).is_some() {
+                return Ok((line, &self.vals, None));
+            }
+        }
+        let arrival = slow_extract(
+            line,
+            &self.paths,
+            self.envelope,
+            &mut self.vals,
+            &mut self.scratch,
+        )?;
+        Ok((&self.scratch, &self.vals, arrival))
+    }
+}
+
+/// The engine. Output goes to an [`Output`]; diagnostics (bad lines) to `diag`.
+pub struct Engine {
+    q: Query,
+    o: Options,
+    ex: Extractor,
+    time_slot: Option<usize>,
+    group_slots: Vec<usize>,
+    agg_slots: Vec<Option<usize>>,
+    numeric_aggs: Vec<(usize, usize)>,
+    key: Vec<u8>,
+    dkey: Vec<u8>,
+    ts: TimestampCache,
+    /// Open windows, sorted by start.
+    windows: Vec<Win>,
+    hint: usize,
+    /// Windows ending at or before this are closed: a record for them is late.
+    closed_upto: i64,
+    /// End of the last window emitted (for `--emit-empty` gap filling).
+    emitted_upto: Option<i64>,
+    max_time: i64,
+    last_now: i64,
+    /// Closed windows kept for correction rows (`--late emit`).
+    closed: BTreeMap<i64, Win>,
+    /// No closing at all until `finish` (a `--threads` worker, or `--merge` of event/arrival
+    /// partials: order does not matter).
+    batch: bool,
+    /// A `--threads` worker: bad lines go to `bad_log`, nothing is written.
+    worker: bool,
+    rows: RowWriter,
+    out: Output,
+    side: Option<Output>,
+    diag: Box<dyn Write + Send>,
+    pub stats: Stats,
+    /// Batch workers log bad lines here (chunk, line within chunk, message) instead of
+    /// printing them: their global line numbers are known only after all chunks are read.
+    pub bad_log: Vec<(usize, u64, String)>,
+    /// The chunk a batch worker is reading.
+    pub chunk: usize,
+}
+
+/// A bad line found by a batch worker, reported later with its global line number.
+#[derive(Debug, Clone)]
+pub struct BadLine {
+    pub line: u64,
+    pub message: String,
+}
+
+impl Engine {
+    pub fn new(cfg: &Config, out: Output, diag: Box<dyn Write + Send>) -> anyhow::Result<Engine> {
+        let q = cfg.query.clone();
+        q.validate().map_err(kds_common::exit::usage)?;
+        let o = cfg.options.clone();
+        let paths = q.input_paths();
+        let slot = |p: &Path| {
+            paths
+                .iter()
+                .position(|x| x == p)
+                .expect("input_paths has every path")
+        };
+        let time_slot = match &q.time {
+            TimeBasis::Event(p) => Some(slot(p)),
+            _ => None,
+        };
+        let group_slots = q.group_by.iter().map(|g| slot(&g.path)).collect();
+        let agg_slots: Vec<Option<usize>> = q
+            .aggregates
+            .iter()
+            .map(|a| a.path.as_ref().map(slot))
+            .collect();
+        let numeric_aggs = q
+            .aggregates
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.func.numeric())
+            .filter_map(|(i, _)| agg_slots[i].map(|s| (i, s)))
+            .collect();
+        let envelope = q.time == TimeBasis::Arrival;
+        let fast_keys = (!envelope && paths.iter().all(Path::is_top_level))
+            .then(|| paths.iter().map(|p| p.0[0].as_bytes().into()).collect());
+        let side = match &o.late {
+            LatePolicy::Side(path) => Some(Output::append(path)?),
+            _ => None,
+        };
+        let rows = RowWriter::new(&q, o.format, o.partial);
+        let n = paths.len();
+        Ok(Engine {
+            ex: Extractor {
+                paths,
+                fast_keys,
+                envelope,
+                vals: vec![Val::Missing; n],
+                scratch: Vec::new(),
+            },
+            time_slot,
+            group_slots,
+            agg_slots,
+            numeric_aggs,
+            key: Vec::new(),
+            dkey: Vec::new(),
+            ts: TimestampCache::default(),
+            windows: Vec::new(),
+            hint: 0,
+            closed_upto: i64::MIN,
+            emitted_upto: None,
+            max_time: i64::MIN,
+            last_now: i64::MIN,
+            closed: BTreeMap::new(),
+            // Partials of event/arrival-time queries are merged whatever their order and
+            // emitted at the end; rowtime partials close by the window starts seen.
+            batch: o.merge && q.time != TimeBasis::Rowtime,
+            worker: false,
+            rows,
+            out,
+            side,
+            diag,
+            stats: Stats::default(),
+            bad_log: Vec::new(),
+            chunk: 0,
+            q,
+            o,
+        })
+    }
+
+    /// A worker for `--threads`: aggregates everything, closes nothing, writes nothing.
+    pub fn batch_worker(cfg: &Config) -> anyhow::Result<Engine> {
+        let mut e = Engine::new(cfg, Output::new(std::io::sink()), Box::new(std::io::sink()))?;
+        e.batch = true;
+        e.worker = true;
+        Ok(e)
+    }
+
+    pub fn query(&self) -> &Query {
+        &self.q
+    }
+
+    /// For rowtime with `--emit-empty`: empty windows are emitted from the one holding `now`.
+    pub fn start_clock(&mut self, now: i64) {
+        if self.o.emit_empty && self.emitted_upto.is_none() {
+            self.emitted_upto = Some(self.window_of(now));
+        }
+    }
+
+    #[inline]
+    fn window_of(&self, t: i64) -> i64 {
+        t.div_euclid(self.q.size_ms) * self.q.size_ms
+    }
+
+    /// Feeds a block of whole lines (the last one may lack its `\n`) read at `now`.
+    pub fn push_block(&mut self, bytes: &[u8], first_line: u64, now: i64) -> anyhow::Result<()> {
+        let now = self.observe_clock(now)?;
+        let mut line_no = first_line;
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', bytes) {
+            self.push_line(&bytes[start..end], line_no, now)?;
+            line_no += 1;
+            start = end + 1;
+        }
+        if start < bytes.len() {
+            self.push_line(&bytes[start..], line_no, now)?;
+        }
+        Ok(())
+    }
+
+    /// Rowtime: closes the windows the clock has passed. Returns the (monotonic) time used.
+    pub fn observe_clock(&mut self, now: i64) -> anyhow::Result<i64> {
+        let now = now.max(self.last_now);
+        self.last_now = now;
+        if self.q.time == TimeBasis::Rowtime && !self.o.merge && !self.batch {
+            self.close_until(now)?;
+        }
+        Ok(now)
+    }
+
+    /// The wall-clock time at which rowtime must next emit something, if any.
+    pub fn next_deadline(&self) -> Option<i64> {
+        if self.q.time != TimeBasis::Rowtime || self.o.merge {
+            return None;
+        }
+        let open = self.windows.first().map(|w| w.start + self.q.size_ms);
+        let empty = self
+            .o
+            .emit_empty
+            .then(|| self.emitted_upto.map(|e| e + self.q.size_ms))
+            .flatten();
+        match (open, empty) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn bad(&mut self, line_no: u64, msg: &str) -> anyhow::Result<()> {
+        self.stats.bad += 1;
+        if self.worker {
+            if self.bad_log.len() < self.o.report_bad || self.o.strict {
+                self.bad_log.push((self.chunk, line_no, msg.to_string()));
+            }
+            if self.o.strict {
+                return Err(anyhow!("line {line_no}: {msg}"));
+            }
+            return Ok(());
+        }
+        if self.o.strict {
+            return Err(anyhow!("line {line_no}: {msg}"));
+        }
+        if self.stats.bad as usize <= self.o.report_bad {
+            let _ = writeln!(self.diag, "kds-window: line {line_no}: {msg}");
+        }
+        Ok(())
+    }
+
+    /// Feeds one line read at `now` (used by rowtime).
+    #[inline]
+    pub fn push_line(&mut self, line: &[u8], line_no: u64, now: i64) -> anyhow::Result<()> {
+        if line.is_empty() {
+            return Ok(());
+        }
+        self.stats.lines += 1;
+        if self.o.merge {
+            return self.push_partial(line, line_no);
+        }
+        let (text, vals, arrival) = match self.ex.extract(line) {
+            Ok(x) => x,
+            Err(msg) => return self.bad(line_no, &msg),
+        };
+        let ts = match &self.q.time {
+            TimeBasis::Rowtime => now,
+            TimeBasis::Arrival => arrival.unwrap_or(now),
+            TimeBasis::Event(path) => {
+                let slot = self.time_slot.unwrap_or_default();
+                match vals[slot] {
+                    Val::Str(s, e) => match self.ts.parse(&text[s as usize..e as usize]) {
+                        Some(t) => t,
+                        None => {
+                            let msg = format!(
+                                "bad timestamp in {path}: {:?}",
+                                String::from_utf8_lossy(&text[s as usize..e as usize])
+                            );
+                            return self.bad(line_no, &msg);
+                        }
+                    },
+                    Val::Int(ms) => ms,
+                    Val::Missing | Val::Null => {
+                        let msg = format!("missing field {path}");
+                        return self.bad(line_no, &msg);
+                    }
+                    other => {
+                        let mut shown = Vec::new();
+                        other.write_json(text, &mut shown);
+                        let msg = format!(
+                            "bad timestamp in {path}: {}",
+                            String::from_utf8_lossy(&shown)
+                        );
+                        return self.bad(line_no, &msg);
+                    }
+                }
+            }
+        };
+        for &(agg, slot) in &self.numeric_aggs {
+            let v = vals[slot];
+            if !matches!(v, Val::Int(_) | Val::Float(_) | Val::Missing | Val::Null) {
+                let mut shown = Vec::new();
+                v.write_json(text, &mut shown);
+                let a = &self.q.aggregates[agg];
+                let msg = format!(
+                    "{} of {}: not a number: {}",
+                    a.func.name(),
+                    a.path.as_ref().map(Path::to_string).unwrap_or_default(),
+                    String::from_utf8_lossy(&shown)
+                );
+                return self.bad(line_no, &msg);
+            }
+        }
+        let size = self.q.size_ms;
+        let ws = ts.div_euclid(size) * size;
+        self.key.clear();
+        for (j, &slot) in self.group_slots.iter().enumerate() {
+            if j > 0 {
+                self.key.push(0);
+            }
+            vals[slot].write_json(text, &mut self.key);
+        }
+        if !self.batch && ws.saturating_add(size) <= self.closed_upto {
+            let text = text.to_vec();
+            return self.late(line, line_no, ws, &text);
+        }
+        let idx = window_index(&mut self.windows, &mut self.hint, ws, &self.q);
+        let win = &mut self.windows[idx];
+        let accs = win.accs(&self.key, &self.q.aggregates);
+        for (acc, slot) in accs.iter_mut().zip(&self.agg_slots) {
+            if acc
+                .add(slot.map(|s| vals[s]), text, &mut self.dkey, self.o.strict)
+                .is_err()
+            {
+                return Err(anyhow!(
+                    "line {line_no}: integer sum overflows i64 (--strict)"
+                ));
+            }
+        }
+        self.stats.records += 1;
+        if self.q.time.uses_watermark() && ts > self.max_time {
+            self.max_time = ts;
+            let wm = ts.saturating_sub(self.o.allowed_lateness_ms);
+            // The watermark crossed a window boundary: close what it passed.
+            if !self.batch && wm >= self.closed_upto.saturating_add(size) {
+                self.close_until(wm)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A record for a window already closed.
+    fn late(&mut self, line: &[u8], line_no: u64, ws: i64, text: &[u8]) -> anyhow::Result<()> {
+        self.stats.late += 1;
+        match &self.o.late {
+            LatePolicy::Drop => Ok(()),
+            LatePolicy::Side(_) => {
+                if let Some(side) = &mut self.side {
+                    side.write_line(line)?;
+                }
+                Ok(())
+            }
+            LatePolicy::Emit => {
+                // Partial rows are additive: the correction is the late record alone. Final
+                // rows are upserts: the window's updated full row for that group.
+                let mut win = if self.o.partial {
+                    Win::new(ws, &self.q)
+                } else {
+                    self.closed
+                        .remove(&ws)
+                        .unwrap_or_else(|| Win::new(ws, &self.q))
+                };
+                let vals = &self.ex.vals;
+                let accs = win.accs(&self.key, &self.q.aggregates);
+                for (acc, slot) in accs.iter_mut().zip(&self.agg_slots) {
+                    if acc
+                        .add(slot.map(|s| vals[s]), text, &mut self.dkey, self.o.strict)
+                        .is_err()
+                    {
+                        return Err(anyhow!(
+                            "line {line_no}: integer sum overflows i64 (--strict)"
+                        ));
+                    }
+                }
+                let accs = win.accs(&self.key, &self.q.aggregates).clone();
+                let marker = Marker {
+                    late: true,
+                    not_final: false,
+                };
+                self.rows
+                    .write(&mut self.out, ws, self.q.size_ms, &self.key, &accs, marker)?;
+                self.stats.rows = self.rows.rows;
+                if !self.o.partial {
+                    self.closed.insert(ws, win);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A partial row from another process (`--merge`), its window start as its time.
+    fn push_partial(&mut self, line: &[u8], line_no: u64) -> anyhow::Result<()> {
+        let win = match self.parse_partial(line) {
+            Ok(w) => w,
+            Err(msg) => return self.bad(line_no, &msg),
+        };
+        let ws = win.start;
+        let size = self.q.size_ms;
+        if !self.batch && ws.saturating_add(size) <= self.closed_upto {
+            self.stats.late += 1;
+            if let LatePolicy::Side(_) = self.o.late {
+                if let Some(side) = &mut self.side {
+                    side.write_line(line)?;
+                }
+            }
+            return Ok(());
+        }
+        let idx = window_index(&mut self.windows, &mut self.hint, ws, &self.q);
+        if self.windows[idx]
+            .merge(&win, &self.q.aggregates, self.o.strict)
+            .is_err()
+        {
+            return Err(anyhow!(
+                "line {line_no}: integer sum overflows i64 (--strict)"
+            ));
+        }
+        self.stats.records += 1;
+        if ws > self.max_time && !self.batch {
+            self.max_time = ws;
+            let wm = ws.saturating_sub(self.o.allowed_lateness_ms);
+            if wm >= self.closed_upto.saturating_add(size) {
+                self.close_until(wm)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_partial(&self, line: &[u8]) -> Result<Win, String> {
+        let v: Value = serde_json::from_slice(line).map_err(|e| format!("not valid JSON: {e}"))?;
+        if v.get("kds_window_partial").is_none() {
+            return Err("not a partial row (make it with kds-window --partial)".into());
+        }
+        let time = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .and_then(|s| kds_common::time::parse_timestamp(s.as_bytes()))
+                .ok_or_else(|| format!("partial row without a valid {k}"))
+        };
+        let start = time("window_start")?;
+        let end = time("window_end")?;
+        if end - start != self.q.size_ms {
+            return Err(format!(
+                "partial row is for a window of {} ms, this query's --size is {} ms",
+                end - start,
+                self.q.size_ms
+            ));
+        }
+        let key = v
+            .get("key")
+            .and_then(Value::as_array)
+            .ok_or("partial row without a key array")?;
+        if key.len() != self.q.group_by.len() {
+            return Err(format!(
+                "partial row has {} group-by values, this query has {}",
+                key.len(),
+                self.q.group_by.len()
+            ));
+        }
+        let mut key_bytes = Vec::new();
+        for (j, k) in key.iter().enumerate() {
+            if j > 0 {
+                key_bytes.push(0);
+            }
+            let _ = serde_json::to_writer(&mut key_bytes, k);
+        }
+        let states = v
+            .get("aggs")
+            .and_then(Value::as_object)
+            .ok_or("partial row without aggs")?;
+        let mut accs = Vec::with_capacity(self.q.aggregates.len());
+        for a in &self.q.aggregates {
+            let s = states
+                .get(&a.name)
+                .ok_or_else(|| format!("partial row has no state for aggregate {}", a.name))?;
+            accs.push(Acc::from_partial(a, s)?);
+        }
+        let mut win = Win::new(start, &self.q);
+        win.not_final = v.get("final") == Some(&Value::Bool(false));
+        match &mut win.groups {
+            Groups::Single(a) => *a = accs,
+            Groups::Map(m) => {
+                m.insert(key_bytes.into_boxed_slice(), accs);
+            }
+        }
+        Ok(win)
+    }
+
+    /// Emits every open window ending at or before `limit`, in order, then flushes.
+    fn close_until(&mut self, limit: i64) -> anyhow::Result<()> {
+        let size = self.q.size_ms;
+        let mut emitted = false;
+        while self
+            .windows
+            .first()
+            .is_some_and(|w| w.start.saturating_add(size) <= limit)
+        {
+            let win = self.windows.remove(0);
+            self.emit_window(win, Marker::default())?;
+            emitted = true;
+        }
+        self.hint = 0;
+        if self.o.emit_empty {
+            if let Some(mut e) = self.emitted_upto {
+                let first_open = self.windows.first().map_or(i64::MAX, |w| w.start);
+                while e.saturating_add(size) <= limit && e < first_open {
+                    let win = Win::new(e, &self.q);
+                    self.emit_window(win, Marker::default())?;
+                    emitted = true;
+                    e += size;
+                }
+            }
+        }
+        let boundary = limit.div_euclid(size) * size;
+        self.closed_upto = self.closed_upto.max(boundary);
+        if emitted {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes one window's rows (filling empty windows before it with `--emit-empty`).
+    fn emit_window(&mut self, win: Win, marker: Marker) -> anyhow::Result<()> {
+        let size = self.q.size_ms;
+        if self.o.emit_empty {
+            if let Some(mut e) = self.emitted_upto {
+                while e < win.start {
+                    let empty = Win::new(e, &self.q);
+                    self.write_window(&empty, marker)?;
+                    e += size;
+                }
+            }
+        }
+        self.write_window(&win, marker)?;
+        self.emitted_upto = Some(self.emitted_upto.unwrap_or(i64::MIN).max(win.start + size));
+        if self.o.late == LatePolicy::Emit && !self.o.partial {
+            self.closed.insert(win.start, win);
+        }
+        Ok(())
+    }
+
+    fn write_window(&mut self, win: &Win, marker: Marker) -> anyhow::Result<()> {
+        let marker = Marker {
+            not_final: marker.not_final || win.not_final,
+            ..marker
+        };
+        self.stats.windows += 1;
+        let size = self.q.size_ms;
+        match &win.groups {
+            Groups::Map(m) if m.is_empty() => {
+                // An empty window with group-by (`--emit-empty`): one row, NULL groups.
+                let key = vec![b"null".to_vec(); self.q.group_by.len()].join(&0u8);
+                let accs = new_accs(&self.q.aggregates);
+                self.rows
+                    .write(&mut self.out, win.start, size, &key, &accs, marker)?;
+            }
+            _ => {
+                for (key, accs) in win.sorted() {
+                    self.rows
+                        .write(&mut self.out, win.start, size, key, accs, marker)?;
+                }
+            }
+        }
+        self.stats.rows = self.rows.rows;
+        Ok(())
+    }
+
+    /// End of input (`signal` false) or a signal (`signal` true: rows marked `"final":false`):
+    /// emits every open window in order and flushes.
+    pub fn finish(&mut self, signal: bool) -> anyhow::Result<()> {
+        let marker = Marker {
+            late: false,
+            not_final: signal,
+        };
+        for win in std::mem::take(&mut self.windows) {
+            self.emit_window(win, marker)?;
+        }
+        self.out.flush()?;
+        if let Some(side) = &mut self.side {
+            side.flush()?;
+        }
+        let _ = self.diag.flush();
+        Ok(())
+    }
+
+    /// Flushes output (after a block of live input).
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        self.out.flush()?;
+        if let Some(side) = &mut self.side {
+            side.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Takes the open windows (a `--threads` worker's result).
+    pub fn take_windows(&mut self) -> Vec<Win> {
+        std::mem::take(&mut self.windows)
+    }
+
+    /// Merges a worker's windows into this engine's open windows.
+    pub fn absorb(&mut self, wins: Vec<Win>) -> anyhow::Result<()> {
+        for w in wins {
+            let idx = window_index(&mut self.windows, &mut self.hint, w.start, &self.q);
+            if self.windows[idx]
+                .merge(&w, &self.q.aggregates, self.o.strict)
+                .is_err()
+            {
+                return Err(anyhow!("integer sum overflows i64 (--strict)"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Index of the open window starting at `ws`, created when missing.
+#[inline]
+fn window_index(windows: &mut Vec<Win>, hint: &mut usize, ws: i64, q: &Query) -> usize {
+    if let Some(w) = windows.get(*hint) {
+        if w.start == ws {
+            return *hint;
+        }
+    }
+    let idx = match windows.binary_search_by_key(&ws, |w| w.start) {
+        Ok(i) => i,
+        Err(i) => {
+            windows.insert(i, Win::new(ws, q));
+            i
+        }
+    };
+    *hint = idx;
+    idx
+}

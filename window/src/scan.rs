@@ -1,0 +1,465 @@
+//! Reading the needed fields out of one line.
+//!
+//! The fast path is a hand-written scanner for the shape trade events have: one flat JSON object,
+//! no whitespace, ASCII strings without escapes, numbers, `true`/`false`/`null`. It validates
+//! everything it reads, so whatever it accepts is valid JSON, and it gives up (returns `None`) on
+//! anything else: whitespace, escapes, non-ASCII, nested values, odd numbers. Then the line goes
+//! through `serde_json`, so the result never depends on which path was taken.
+
+use serde_json::Value;
+
+use crate::query::Path;
+
+/// One extracted value. Strings are byte ranges into the text returned with it (the line itself
+/// on the fast path, a scratch buffer of decoded strings on the slow path).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Val {
+    Missing,
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(u32, u32),
+    /// An object or array, as canonical JSON text (slow path only).
+    Composite(u32, u32),
+}
+
+impl Val {
+    /// True for SQL NULL: a missing field or JSON null.
+    #[inline]
+    pub fn is_null(self) -> bool {
+        matches!(self, Val::Missing | Val::Null)
+    }
+
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Val::Missing => "missing",
+            Val::Null => "null",
+            Val::Bool(_) => "a boolean",
+            Val::Int(_) | Val::Float(_) => "a number",
+            Val::Str(..) => "a string",
+            Val::Composite(..) => "an object or array",
+        }
+    }
+
+    /// Appends the value as canonical JSON (what `serde_json::to_string` gives for it).
+    pub fn write_json(self, text: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Val::Missing | Val::Null => out.extend_from_slice(b"null"),
+            Val::Bool(true) => out.extend_from_slice(b"true"),
+            Val::Bool(false) => out.extend_from_slice(b"false"),
+            Val::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+            Val::Float(f) => write_f64(f, out),
+            Val::Str(s, e) => {
+                let s = &text[s as usize..e as usize];
+                // Strings in the text are valid UTF-8: JSON-decoded, or ASCII from the fast path.
+                match std::str::from_utf8(s) {
+                    Ok(s) => kds_common::json::write_json_string(out, s),
+                    Err(_) => kds_common::json::write_json_string(out, &String::from_utf8_lossy(s)),
+                }
+            }
+            Val::Composite(s, e) => out.extend_from_slice(&text[s as usize..e as usize]),
+        }
+    }
+}
+
+/// Appends an f64 as JSON. JSON input cannot hold NaN or infinities; should one arise from
+/// arithmetic (an f64 sum overflowing), it is written as `null`.
+pub fn write_f64(f: f64, out: &mut Vec<u8>) {
+    if f.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Converts a serde number the one way both paths use: an integer that fits i64 stays an
+/// integer, anything else is an f64.
+#[inline]
+fn number_val(n: &serde_json::Number) -> Val {
+    match n.as_i64() {
+        Some(i) => Val::Int(i),
+        None => Val::Float(n.as_f64().unwrap_or(f64::NAN)),
+    }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// From just after an opening quote, the index of the closing quote, when the string holds only
+/// printable ASCII without escapes. `None` for anything else (escape, control byte, non-ASCII,
+/// no closing quote): the caller falls back to the full parser.
+#[inline]
+fn scan_plain_string(b: &[u8], mut i: usize) -> Option<usize> {
+    while i + 8 <= b.len() {
+        let Ok(word) = <[u8; 8]>::try_from(&b[i..i + 8]) else {
+            break;
+        };
+        let w = u64::from_le_bytes(word);
+        let q = w ^ (LO * b'"' as u64);
+        let bs = w ^ (LO * b'\\' as u64);
+        // Each term's lowest flagged byte is exact (borrows only flag bytes above a true hit),
+        // so the lowest flag of the union is the first special byte.
+        let m = ((q.wrapping_sub(LO) & !q)
+            | (bs.wrapping_sub(LO) & !bs)
+            | (w.wrapping_sub(LO * 0x20) & !w)
+            | w)
+            & HI;
+        if m != 0 {
+            let pos = i + (m.trailing_zeros() / 8) as usize;
+            return (b[pos] == b'"').then_some(pos);
+        }
+        i += 8;
+    }
+    while i < b.len() {
+        match b[i] {
+            b'"' => return Some(i),
+            0x20..=0x7f if b[i] != b'\\' => i += 1,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// A JSON number starting at `i`: its value and the index after it. Plain integers of up to 18
+/// digits are converted here; other valid numbers go through serde_json's number parser.
+#[inline]
+fn scan_number(b: &[u8], i: usize) -> Option<(Val, usize)> {
+    let start = i;
+    let mut j = i;
+    let neg = b.get(j) == Some(&b'-');
+    if neg {
+        j += 1;
+    }
+    let digits_start = j;
+    let mut v: u64 = 0;
+    match b.get(j) {
+        Some(b'0') => j += 1,
+        Some(b'1'..=b'9') => {
+            while let Some(&c @ b'0'..=b'9') = b.get(j) {
+                v = v.wrapping_mul(10).wrapping_add((c - b'0') as u64);
+                j += 1;
+            }
+        }
+        _ => return None,
+    }
+    let ndigits = j - digits_start;
+    let mut simple = ndigits <= 18 && !(neg && v == 0);
+    if b.get(j) == Some(&b'.') {
+        simple = false;
+        j += 1;
+        let f = j;
+        while matches!(b.get(j), Some(b'0'..=b'9')) {
+            j += 1;
+        }
+        if j == f {
+            return None;
+        }
+    }
+    if matches!(b.get(j), Some(b'e' | b'E')) {
+        simple = false;
+        j += 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let e = j;
+        while matches!(b.get(j), Some(b'0'..=b'9')) {
+            j += 1;
+        }
+        if j == e {
+            return None;
+        }
+    }
+    if simple {
+        let v = v as i64;
+        return Some((Val::Int(if neg { -v } else { v }), j));
+    }
+    let n: serde_json::Number = serde_json::from_slice(&b[start..j]).ok()?;
+    Some((number_val(&n), j))
+}
+
+/// The fast path: scans a flat object and stores the values of `keys` into `vals` (slot k for
+/// key k; a key seen twice keeps its last value, as serde_json does). `None` means "not the
+/// simple shape": use [`slow_extract`].
+#[inline]
+pub fn fast_extract(b: &[u8], keys: &[Box<[u8]>], vals: &mut [Val]) -> Option<()> {
+    vals.fill(Val::Missing);
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut i = 1;
+    if b.get(i) == Some(&b'}') {
+        return (b.len() == 2).then_some(());
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let ks = i + 1;
+        let ke = scan_plain_string(b, ks)?;
+        i = ke + 1;
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        let val = match *b.get(i)? {
+            b'"' => {
+                let s = i + 1;
+                let e = scan_plain_string(b, s)?;
+                i = e + 1;
+                Val::Str(s as u32, e as u32)
+            }
+            b'-' | b'0'..=b'9' => {
+                let (v, next) = scan_number(b, i)?;
+                i = next;
+                v
+            }
+            b't' if b[i..].starts_with(b"true") => {
+                i += 4;
+                Val::Bool(true)
+            }
+            b'f' if b[i..].starts_with(b"false") => {
+                i += 5;
+                Val::Bool(false)
+            }
+            b'n' if b[i..].starts_with(b"null") => {
+                i += 4;
+                Val::Null
+            }
+            _ => return None,
+        };
+        let key = &b[ks..ke];
+        for (k, want) in keys.iter().enumerate() {
+            if **want == *key {
+                vals[k] = val;
+            }
+        }
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => return (i + 1 == b.len()).then_some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// Converts a serde value at the end of a path into a [`Val`], copying strings and composite
+/// values into `scratch`.
+pub fn val_of(v: Option<&Value>, scratch: &mut Vec<u8>) -> Val {
+    match v {
+        None => Val::Missing,
+        Some(Value::Null) => Val::Null,
+        Some(Value::Bool(b)) => Val::Bool(*b),
+        Some(Value::Number(n)) => number_val(n),
+        Some(Value::String(s)) => {
+            let start = scratch.len() as u32;
+            scratch.extend_from_slice(s.as_bytes());
+            Val::Str(start, scratch.len() as u32)
+        }
+        Some(composite) => {
+            let start = scratch.len() as u32;
+            // Serializing a Value into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *scratch, composite);
+            Val::Composite(start, scratch.len() as u32)
+        }
+    }
+}
+
+/// The slow path: parses the whole line with serde_json and looks up each path. With
+/// `envelope`, the line is a `kds-tail --envelope` record: its `arrival` is returned and the
+/// paths are looked up inside `data` (a JSON value, or a string holding JSON).
+pub fn slow_extract(
+    line: &[u8],
+    paths: &[Path],
+    envelope: bool,
+    vals: &mut [Val],
+    scratch: &mut Vec<u8>,
+) -> Result<Option<i64>, String> {
+    scratch.clear();
+    let v: Value = serde_json::from_slice(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("not a JSON object".into());
+    }
+    if !envelope {
+        for (slot, p) in vals.iter_mut().zip(paths) {
+            *slot = val_of(p.lookup(&v), scratch);
+        }
+        return Ok(None);
+    }
+    let arrival = match v.get("arrival") {
+        Some(Value::String(s)) => kds_common::time::parse_timestamp(s.as_bytes())
+            .ok_or_else(|| format!("bad timestamp in arrival: {s:?}"))?,
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| format!("bad timestamp in arrival: {n}"))?,
+        Some(_) => return Err("bad timestamp in arrival: not a string".into()),
+        None => return Err("missing field arrival (not a kds-tail --envelope line)".into()),
+    };
+    let parsed;
+    let data = match v.get("data") {
+        Some(Value::String(s)) => {
+            parsed = serde_json::from_str::<Value>(s)
+                .map_err(|e| format!("data is a string that is not JSON: {e}"))?;
+            &parsed
+        }
+        Some(d) => d,
+        None => return Err("missing field data (not a kds-tail --envelope line)".into()),
+    };
+    for (slot, p) in vals.iter_mut().zip(paths) {
+        *slot = val_of(p.lookup(data), scratch);
+    }
+    Ok(Some(arrival))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn keys(names: &[&str]) -> Vec<Box<[u8]>> {
+        names.iter().map(|n| n.as_bytes().into()).collect()
+    }
+
+    /// Values as comparable text: the canonical JSON of each slot.
+    fn render(text: &[u8], vals: &[Val]) -> Vec<String> {
+        vals.iter()
+            .map(|v| {
+                let mut out = Vec::new();
+                if *v == Val::Missing {
+                    return "<missing>".into();
+                }
+                v.write_json(text, &mut out);
+                String::from_utf8(out).unwrap()
+            })
+            .collect()
+    }
+
+    /// Both paths on one line: if the fast path accepts it, it must agree with serde.
+    fn both(line: &[u8], names: &[&str]) -> (Option<Vec<String>>, Result<Vec<String>, String>) {
+        let ks = keys(names);
+        let paths: Vec<Path> = names.iter().map(|n| Path(vec![n.to_string()])).collect();
+        let mut fast = vec![Val::Missing; names.len()];
+        let fast = fast_extract(line, &ks, &mut fast).map(|_| render(line, &fast));
+        let mut slow = vec![Val::Missing; names.len()];
+        let mut scratch = Vec::new();
+        let slow = slow_extract(line, &paths, false, &mut slow, &mut scratch)
+            .map(|_| render(&scratch, &slow));
+        (fast, slow)
+    }
+
+    const TRADE: &[u8] = br#"{"tid":"123","tno":"AwGi20200904131249","tdate":"2021-03-19","uno":"U1030","pno":"P1002","tnum":10,"tuptime":"2021-03-19T13:15:48Z"}"#;
+
+    #[test]
+    fn trade_event_takes_the_fast_path() {
+        let (fast, slow) = both(TRADE, &["tnum", "tuptime", "pno", "nope"]);
+        let fast = fast.expect("fast path accepts a trade event");
+        assert_eq!(
+            fast,
+            vec!["10", "\"2021-03-19T13:15:48Z\"", "\"P1002\"", "<missing>"]
+        );
+        assert_eq!(Ok(fast), slow);
+    }
+
+    #[test]
+    fn unusual_but_valid_lines_fall_back_and_agree() {
+        for line in [
+            &br#"{ "tnum": 10 }"#[..],
+            br#"{"tnum":10,"x":{"a":[1,2]}}"#,
+            br#"{"tnum":1e3}"#,
+            br#"{"tnum":-0}"#,
+            br#"{"tnum":12345678901234567890}"#,
+            br#"{"tnum":123456789012345678901234}"#,
+            br#"{"tnum":2.5,"tnum":7}"#,
+            br#"{"t\u006eum":3}"#,
+            br#"{"tnum":"caf\u00e9"}"#,
+            "{\"tnum\":\"café\"}".as_bytes(),
+            b"{\"tnum\":10}\r",
+            br#"{"tnum":10} "#,
+        ] {
+            let (fast, slow) = both(line, &["tnum"]);
+            let slow = slow.unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(line)));
+            if let Some(f) = fast {
+                assert_eq!(f, slow, "{}", String::from_utf8_lossy(line));
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_lines_are_never_accepted_by_the_fast_path() {
+        for line in [
+            &br#"{"tnum":10"#[..],
+            br#"{"tnum":10,}"#,
+            br#"{"tnum":01}"#,
+            br#"{"tnum":1.}"#,
+            br#"{"tnum":-}"#,
+            br#"{"tnum":tru}"#,
+            br#"{"tnum":"a"b}"#,
+            b"{\"tnum\":\"a\x01\"}",
+            br#"{tnum:1}"#,
+            br#"{"tnum":1}}"#,
+            br#"{"tnum":1}x"#,
+            b"",
+            b"{",
+            b"{\"",
+            b"\xff\xfe",
+        ] {
+            let (fast, slow) = both(line, &["tnum"]);
+            assert!(fast.is_none(), "{}", String::from_utf8_lossy(line));
+            assert!(slow.is_err(), "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    /// Property: random mutations of trade events and random bytes never panic, and whenever
+    /// the fast path accepts a line, serde accepts it too and reads the same values.
+    #[test]
+    fn random_lines_fast_path_agrees_with_serde() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let alphabet = b"{}[]\":,.-+eE0123456789abcnrtuls \\\x01\x7f\xc3\xa9tnumx";
+        for round in 0..200_000 {
+            let line: Vec<u8> = if round % 2 == 0 {
+                let mut l = TRADE.to_vec();
+                for _ in 0..rng.random_range(1..4) {
+                    let pos = rng.random_range(0..l.len());
+                    match rng.random_range(0..3) {
+                        0 => l[pos] = alphabet[rng.random_range(0..alphabet.len())],
+                        1 => {
+                            l.remove(pos);
+                        }
+                        _ => l.insert(pos, alphabet[rng.random_range(0..alphabet.len())]),
+                    }
+                }
+                l
+            } else {
+                (0..rng.random_range(0..40))
+                    .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                    .collect()
+            };
+            let (fast, slow) = both(&line, &["tnum", "tuptime", "pno"]);
+            if let Some(f) = fast {
+                assert_eq!(Ok(f), slow, "{}", String::from_utf8_lossy(&line));
+            }
+        }
+    }
+
+    #[test]
+    fn envelope_reads_inside_data() {
+        let line = br#"{"shard_id":"shardId-000000000000","sequence_number":"1","partition_key":"k","arrival":"2021-03-19T13:15:48.250Z","data":{"tnum":4,"a":{"b":"x"}}}"#;
+        let paths = vec![
+            Path(vec!["tnum".into()]),
+            Path(vec!["a".into(), "b".into()]),
+        ];
+        let mut vals = vec![Val::Missing; 2];
+        let mut scratch = Vec::new();
+        let arrival = slow_extract(line, &paths, true, &mut vals, &mut scratch).unwrap();
+        assert_eq!(arrival, Some(1_616_159_748_250));
+        assert_eq!(render(&scratch, &vals), vec!["4", "\"x\""]);
+        let string_data = br#"{"arrival":"2021-03-19T13:15:48Z","data":"{\"tnum\":5}"}"#;
+        slow_extract(string_data, &paths, true, &mut vals, &mut scratch).unwrap();
+        assert_eq!(vals[0], Val::Int(5));
+        let no_arrival = br#"{"data":{"tnum":5}}"#;
+        assert!(
+            slow_extract(no_arrival, &paths, true, &mut vals, &mut scratch)
+                .unwrap_err()
+                .contains("arrival")
+        );
+    }
+}
