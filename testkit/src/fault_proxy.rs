@@ -74,7 +74,18 @@
 //! [`FaultConfig::max_faults`] caps the total number of injected faults (entry failures count
 //! one each), e.g. "fail the first 3 calls, then behave".
 //!
+//! `delay` stalls the request before anything else happens to it. Each request is handled in
+//! its own task, so a delayed (or any) request is still forwarded after the client gave up on
+//! it (attempt timeout), like a slow AWS call that times out client-side yet takes effect.
+//!
 //! If the upstream cannot be reached the proxy answers 502 and counts `upstream_errors`.
+//! Set `KDS_FAULT_PROXY_LOG=1` to get one stderr line per request (operation and fault).
+//!
+//! Forwarding: every request goes upstream on a fresh HTTP/1.1 connection, headers as received
+//! (including `Host`, so signatures and path-style S3 stay valid) minus hop-by-hop headers;
+//! chunked request bodies and `Expect: 100-continue` are handled by the proxy, which forwards
+//! the whole body with a `Content-Length`; responses are read whole and passed on with a
+//! `Content-Length`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -335,6 +346,7 @@ impl FaultProxy {
         let addr = listener.local_addr().context("reading the bound address")?;
         let shared = Arc::new(Shared {
             upstream: target,
+            log: std::env::var_os("KDS_FAULT_PROXY_LOG").is_some_and(|v| !v.is_empty() && v != "0"),
             state: Mutex::new(State::new(config)),
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -462,6 +474,8 @@ impl Upstream {
 
 struct Shared {
     upstream: Upstream,
+    /// Print one line per request on stderr (`KDS_FAULT_PROXY_LOG=1`).
+    log: bool,
     state: Mutex<State>,
 }
 
@@ -772,7 +786,18 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
         let kill = svc_kill.clone();
-        async move { Ok::<_, Infallible>(handle(shared, kill, req).await) }
+        async move {
+            // The request is handled in its own task, so it runs to completion (is forwarded)
+            // even if the client gives up meanwhile, as a slow AWS endpoint would.
+            match tokio::spawn(handle(shared, req)).await {
+                Ok(Reply::Response(r)) => Ok::<_, Infallible>(r),
+                Ok(Reply::Reset) | Err(_) => {
+                    // Close with RST; never answer (the connection task drops this future).
+                    kill.notify_one();
+                    std::future::pending().await
+                }
+            }
+        }
     });
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
@@ -787,7 +812,21 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) -> ProxyResponse {
+enum Reply {
+    Response(ProxyResponse),
+    /// Close the connection with RST without answering.
+    Reset,
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
+    Reply::Response(match handle_inner(shared, req).await {
+        Some(r) => r,
+        None => return Reply::Reset,
+    })
+}
+
+/// `None` = reset the connection.
+async fn handle_inner(shared: Arc<Shared>, req: Request<Incoming>) -> Option<ProxyResponse> {
     let (parts, body) = req.into_parts();
     let path_and_query = parts
         .uri
@@ -800,7 +839,7 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
         Ok(b) => b.to_bytes(),
         Err(_) => {
             // The client went away mid-request; nothing sensible to answer.
-            return plain(StatusCode::BAD_REQUEST, "incomplete request body");
+            return Some(plain(StatusCode::BAD_REQUEST, "incomplete request body"));
         }
     };
 
@@ -815,6 +854,24 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
         .map_or(0, Vec::len);
 
     let decision = decide(&shared, protocol, &operation, entries);
+    if shared.log {
+        let failed = decision.entry_faults.iter().flatten().count();
+        eprintln!(
+            "fault-proxy: {} {} {operation}: {:?}{}{}",
+            parts.method,
+            path_and_query,
+            decision.outcome,
+            match decision.delay {
+                Some(d) => format!(" after {d:?}"),
+                None => String::new(),
+            },
+            if failed > 0 {
+                format!(", {failed}/{entries} entries failed")
+            } else {
+                String::new()
+            },
+        );
+    }
     if let Some(d) = decision.delay {
         tokio::time::sleep(d).await;
     }
@@ -830,95 +887,77 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
         .unwrap_or_else(|| "unknown".to_string());
     let rid = decision.request_id.as_str();
     let is_head = parts.method == Method::HEAD;
-    match decision.outcome {
-        Outcome::ResetBefore => return reset(kill).await,
-        Outcome::Http500 => {
-            return match protocol {
-                Protocol::Json => json_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalFailure",
-                    "Internal service failure.",
-                    rid,
-                ),
-                Protocol::S3 => s3_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "We encountered an internal error. Please try again.",
-                    parts.uri.path(),
-                    rid,
-                    is_head,
-                ),
-            }
-        }
-        Outcome::Slowdown503 | Outcome::Throttle if protocol == Protocol::S3 => {
-            return s3_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SlowDown",
-                "Please reduce your request rate.",
-                parts.uri.path(),
-                rid,
-                is_head,
-            )
-        }
-        Outcome::Slowdown503 => {
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                "The service is unavailable. Please try again later.",
-                rid,
-            )
-        }
-        Outcome::Throttle => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "ProvisionedThroughputExceededException",
-                &format!(
-                    "Rate exceeded for shard shardId-000000000000 in stream {stream_name} \
-                     under account {ACCOUNT_ID}."
-                ),
-                rid,
-            )
-        }
-        Outcome::ExpiredIterator => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "ExpiredIteratorException",
-                "Iterator expired. The iterator was created more than 300000 milliseconds ago \
-                 and is no longer valid.",
-                rid,
-            )
-        }
-        Outcome::Forward | Outcome::ResetAfter => {}
+    let s3_resource = parts.uri.path();
+    let early = match (decision.outcome, protocol) {
+        (Outcome::ResetBefore, _) => return None,
+        (Outcome::Http500, Protocol::Json) => Some(json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "Internal service failure.",
+            rid,
+        )),
+        (Outcome::Http500, Protocol::S3) => Some(s3_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+            s3_resource,
+            rid,
+            is_head,
+        )),
+        (Outcome::Slowdown503 | Outcome::Throttle, Protocol::S3) => Some(s3_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            "Please reduce your request rate.",
+            s3_resource,
+            rid,
+            is_head,
+        )),
+        (Outcome::Slowdown503, Protocol::Json) => Some(json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "The service is unavailable. Please try again later.",
+            rid,
+        )),
+        (Outcome::Throttle, Protocol::Json) => Some(json_error(
+            StatusCode::BAD_REQUEST,
+            "ProvisionedThroughputExceededException",
+            &format!(
+                "Rate exceeded for shard shardId-000000000000 in stream {stream_name} \
+                 under account {ACCOUNT_ID}."
+            ),
+            rid,
+        )),
+        (Outcome::ExpiredIterator, _) => Some(json_error(
+            StatusCode::BAD_REQUEST,
+            "ExpiredIteratorException",
+            "Iterator expired. The iterator was created more than 300000 milliseconds ago \
+             and is no longer valid.",
+            rid,
+        )),
+        (Outcome::Forward | Outcome::ResetAfter, _) => None,
+    };
+    if early.is_some() {
+        return early;
     }
 
-    let response = if decision.entry_faults.iter().any(Option::is_some) {
-        match put_records {
-            Some(request) => {
-                put_records_with_failures(
-                    &shared,
-                    &parts,
-                    request,
-                    &decision.entry_faults,
-                    &stream_name,
-                    rid,
-                )
-                .await
-            }
-            None => forward_counted(&shared, &parts, body, entries).await,
+    let response = match put_records {
+        Some(request) if decision.entry_faults.iter().any(Option::is_some) => {
+            put_records_with_failures(
+                &shared,
+                &parts,
+                request,
+                &decision.entry_faults,
+                &stream_name,
+                rid,
+            )
+            .await
         }
-    } else {
-        forward_counted(&shared, &parts, body, entries).await
+        _ => forward_counted(&shared, &parts, body, entries).await,
     };
     if decision.outcome == Outcome::ResetAfter {
-        return reset(kill).await;
+        return None;
     }
-    response
-}
-
-/// Closes the connection with RST and never answers.
-async fn reset(kill: Arc<Notify>) -> ProxyResponse {
-    kill.notify_one();
-    std::future::pending::<ProxyResponse>().await
+    Some(response)
 }
 
 fn stream_name_of(v: &Value) -> Option<String> {
@@ -1327,6 +1366,7 @@ mod tests {
     fn budget_limits_faults() {
         let shared = Shared {
             upstream: Upstream::parse("http://127.0.0.1:1").unwrap(),
+            log: false,
             state: Mutex::new(State::new(FaultConfig::new().http_500(1.0).max_faults(2))),
         };
         let outcomes: Vec<Outcome> = (0..4)
@@ -1347,6 +1387,7 @@ mod tests {
     fn operations_filter() {
         let shared = Shared {
             upstream: Upstream::parse("http://127.0.0.1:1").unwrap(),
+            log: false,
             state: Mutex::new(State::new(
                 FaultConfig::new().http_500(1.0).only(["GetRecords"]),
             )),

@@ -562,14 +562,17 @@ async fn s3_errors_500_and_slowdown() {
     assert!(listed.contents().is_empty(), "nothing written");
 }
 
+/// A delayed call that the client abandons (attempt timeout) still reaches the emulator after
+/// the delay, like a slow AWS call that times out client-side but takes effect.
 #[tokio::test]
-async fn delay_stalls_past_an_attempt_timeout() {
+async fn delayed_call_times_out_but_still_takes_effect() {
     let stack = Stack::get();
+    let stream = TestStream::create(&stack, 1).await.unwrap();
     let proxy = FaultProxy::start(
         &stack.kinesis_endpoint,
         FaultConfig::new()
-            .delay(1.0, Duration::from_secs(5))
-            .only(["ListStreams"]),
+            .delay(1.0, Duration::from_millis(1500))
+            .only(["PutRecord"]),
     );
     use aws_sdk_kinesis::config::timeout::TimeoutConfig;
     let client = kinesis_via(&proxy.url(), 1);
@@ -578,17 +581,213 @@ async fn delay_stalls_past_an_attempt_timeout() {
         .to_builder()
         .timeout_config(
             TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_millis(300))
+                .operation_attempt_timeout(Duration::from_millis(200))
                 .build(),
         )
         .build();
     let client = aws_sdk_kinesis::Client::from_conf(conf);
-    let err = client.list_streams().send().await.unwrap_err();
+    let err = client
+        .put_record()
+        .stream_name(&stream.name)
+        .partition_key("k")
+        .data(Blob::new("late"))
+        .send()
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, aws_sdk_kinesis::error::SdkError::TimeoutError(_)),
         "{err:?}"
     );
     assert_eq!(proxy.stats().delay, 1);
+    // Poll (bounded) until the abandoned call has been forwarded.
+    let mut contents = Vec::new();
+    for _ in 0..100 {
+        if proxy.stats().forwarded == 1 {
+            contents = stream_contents(&stack, &stream.name).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(contents, ["late"], "{:?}", proxy.stats());
+}
+
+/// Multipart upload through the proxy; the first two UploadPart attempts get a 500 and the
+/// SDK's retries complete the object intact.
+#[tokio::test]
+async fn s3_multipart_upload_with_retried_part_failures() {
+    let stack = Stack::get();
+    let bucket = TestBucket::create(&stack).await.unwrap();
+    let proxy = FaultProxy::start(
+        &stack.s3_endpoint,
+        FaultConfig::new()
+            .http_500(1.0)
+            .max_faults(2)
+            .only(["UploadPart"]),
+    );
+    let s3 = s3_via(&proxy.url(), 4);
+    let part_size = 5 * 1024 * 1024;
+    let data: Vec<u8> = (0..part_size * 2 + 1000).map(|i| (i % 253) as u8).collect();
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket.name)
+        .key("multi.bin")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = up.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (i, chunk) in data.chunks(part_size).enumerate() {
+        let n = i as i32 + 1;
+        let out = s3
+            .upload_part()
+            .bucket(&bucket.name)
+            .key("multi.bin")
+            .upload_id(upload_id)
+            .part_number(n)
+            .body(ByteStream::from(chunk.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket(&bucket.name)
+        .key("multi.bin")
+        .upload_id(upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let direct = stack.s3_client().await;
+    let got = direct
+        .get_object()
+        .bucket(&bucket.name)
+        .key("multi.bin")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert!(got.as_ref() == data.as_slice(), "object differs");
+    let st = proxy.stats();
+    assert_eq!(st.http_500, 2, "{st:?}");
+    assert_eq!(st.operation("UploadPart"), 5, "3 parts + 2 retries: {st:?}");
+    assert_eq!(st.operation("CreateMultipartUpload"), 1);
+    assert_eq!(st.operation("CompleteMultipartUpload"), 1);
+}
+
+async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut buf))
+        .await
+        .expect("response within 30 s")
+        .unwrap();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A `Transfer-Encoding: chunked` request with `Expect: 100-continue` (as S3 uploads may
+/// send) is de-chunked and forwarded whole.
+#[tokio::test]
+async fn chunked_request_with_expect_continue_reaches_s3_intact() {
+    let stack = Stack::get();
+    let bucket = TestBucket::create(&stack).await.unwrap();
+    let proxy = FaultProxy::start(&stack.s3_endpoint, FaultConfig::new());
+    let request = format!(
+        "PUT /{}/chunked.txt HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\
+         Expect: 100-continue\r\nConnection: close\r\n\r\n\
+         6\r\nhello \r\n6\r\nworld!\r\n0\r\n\r\n",
+        bucket.name,
+        proxy.addr()
+    );
+    let response = raw_http(proxy.addr(), request.as_bytes()).await;
+    assert!(response.contains("HTTP/1.1 200"), "{response}");
+    let got = stack
+        .s3_client()
+        .await
+        .get_object()
+        .bucket(&bucket.name)
+        .key("chunked.txt")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(got.as_ref(), b"hello world!");
+    assert_eq!(proxy.stats().operation("PutObject"), 1);
+}
+
+/// A chunked upstream response is passed on whole (with a Content-Length). The upstream here
+/// is a minimal local HTTP server, because neither emulator is guaranteed to chunk.
+#[tokio::test]
+async fn chunked_upstream_response_is_passed_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut conn, _) = upstream.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "request head incomplete");
+            got.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        String::from_utf8_lossy(&got).into_owned()
+    });
+    let proxy = FaultProxy::start(format!("http://{up_addr}"), FaultConfig::new());
+    let response = raw_http(
+        proxy.addr(),
+        b"GET /b/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let head = server.await.unwrap();
+    assert!(head.starts_with("GET /b/k HTTP/1.1\r\n"), "{head}");
+    let lower = response.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 200"), "{response}");
+    assert!(lower.contains("content-length: 12\r\n"), "{response}");
+    assert!(!lower.contains("transfer-encoding"), "{response}");
+    assert!(response.ends_with("\r\n\r\nhello, world"), "{response}");
+    assert_eq!(proxy.stats().forwarded, 1);
+}
+
+/// No upstream listening: the proxy answers 502 and counts it.
+#[tokio::test]
+async fn unreachable_upstream_gives_502() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = dead.local_addr().unwrap();
+    drop(dead);
+    let proxy = FaultProxy::start(format!("http://{addr}"), FaultConfig::new());
+    let response = raw_http(
+        proxy.addr(),
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    assert_eq!(proxy.stats().upstream_errors, 1);
 }
 
 #[test]
