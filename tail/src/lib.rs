@@ -521,9 +521,9 @@ impl Session {
             if !self.warned && self.fmt.warnings.total() > before && !self.config.envelope {
                 self.warned = true;
                 eprintln!(
-                    "{TOOL}: warning: {shard} {}: data is not a single UTF-8 line, written per --data {:?} (further ones are counted)",
+                    "{TOOL}: warning: {shard} {}: data is not a single UTF-8 line, written per --data {} (further ones are counted)",
                     r.sequence_number,
-                    self.fmt.mode
+                    self.fmt.mode.name()
                 );
             }
             self.out.commit().context("writing stdout")?;

@@ -18,6 +18,17 @@ pub enum DataMode {
     Raw,
 }
 
+impl DataMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            DataMode::Auto => "auto",
+            DataMode::JsonEscape => "json-escape",
+            DataMode::Base64 => "base64",
+            DataMode::Raw => "raw",
+        }
+    }
+}
+
 /// One record to write. `sub_sequence` is set for user records taken out of a KPL aggregate.
 #[derive(Debug, Clone, Copy)]
 pub struct OutRecord<'a> {
