@@ -77,6 +77,7 @@ impl Batch {
 #[derive(Debug)]
 pub struct Batcher {
     shard: Arc<str>,
+    max_records: usize,
     entries: Vec<Entry>,
     bytes: usize,
     oldest: Option<Instant>,
@@ -84,8 +85,14 @@ pub struct Batcher {
 
 impl Batcher {
     pub fn new(shard: Arc<str>) -> Batcher {
+        Batcher::with_max_records(shard, MAX_BATCH_RECORDS)
+    }
+
+    /// A batcher that cuts at `max_records` (at most [`MAX_BATCH_RECORDS`]).
+    pub fn with_max_records(shard: Arc<str>, max_records: usize) -> Batcher {
         Batcher {
             shard,
+            max_records: max_records.clamp(1, MAX_BATCH_RECORDS),
             entries: Vec::new(),
             bytes: 0,
             oldest: None,
@@ -108,7 +115,7 @@ impl Batcher {
         self.oldest.get_or_insert(now);
         self.bytes += size;
         self.entries.push(entry);
-        if self.entries.len() >= MAX_BATCH_RECORDS || self.bytes >= MAX_BATCH_BYTES {
+        if self.entries.len() >= self.max_records || self.bytes >= MAX_BATCH_BYTES {
             debug_assert!(ready.is_none(), "a fresh batch cannot be full");
             ready = self.take();
         }
@@ -169,6 +176,15 @@ mod tests {
             })
             .collect();
         assert_eq!(lines, (0..1234).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn smaller_batches_on_request() {
+        let mut b = Batcher::with_max_records("s".into(), 20);
+        let now = Instant::now();
+        let n = (0..45).filter_map(|i| b.push(entry(i, 10), now)).count();
+        assert_eq!(n, 2);
+        assert_eq!(b.take().unwrap().entries.len(), 5);
     }
 
     #[test]

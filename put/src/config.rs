@@ -10,7 +10,8 @@ use kds_common::exit::usage;
 use kds_common::size::parse_size;
 
 use crate::limits::{
-    AGGREGATE_TARGET_BYTES, MAX_RECORD_BYTES, SHARD_BYTES_PER_SEC, SHARD_RECORDS_PER_SEC,
+    AGGREGATE_TARGET_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, SHARD_BYTES_PER_SEC,
+    SHARD_RECORDS_PER_SEC,
 };
 use crate::partition::{check_partition_key, KeySource};
 use crate::retry::Backoff;
@@ -63,6 +64,10 @@ pub struct Args {
     /// Longest time a partial batch waits for more records.
     #[arg(long, env = "KDS_LINGER", value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
     pub linger: Duration,
+
+    /// Most records per PutRecords call (Kinesis allows 500). Smaller calls cut latency.
+    #[arg(long, value_name = "N", default_value_t = MAX_BATCH_RECORDS)]
+    pub batch_records: usize,
 
     /// PutRecords calls in flight.
     #[arg(long, env = "KDS_CONCURRENCY", value_name = "N", default_value_t = 4)]
@@ -136,6 +141,7 @@ pub struct Config {
     pub key_source: KeySource,
     pub explicit_hash_key: Option<(String, u128)>,
     pub linger: Duration,
+    pub batch_records: usize,
     pub concurrency: usize,
     pub ordered: bool,
     pub max_retries: u32,
@@ -167,6 +173,12 @@ impl TryFrom<Args> for Config {
             return Err(usage(format!(
                 "--concurrency must be 1..={MAX_CONCURRENCY}, got {}",
                 a.concurrency
+            )));
+        }
+        if a.batch_records == 0 || a.batch_records > MAX_BATCH_RECORDS {
+            return Err(usage(format!(
+                "--batch-records must be 1..={MAX_BATCH_RECORDS}, got {}",
+                a.batch_records
             )));
         }
         if a.max_retries > MAX_RETRIES {
@@ -219,6 +231,7 @@ impl TryFrom<Args> for Config {
             key_source,
             explicit_hash_key,
             linger: a.linger,
+            batch_records: a.batch_records,
             concurrency: a.concurrency,
             ordered: a.ordered,
             max_retries: a.max_retries,
@@ -285,6 +298,7 @@ mod tests {
     fn bad_values_are_usage_errors() {
         for args in [
             &["-s", "s", "--concurrency", "0"][..],
+            &["-s", "s", "--batch-records", "501"],
             &["-s", "s", "--max-retries", "1000"],
             &["-s", "s", "--explicit-hash-key=-5"],
             &["-s", "s", "--partition-key", ""],

@@ -179,6 +179,7 @@ async fn run_async(
         ctx: Arc::clone(&ctx),
         control,
         linger: config.linger,
+        batch_records: config.batch_records,
         aggregate: config.aggregate,
         shards: HashMap::new(),
         workers: Vec::new(),
@@ -320,6 +321,7 @@ struct Dispatcher {
     ctx: Arc<Ctx>,
     control: aws_sdk_kinesis::Client,
     linger: Duration,
+    batch_records: usize,
     aggregate: Option<usize>,
     shards: HashMap<Arc<str>, ShardQueue>,
     workers: Vec<tokio::task::JoinHandle<()>>,
@@ -443,7 +445,7 @@ impl Dispatcher {
             self.shards.insert(
                 Arc::clone(shard),
                 ShardQueue {
-                    batcher: Batcher::new(Arc::clone(shard)),
+                    batcher: Batcher::with_max_records(Arc::clone(shard), self.batch_records),
                     aggregator: self.aggregate.map(Aggregator::new),
                     oldest: None,
                     tx,
