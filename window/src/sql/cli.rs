@@ -1,0 +1,484 @@
+//! `--sql`, `--discover`, `--schema`, `--explain-flink`: from flags to a running engine.
+//!
+//! The SQL is parsed, bound and checked before any input is read; every problem there is a usage
+//! error (exit 2) naming the line and column. The plan becomes an ordinary [`Query`]; a WHERE
+//! clause runs in [`FilteredInput`], in front of the engine, on each parsed record.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use kds_common::exit::{usage, Exit};
+use kds_common::io::{LineReader, Output};
+use kds_common::signal::Shutdown;
+use kds_common::stats::Reporter;
+
+use super::bind::{bind, BoundAggregate, BoundQuery, BoundTime};
+use super::eval::{eval_filter, BoundExpr};
+use super::flink::{explain_flink, FlinkOptions};
+use super::schema::{parse_schema_json, Discovery, Schema};
+use super::{parse_sql, AggFunc as SqlAgg, SqlPlan};
+use crate::engine::Config;
+use crate::query::{AggFunc, Aggregate, Column, GroupBy, Path, Query, TimeBasis};
+
+/// The SQL front end's flags (flattened into `kds-window`'s arguments).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SqlArgs {
+    /// Run a Kinesis Data Analytics SQL application: a file, or the SQL text itself
+    /// (CREATE STREAM ...; CREATE PUMP ... AS INSERT INTO ... SELECT STREAM ...). Sets the
+    /// windows, grouping and aggregates; see SQL.md for the supported subset.
+    #[arg(long, value_name = "FILE|TEXT", env = "KDS_WINDOW_SQL")]
+    pub sql: Option<String>,
+
+    /// Print the schema of the first input lines (KDA's "Discover schema": column names, SQL
+    /// types, JSON paths) as JSON that --schema reads, and exit.
+    #[arg(long)]
+    pub discover: bool,
+
+    /// Lines --discover reads.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 100)]
+    pub discover_lines: usize,
+
+    /// Input schema for --sql, as --discover prints it (KDA RecordColumns JSON). Column
+    /// references resolve through it and the SQL is type-checked against it.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+
+    /// Print the Apache Flink SQL equivalent of --sql (for Amazon Managed Service for Apache
+    /// Flink) and exit.
+    #[arg(long, requires = "sql")]
+    pub explain_flink: bool,
+
+    /// The Kinesis stream the --explain-flink source table reads.
+    #[arg(
+        long,
+        value_name = "ARN",
+        default_value = "arn:aws:kinesis:us-east-1:123456789012:stream/kds-lab1"
+    )]
+    pub flink_stream_arn: String,
+}
+
+impl SqlArgs {
+    /// True when any SQL front-end flag is given.
+    pub fn active(&self) -> bool {
+        self.sql.is_some() || self.discover || self.explain_flink || self.schema.is_some()
+    }
+}
+
+/// `--sql FILE|TEXT`: an existing file is read, anything else is the SQL itself. Returns the
+/// text and, for a file, its name (for error messages).
+pub fn load_sql(arg: &str) -> anyhow::Result<(String, Option<String>)> {
+    let p = FsPath::new(arg);
+    if !arg.contains('\n') && p.is_file() {
+        let text = std::fs::read_to_string(p).map_err(|e| usage(format!("--sql {arg}: {e}")))?;
+        return Ok((text, Some(arg.to_string())));
+    }
+    Ok((arg.to_string(), None))
+}
+
+/// `--schema FILE`.
+pub fn load_schema(path: &FsPath) -> anyhow::Result<Schema> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("--schema {}: {e}", path.display())))?;
+    parse_schema_json(&text).map_err(|e| usage(format!("--schema {}: {e}", path.display())))
+}
+
+/// Parses the `--sql` argument; errors are usage errors `--sql [FILE: ]line L, column C: ...`.
+pub fn load_plan(arg: &str) -> anyhow::Result<SqlPlan> {
+    let (text, file) = load_sql(arg)?;
+    parse_sql(&text).map_err(|e| match file {
+        Some(f) => usage(format!("--sql {f}: {e}")),
+        None => usage(format!("--sql: {e}")),
+    })
+}
+
+/// The engine query for a bound plan: output columns `window_start, window_end, ROWTIME`, then
+/// the destination stream's columns in declaration order.
+pub fn to_query(b: &BoundQuery) -> Result<Query, String> {
+    let time = match &b.time {
+        BoundTime::Rowtime => TimeBasis::Rowtime,
+        BoundTime::Event(c) => TimeBasis::Event(Path(c.path.clone())),
+    };
+    let size_ms = i64::try_from(b.size.as_millis()).map_err(|_| "window too large".to_string())?;
+    let mut group_by: Vec<GroupBy> = b
+        .group_by
+        .iter()
+        .map(|c| GroupBy {
+            path: Path(c.path.clone()),
+            name: c.name.clone(),
+        })
+        .collect();
+    let mut aggregates = Vec::new();
+    let mut columns = vec![
+        Column::WindowStart("window_start".into()),
+        Column::WindowEnd("window_end".into()),
+        Column::Rowtime("ROWTIME".into()),
+    ];
+    let mut named_groups = vec![false; group_by.len()];
+    for out in &b.outputs {
+        match out {
+            BoundAggregate::Aggregate {
+                output,
+                func,
+                column,
+            } => {
+                let func = match func {
+                    SqlAgg::CountStar | SqlAgg::Count => AggFunc::Count,
+                    SqlAgg::CountDistinct => AggFunc::CountDistinct,
+                    SqlAgg::Sum => AggFunc::Sum,
+                    SqlAgg::Min => AggFunc::Min,
+                    SqlAgg::Max => AggFunc::Max,
+                    SqlAgg::Avg => AggFunc::Avg,
+                };
+                aggregates.push(Aggregate {
+                    func,
+                    path: column.as_ref().map(|c| Path(c.path.clone())),
+                    name: output.clone(),
+                });
+                columns.push(Column::Agg(aggregates.len() - 1));
+            }
+            BoundAggregate::Group { output, index } => {
+                if named_groups[*index] {
+                    return Err(format!(
+                        "GROUP BY column {} is selected twice",
+                        group_by[*index].name
+                    ));
+                }
+                named_groups[*index] = true;
+                group_by[*index].name = output.clone();
+                columns.push(Column::Group(*index));
+            }
+            BoundAggregate::WindowStart { output } => {
+                // A declared column that is the window start replaces the generic one.
+                if output == "window_start" {
+                    continue;
+                }
+                columns.push(Column::WindowStart(output.clone()));
+            }
+        }
+    }
+    let q = Query {
+        time,
+        size_ms,
+        group_by,
+        aggregates,
+        columns,
+    };
+    q.validate()?;
+    Ok(q)
+}
+
+/// The engine config for `--sql`: the other flags' options, the SQL's query. Flags that the SQL
+/// decides (`--agg`, `--group-by`, `--time`, `--size`) are refused next to it.
+pub fn sql_config(
+    args: &crate::Args,
+    sql: &SqlArgs,
+) -> anyhow::Result<(Config, Option<BoundExpr>)> {
+    let Some(text) = &sql.sql else {
+        return Err(usage("--schema needs --sql"));
+    };
+    let plan = load_plan(text)?;
+    let schema = sql.schema.as_deref().map(load_schema).transpose()?;
+    let bound = bind(&plan, schema.as_ref()).map_err(|e| usage(format!("--sql: {e}")))?;
+    let mut conflicts = Vec::new();
+    if !args.agg.is_empty() {
+        conflicts.push("--agg");
+    }
+    if !args.group_by.is_empty() {
+        conflicts.push("--group-by");
+    }
+    if args.time != TimeBasis::Rowtime {
+        conflicts.push("--time");
+    }
+    if args.size != Duration::from_secs(60) {
+        conflicts.push("--size");
+    }
+    if !conflicts.is_empty() {
+        return Err(usage(format!(
+            "--sql sets the window, grouping and aggregates: drop {}",
+            conflicts.join(", ")
+        )));
+    }
+    if bound.filter.is_some() && args.threads > 1 {
+        return Err(usage("--threads cannot be combined with a WHERE clause"));
+    }
+    let mut cfg = args.config()?;
+    cfg.query = to_query(&bound).map_err(|e| usage(format!("--sql: {e}")))?;
+    // Partial rows fed to --merge were filtered by the processes that made them.
+    let filter = if args.merge { None } else { bound.filter };
+    Ok((cfg, filter))
+}
+
+/// Reads up to `n` lines and prints the discovered schema as JSON. Bad lines are reported on
+/// stderr (the first few) and skipped.
+pub fn discover_to(
+    reader: &mut LineReader,
+    n: usize,
+    out: &mut dyn Write,
+    diag: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let mut d = Discovery::new();
+    let mut reported = 0;
+    while d.lines < n as u64 {
+        let Some(line) = reader.next_line().context("reading input")? else {
+            break;
+        };
+        if let Err(e) = d.add_line(line.bytes) {
+            if reported < 5 {
+                let _ = writeln!(diag, "kds-window: line {}: {e}", line.number);
+                reported += 1;
+            }
+        }
+    }
+    let schema = d.finish();
+    if schema.columns.is_empty() {
+        anyhow::bail!(
+            "--discover: no JSON object with fields in the first {} lines",
+            d.lines
+        );
+    }
+    let text = serde_json::to_string_pretty(&schema.to_json()).context("rendering the schema")?;
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    if d.bad_lines > 0 {
+        let _ = writeln!(
+            diag,
+            "kds-window: --discover: {} of {} lines were not JSON objects",
+            d.bad_lines, d.lines
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// `--flink-stream-arn arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`.
+pub fn flink_options(arn: &str) -> anyhow::Result<FlinkOptions> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _partition, "kinesis", region, account, resource]
+            if resource.starts_with("stream/") =>
+        {
+            Ok(FlinkOptions {
+                stream: resource["stream/".len()..].to_string(),
+                region: (*region).to_string(),
+                account_id: (*account).to_string(),
+            })
+        }
+        _ => Err(usage(format!(
+            "--flink-stream-arn {arn}: expected arn:aws:kinesis:REGION:ACCOUNT:stream/NAME"
+        ))),
+    }
+}
+
+/// The `--explain-flink` text (with `--schema`, or the lab's trade events).
+pub fn explain(sql: &SqlArgs) -> anyhow::Result<String> {
+    let Some(text) = &sql.sql else {
+        return Err(usage("--explain-flink needs --sql"));
+    };
+    let plan = load_plan(text)?;
+    let schema = match &sql.schema {
+        Some(p) => load_schema(p)?,
+        None => Schema::trade_events(),
+    };
+    let opts = flink_options(&sql.flink_stream_arn)?;
+    explain_flink(&plan, &schema, &opts).map_err(|e| usage(format!("--sql: {e}")))
+}
+
+/// Runs `kds-window` with SQL front-end flags: `--discover`, `--explain-flink`, or `--sql`.
+pub fn run(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<Exit> {
+    if sql.discover {
+        if sql.sql.is_some() || sql.explain_flink {
+            return Err(usage(
+                "--discover prints a schema and exits: drop --sql/--explain-flink",
+            ));
+        }
+        let mut reader = LineReader::open(&args.files)?;
+        let stdout = std::io::stdout();
+        return discover_to(
+            &mut reader,
+            sql.discover_lines,
+            &mut stdout.lock(),
+            &mut std::io::stderr(),
+        );
+    }
+    if sql.explain_flink {
+        let text = explain(sql)?;
+        let mut out = Output::stdout();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        return Ok(Exit::Ok);
+    }
+    let (cfg, filter) = sql_config(args, sql)?;
+    let shutdown = Shutdown::install()?;
+    let progress = crate::driver::Progress::default();
+    let started = Instant::now();
+    let lines = progress.lines.clone();
+    let reporter = Reporter::start(
+        "kds-window",
+        args.verbose,
+        Duration::from_secs(1),
+        move || {
+            let n = lines.load(Ordering::Relaxed);
+            format!(
+                "{n} lines, {:.0} lines/s",
+                kds_common::stats::rate(n, started.elapsed())
+            )
+        },
+    );
+    let stats = if args.threads > 1 {
+        crate::threads::run_files(
+            &cfg,
+            &args.files,
+            args.threads,
+            Output::stdout(),
+            Box::new(std::io::stderr()),
+            &shutdown,
+        )?
+    } else {
+        let mut reader = LineReader::open(&args.files)?;
+        if let Some(f) = filter {
+            reader = LineReader::new(FilteredInput::new(reader, f));
+        }
+        crate::driver::run_stream(
+            &cfg,
+            reader,
+            &crate::driver::SystemClock,
+            Output::stdout(),
+            Box::new(std::io::stderr()),
+            &shutdown,
+            &progress,
+        )?
+    };
+    if stats.bad > 0 {
+        let s = if stats.bad == 1 { "" } else { "s" };
+        let _ = writeln!(
+            std::io::stderr(),
+            "kds-window: {} bad line{s} skipped",
+            stats.bad
+        );
+    }
+    reporter.finish(&format!(
+        "{} lines, {} records, {} windows, {} rows, {} late, {} bad, {:.0} lines/s",
+        stats.lines,
+        stats.records,
+        stats.windows,
+        stats.rows,
+        stats.late,
+        stats.bad,
+        kds_common::stats::rate(stats.lines, started.elapsed())
+    ));
+    Ok(Exit::Ok)
+}
+
+/// Input with a WHERE clause applied: each line that parses as JSON and fails the condition is
+/// replaced by an empty line (which the engine skips), so line numbers in bad-line reports stay
+/// right. Lines that are not JSON pass through for the engine to count as bad.
+pub struct FilteredInput {
+    reader: LineReader,
+    filter: BoundExpr,
+    buf: VecDeque<u8>,
+    eof: bool,
+}
+
+impl FilteredInput {
+    pub fn new(reader: LineReader, filter: BoundExpr) -> FilteredInput {
+        FilteredInput {
+            reader,
+            filter,
+            buf: VecDeque::new(),
+            eof: false,
+        }
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        let Some(block) = self.reader.next_block()? else {
+            self.eof = true;
+            return Ok(());
+        };
+        let bytes = block.bytes;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (line, next, nl) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..], true),
+                None => (rest, &rest[rest.len()..], false),
+            };
+            let keep = match serde_json::from_slice::<serde_json::Value>(line) {
+                Ok(v) => eval_filter(&self.filter, &v),
+                Err(_) => true,
+            };
+            if keep {
+                self.buf.extend(line);
+            }
+            if nl || !keep {
+                self.buf.push_back(b'\n');
+            }
+            rest = next;
+        }
+        Ok(())
+    }
+}
+
+impl Read for FilteredInput {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            if self.eof {
+                return Ok(0);
+            }
+            self.fill()?;
+        }
+        let (a, _) = self.buf.as_slices();
+        let n = a.len().min(out.len());
+        out[..n].copy_from_slice(&a[..n]);
+        self.buf.drain(..n);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::bind;
+
+    fn filter_of(sql_where: &str) -> BoundExpr {
+        let text = format!(
+            "CREATE STREAM d (n INTEGER); CREATE PUMP p AS INSERT INTO d SELECT STREAM COUNT(*) \
+             FROM s WHERE {sql_where} GROUP BY STEP(s.ROWTIME BY INTERVAL '1' SECOND);"
+        );
+        let plan = parse_sql(&text).unwrap();
+        bind(&plan, None).unwrap().filter.unwrap()
+    }
+
+    #[test]
+    fn filtered_input_blanks_rejected_records_and_keeps_bad_lines() {
+        let input = "{\"tnum\":1}\n{\"tnum\":7}\nnot json\n{\"tnum\":9}";
+        let reader = LineReader::new(std::io::Cursor::new(input.as_bytes().to_vec()));
+        let mut f = FilteredInput::new(reader, filter_of("\"tnum\" > 5"));
+        let mut out = String::new();
+        f.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "\n{\"tnum\":7}\nnot json\n{\"tnum\":9}");
+    }
+
+    #[test]
+    fn lab_sql_becomes_the_lab_query() {
+        let lab = "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (count_tno integer, sum_tnum integer);\n\
+CREATE OR REPLACE PUMP \"STREAM_PUMP\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\n\
+SELECT STREAM count(*), sum(\"tnum\")\n\
+FROM \"SOURCE_SQL_STREAM_001\"\n\
+GROUP BY FLOOR((\"SOURCE_SQL_STREAM_001\".ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / 60 TO SECOND);\n";
+        let b = bind(&parse_sql(lab).unwrap(), None).unwrap();
+        assert_eq!(to_query(&b).unwrap(), Query::lab());
+    }
+
+    #[test]
+    fn arn_gives_region_account_and_stream() {
+        let o = flink_options("arn:aws:kinesis:eu-west-1:111122223333:stream/trades").unwrap();
+        assert_eq!(
+            (o.region.as_str(), o.account_id.as_str(), o.stream.as_str()),
+            ("eu-west-1", "111122223333", "trades")
+        );
+        assert!(flink_options("arn:aws:s3:::bucket").is_err());
+    }
+}

@@ -1,0 +1,384 @@
+//! The WHERE evaluator: a bound expression over one parsed JSON record, with SQL's three-valued
+//! logic (a record passes only when the condition is TRUE; NULL/unknown drops it).
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use serde_json::Value;
+
+use super::bind::BoundColumn;
+use super::{BinOp, Literal, SqlType, UnOp};
+
+/// One step of a compiled LIKE pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LikeStep {
+    /// `%`: any run of characters.
+    Any,
+    /// `_`: one character.
+    One,
+    Char(char),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BoundExpr {
+    Column(BoundColumn),
+    Literal(Literal),
+    Unary {
+        op: UnOp,
+        expr: Box<BoundExpr>,
+    },
+    Binary {
+        op: BinOp,
+        left: Box<BoundExpr>,
+        right: Box<BoundExpr>,
+    },
+    IsNull {
+        expr: Box<BoundExpr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<BoundExpr>,
+        program: Vec<LikeStep>,
+        negated: bool,
+    },
+    Between {
+        expr: Box<BoundExpr>,
+        low: Box<BoundExpr>,
+        high: Box<BoundExpr>,
+        negated: bool,
+    },
+    InList {
+        expr: Box<BoundExpr>,
+        list: Vec<Literal>,
+        negated: bool,
+    },
+}
+
+pub fn like_program(pattern: &str, escape: Option<char>) -> Result<Vec<LikeStep>, &'static str> {
+    let mut out = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            match chars.next() {
+                Some(n) => out.push(LikeStep::Char(n)),
+                None => return Err("LIKE pattern ends with the escape character"),
+            }
+        } else if c == '%' {
+            if out.last() != Some(&LikeStep::Any) {
+                out.push(LikeStep::Any);
+            }
+        } else if c == '_' {
+            out.push(LikeStep::One);
+        } else {
+            out.push(LikeStep::Char(c));
+        }
+    }
+    Ok(out)
+}
+
+fn like_match(p: &[LikeStep], s: &[char]) -> bool {
+    // Iterative wildcard matching with backtracking to the last `%`.
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(LikeStep::Any) => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some(LikeStep::One) => {
+                pi += 1;
+                si += 1;
+            }
+            Some(LikeStep::Char(c)) if *c == s[si] => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|x| *x == LikeStep::Any)
+}
+
+/// A runtime value.
+#[derive(Debug, Clone, PartialEq)]
+enum V<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    /// Epoch milliseconds.
+    Ts(i64),
+}
+
+fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(record, |v, k| v.get(k.as_str()))
+}
+
+fn column_value<'a>(c: &BoundColumn, record: &'a Value) -> V<'a> {
+    let Some(v) = lookup(record, &c.path) else {
+        return V::Null;
+    };
+    match (v, c.sql_type) {
+        (Value::String(s), Some(SqlType::Timestamp | SqlType::Date)) => {
+            kds_common::time::parse_timestamp(s.as_bytes()).map_or(V::Null, V::Ts)
+        }
+        (Value::String(s), Some(t)) if t.is_numeric() => {
+            if let Ok(i) = s.trim().parse::<i64>() {
+                V::Int(i)
+            } else {
+                s.trim().parse::<f64>().map_or(V::Null, V::Float)
+            }
+        }
+        (Value::Number(n), Some(SqlType::Timestamp)) => n.as_i64().map_or(V::Null, V::Ts),
+        (Value::Number(n), _) => match n.as_i64() {
+            Some(i) => V::Int(i),
+            None => n.as_f64().map_or(V::Null, V::Float),
+        },
+        (Value::String(s), _) => V::Str(Cow::Borrowed(s.as_str())),
+        (Value::Bool(b), _) => V::Bool(*b),
+        _ => V::Null,
+    }
+}
+
+fn literal(l: &Literal) -> V<'_> {
+    match l {
+        Literal::Null => V::Null,
+        Literal::Bool(b) => V::Bool(*b),
+        Literal::Int(i) => V::Int(*i),
+        Literal::Float(f) => V::Float(*f),
+        Literal::Str(s) => V::Str(Cow::Borrowed(s.as_str())),
+        Literal::Timestamp(t) => V::Ts(*t),
+    }
+}
+
+fn compare(a: &V<'_>, b: &V<'_>) -> Option<Ordering> {
+    match (a, b) {
+        (V::Int(x), V::Int(y)) => Some(x.cmp(y)),
+        (V::Int(x), V::Float(y)) => (*x as f64).partial_cmp(y),
+        (V::Float(x), V::Int(y)) => x.partial_cmp(&(*y as f64)),
+        (V::Float(x), V::Float(y)) => x.partial_cmp(y),
+        (V::Str(x), V::Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
+        (V::Bool(x), V::Bool(y)) => Some(x.cmp(y)),
+        (V::Ts(x), V::Ts(y)) => Some(x.cmp(y)),
+        (V::Ts(x), V::Str(s)) => kds_common::time::parse_timestamp(s.as_bytes()).map(|y| x.cmp(&y)),
+        (V::Str(s), V::Ts(y)) => kds_common::time::parse_timestamp(s.as_bytes()).map(|x| x.cmp(y)),
+        _ => None,
+    }
+}
+
+fn arith<'a>(op: BinOp, a: V<'a>, b: V<'a>) -> V<'a> {
+    match (a, b) {
+        (V::Int(x), V::Int(y)) => {
+            let r = match op {
+                BinOp::Add => x.checked_add(y),
+                BinOp::Sub => x.checked_sub(y),
+                BinOp::Mul => x.checked_mul(y),
+                _ => {
+                    if y == 0 {
+                        return V::Null;
+                    }
+                    x.checked_div(y)
+                }
+            };
+            // Overflow continues in floating point.
+            r.map_or_else(|| arith(op, V::Float(x as f64), V::Float(y as f64)), V::Int)
+        }
+        (V::Int(x), V::Float(y)) => arith(op, V::Float(x as f64), V::Float(y)),
+        (V::Float(x), V::Int(y)) => arith(op, V::Float(x), V::Float(y as f64)),
+        (V::Float(x), V::Float(y)) => match op {
+            BinOp::Add => V::Float(x + y),
+            BinOp::Sub => V::Float(x - y),
+            BinOp::Mul => V::Float(x * y),
+            _ if y == 0.0 => V::Null,
+            _ => V::Float(x / y),
+        },
+        _ => V::Null,
+    }
+}
+
+fn text<'a>(v: &V<'a>) -> Option<Cow<'a, str>> {
+    match v {
+        V::Str(s) => Some(s.clone()),
+        V::Int(i) => Some(Cow::Owned(i.to_string())),
+        V::Float(f) => Some(Cow::Owned(f.to_string())),
+        V::Bool(b) => Some(Cow::Owned(if *b { "TRUE" } else { "FALSE" }.to_string())),
+        V::Ts(t) => Some(Cow::Owned(kds_common::time::rfc3339_ms(*t))),
+        V::Null => None,
+    }
+}
+
+fn truth(v: &V<'_>) -> Option<bool> {
+    match v {
+        V::Bool(b) => Some(*b),
+        _ => None,
+    }
+}
+
+fn not3(v: Option<bool>) -> V<'static> {
+    v.map_or(V::Null, |b| V::Bool(!b))
+}
+
+fn eval<'a>(e: &'a BoundExpr, r: &'a Value) -> V<'a> {
+    match e {
+        BoundExpr::Column(c) => column_value(c, r),
+        BoundExpr::Literal(l) => literal(l),
+        BoundExpr::Unary {
+            op: UnOp::Not,
+            expr,
+        } => not3(truth(&eval(expr, r))),
+        BoundExpr::Unary {
+            op: UnOp::Neg,
+            expr,
+        } => match eval(expr, r) {
+            V::Int(i) => i.checked_neg().map_or(V::Float(-(i as f64)), V::Int),
+            V::Float(f) => V::Float(-f),
+            _ => V::Null,
+        },
+        BoundExpr::Binary {
+            op: BinOp::And,
+            left,
+            right,
+        } => {
+            let l = truth(&eval(left, r));
+            if l == Some(false) {
+                return V::Bool(false);
+            }
+            match (l, truth(&eval(right, r))) {
+                (_, Some(false)) => V::Bool(false),
+                (Some(true), Some(true)) => V::Bool(true),
+                _ => V::Null,
+            }
+        }
+        BoundExpr::Binary {
+            op: BinOp::Or,
+            left,
+            right,
+        } => {
+            let l = truth(&eval(left, r));
+            if l == Some(true) {
+                return V::Bool(true);
+            }
+            match (l, truth(&eval(right, r))) {
+                (_, Some(true)) => V::Bool(true),
+                (Some(false), Some(false)) => V::Bool(false),
+                _ => V::Null,
+            }
+        }
+        BoundExpr::Binary { op, left, right } => {
+            let (a, b) = (eval(left, r), eval(right, r));
+            if a == V::Null || b == V::Null {
+                return V::Null;
+            }
+            match op {
+                BinOp::Concat => match (text(&a), text(&b)) {
+                    (Some(x), Some(y)) => V::Str(Cow::Owned(format!("{x}{y}"))),
+                    _ => V::Null,
+                },
+                BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => arith(*op, a, b),
+                _ => match compare(&a, &b) {
+                    None => V::Null,
+                    Some(o) => V::Bool(match op {
+                        BinOp::Eq => o == Ordering::Equal,
+                        BinOp::Ne => o != Ordering::Equal,
+                        BinOp::Lt => o == Ordering::Less,
+                        BinOp::Le => o != Ordering::Greater,
+                        BinOp::Gt => o == Ordering::Greater,
+                        _ => o != Ordering::Less,
+                    }),
+                },
+            }
+        }
+        BoundExpr::IsNull { expr, negated } => V::Bool((eval(expr, r) == V::Null) != *negated),
+        BoundExpr::Like {
+            expr,
+            program,
+            negated,
+        } => match text(&eval(expr, r)) {
+            None => V::Null,
+            Some(s) => {
+                let chars: Vec<char> = s.chars().collect();
+                V::Bool(like_match(program, &chars) != *negated)
+            }
+        },
+        BoundExpr::Between {
+            expr,
+            low,
+            high,
+            negated,
+        } => {
+            let v = eval(expr, r);
+            let ge = compare(&v, &eval(low, r)).map(|o| o != Ordering::Less);
+            let le = compare(&v, &eval(high, r)).map(|o| o != Ordering::Greater);
+            let inside = match (ge, le) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            };
+            match inside {
+                None => V::Null,
+                Some(b) => V::Bool(b != *negated),
+            }
+        }
+        BoundExpr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let v = eval(expr, r);
+            if v == V::Null {
+                return V::Null;
+            }
+            let mut unknown = false;
+            for l in list {
+                match compare(&v, &literal(l)) {
+                    Some(Ordering::Equal) => return V::Bool(!*negated),
+                    None => unknown = true,
+                    _ => {}
+                }
+            }
+            if unknown {
+                V::Null
+            } else {
+                V::Bool(*negated)
+            }
+        }
+    }
+}
+
+/// True when the WHERE condition is TRUE for `record` (NULL and FALSE drop the record).
+pub fn eval_filter(expr: &BoundExpr, record: &Value) -> bool {
+    eval(expr, record) == V::Bool(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns() {
+        let m = |p: &str, s: &str| {
+            let prog = like_program(p, Some('\\')).unwrap();
+            like_match(&prog, &s.chars().collect::<Vec<_>>())
+        };
+        assert!(m("P10%", "P1002"));
+        assert!(!m("P10%", "P2002"));
+        assert!(m("%02", "P1002"));
+        assert!(m("_1_0_", "P1002"));
+        assert!(!m("_1_0_", "P10022"));
+        assert!(m("%a%b%", "xxaxxbxx"));
+        assert!(!m("%a%b", "xxaxxbxx"));
+        assert!(m("100\\%", "100%"));
+        assert!(!m("100\\%", "1000"));
+        assert!(m("%", ""));
+        assert!(like_program("a\\", Some('\\')).is_err());
+    }
+}

@@ -1,0 +1,410 @@
+//! `--explain-flink`: the KDA application as Apache Flink SQL, for Amazon Managed Service for
+//! Apache Flink. A Kinesis source table (connector 5.x options) with a processing-time column in
+//! place of ROWTIME, a sink table named after the destination stream, and an INSERT with the
+//! `TUMBLE` window table-valued function.
+
+use std::fmt::Write as _;
+
+use super::bind::{bind, BoundAggregate, BoundColumn, BoundTime};
+use super::eval::{BoundExpr, LikeStep};
+use super::{AggFunc, BinOp, Literal, Schema, SqlError, SqlPlan, SqlType, UnOp};
+
+/// Where the Flink source reads from.
+#[derive(Debug, Clone)]
+pub struct FlinkOptions {
+    /// The Kinesis data stream name (`kds-lab1`).
+    pub stream: String,
+    pub region: String,
+    /// Goes into the stream ARN; the default is AWS's documentation placeholder.
+    pub account_id: String,
+}
+
+impl Default for FlinkOptions {
+    fn default() -> FlinkOptions {
+        FlinkOptions {
+            stream: "kds-lab1".to_string(),
+            region: "us-east-1".to_string(),
+            account_id: "123456789012".to_string(),
+        }
+    }
+}
+
+fn q(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+fn lit_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Flink type of a source column.
+fn flink_type(t: SqlType) -> String {
+    match t {
+        SqlType::Varchar(_) | SqlType::Char(_) => "STRING".into(),
+        SqlType::Tinyint => "TINYINT".into(),
+        SqlType::Smallint => "SMALLINT".into(),
+        SqlType::Integer => "INT".into(),
+        SqlType::Bigint => "BIGINT".into(),
+        SqlType::Real => "FLOAT".into(),
+        SqlType::Double => "DOUBLE".into(),
+        SqlType::Decimal(p, s) => format!("DECIMAL({p}, {s})"),
+        SqlType::Boolean => "BOOLEAN".into(),
+        // RFC 3339 with `Z` reads into TIMESTAMP_LTZ with 'json.timestamp-format.standard' = 'ISO-8601'.
+        SqlType::Timestamp => "TIMESTAMP_LTZ(3)".into(),
+        SqlType::Date => "DATE".into(),
+        SqlType::Time => "TIME".into(),
+    }
+}
+
+/// Flink type of a sink column (window bounds are TIMESTAMP(3)).
+fn sink_type(t: SqlType) -> String {
+    match t {
+        SqlType::Timestamp => "TIMESTAMP(3)".into(),
+        other => flink_type(other),
+    }
+}
+
+/// `INTERVAL '60' SECOND`: seconds under 100, else the largest whole unit.
+fn interval(secs: u64) -> String {
+    if secs < 100 {
+        return format!("INTERVAL '{secs}' SECOND");
+    }
+    for (unit, n) in [
+        ("DAY", 86_400),
+        ("HOUR", 3600),
+        ("MINUTE", 60),
+        ("SECOND", 1),
+    ] {
+        if secs.is_multiple_of(n) {
+            let v = secs / n;
+            let digits = v.to_string().len();
+            return if digits > 2 {
+                format!("INTERVAL '{v}' {unit}({digits})")
+            } else {
+                format!("INTERVAL '{v}' {unit}")
+            };
+        }
+    }
+    unreachable!("every whole number of seconds divides by 1")
+}
+
+/// A tree of source columns: nested JSON objects become ROW types.
+enum Node {
+    Leaf(SqlType),
+    Row(Vec<(String, Node)>),
+}
+
+fn insert(fields: &mut Vec<(String, Node)>, path: &[String], t: SqlType) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        if !fields.iter().any(|(k, _)| k == first) {
+            fields.push((first.clone(), Node::Leaf(t)));
+        }
+        return;
+    }
+    if !fields.iter().any(|(k, _)| k == first) {
+        fields.push((first.clone(), Node::Row(Vec::new())));
+    }
+    if let Some((_, Node::Row(inner))) = fields.iter_mut().find(|(k, _)| k == first) {
+        insert(inner, rest, t);
+    }
+}
+
+fn node_type(n: &Node) -> String {
+    match n {
+        Node::Leaf(t) => flink_type(*t),
+        Node::Row(fields) => {
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{} {}", q(k), node_type(v)))
+                .collect();
+            format!("ROW<{}>", inner.join(", "))
+        }
+    }
+}
+
+/// How a bound column reads in Flink SQL: the JSON keys, as the json format names fields.
+fn col_ref(c: &BoundColumn) -> String {
+    c.path.iter().map(|k| q(k)).collect::<Vec<_>>().join(".")
+}
+
+/// Natural Flink result type of an aggregate.
+fn natural_type(func: AggFunc, col: Option<&BoundColumn>) -> Option<String> {
+    match func {
+        AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct => Some("BIGINT".into()),
+        _ => col.and_then(|c| c.sql_type).map(flink_type),
+    }
+}
+
+fn expr(e: &BoundExpr) -> String {
+    match e {
+        BoundExpr::Column(c) => col_ref(c),
+        BoundExpr::Literal(l) => literal(l),
+        BoundExpr::Unary {
+            op: UnOp::Not,
+            expr: x,
+        } => format!("NOT ({})", expr(x)),
+        BoundExpr::Unary {
+            op: UnOp::Neg,
+            expr: x,
+        } => format!("-({})", expr(x)),
+        BoundExpr::Binary { op, left, right } => {
+            let o = match op {
+                BinOp::And => "AND",
+                BinOp::Or => "OR",
+                BinOp::Eq => "=",
+                BinOp::Ne => "<>",
+                BinOp::Lt => "<",
+                BinOp::Le => "<=",
+                BinOp::Gt => ">",
+                BinOp::Ge => ">=",
+                BinOp::Add => "+",
+                BinOp::Sub => "-",
+                BinOp::Mul => "*",
+                BinOp::Div => "/",
+                BinOp::Concat => "||",
+            };
+            format!("({} {o} {})", expr(left), expr(right))
+        }
+        BoundExpr::IsNull { expr: x, negated } => {
+            format!("{} IS {}NULL", expr(x), if *negated { "NOT " } else { "" })
+        }
+        BoundExpr::Like {
+            expr: x,
+            program,
+            negated,
+        } => {
+            // Rebuild the pattern with `\` as the escape character.
+            let mut p = String::new();
+            let mut escaped = false;
+            for s in program {
+                match s {
+                    LikeStep::Any => p.push('%'),
+                    LikeStep::One => p.push('_'),
+                    LikeStep::Char(c @ ('%' | '_' | '\\')) => {
+                        p.push('\\');
+                        p.push(*c);
+                        escaped = true;
+                    }
+                    LikeStep::Char(c) => p.push(*c),
+                }
+            }
+            let esc = if escaped { " ESCAPE '\\'" } else { "" };
+            format!(
+                "{} {}LIKE {}{esc}",
+                expr(x),
+                if *negated { "NOT " } else { "" },
+                lit_str(&p)
+            )
+        }
+        BoundExpr::Between {
+            expr: x,
+            low,
+            high,
+            negated,
+        } => format!(
+            "{} {}BETWEEN {} AND {}",
+            expr(x),
+            if *negated { "NOT " } else { "" },
+            expr(low),
+            expr(high)
+        ),
+        BoundExpr::InList {
+            expr: x,
+            list,
+            negated,
+        } => {
+            let items: Vec<String> = list.iter().map(literal).collect();
+            format!(
+                "{} {}IN ({})",
+                expr(x),
+                if *negated { "NOT " } else { "" },
+                items.join(", ")
+            )
+        }
+    }
+}
+
+fn literal(l: &Literal) -> String {
+    match l {
+        Literal::Null => "NULL".into(),
+        Literal::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
+        Literal::Int(i) => i.to_string(),
+        Literal::Float(f) => format!("{f:?}"),
+        Literal::Str(s) => lit_str(s),
+        Literal::Timestamp(ms) => format!("TO_TIMESTAMP_LTZ({ms}, 3)"),
+    }
+}
+
+/// The Flink SQL for `plan`, reading the columns of `schema` from the Kinesis stream in `opts`.
+pub fn explain_flink(
+    plan: &SqlPlan,
+    schema: &Schema,
+    opts: &FlinkOptions,
+) -> Result<String, SqlError> {
+    let b = bind(plan, Some(schema))?;
+    let src = q(&plan.source);
+    let dst = q(&plan.destination);
+    let mut o = String::new();
+    let basis = match &b.time {
+        BoundTime::Rowtime => "ROWTIME (processing time)".to_string(),
+        BoundTime::Event(c) => format!("the event time in {}", c.name),
+    };
+    let _ = writeln!(
+        o,
+        "-- Apache Flink SQL for the Kinesis Data Analytics application whose pump {} writes",
+        plan.pump
+    );
+    let _ = writeln!(
+        o,
+        "-- {} from {}: {} s tumbling windows on {basis}.",
+        plan.destination,
+        plan.source,
+        b.size.as_secs()
+    );
+    let _ = writeln!(o, "-- Generated by kds-window --explain-flink. Runs on Amazon Managed Service for Apache Flink");
+    let _ = writeln!(o, "-- (Flink 1.19 or later) with the Kinesis SQL connector 5.x (flink-sql-connector-aws-kinesis-streams).");
+    o.push('\n');
+    let _ = writeln!(
+        o,
+        "-- The source stream: one column per field of the JSON records."
+    );
+    let mut tree: Vec<(String, Node)> = Vec::new();
+    for c in &schema.columns {
+        insert(&mut tree, &c.path, c.sql_type);
+    }
+    let mut lines: Vec<String> = tree
+        .iter()
+        .map(|(k, n)| format!("  {} {}", q(k), node_type(n)))
+        .collect();
+    match &b.time {
+        BoundTime::Rowtime => {
+            let _ = writeln!(o, "-- KDA stamped each record with ROWTIME as it entered the application; `proctime` does that here.");
+            lines.push("  `proctime` AS PROCTIME()".into());
+        }
+        BoundTime::Event(c) => {
+            let _ = writeln!(
+                o,
+                "-- Windows close when the watermark (largest event time seen) passes their end."
+            );
+            lines.push(format!(
+                "  WATERMARK FOR {} AS {} - INTERVAL '0' SECOND",
+                col_ref(c),
+                col_ref(c)
+            ));
+        }
+    }
+    let _ = writeln!(o, "CREATE TABLE {src} (\n{}\n) WITH (", lines.join(",\n"));
+    let arn = format!(
+        "arn:aws:kinesis:{}:{}:stream/{}",
+        opts.region, opts.account_id, opts.stream
+    );
+    let options = [
+        ("connector", "kinesis".to_string()),
+        ("stream.arn", arn),
+        ("aws.region", opts.region.clone()),
+        ("source.init.position", "LATEST".to_string()),
+        ("format", "json".to_string()),
+        ("json.timestamp-format.standard", "ISO-8601".to_string()),
+        ("json.ignore-parse-errors", "true".to_string()),
+    ];
+    let opt_lines: Vec<String> = options
+        .iter()
+        .map(|(k, v)| format!("  {} = {}", lit_str(k), lit_str(v)))
+        .collect();
+    let _ = writeln!(o, "{}\n);", opt_lines.join(",\n"));
+    o.push('\n');
+
+    let _ = writeln!(
+        o,
+        "-- The destination stream. 'print' writes each row to the task manager log; put a"
+    );
+    let _ = writeln!(o, "-- Kinesis ('connector' = 'kinesis', 'stream.arn', 'format' = 'json') or Firehose sink here.");
+    let mut sink_cols = vec![
+        "  `window_start` TIMESTAMP(3)".to_string(),
+        "  `window_end` TIMESTAMP(3)".to_string(),
+        "  `ROWTIME` TIMESTAMP(3)".to_string(),
+    ];
+    for oc in &plan.output_columns {
+        sink_cols.push(format!("  {} {}", q(&oc.name), sink_type(oc.ty)));
+    }
+    let _ = writeln!(
+        o,
+        "CREATE TABLE {dst} (\n{}\n) WITH (\n  'connector' = 'print'\n);",
+        sink_cols.join(",\n")
+    );
+    o.push('\n');
+
+    let mut sel = vec![
+        "  window_start".to_string(),
+        "  window_end".to_string(),
+        "  window_end AS `ROWTIME`".to_string(),
+    ];
+    for (out, oc) in b.outputs.iter().zip(&plan.output_columns) {
+        let declared = sink_type(oc.ty);
+        let (value, natural) = match out {
+            BoundAggregate::Aggregate { func, column, .. } => {
+                let arg = match (func, column) {
+                    (AggFunc::CountStar, _) | (_, None) => "*".to_string(),
+                    (AggFunc::CountDistinct, Some(c)) => format!("DISTINCT {}", col_ref(c)),
+                    (_, Some(c)) => col_ref(c),
+                };
+                (
+                    format!("{}({arg})", func.sql_name()),
+                    natural_type(*func, column.as_ref()),
+                )
+            }
+            BoundAggregate::Group { index, .. } => {
+                let c = &b.group_by[*index];
+                (col_ref(c), c.sql_type.map(flink_type))
+            }
+            BoundAggregate::WindowStart { .. } => {
+                ("window_start".to_string(), Some("TIMESTAMP(3)".to_string()))
+            }
+        };
+        let value = if natural.as_deref() == Some(declared.as_str()) {
+            value
+        } else {
+            format!("CAST({value} AS {declared})")
+        };
+        sel.push(format!("  {value} AS {}", q(out.output())));
+    }
+    let time_col = match &b.time {
+        BoundTime::Rowtime => "`proctime`".to_string(),
+        BoundTime::Event(c) => col_ref(c),
+    };
+    let _ = writeln!(
+        o,
+        "-- The pump: KDA's GROUP BY window expression becomes the TUMBLE window table function."
+    );
+    let _ = writeln!(o, "INSERT INTO {dst}\nSELECT\n{}", sel.join(",\n"));
+    let _ = writeln!(
+        o,
+        "FROM TABLE(\n  TUMBLE(TABLE {src}, DESCRIPTOR({time_col}), {}))",
+        interval(b.size.as_secs())
+    );
+    if let Some(f) = &b.filter {
+        let _ = writeln!(o, "WHERE {}", expr(f));
+    }
+    let mut groups = vec!["window_start".to_string(), "window_end".to_string()];
+    groups.extend(b.group_by.iter().map(col_ref));
+    let _ = writeln!(o, "GROUP BY {};", groups.join(", "));
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_stay_within_default_precision() {
+        assert_eq!(interval(60), "INTERVAL '60' SECOND");
+        assert_eq!(interval(10), "INTERVAL '10' SECOND");
+        assert_eq!(interval(120), "INTERVAL '2' MINUTE");
+        assert_eq!(interval(3600), "INTERVAL '1' HOUR");
+        assert_eq!(interval(150), "INTERVAL '150' SECOND(3)");
+        assert_eq!(interval(86_400 * 2), "INTERVAL '2' DAY");
+    }
+}

@@ -1,0 +1,370 @@
+//! The KDA streaming-SQL front end of `kds-window` (`--sql`, `--discover`, `--schema`,
+//! `--explain-flink`). See `window/SQL.md` for the accepted subset and the column mapping.
+//!
+//! Text → [`parse_sql`] → [`SqlPlan`] (plain data, positions kept for errors) → [`bind`] against an
+//! optional [`Schema`] (type check, column → JSON path) → [`BoundQuery`], which the engine runs.
+//! [`explain_flink`] turns a plan into the equivalent Apache Flink SQL.
+
+mod bind;
+pub mod cli;
+mod eval;
+mod flink;
+mod lexer;
+mod parser;
+mod schema;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use bind::{bind, BoundAggregate, BoundColumn, BoundQuery, BoundTime};
+pub use cli::SqlArgs;
+pub use eval::{eval_filter, BoundExpr};
+pub use flink::{explain_flink, FlinkOptions};
+pub use schema::{discover, parse_schema_json, Discovery, Schema, SchemaColumn};
+
+/// What the `--sql` front end accepts; every "unsupported" error ends with it.
+pub const SUPPORTED: &str = "supported are CREATE [OR REPLACE] STREAM \"NAME\" (col type, ...); \
+CREATE [OR REPLACE] PUMP \"NAME\" AS INSERT INTO \"NAME\" SELECT STREAM with COUNT(*), COUNT(col), \
+COUNT(DISTINCT col), SUM, MIN, MAX, AVG and GROUP BY columns, FROM one source stream, WHERE with \
+comparisons, AND/OR/NOT, IS [NOT] NULL, [NOT] LIKE, [NOT] BETWEEN, [NOT] IN, and GROUP BY with one \
+window: FLOOR((S.ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / N TO SECOND), \
+FLOOR(S.ROWTIME TO MINUTE|HOUR|...) or STEP(S.ROWTIME BY INTERVAL 'N' SECOND|MINUTE|...), \
+over ROWTIME or a TIMESTAMP column";
+
+/// A place in the SQL text: 1-based line and column (columns count characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// A bad or unsupported query: where, and what. Displays as `line 3, column 8: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlError {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl SqlError {
+    pub fn new(pos: Pos, message: impl Into<String>) -> SqlError {
+        SqlError {
+            line: pos.line,
+            column: pos.column,
+            message: message.into(),
+        }
+    }
+
+    /// `unsupported <what>: supported are …`.
+    pub fn unsupported(pos: Pos, what: impl fmt::Display) -> SqlError {
+        SqlError::new(pos, format!("unsupported {what}: {SUPPORTED}"))
+    }
+}
+
+impl fmt::Display for SqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+/// SQL column types of KDA in-application streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    Varchar(u32),
+    Char(u32),
+    Tinyint,
+    Smallint,
+    Integer,
+    Bigint,
+    Real,
+    Double,
+    Decimal(u32, u32),
+    Boolean,
+    Timestamp,
+    Date,
+    Time,
+}
+
+impl SqlType {
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            SqlType::Tinyint
+                | SqlType::Smallint
+                | SqlType::Integer
+                | SqlType::Bigint
+                | SqlType::Real
+                | SqlType::Double
+                | SqlType::Decimal(..)
+        )
+    }
+
+    pub fn is_string(self) -> bool {
+        matches!(self, SqlType::Varchar(_) | SqlType::Char(_))
+    }
+
+    pub fn is_temporal(self) -> bool {
+        matches!(self, SqlType::Timestamp | SqlType::Date | SqlType::Time)
+    }
+
+    /// Parses a type as written in a schema file (`VARCHAR(16)`, `integer`, `DOUBLE`).
+    pub fn parse(text: &str) -> Option<SqlType> {
+        let toks = lexer::tokenize(text).ok()?;
+        let mut p = parser::Parser::new(toks);
+        let ty = p.parse_type().ok()?;
+        p.at_eof().then_some(ty)
+    }
+}
+
+impl fmt::Display for SqlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SqlType::Varchar(n) => write!(f, "VARCHAR({n})"),
+            SqlType::Char(n) => write!(f, "CHAR({n})"),
+            SqlType::Tinyint => f.write_str("TINYINT"),
+            SqlType::Smallint => f.write_str("SMALLINT"),
+            SqlType::Integer => f.write_str("INTEGER"),
+            SqlType::Bigint => f.write_str("BIGINT"),
+            SqlType::Real => f.write_str("REAL"),
+            SqlType::Double => f.write_str("DOUBLE"),
+            SqlType::Decimal(p, s) => write!(f, "DECIMAL({p},{s})"),
+            SqlType::Boolean => f.write_str("BOOLEAN"),
+            SqlType::Timestamp => f.write_str("TIMESTAMP"),
+            SqlType::Date => f.write_str("DATE"),
+            SqlType::Time => f.write_str("TIME"),
+        }
+    }
+}
+
+/// An identifier as written: `"tnum"` (quoted: case-sensitive) or `tnum` (unquoted: matched
+/// ignoring case). Equality ignores the position.
+#[derive(Debug, Clone, Eq)]
+pub struct Ident {
+    pub name: String,
+    pub quoted: bool,
+    pub pos: Pos,
+}
+
+impl PartialEq for Ident {
+    fn eq(&self, other: &Ident) -> bool {
+        self.name == other.name && self.quoted == other.quoted
+    }
+}
+
+impl Ident {
+    pub fn quoted(name: &str) -> Ident {
+        Ident {
+            name: name.to_string(),
+            quoted: true,
+            pos: Pos::default(),
+        }
+    }
+
+    pub fn unquoted(name: &str) -> Ident {
+        Ident {
+            name: name.to_string(),
+            quoted: false,
+            pos: Pos::default(),
+        }
+    }
+
+    /// Does this reference name the column/stream called `name`? Quoted: exactly; unquoted:
+    /// ignoring ASCII case.
+    pub fn matches(&self, name: &str) -> bool {
+        if self.quoted {
+            self.name == name
+        } else {
+            self.name.eq_ignore_ascii_case(name)
+        }
+    }
+
+    /// Two references to the same thing (`"uno"` and `uno`, or `uno` and `UNO`).
+    pub fn same_as(&self, other: &Ident) -> bool {
+        if self.quoted && other.quoted {
+            self.name == other.name
+        } else {
+            self.name.eq_ignore_ascii_case(&other.name)
+        }
+    }
+
+    /// The name KDA gives it: quoted as written, unquoted in upper case.
+    pub fn kda_name(&self) -> String {
+        if self.quoted {
+            self.name.clone()
+        } else {
+            self.name.to_ascii_uppercase()
+        }
+    }
+
+    /// How it reads in SQL text.
+    pub fn sql(&self) -> String {
+        if self.quoted {
+            format!("\"{}\"", self.name.replace('"', "\"\""))
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+/// Aggregate functions of the subset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggFunc {
+    CountStar,
+    Count,
+    CountDistinct,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+impl AggFunc {
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct => "COUNT",
+            AggFunc::Sum => "SUM",
+            AggFunc::Min => "MIN",
+            AggFunc::Max => "MAX",
+            AggFunc::Avg => "AVG",
+        }
+    }
+}
+
+/// One value of the select list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectItem {
+    /// `COUNT(*)` (column `None`), `SUM("tnum")`, `COUNT(DISTINCT uno)`, ...
+    Aggregate {
+        func: AggFunc,
+        column: Option<Ident>,
+    },
+    /// A column that is also in the GROUP BY.
+    Column(Ident),
+    /// The GROUP BY window expression itself (`STEP(S.ROWTIME BY ...) AS minute`): the window start.
+    WindowStart,
+}
+
+/// A column of the destination stream, in declaration order, with the value the pump writes to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputColumn {
+    /// As declared (`count_tno`; KDA would upper-case an unquoted name, we keep the spelling).
+    pub name: String,
+    pub ty: SqlType,
+    pub value: SelectItem,
+}
+
+/// The time a window is computed on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimeBasis {
+    /// `ROWTIME`: the moment a record is read (processing time).
+    Rowtime,
+    /// A TIMESTAMP column of the record (event time).
+    Column(Ident),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowSpec {
+    pub time: TimeBasis,
+    pub size: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// `TIMESTAMP '2021-03-19 13:15:48'`, as epoch milliseconds (UTC).
+    Timestamp(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    And,
+    Or,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Concat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnOp {
+    Not,
+    Neg,
+}
+
+/// A WHERE expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Column(Ident),
+    Literal(Literal),
+    Unary {
+        op: UnOp,
+        expr: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<Expr>,
+        pattern: String,
+        escape: Option<char>,
+        negated: bool,
+    },
+    Between {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+        negated: bool,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Literal>,
+        negated: bool,
+    },
+}
+
+/// A parsed, validated KDA application: one destination stream fed by one pump.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlPlan {
+    /// The destination stream's KDA name (`DESTINATION_SQL_STREAM`).
+    pub destination: String,
+    /// The pump's KDA name (`STREAM_PUMP`).
+    pub pump: String,
+    /// The source in-application stream's KDA name (`SOURCE_SQL_STREAM_001`).
+    pub source: String,
+    /// Destination columns in declaration order, each with its select-list value. `ROWTIME` is
+    /// not among them: every output row carries it (= window end).
+    pub output_columns: Vec<OutputColumn>,
+    pub filter: Option<Expr>,
+    /// GROUP BY columns other than the window, in order.
+    pub group_by: Vec<Ident>,
+    pub window: WindowSpec,
+}
+
+/// Parses and validates KDA SQL text (both statements, or a file's content).
+pub fn parse_sql(text: &str) -> Result<SqlPlan, SqlError> {
+    let toks = lexer::tokenize(text)?;
+    parser::Parser::new(toks).parse_application()
+}
