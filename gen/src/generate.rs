@@ -80,7 +80,7 @@ impl Generator {
 
     /// Two draws with uniform keys: letters (low 32 bits) and tnum (high 32 bits) from one,
     /// uno (high) and pno (low) from the other; skewed keys take one draw each.
-    #[inline]
+    #[inline(always)]
     fn draw_fields(&mut self) -> Fields {
         let a = self.rng.next_u64();
         let letters = Fields::letters_from(a);
