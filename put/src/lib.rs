@@ -332,7 +332,7 @@ impl Dispatcher {
     async fn run(&mut self, mut rx: mpsc::Receiver<Item>, shutdown: &Shutdown, stop: &AtomicBool) {
         let mut closing = false;
         loop {
-            if !closing && (shutdown.requested() || self.ctx.is_fatal()) {
+            if !closing && (shutdown.requested() || self.ctx.should_stop()) {
                 // Stop reading; what was read is still sent (or dead-lettered).
                 closing = true;
                 stop.store(true, Ordering::Relaxed);
@@ -494,7 +494,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 async fn wait_for_stop(shutdown: &Shutdown, ctx: &Ctx) {
-    while !shutdown.requested() && !ctx.is_fatal() {
+    while !shutdown.requested() && !ctx.should_stop() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

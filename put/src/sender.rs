@@ -31,6 +31,7 @@ pub struct Sink {
     reported_bad: AtomicU64,
     reported_failed: AtomicU64,
     write_error: Mutex<Option<io::Error>>,
+    broken: AtomicBool,
 }
 
 impl Sink {
@@ -41,6 +42,7 @@ impl Sink {
             reported_bad: AtomicU64::new(0),
             reported_failed: AtomicU64::new(0),
             write_error: Mutex::new(None),
+            broken: AtomicBool::new(false),
         }
     }
 
@@ -50,9 +52,15 @@ impl Sink {
         }
         let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+            self.broken.store(true, Ordering::Relaxed);
             let mut slot = self.write_error.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert(e);
         }
+    }
+
+    /// True once a write failed (stdout closed, disk full): reading stops.
+    pub fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
     }
 
     /// The first write error (stdout closed, disk full).
@@ -126,6 +134,11 @@ pub struct Ctx {
 impl Ctx {
     pub fn is_fatal(&self) -> bool {
         self.fatal.lock().map(|f| f.is_some()).unwrap_or(true)
+    }
+
+    /// Reading should stop: a fatal error, or an output that can no longer be written.
+    pub fn should_stop(&self) -> bool {
+        self.is_fatal() || self.sink.is_broken()
     }
 
     fn set_fatal(&self, msg: String) {
