@@ -386,7 +386,8 @@ impl FaultProxy {
         &self.upstream
     }
 
-    /// Replaces the configuration (takes effect for the next request) and re-seeds the RNG.
+    /// Replaces the configuration (takes effect for the next request), re-seeds the RNG and
+    /// restarts the [`FaultConfig::max_faults`] budget. Counters are kept.
     ///
     /// # Panics
     /// If the configuration is invalid.
@@ -1403,6 +1404,14 @@ mod tests {
         let st = shared.lock();
         assert_eq!(st.stats.requests, 2);
         assert_eq!(st.stats.http_500, 1);
+    }
+
+    #[test]
+    fn proxy_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<FaultProxy>();
+        check::<FaultConfig>();
+        check::<FaultStats>();
     }
 
     #[test]
