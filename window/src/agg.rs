@@ -65,7 +65,7 @@ pub struct Sum {
 }
 
 impl Sum {
-    #[inline]
+    #[inline(always)]
     pub fn add(&mut self, v: Num, strict: bool) -> Result<(), Overflow> {
         self.n += 1;
         match v {
@@ -139,7 +139,7 @@ impl Acc {
     /// Adds one value. `v` is `None` for `count(*)`; numeric functions have been given a
     /// number or NULL (checked by the caller before any accumulator changes). `key` is scratch
     /// for distinct values.
-    #[inline]
+    #[inline(always)]
     pub fn add(
         &mut self,
         v: Option<Val>,
@@ -174,11 +174,7 @@ impl Acc {
             }
             Acc::Distinct(set) => {
                 if let Some(v) = v.filter(|v| !v.is_null()) {
-                    key.clear();
-                    v.write_json(text, key);
-                    if !set.contains(key.as_slice()) {
-                        set.insert(key.as_slice().into());
-                    }
+                    add_distinct(set, v, text, key);
                 }
             }
         }
@@ -290,6 +286,15 @@ impl Acc {
                 Acc::Distinct(set)
             }
         })
+    }
+}
+
+#[inline(never)]
+fn add_distinct(set: &mut HashSet<Box<[u8]>>, v: Val, text: &[u8], key: &mut Vec<u8>) {
+    key.clear();
+    v.write_json(text, key);
+    if !set.contains(key.as_slice()) {
+        set.insert(key.as_slice().into());
     }
 }
 

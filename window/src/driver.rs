@@ -137,3 +137,52 @@ pub fn run_stream(
     progress.lines.store(engine.stats.lines, Ordering::Relaxed);
     Ok(engine.stats)
 }
+
+/// Runs one engine over inputs that never block (regular files): blocks are read in this
+/// thread, with no copy; rowtime windows close as blocks are read and at the end.
+pub fn run_direct(
+    cfg: &Config,
+    mut reader: LineReader,
+    clock: &dyn Clock,
+    out: Output,
+    diag: Box<dyn Write + Send>,
+    shutdown: &Shutdown,
+    progress: &Progress,
+) -> anyhow::Result<Stats> {
+    let mut engine = Engine::new(cfg, out, diag)?;
+    engine.start_clock(clock.now_ms());
+    loop {
+        if shutdown.requested() {
+            engine.finish(true)?;
+            break;
+        }
+        match reader.next_block().context("reading input")? {
+            Some(block) => {
+                engine.push_block(block.bytes, block.first_line, clock.now_ms())?;
+                progress.lines.store(engine.stats.lines, Ordering::Relaxed);
+            }
+            None => {
+                engine.finish(false)?;
+                break;
+            }
+        }
+    }
+    progress.lines.store(engine.stats.lines, Ordering::Relaxed);
+    Ok(engine.stats)
+}
+
+/// True when every input is a regular file (stdin included), so reads never wait for a writer.
+pub fn inputs_are_regular_files(files: &[std::path::PathBuf]) -> bool {
+    let stdin = std::path::Path::new("/dev/stdin");
+    if files.is_empty() {
+        return std::fs::metadata(stdin).is_ok_and(|m| m.is_file());
+    }
+    files.iter().all(|f| {
+        let p = if f.as_os_str() == "-" {
+            stdin
+        } else {
+            f.as_path()
+        };
+        std::fs::metadata(p).is_ok_and(|m| m.is_file())
+    })
+}

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::agg::{Acc, Overflow};
 use crate::output::{Format, Marker, RowWriter};
 use crate::query::{Aggregate, Path, Query, TimeBasis};
-use crate::scan::{fast_extract, slow_extract, Val};
+use crate::scan::{fast_extract, slow_extract, FastKey, Val};
 
 /// What happens to a record whose window was already emitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +207,7 @@ impl TimestampCache {
                 None
             }
         };
-        if self.valid && b.len() == 20 && b[..17] == self.prefix {
+        if self.valid && b.len() == 20 && b[16] == self.prefix[16] && b[..16] == self.prefix[..16] {
             if let Some(s) = seconds(b) {
                 return Some(self.base + s * 1000);
             }
@@ -229,7 +229,7 @@ struct Extractor {
     paths: Vec<Path>,
     /// Top-level keys for the fast scanner, when every path is top-level and lines are not
     /// envelopes.
-    fast_keys: Option<Vec<Box<[u8]>>>,
+    fast_keys: Option<Vec<FastKey>>,
     envelope: bool,
     vals: Vec<Val>,
     scratch: Vec<u8>,
@@ -275,6 +275,8 @@ pub struct Engine {
     /// Open windows, sorted by start.
     windows: Vec<Win>,
     hint: usize,
+    /// Start of the window of the last record (a cache for the division).
+    cur_ws: i64,
     /// Windows ending at or before this are closed: a record for them is late.
     closed_upto: i64,
     /// End of the last window emitted (for `--emit-empty` gap filling).
@@ -337,8 +339,12 @@ impl Engine {
             .filter_map(|(i, _)| agg_slots[i].map(|s| (i, s)))
             .collect();
         let envelope = q.time == TimeBasis::Arrival;
-        let fast_keys = (!envelope && paths.iter().all(Path::is_top_level))
-            .then(|| paths.iter().map(|p| p.0[0].as_bytes().into()).collect());
+        let fast_keys = (!envelope && paths.iter().all(Path::is_top_level)).then(|| {
+            paths
+                .iter()
+                .map(|p| FastKey::new(p.0[0].as_bytes()))
+                .collect()
+        });
         let side = match &o.late {
             LatePolicy::Side(path) => Some(Output::append(path)?),
             _ => None,
@@ -362,6 +368,7 @@ impl Engine {
             ts: TimestampCache::default(),
             windows: Vec::new(),
             hint: 0,
+            cur_ws: i64::MIN,
             closed_upto: i64::MIN,
             emitted_upto: None,
             max_time: i64::MIN,
@@ -533,7 +540,13 @@ impl Engine {
             }
         }
         let size = self.q.size_ms;
-        let ws = ts.div_euclid(size) * size;
+        // Consecutive records mostly share a window: skip the division then.
+        let ws = if ts.wrapping_sub(self.cur_ws) as u64 >= size as u64 {
+            self.cur_ws = ts.div_euclid(size) * size;
+            self.cur_ws
+        } else {
+            self.cur_ws
+        };
         self.key.clear();
         for (j, &slot) in self.group_slots.iter().enumerate() {
             if j > 0 {

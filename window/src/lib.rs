@@ -189,7 +189,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         )?
     } else {
         let reader = LineReader::open(&args.files)?;
-        driver::run_stream(
+        let run = if driver::inputs_are_regular_files(&args.files) {
+            driver::run_direct
+        } else {
+            driver::run_stream
+        };
+        run(
             &cfg,
             reader,
             &driver::SystemClock,

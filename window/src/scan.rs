@@ -178,15 +178,141 @@ fn scan_number(b: &[u8], i: usize) -> Option<(Val, usize)> {
     Some((number_val(&n), j))
 }
 
+/// Longest line classified with SIMD; longer lines use the word-at-a-time string scanner.
+const BITMAP_LINE: usize = 256;
+
+/// Quote positions of a line of at most [`BITMAP_LINE`] bytes, one bit per byte, or `None` when
+/// the line holds a backslash, a control byte or a non-ASCII byte anywhere (then the fast path
+/// cannot take it: strings would need unescaping or UTF-8 checks, and whitespace is refused).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn quote_bitmap(b: &[u8]) -> Option<[u64; 4]> {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_setzero_si128,
+    };
+    debug_assert!(b.len() <= BITMAP_LINE);
+    let mut quotes = [0u64; 4];
+    let n = b.len();
+    let mut tail = [b' '; 16];
+    // SAFETY: SSE2 is part of the x86_64 baseline. Every load reads 16 bytes inside `b` (the
+    // loop bound) or inside `tail`; unaligned loads are allowed by _mm_loadu_si128.
+    unsafe {
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let backslash = _mm_set1_epi8(b'\\' as i8);
+        let space = _mm_set1_epi8(0x20);
+        let mut bad = _mm_setzero_si128();
+        let mut i = 0;
+        while i < n {
+            let ptr = if i + 16 <= n {
+                b.as_ptr().add(i)
+            } else {
+                tail[..n - i].copy_from_slice(&b[i..]);
+                tail.as_ptr()
+            };
+            let c = _mm_loadu_si128(ptr as *const __m128i);
+            let q = _mm_movemask_epi8(_mm_cmpeq_epi8(c, quote)) as u32 as u64;
+            quotes[i >> 6] |= q << (i & 63);
+            // Signed compare: bytes >= 0x80 are negative, so this flags them with controls.
+            bad = _mm_or_si128(
+                bad,
+                _mm_or_si128(_mm_cmpeq_epi8(c, backslash), _mm_cmplt_epi8(c, space)),
+            );
+            i += 16;
+        }
+        (_mm_movemask_epi8(bad) == 0).then_some(quotes)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn quote_bitmap(_b: &[u8]) -> Option<[u64; 4]> {
+    None
+}
+
+/// The first quote at or after `from`.
+#[inline]
+fn next_quote(quotes: &[u64; 4], from: usize) -> Option<usize> {
+    let mut w = from >> 6;
+    let mut m = *quotes.get(w)? & (u64::MAX << (from & 63));
+    loop {
+        if m != 0 {
+            return Some(w * 64 + m.trailing_zeros() as usize);
+        }
+        w += 1;
+        m = *quotes.get(w)?;
+    }
+}
+
+/// A top-level key the fast path looks for; keys of up to 8 bytes compare as one word.
+#[derive(Debug, Clone)]
+pub struct FastKey {
+    bytes: Box<[u8]>,
+    word: Option<u64>,
+}
+
+#[inline]
+fn load8(b: &[u8], at: usize) -> Option<u64> {
+    let w = <[u8; 8]>::try_from(b.get(at..at + 8)?).ok()?;
+    Some(u64::from_le_bytes(w))
+}
+
+#[inline]
+fn low_bytes_mask(len: usize) -> u64 {
+    if len >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (len * 8)) - 1
+    }
+}
+
+impl FastKey {
+    pub fn new(name: &[u8]) -> FastKey {
+        let word = (name.len() <= 8).then(|| {
+            let mut w = [0u8; 8];
+            w[..name.len()].copy_from_slice(name);
+            u64::from_le_bytes(w)
+        });
+        FastKey {
+            bytes: name.into(),
+            word,
+        }
+    }
+
+    /// True when `b[ks..ke]` is this key.
+    #[inline]
+    fn matches(&self, b: &[u8], ks: usize, ke: usize) -> bool {
+        let len = ke - ks;
+        if len != self.bytes.len() {
+            return false;
+        }
+        if let (Some(w), Some(x)) = (self.word, load8(b, ks)) {
+            return x & low_bytes_mask(len) == w;
+        }
+        b[ks..ke] == *self.bytes
+    }
+}
+
 /// The fast path: scans a flat object and stores the values of `keys` into `vals` (slot k for
 /// key k; a key seen twice keeps its last value, as serde_json does). `None` means "not the
 /// simple shape": use [`slow_extract`].
 #[inline]
-pub fn fast_extract(b: &[u8], keys: &[Box<[u8]>], vals: &mut [Val]) -> Option<()> {
+pub fn fast_extract(b: &[u8], keys: &[FastKey], vals: &mut [Val]) -> Option<()> {
     vals.fill(Val::Missing);
     if b.first() != Some(&b'{') {
         return None;
     }
+    // Short lines (all trade events): classify every byte at once, then strings end at the
+    // next quote. Longer lines: scan each string word by word.
+    let bitmap = if cfg!(target_arch = "x86_64") && b.len() <= BITMAP_LINE {
+        Some(quote_bitmap(b)?)
+    } else {
+        None
+    };
+    let string_end = |from: usize| match &bitmap {
+        Some(q) => next_quote(q, from),
+        None => scan_plain_string(b, from),
+    };
     let mut i = 1;
     if b.get(i) == Some(&b'}') {
         return (b.len() == 2).then_some(());
@@ -196,7 +322,7 @@ pub fn fast_extract(b: &[u8], keys: &[Box<[u8]>], vals: &mut [Val]) -> Option<()
             return None;
         }
         let ks = i + 1;
-        let ke = scan_plain_string(b, ks)?;
+        let ke = string_end(ks)?;
         i = ke + 1;
         if b.get(i) != Some(&b':') {
             return None;
@@ -205,7 +331,7 @@ pub fn fast_extract(b: &[u8], keys: &[Box<[u8]>], vals: &mut [Val]) -> Option<()
         let val = match *b.get(i)? {
             b'"' => {
                 let s = i + 1;
-                let e = scan_plain_string(b, s)?;
+                let e = string_end(s)?;
                 i = e + 1;
                 Val::Str(s as u32, e as u32)
             }
@@ -228,9 +354,8 @@ pub fn fast_extract(b: &[u8], keys: &[Box<[u8]>], vals: &mut [Val]) -> Option<()
             }
             _ => return None,
         };
-        let key = &b[ks..ke];
         for (k, want) in keys.iter().enumerate() {
-            if **want == *key {
+            if want.matches(b, ks, ke) {
                 vals[k] = val;
             }
         }
@@ -315,8 +440,8 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    fn keys(names: &[&str]) -> Vec<Box<[u8]>> {
-        names.iter().map(|n| n.as_bytes().into()).collect()
+    fn keys(names: &[&str]) -> Vec<FastKey> {
+        names.iter().map(|n| FastKey::new(n.as_bytes())).collect()
     }
 
     /// Values as comparable text: the canonical JSON of each slot.
@@ -417,6 +542,12 @@ mod tests {
         for round in 0..200_000 {
             let line: Vec<u8> = if round % 2 == 0 {
                 let mut l = TRADE.to_vec();
+                if round % 4 == 0 {
+                    // Longer than the SIMD-classified lines: the word-at-a-time scanner.
+                    let pad = format!(",\"note\":\"{}\"}}", "x".repeat(rng.random_range(120..200)));
+                    l.pop();
+                    l.extend_from_slice(pad.as_bytes());
+                }
                 for _ in 0..rng.random_range(1..4) {
                     let pos = rng.random_range(0..l.len());
                     match rng.random_range(0..3) {
