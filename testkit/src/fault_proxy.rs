@@ -277,7 +277,8 @@ pub struct FaultStats {
     pub forwarded: u64,
     /// Upstream connection/protocol failures (answered with 502).
     pub upstream_errors: u64,
-    /// PutRecords entries received from clients.
+    /// Entries of the PutRecords calls that reached the entry stage (forwarded, or answered
+    /// by the proxy because every entry failed); calls failed as a whole are not counted.
     pub entries_received: u64,
     /// PutRecords entries forwarded upstream (received minus injected entry failures).
     pub entries_forwarded: u64,
