@@ -62,8 +62,13 @@ pub struct Flushed {
     pub oldest_arrival_ms: i64,
 }
 
+/// All buffers together hold at most this much (or two full buffers, if that is more): past
+/// it, the buffer waiting longest is written early. Bounds memory with many partitions.
+pub const MAX_BUFFERED_BYTES: usize = 256 << 20;
+
 pub struct Buffers {
     size_limit: usize,
+    total_limit: usize,
     interval_ms: i64,
     map: HashMap<Dest, Buffer>,
     buffered_bytes: usize,
@@ -71,8 +76,10 @@ pub struct Buffers {
 
 impl Buffers {
     pub fn new(size_limit: u64, interval: std::time::Duration) -> Buffers {
+        let size_limit = usize::try_from(size_limit).unwrap_or(usize::MAX);
         Buffers {
-            size_limit: usize::try_from(size_limit).unwrap_or(usize::MAX),
+            size_limit,
+            total_limit: MAX_BUFFERED_BYTES.max(size_limit.saturating_mul(2)),
             interval_ms: i64::try_from(interval.as_millis()).unwrap_or(i64::MAX),
             map: HashMap::new(),
             buffered_bytes: 0,
@@ -129,6 +136,23 @@ impl Buffers {
         if b.data.len() >= self.size_limit {
             out.extend(self.take(dest));
         }
+        while self.buffered_bytes > self.total_limit {
+            let oldest = self
+                .map
+                .iter()
+                .min_by_key(|(_, b)| b.first_received_ms)
+                .map(|(d, _)| d.clone());
+            match oldest {
+                Some(d) => out.extend(self.take(&d)),
+                None => break,
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn with_total_limit(mut self, total: usize) -> Buffers {
+        self.total_limit = total;
+        self
     }
 
     /// Takes every buffer whose first record has waited at least the interval.
@@ -234,6 +258,22 @@ mod tests {
         b.add(&main(), b"x", 0, 500, &mut out);
         b.take_due(500, &mut out);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn total_memory_is_bounded_by_writing_the_oldest_buffer() {
+        let mut b = Buffers::new(100, Duration::from_secs(60)).with_total_limit(10);
+        let mut out = Vec::new();
+        b.add(&Dest::Main(vec!["a".into()]), b"aaaa", 0, 1, &mut out);
+        b.add(&Dest::Main(vec!["b".into()]), b"bbbb", 0, 2, &mut out);
+        assert!(out.is_empty());
+        b.add(&Dest::Main(vec!["c".into()]), b"cccc", 0, 3, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].data, b"aaaa",
+            "the buffer waiting longest goes first"
+        );
+        assert_eq!(b.buffered_bytes(), 8);
     }
 
     #[test]

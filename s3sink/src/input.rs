@@ -102,6 +102,7 @@ fn decode_envelope(line: &[u8]) -> Result<(Vec<u8>, Option<i64>), String> {
     };
     let arrival = match env.arrival {
         None => None,
+        Some(a) if a.get() == "null" => None,
         Some(a) => {
             let t = a.get();
             let bytes = t
@@ -357,8 +358,12 @@ mod tests {
 
     #[test]
     fn envelope_without_arrival_uses_read_time() {
-        let (_, recs) = records(&parser(&["--input", "envelope"]), br#"{"data":7}"#);
+        let (_, recs) = records(
+            &parser(&["--input", "envelope"]),
+            b"{\"data\":7}\n{\"arrival\":null,\"data\":8}\n",
+        );
         assert_eq!(recs[0], (Dest::Main(vec![]), b"7".to_vec(), 1_000));
+        assert_eq!(recs[1], (Dest::Main(vec![]), b"8".to_vec(), 1_000));
     }
 
     #[test]

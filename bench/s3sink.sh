@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): kds-s3sink into moto_server, side by side with `aws s3 cp` of the same
+# batches. MB/s of input delivered and CPU seconds (user+sys) per 100 MB, median of RUNS runs.
+# Every run's objects are summed afterwards, so a run that lost data cannot win.
+# Writes bench/results/s3sink.md.
+#
+# Usage: bench/s3sink.sh      env: SIZE_MB=200 RUNS=3
+#
+# Installs moto[server] + awscli into .tools/venv (pip) when missing; starts its own moto_server
+# on 127.0.0.1:<free port> (not the shared stack's) and stops that process (by its pid) at the
+# end. moto keeps objects in memory: the numbers measure the clients plus moto's request
+# handling, not a disk.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+size_mb=${SIZE_MB:-200}
+runs=${RUNS:-3}
+out=bench/results/s3sink.md
+venv=.tools/venv
+work=bench/out/s3sink
+data=$work/input-${size_mb}MB.ndjson
+
+say() { printf 'bench/s3sink.sh: %s\n' "$*" >&2; }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- tools -------------------------------------------------------------------------------
+if [[ ! -x "$venv/bin/moto_server" || ! -x "$venv/bin/aws" ]]; then
+  say "installing moto[server] + awscli into $venv"
+  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]>=5,<6" "awscli>=1.32,<2" >&2
+fi
+say "building kds-s3sink (release)"
+cargo build --release -p kds-s3sink >&2
+sink=target/release/kds-s3sink
+
+# --- input: trade events, SIZE_MB megabytes ------------------------------------------------
+mkdir -p "$work"
+if [[ ! -s "$data" ]]; then
+  say "generating $data"
+  python3 - "$size_mb" "$data" <<'EOF'
+import json, random, sys
+size, path = int(sys.argv[1]) * 1_000_000, sys.argv[2]
+r = random.Random(1)
+written, i = 0, 0
+with open(path, "w") as f:
+    while written < size:
+        i += 1
+        tno = "".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") for _ in range(4)) + "20210319131548"
+        line = json.dumps({"tid": str(i), "tno": tno, "tdate": "2021-03-19", "uno": "U%d" % r.randint(1000, 1099),
+                           "pno": "P%d" % r.randint(1000, 1099), "tnum": r.randint(1, 100),
+                           "tuptime": "2021-03-19T13:15:48Z"}, separators=(",", ":")) + "\n"
+        f.write(line)
+        written += len(line)
+EOF
+fi
+input_bytes=$(stat -c %s "$data")
+# The same batches for `aws s3 cp`: whole lines, at most 5 MiB / 128 MiB per file.
+rm -rf "$work/b5" "$work/b128"
+mkdir -p "$work/b5" "$work/b128"
+split -C 5242880 -d -a 5 "$data" "$work/b5/part-"
+split -C 134217728 -d -a 5 "$data" "$work/b128/part-"
+
+# --- moto_server ---------------------------------------------------------------------------
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+endpoint="http://127.0.0.1:$port"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_PROFILE
+aws() { "$venv/bin/aws" --endpoint-url "$endpoint" "$@"; }
+for _ in $(seq 1 100); do
+  aws s3 ls >/dev/null 2>&1 && break
+  sleep 0.2
+done
+aws s3 ls >/dev/null
+
+# Sum of object sizes under a prefix of the bench bucket.
+stored_bytes() {
+  "$venv/bin/python" - "$endpoint" "$1" <<'EOF'
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+total = 0
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=sys.argv[2]):
+    total += sum(o["Size"] for o in page.get("Contents", []))
+print(total)
+EOF
+}
+aws s3 mb s3://bench >/dev/null
+
+# run NAME PREFIX EXPECTED_BYTES(0 = don't check) -- command...
+# Appends "name wall user sys" to $work/times.
+: >"$work/times"
+run() {
+  local name=$1 prefix=$2 expect=$3
+  shift 3
+  /usr/bin/time -f "%e %U %S" -o "$work/time.one" "$@" >/dev/null 2>"$work/last.err" || {
+    say "$name failed:"; tail -5 "$work/last.err" >&2; exit 1; }
+  if [[ "$expect" != 0 ]]; then
+    local got
+    got=$(stored_bytes "$prefix")
+    if [[ "$got" != "$expect" ]]; then
+      say "$name: stored $got bytes, expected $expect"; exit 1
+    fi
+  fi
+  echo "$name $(cat "$work/time.one")" >>"$work/times"
+  say "$name: $(cat "$work/time.one") (wall user sys)"
+}
+
+for r in $(seq 1 "$runs"); do
+  run "kds-s3sink 5MiB" "s5-$r/" "$input_bytes" \
+    "$sink" --endpoint-url "$endpoint" --bucket bench --prefix "s5-$r/" --newline --buffer-size 5MiB <"$data"
+  run "kds-s3sink 128MiB (multipart)" "s128-$r/" "$input_bytes" \
+    "$sink" --endpoint-url "$endpoint" --bucket bench --prefix "s128-$r/" --newline --buffer-size 128MiB <"$data"
+  run "kds-s3sink 5MiB gzip" "sgz-$r/" 0 \
+    "$sink" --endpoint-url "$endpoint" --bucket bench --prefix "sgz-$r/" --newline --buffer-size 5MiB --compression gzip <"$data"
+  run "aws s3 cp 5MiB batches" "c5-$r/" "$input_bytes" \
+    "$venv/bin/aws" --endpoint-url "$endpoint" s3 cp --recursive --quiet "$work/b5" "s3://bench/c5-$r/"
+  run "aws s3 cp 128MiB batches" "c128-$r/" "$input_bytes" \
+    "$venv/bin/aws" --endpoint-url "$endpoint" s3 cp --recursive --quiet "$work/b128" "s3://bench/c128-$r/"
+  # Free moto's memory between runs.
+  aws s3 rm --recursive --quiet s3://bench/ >/dev/null
+done
+
+# --- report --------------------------------------------------------------------------------
+commit=$(git rev-parse --short HEAD)
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
+moto_version=$("$venv/bin/python" -c 'import moto; print(moto.__version__)')
+aws_version=$("$venv/bin/aws" --version 2>&1 | cut -d' ' -f1)
+{
+  echo "# kds-s3sink benchmark"
+  echo
+  echo "Generated by \`bench/s3sink.sh\` (SIZE_MB=$size_mb RUNS=$runs). Not a test."
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
+  echo "- machine: $(nproc) cores ($cpu), $mem, load before: $load_before"
+  echo "- S3: moto_server $moto_version (in memory) on 127.0.0.1, started by the script; $aws_version"
+  echo "- input: $input_bytes bytes of trade-event NDJSON ($(wc -l <"$data") lines); every run's stored bytes were checked (gzip: not checked, compressed)"
+  echo "- kds-s3sink: --newline, default --concurrency 4; aws s3 cp: --recursive over the same input split into whole-line files of at most 5 MiB / 128 MiB (its default 10 concurrent requests, 8 MiB multipart chunks)"
+  echo
+  echo "| client | wall s (median) | input MB/s | CPU s (user+sys) | CPU s per 100 MB |"
+  echo "|---|---:|---:|---:|---:|"
+  awk -v bytes="$input_bytes" '
+    { name=$1; for (i=2; i<=NF-3; i++) name=name " " $i
+      wall[name]=wall[name] " " $(NF-2); cpu[name]=cpu[name] " " ($(NF-1)+$NF)
+      if (!(name in seen)) { seen[name]=1; order[++n]=name } }
+    function median(list,   a, k, j, t) { k=split(list, a, " ")
+      for (i=1;i<=k;i++) for (j=i+1;j<=k;j++) if (a[j]+0<a[i]+0) { t=a[i]; a[i]=a[j]; a[j]=t }
+      return a[int((k+1)/2)] }
+    END { for (x=1; x<=n; x++) { nm=order[x]; w=median(wall[nm]); c=median(cpu[nm])
+      printf "| %s | %.2f | %.1f | %.2f | %.2f |\n", nm, w, bytes/1e6/w, c, c/(bytes/1e8) } }' "$work/times"
+  echo
+  echo "Raw runs (name, wall, user, sys):"
+  echo
+  echo '```'
+  cat "$work/times"
+  echo '```'
+} >"$out"
+say "wrote $out"
+cat "$out"
