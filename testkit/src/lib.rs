@@ -32,7 +32,7 @@
 //!   deletion on drop.
 //! - [`read_stream_all`], [`list_shard_ids`], [`wait_active`]: Kinesis read-back.
 //! - [`list_objects_all`], [`list_keys`]: S3 read-back.
-//! - [`bin_path`]`(name)`: another crate's binary, built on first use.
+//! - [`bin_path`]`(name)`: another crate's binary (reused when fresh, else `cargo build -p name`).
 
 mod bin;
 mod bucket;
