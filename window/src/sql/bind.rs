@@ -232,7 +232,15 @@ fn first_pos(e: &Expr) -> super::Pos {
     match e {
         Expr::Column(c) => c.pos,
         Expr::Unary { expr, .. } => first_pos(expr),
-        Expr::Binary { left, .. } => first_pos(left),
+        Expr::Binary { left, right, .. } => {
+            // A literal has no position: point at the first column instead.
+            let p = first_pos(left);
+            if p == super::Pos::default() {
+                first_pos(right)
+            } else {
+                p
+            }
+        }
         Expr::IsNull { expr, .. }
         | Expr::Like { expr, .. }
         | Expr::Between { expr, .. }
