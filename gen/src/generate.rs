@@ -1,6 +1,7 @@
 //! The generator loop: pacing, the realism knobs, and writing lines into the output buffer.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kds_common::io::Output;
@@ -224,6 +225,18 @@ pub fn generate<C: Clock>(
     clock: &mut C,
     shutdown: &Shutdown,
 ) -> io::Result<u64> {
+    generate_counted(config, out, clock, shutdown, &AtomicU64::new(0))
+}
+
+/// [`generate`], publishing the number of lines written so far in `progress` (every
+/// 1024 lines, before each sleep and at the end) for the `-v` stats line.
+pub fn generate_counted<C: Clock>(
+    config: &Config,
+    out: &mut Output,
+    clock: &mut C,
+    shutdown: &Shutdown,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
     let mut gen = Generator::new(config);
     if config.format == Format::Csv {
         out.write_all(event::CSV_HEADER)?;
@@ -237,12 +250,16 @@ pub fn generate<C: Clock>(
             if config.duration.is_some_and(|d| offset >= d) {
                 break;
             }
-            clock.wait_until(offset, &mut || out.flush())?;
+            clock.wait_until(offset, &mut || {
+                progress.store(i, Ordering::Relaxed);
+                out.flush()
+            })?;
             if shutdown.requested() {
                 break;
             }
             now_ms = clock.now_ms();
         } else if i.is_multiple_of(UNPACED_CLOCK_EVERY) {
+            progress.store(i, Ordering::Relaxed);
             if config.duration.is_some_and(|d| clock.elapsed() >= d) {
                 break;
             }
@@ -252,6 +269,7 @@ pub fn generate<C: Clock>(
         out.commit()?;
         i += 1;
     }
+    progress.store(i, Ordering::Relaxed);
     out.flush()?;
     Ok(i)
 }

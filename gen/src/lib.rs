@@ -12,13 +12,16 @@ pub mod rng;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::Output;
 use kds_common::signal::Shutdown;
+use kds_common::stats::{rate, Reporter};
 
 pub use clock::{Clock, RealClock, SimulatedClock};
 pub use event::Format;
@@ -117,6 +120,10 @@ pub struct Args {
     /// Append the lab script's start-up line to FILE before the first event.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+
+    /// Print a stats line (events, rate) every second on stderr, and a summary at the end.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 /// The realism knobs, each a probability.
@@ -146,6 +153,7 @@ pub struct Config {
     pub skew: Option<f64>,
     pub knobs: Knobs,
     pub log: Option<PathBuf>,
+    pub verbose: bool,
 }
 
 /// Parses and checks a `YYYY-MM-DD` date.
@@ -289,6 +297,7 @@ impl TryFrom<Args> for Config {
             skew,
             knobs,
             log: a.log,
+            verbose: a.verbose,
         })
     }
 }
@@ -325,17 +334,26 @@ fn append_log(config: &Config, now_ms: i64) -> anyhow::Result<()> {
 
 /// Runs with the given writer and shutdown flag (tests pass a `Vec`-backed writer).
 pub fn run_with(config: &Config, out: &mut Output, shutdown: &Shutdown) -> anyhow::Result<u64> {
+    run_counted(config, out, shutdown, &AtomicU64::new(0))
+}
+
+fn run_counted(
+    config: &Config,
+    out: &mut Output,
+    shutdown: &Shutdown,
+    progress: &AtomicU64,
+) -> anyhow::Result<u64> {
     let written = if config.simulated {
         let start = config
             .simulated_start_ms
             .unwrap_or_else(kds_common::time::now_ms);
         let mut clock = SimulatedClock::new(start);
         append_log(config, start)?;
-        generate(config, out, &mut clock, shutdown)
+        generate::generate_counted(config, out, &mut clock, shutdown, progress)
     } else {
         let mut clock = RealClock::new(shutdown.clone());
         append_log(config, clock.now_ms())?;
-        generate(config, out, &mut clock, shutdown)
+        generate::generate_counted(config, out, &mut clock, shutdown, progress)
     };
     written.context("writing events")
 }
@@ -345,6 +363,26 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let config = Config::try_from(args)?;
     let shutdown = Shutdown::install()?;
     let mut out = Output::stdout();
-    run_with(&config, &mut out, &shutdown)?;
+    let progress = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let reporter = {
+        let progress = Arc::clone(&progress);
+        Reporter::start(
+            "kds-gen",
+            config.verbose,
+            Duration::from_secs(1),
+            move || {
+                let n = progress.load(Ordering::Relaxed);
+                format!("events {n}, {:.0}/s", rate(n, started.elapsed()))
+            },
+        )
+    };
+    let written = run_counted(&config, &mut out, &shutdown, &progress)?;
+    let elapsed = started.elapsed();
+    reporter.finish(&format!(
+        "wrote {written} events in {:.1}s ({:.0}/s)",
+        elapsed.as_secs_f64(),
+        rate(written, elapsed)
+    ));
     Ok(Exit::Ok)
 }

@@ -239,3 +239,19 @@ fn env_vars_set_tdate_rate_and_seed() {
         .unwrap();
     assert_eq!(e.tuptime, "2020-01-02T00:00:04Z"); // 20 events at 4/s
 }
+
+#[test]
+fn verbose_prints_a_summary_on_stderr_only() {
+    let out = kds_gen(&["-n", "5", "--rate", "0", "-v"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("kds-gen: wrote 5 events in ")),
+        "{err}"
+    );
+    // Without -v and with stderr not a terminal: silent.
+    let out = kds_gen(&["-n", "5", "--rate", "0"]).output().unwrap();
+    assert!(out.stderr.is_empty());
+}
