@@ -25,6 +25,8 @@ use crate::upload::Uploader;
 
 /// Batches (each at most about one 1 MiB read block) queued between reader and sink.
 pub const CHANNEL_BATCHES: usize = 4;
+/// On a signal, how long to wait for a block the reader is still parsing.
+const SHUTDOWN_READER_GRACE: Duration = Duration::from_millis(100);
 /// Bad lines reported verbatim on stderr before only counting.
 const REPORTED_BAD_LINES: u64 = 5;
 
@@ -409,9 +411,14 @@ pub async fn run(
             .map(|due| Duration::from_millis(u64::try_from(due - clock.now_ms()).unwrap_or(0)));
         tokio::select! {
             _ = shutdown.wait() => {
-                // Take what the reader already parsed, then flush everything.
-                while let Ok(batch) = rx.try_recv() {
-                    intake.absorb(batch, &mut buffers, &mut flushed);
+                // Take what the reader already read (also a block it is parsing right now),
+                // then flush everything. A reader blocked on an idle pipe sends nothing more.
+                // At most what was queued plus one: a fast writer must not keep us here.
+                for _ in 0..=CHANNEL_BATCHES {
+                    match tokio::time::timeout(SHUTDOWN_READER_GRACE, rx.recv()).await {
+                        Ok(Some(batch)) => intake.absorb(batch, &mut buffers, &mut flushed),
+                        _ => break,
+                    }
                 }
                 break;
             }
