@@ -61,13 +61,15 @@ run() {
     local raw=$OUT/window-$name.out tfile=$OUT/window-$name.time
     echo "== $name ($desc)"
     sync
-    if ! $TIME -f "%e %M" -o "$tfile" bash -c "$*" >"$raw" 2>"$OUT/window-$name.err"; then
+    if ! $TIME -f "%e %M %U %S" -o "$tfile" bash -c "$*" >"$raw" 2>"$OUT/window-$name.err"; then
         echo "   FAILED: $(tail -1 "$OUT/window-$name.err")"
-        ROWS+=("| $name | $desc | failed | | | | |")
+        ROWS+=("| $name | $desc | failed | | | | | |")
         return
     fi
-    local secs rss
-    read -r secs rss <"$tfile"
+    local secs rss usr sys
+    read -r secs rss usr sys <"$tfile"
+    local cpu
+    cpu=$(python3 -c "print('%.2f' % ($usr + $sys))")
     $normalizer <"$raw" >"$OUT/window-$name.norm"
     local check="equal"
     if ! cmp -s "$OUT/window-$name.norm" "$expected"; then
@@ -79,7 +81,7 @@ run() {
     local ratio
     ratio=$(python3 -c "print('%.1fx' % ($KW_RATE / $rate))")
     printf "   %s s, %s lines/s, max RSS %s KB, output %s\n" "$secs" "$rate" "$rss" "$check"
-    ROWS+=("| $name | $desc | $secs | $(python3 -c "print(f'{$rate/1e6:.2f}M')") | $ratio | $((rss / 1024)) MiB | $check |")
+    ROWS+=("| $name | $desc | $secs | $cpu | $(python3 -c "print(f'{$rate/1e6:.2f}M')") | $ratio | $((rss / 1024)) MiB | $check |")
 }
 
 echo "== reference outputs (kds-window, untimed)"
@@ -99,7 +101,7 @@ if [ -x "$VENV/duckdb" ]; then
     run duckdb-1thread "$N" "file, threads=1" norm_csv "$FULL" -- "$VENV/duckdb -c \"SET threads=1; $Q\""
     run duckdb-2threads "$N" "file, threads=2" norm_csv "$FULL" -- "$VENV/duckdb -c \"SET threads=2; $Q\""
 else
-    ROWS+=("| duckdb | not installed | | | | | |")
+    ROWS+=("| duckdb | not installed | | | | | | |")
 fi
 if "$VENV/python" -c "import orjson" 2>/dev/null; then
     run python-orjson "$N" "file, orjson" norm_space "$FULL" -- "$VENV/python bench/peers/window_python.py orjson $DATA"
@@ -108,7 +110,7 @@ run python-json "$SUB" "$SUB-line subset, json" norm_space "$SUBN" -- "python3 b
 if command -v mlr >/dev/null; then
     run miller "$SUB" "$SUB-line subset" norm_csv "$SUBN" -- "mlr --ijson --ocsv put -q 'begin{@c={};@s={}} m=substr(\$tuptime,0,15); @c[m] += 1; @s[m] += \$tnum; end{print \"m,c,s\"; for(k,v in @c){print k.\",\".v.\",\".@s[k]}}' $SUBDATA"
 else
-    ROWS+=("| miller | not installed | | | | | |")
+    ROWS+=("| miller | not installed | | | | | | |")
 fi
 run jq "$SUB" "$SUB-line subset, group_by" norm_space "$SUBN" -- "jq -rn '[inputs | {m: .tuptime[0:16], t: .tnum}] | group_by(.m) | .[] | \"\\(.[0].m) \\(length) \\(map(.t) | add)\"' $SUBDATA"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -127,11 +129,13 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "- load average (1/5/15 min) before: $LOAD_BEFORE, after: $LOAD_AFTER (other helpers were building on the same 2 cores)"
     echo "- peers: $(jq --version), $(mlr --version 2>/dev/null || echo 'no miller'), duckdb $("$VENV/duckdb" --version 2>/dev/null | cut -d' ' -f1 || echo none), $(python3 --version), orjson $("$VENV/python" -c 'import orjson; print(orjson.__version__)' 2>/dev/null || echo none)"
     echo
-    echo "| tool | input | seconds | lines/s | kds-window (file, 1 thread) is | max RSS | output |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| tool | input | wall s | CPU s (user+sys) | lines/s (wall) | kds-window (file, 1 thread) is | max RSS | output |"
+    echo "|---|---|---|---|---|---|---|---|"
     for r in "${ROWS[@]}"; do echo "$r"; done
     echo
     echo "Ratio: kds-window's single-thread file rate divided by the row's rate (>1 = kds-window faster)."
+    echo "Rates are wall-clock on a shared, loaded machine; CPU seconds include every process of the"
+    echo "command (\`cat\` for the pipe row, both threads for --threads 2)."
 } >"$RES"
 echo
 cat "$RES"
