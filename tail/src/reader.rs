@@ -6,7 +6,9 @@
 //! - ProvisionedThroughputExceeded / KMS throttling: jittered exponential backoff, same iterator.
 //! - ExpiredIteratorException, 5xx, timeouts, broken connections: a fresh iterator
 //!   `AFTER_SEQUENCE_NUMBER` of the last record received (or the original start position when
-//!   none was received yet), counted as an iterator renewal.
+//!   none was received yet; `latest` then becomes `AT_TIMESTAMP` of the moment the first
+//!   iterator was taken, so nothing that arrived meanwhile is skipped), counted as an iterator
+//!   renewal.
 //! - Records go, page by page and in order, into one channel read by the single writer.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -162,9 +164,15 @@ impl ShardReader {
         }
     }
 
-    async fn read(self) -> anyhow::Result<()> {
+    async fn read(mut self) -> anyhow::Result<()> {
         let mut last_seq: Option<String> = None;
+        let latest_at = kds_common::time::now_ms();
         let mut iterator = self.iterator(None).await?;
+        if self.start == Start::Latest {
+            // A renewal before the first record must not skip what arrived meanwhile: from
+            // here on, "latest" means "at the time the first iterator was taken".
+            self.start = Start::AtTimestamp(latest_at);
+        }
         let mut next_call = Instant::now();
         let mut failures = 0u32;
         let mut tip_sent: Option<bool> = None;
