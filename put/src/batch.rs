@@ -1,6 +1,7 @@
 //! Records and PutRecords batches: at most [`MAX_BATCH_RECORDS`] entries and
 //! [`MAX_BATCH_BYTES`] per call, and a partial batch waits at most `--linger`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,14 @@ impl Entry {
         record_size(self.data.len(), &self.partition_key)
     }
 
+    /// The partition keys of the input lines carried (several for an aggregate).
+    pub fn keys(&self) -> Vec<&str> {
+        match &self.origin {
+            Origin::Line(_) => vec![self.partition_key.as_str()],
+            Origin::Aggregate(r) => r.iter().map(|u| u.partition_key.as_str()).collect(),
+        }
+    }
+
     /// Input lines carried.
     pub fn records(&self) -> usize {
         match &self.origin {
@@ -78,6 +87,8 @@ impl Batch {
 pub struct Batcher {
     shard: Arc<str>,
     max_records: usize,
+    /// `--ordered`: no partition key twice in a batch (see [`Batcher::ordered`]).
+    distinct_keys: Option<HashSet<String>>,
     entries: Vec<Entry>,
     bytes: usize,
     oldest: Option<Instant>,
@@ -93,10 +104,20 @@ impl Batcher {
         Batcher {
             shard,
             max_records: max_records.clamp(1, MAX_BATCH_RECORDS),
+            distinct_keys: None,
             entries: Vec::new(),
             bytes: 0,
             oldest: None,
         }
+    }
+
+    /// Cuts a batch before a partition key would appear in it twice. PutRecords may accept
+    /// some entries of a call and reject others; with at most one record per key in a call,
+    /// a rejected record is resent before its key's next record is sent, so per-key order
+    /// holds even under partial failures (`--ordered`, one batch in flight per shard).
+    pub fn ordered(mut self) -> Batcher {
+        self.distinct_keys = Some(HashSet::new());
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -109,8 +130,15 @@ impl Batcher {
     pub fn push(&mut self, entry: Entry, now: Instant) -> Option<Batch> {
         let size = entry.size();
         let mut ready = None;
-        if !self.entries.is_empty() && self.bytes + size > MAX_BATCH_BYTES {
+        let repeats_a_key = self
+            .distinct_keys
+            .as_ref()
+            .is_some_and(|seen| entry.keys().iter().any(|k| seen.contains(*k)));
+        if !self.entries.is_empty() && (self.bytes + size > MAX_BATCH_BYTES || repeats_a_key) {
             ready = self.take();
+        }
+        if let Some(seen) = &mut self.distinct_keys {
+            seen.extend(entry.keys().into_iter().map(str::to_string));
         }
         self.oldest.get_or_insert(now);
         self.bytes += size;
@@ -133,6 +161,9 @@ impl Batcher {
             return None;
         }
         self.oldest = None;
+        if let Some(seen) = &mut self.distinct_keys {
+            seen.clear();
+        }
         let bytes = std::mem::take(&mut self.bytes);
         Some(Batch {
             shard: Arc::clone(&self.shard),
@@ -185,6 +216,28 @@ mod tests {
         let n = (0..45).filter_map(|i| b.push(entry(i, 10), now)).count();
         assert_eq!(n, 2);
         assert_eq!(b.take().unwrap().entries.len(), 5);
+    }
+
+    #[test]
+    fn ordered_batches_hold_each_key_once() {
+        let mut b = Batcher::new("s".into()).ordered();
+        let now = Instant::now();
+        let keys = ["a", "b", "c", "a", "d", "b", "b"];
+        let mut batches = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let mut e = entry(i as u64, 1);
+            e.partition_key = (*k).into();
+            batches.extend(b.push(e, now));
+        }
+        batches.extend(b.take());
+        let got: Vec<Vec<&str>> = batches
+            .iter()
+            .map(|b| b.entries.iter().map(|e| e.partition_key.as_str()).collect())
+            .collect();
+        assert_eq!(
+            got,
+            vec![vec!["a", "b", "c"], vec!["a", "d", "b"], vec!["b"]]
+        );
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub struct Args {
     #[arg(long, env = "KDS_CONCURRENCY", value_name = "N", default_value_t = 4)]
     pub concurrency: usize,
 
-    /// Keep the order of records per partition key: one batch in flight per shard.
+    /// Keep the order of records per partition key, even under partial failures: one batch in
+    /// flight per shard, each key at most once per batch.
     #[arg(long)]
     pub ordered: bool,
 

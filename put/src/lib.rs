@@ -445,7 +445,14 @@ impl Dispatcher {
             self.shards.insert(
                 Arc::clone(shard),
                 ShardQueue {
-                    batcher: Batcher::with_max_records(Arc::clone(shard), self.batch_records),
+                    batcher: {
+                        let b = Batcher::with_max_records(Arc::clone(shard), self.batch_records);
+                        if self.ctx.ordered {
+                            b.ordered()
+                        } else {
+                            b
+                        }
+                    },
                     aggregator: self.aggregate.map(Aggregator::new),
                     oldest: None,
                     tx,

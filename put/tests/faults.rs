@@ -92,6 +92,60 @@ async fn partial_failures_and_500s_are_retried_until_all_are_delivered() {
     stream.delete().await.unwrap();
 }
 
+/// --ordered under 20% entry failures: every key's records still arrive in input order (a
+/// batch holds each key once, and a shard's retries finish before its next batch).
+#[tokio::test(flavor = "multi_thread")]
+async fn ordered_keeps_key_order_under_partial_failures() {
+    let stack = Stack::get();
+    let stream = TestStream::create(&stack, 2).await.expect("create stream");
+    let proxy = FaultProxy::start(
+        &stack.kinesis_endpoint,
+        FaultConfig::new()
+            .seed(9)
+            .only(["PutRecords"])
+            .put_records_entry_failure(0.2),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input: Vec<String> = (0..1500)
+        .map(|i| format!(r#"{{"tid":"{i}","tno":"O{:02}"}}"#, i % 40))
+        .collect();
+    let path = write_lines(dir.path(), "in.ndjson", &input);
+    let out = run_put(
+        &stack,
+        Some(&proxy.url()),
+        &[
+            "-s",
+            &stream.name,
+            "--ordered",
+            "--retry-base",
+            "5ms",
+            "--retry-max",
+            "50ms",
+            "-v",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(proxy.stats().entries_failed > 100, "{:?}", proxy.stats());
+    assert!(summary_counter(&out.stderr, "retries").unwrap_or(0) > 0);
+    let back = read_back(&stack, &stream.name).await;
+    assert_eq!(multiset(back.iter().map(|r| r.text())), multiset(input));
+    let mut by_key: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    for r in &back {
+        let v: serde_json::Value = serde_json::from_slice(&r.data).unwrap();
+        let tid: u64 = v["tid"].as_str().unwrap().parse().unwrap();
+        by_key.entry(r.partition_key.clone()).or_default().push(tid);
+    }
+    assert_eq!(by_key.len(), 40);
+    for (key, tids) in &by_key {
+        assert!(
+            tids.windows(2).all(|w| w[0] < w[1]),
+            "key {key} out of order: {tids:?}"
+        );
+    }
+    stream.delete().await.unwrap();
+}
+
 /// When every attempt fails, every line ends in the dead-letter file with the service's error
 /// code and the number of attempts, and the exit status is 1.
 #[tokio::test(flavor = "multi_thread")]

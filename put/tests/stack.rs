@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use testkit::{Stack, TestStream};
 use util::*;
 
-/// 20,000 lines over 100 partition keys into 4 shards with --ordered: the stream holds
+/// 20,000 lines over 2,000 partition keys into 4 shards with --ordered: the stream holds
 /// exactly the input multiset, each key's records are in input order, and every receipt
 /// names the shard and sequence number the record was read back from.
 #[tokio::test(flavor = "multi_thread")]
@@ -19,8 +19,8 @@ async fn twenty_thousand_lines_read_back_exactly_and_in_key_order() {
     let lines: Vec<String> = (0..20_000)
         .map(|i| {
             format!(
-                r#"{{"tid":"{i}","tno":"KEY{:03}","tnum":{},"pad":"{}"}}"#,
-                i % 100,
+                r#"{{"tid":"{i}","tno":"KEY{:04}","tnum":{},"pad":"{}"}}"#,
+                i % 2000,
                 i % 97,
                 "x".repeat(i % 50)
             )
@@ -64,7 +64,7 @@ async fn twenty_thousand_lines_read_back_exactly_and_in_key_order() {
         let tid: u64 = v["tid"].as_str().unwrap().parse().unwrap();
         by_key.entry(r.partition_key.clone()).or_default().push(tid);
     }
-    assert_eq!(by_key.len(), 100);
+    assert_eq!(by_key.len(), 2000);
     for (key, tids) in &by_key {
         let mut sorted = tids.clone();
         sorted.sort_unstable();
