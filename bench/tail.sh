@@ -5,6 +5,7 @@
 # Writes bench/results/tail.md.
 #
 # Usage: bench/tail.sh      env: RECORDS=100000 SHARDS=4 RUNS=3 CLI_RECORDS=5000
+#                          BUILD=0 uses the existing target/release/kds-tail
 #
 # Installs kinesalite into .tools/bench-npm (npm) and boto3 + awscli into .tools/venv (pip) when
 # missing; starts kinesalite in memory on 127.0.0.1:<free port> through its Node API, loads it
@@ -39,8 +40,10 @@ if ! "$venv/bin/python" -c 'import boto3' 2>/dev/null || [[ ! -x "$venv/bin/aws"
   say "installing boto3 + awscli into $venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check boto3 "awscli>=1.32,<2" >&2
 fi
-say "building kds-tail (release)"
-cargo build --release -p kds-tail >&2
+if [[ "${BUILD:-1}" == 1 || ! -x target/release/kds-tail ]]; then
+  say "building kds-tail (release)"
+  cargo build --release -p kds-tail >&2
+fi
 tail_bin=target/release/kds-tail
 py="$venv/bin/python"
 
@@ -145,12 +148,15 @@ commit=$(git rev-parse --short HEAD)
   echo "$tail_row"
   row "kds-tail -e --envelope" kds-tail-envelope "$records"
   row "boto3 GetRecords loop (shards one after another, data lines to stdout)" boto3 "$records"
-  row "boto3, one thread per shard, data discarded (read ceiling estimate)" boto3-threads "$records"
+  row "boto3, one thread per shard, data discarded" boto3-threads "$records"
   row "aws kinesis get-records loop (one shard, 1000 per call)" awscli "$cli_got"
   echo
   echo "The aws CLI loop reads $cli_got records of one shard, one CLI process per call; its rate and CPU"
   echo "are for those records (CPU scaled to 100k). kds-tail keeps the per-shard limits of the real"
   echo "service (at most 5 GetRecords calls/s and 2 MB/s per shard); the Python peers do not."
+  echo "The emulator's ceiling is taken as the fastest reader measured; when that is kds-tail itself,"
+  echo "the target only says that no peer read faster. The load average shows other work on the"
+  echo "machine (figures are noisy)."
   echo
   echo "Target (issue 5): kds-tail ≥ 90% of the emulator's ceiling (the fastest reader above:"
   echo "$ceiling_rate records/s): **${pct}%**, $verdict."
