@@ -1,0 +1,62 @@
+//! Helpers shared by the script tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The five tools, built (debug) and fresh; returns the directory that holds them all.
+pub fn tool_dir() -> PathBuf {
+    let mut dir = None;
+    for t in ["kds-gen", "kds-put", "kds-tail", "kds-window", "kds-s3sink"] {
+        let p = testkit::bin_path(t);
+        let d = p.parent().expect("binary has a directory").to_path_buf();
+        if let Some(prev) = &dir {
+            assert_eq!(prev, &d, "all tools must live in one directory");
+        }
+        dir = Some(d);
+    }
+    dir.expect("five tools")
+}
+
+/// `<repo>/scripts/<name>`.
+pub fn script(name: &str) -> PathBuf {
+    testkit::repo_root().join("scripts").join(name)
+}
+
+/// Splits Firehose-style concatenated JSON values (no delimiter) into the raw bytes of each
+/// value, exactly as stored.
+pub fn split_concatenated_json(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<serde_json::Value>();
+    let mut start = 0;
+    while let Some(v) = stream.next() {
+        v.unwrap_or_else(|e| panic!("object is not concatenated JSON at byte {start}: {e}"));
+        let end = stream.byte_offset();
+        let raw = bytes[start..end].trim_ascii();
+        out.push(raw.to_vec());
+        start = end;
+    }
+    out
+}
+
+/// Polls `cond` every 100 ms until it is true; panics with `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Non-empty lines of a file (empty if the file does not exist yet).
+pub fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
