@@ -29,7 +29,9 @@ async fn demo_fast_reconciles_ok_and_leaves_the_shared_stack_running() {
         let (stack, stream, bucket) = (stack.clone(), stream.clone(), bucket.clone());
         tokio::task::spawn_blocking(move || {
             stack
-                .command("bash")
+                // Bounded: on a hang, SIGTERM makes the demo clean up and exit.
+                .command("timeout")
+                .args(["600", "bash"])
                 .arg(common::script("demo"))
                 .args([
                     "--fast",
