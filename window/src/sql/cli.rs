@@ -76,6 +76,11 @@ pub fn load_sql(arg: &str) -> anyhow::Result<(String, Option<String>)> {
         let text = std::fs::read_to_string(p).map_err(|e| usage(format!("--sql {arg}: {e}")))?;
         return Ok((text, Some(arg.to_string())));
     }
+    if !arg.contains(char::is_whitespace) && !arg.contains(';') {
+        return Err(usage(format!(
+            "--sql {arg}: no such file (and not SQL text)"
+        )));
+    }
     Ok((arg.to_string(), None))
 }
 
@@ -470,6 +475,21 @@ FROM \"SOURCE_SQL_STREAM_001\"\n\
 GROUP BY FLOOR((\"SOURCE_SQL_STREAM_001\".ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / 60 TO SECOND);\n";
         let b = bind(&parse_sql(lab).unwrap(), None).unwrap();
         assert_eq!(to_query(&b).unwrap(), Query::lab());
+    }
+
+    #[test]
+    fn sql_argument_is_a_file_or_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("app.sql");
+        std::fs::write(&f, "CREATE STREAM d (n INTEGER);").unwrap();
+        let (text, name) = load_sql(f.to_str().unwrap()).unwrap();
+        assert_eq!(
+            (text.as_str(), name.is_some()),
+            ("CREATE STREAM d (n INTEGER);", true)
+        );
+        assert_eq!(load_sql("CREATE STREAM d (n INTEGER);").unwrap().1, None);
+        let err = load_sql("missing.sql").unwrap_err().to_string();
+        assert!(err.contains("no such file"), "{err}");
     }
 
     #[test]
