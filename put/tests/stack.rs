@@ -402,3 +402,93 @@ async fn sigint_sends_what_was_read_and_exits_cleanly() {
     assert_eq!(multiset(back.iter().map(|r| r.text())), multiset(lines));
     stream.delete().await.unwrap();
 }
+
+/// Partition-key options route records as Kinesis would: an explicit hash key pins every
+/// record to the shard owning it, a random key spreads lines (JSON or not) over all shards,
+/// a dotted path reads nested numbers.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_options_route_records() {
+    let stack = Stack::get();
+    let stream = TestStream::create(&stack, 2).await.expect("create stream");
+    let client = stack.kinesis_client().await;
+    let shards = client
+        .list_shards()
+        .stream_name(&stream.name)
+        .send()
+        .await
+        .unwrap();
+    let owner = |hash: u128| -> String {
+        shards
+            .shards()
+            .iter()
+            .find(|s| {
+                let r = s.hash_key_range().unwrap();
+                r.starting_hash_key().parse::<u128>().unwrap() <= hash
+                    && hash <= r.ending_hash_key().parse::<u128>().unwrap()
+            })
+            .unwrap()
+            .shard_id()
+            .to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let max = u128::MAX.to_string();
+    let runs: Vec<(&str, Vec<&str>)> = vec![
+        ("low", vec!["--explicit-hash-key", "0"]),
+        ("high", vec!["--explicit-hash-key", max.as_str()]),
+        ("random", vec!["--random-partition-key"]),
+        ("nested", vec!["--partition-key-field", "a.b"]),
+    ];
+    for (tag, flags) in &runs {
+        let lines: Vec<String> = (0..200)
+            .map(|i| {
+                if *tag == "random" {
+                    format!("{tag} plain text {i}")
+                } else {
+                    format!(r#"{{"tag":"{tag}","a":{{"b":{i}}}}}"#)
+                }
+            })
+            .collect();
+        let input = write_lines(dir.path(), &format!("{tag}.ndjson"), &lines);
+        let mut args = vec!["-s", stream.name.as_str()];
+        args.extend(flags.iter().copied());
+        args.push(input.to_str().unwrap());
+        let out = run_put(&stack, None, &args);
+        assert_eq!(out.status.code(), Some(0), "{tag}");
+    }
+    let back = read_back(&stack, &stream.name).await;
+    let of = |tag: &str| -> Vec<&testkit::RecordOut> {
+        back.iter()
+            .filter(|r| {
+                r.text().contains(&format!("\"tag\":\"{tag}\"")) || r.text().starts_with(tag)
+            })
+            .collect()
+    };
+    let low = of("low");
+    assert_eq!(low.len(), 200);
+    assert!(low
+        .iter()
+        .all(|r| r.shard_id == owner(0) && r.partition_key == "0"));
+    let high = of("high");
+    assert_eq!(high.len(), 200);
+    assert!(high
+        .iter()
+        .all(|r| r.shard_id == owner(u128::MAX) && r.partition_key == max));
+    assert_ne!(owner(0), owner(u128::MAX));
+    let random = of("random");
+    assert_eq!(random.len(), 200);
+    assert!(random.iter().all(|r| r.partition_key.len() == 32));
+    let spread: std::collections::HashSet<&str> =
+        random.iter().map(|r| r.shard_id.as_str()).collect();
+    assert_eq!(spread.len(), 2);
+    let nested = of("nested");
+    assert_eq!(nested.len(), 200);
+    for r in nested {
+        let v: serde_json::Value = serde_json::from_slice(&r.data).unwrap();
+        assert_eq!(r.partition_key, v["a"]["b"].to_string());
+        assert_eq!(
+            r.shard_id,
+            owner(kds_put::shard_map::hash_key(&r.partition_key))
+        );
+    }
+    stream.delete().await.unwrap();
+}
