@@ -70,7 +70,7 @@ pub fn report(tool: &str, result: anyhow::Result<Exit>) -> Exit {
         Ok(exit) => exit,
         Err(err) if is_broken_pipe(&err) => Exit::Ok,
         Err(err) => {
-            eprintln!("{tool}: {}", one_line(&err));
+            crate::diag!("{tool}: {}", one_line(&err));
             if is_usage(&err) {
                 Exit::Usage
             } else {
@@ -110,7 +110,7 @@ pub fn main_with<A: clap::Parser>(tool: &str, run: impl FnOnce(A) -> anyhow::Res
                 } else {
                     first
                 };
-                eprintln!("{tool}: {msg} (see --help)");
+                crate::diag!("{tool}: {msg} (see --help)");
             }
             std::process::exit(code);
         }

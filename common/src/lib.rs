@@ -3,6 +3,15 @@
 //!
 //! Something lives here only when two or more tools need it.
 
+/// `eprintln!` that never panics: a closed stderr must not turn a clean run into exit 101.
+#[macro_export]
+macro_rules! diag {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod aws;
 pub mod duration;
 pub mod exit;

@@ -25,7 +25,7 @@ impl Reporter {
         let thread = verbose.then(|| {
             std::thread::spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    eprintln!("{tool}: {}", line());
+                    crate::diag!("{tool}: {}", line());
                 }
             })
         });
@@ -56,7 +56,7 @@ impl Reporter {
     pub fn finish(mut self, summary: &str) {
         self.stop_thread();
         if self.prints_summary() {
-            eprintln!("{}: {summary}", self.tool);
+            crate::diag!("{}: {summary}", self.tool);
         }
     }
 
