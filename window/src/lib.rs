@@ -95,6 +95,10 @@ pub struct Args {
     /// Print a stats line every second and a summary on stderr.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// The KDA SQL front end (`--sql`, `--discover`, `--schema`, `--explain-flink`).
+    #[command(flatten)]
+    pub sql: sql::cli::SqlArgs,
 }
 
 fn parse_late(text: &str) -> Result<LatePolicy, String> {
@@ -163,6 +167,9 @@ impl Args {
 
 /// Runs the tool: stdin/files to stdout, diagnostics on stderr.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
+    if args.sql.active() {
+        return sql::cli::run(&args, &args.sql);
+    }
     let cfg = args.config()?;
     let shutdown = Shutdown::install()?;
     let progress = driver::Progress::default();
