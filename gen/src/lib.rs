@@ -211,6 +211,9 @@ fn parse_skew(text: &str) -> anyhow::Result<Option<f64>> {
     Ok(Some(s))
 }
 
+/// Slowest pacing accepted: one event a day (slower schedules overflow time arithmetic).
+pub const MIN_RATE: f64 = 1.0 / 86_400.0;
+
 /// Earliest and latest simulated start accepted (4-digit years, with room for lags).
 const START_RANGE_MS: (i64, i64) = (0, 253_370_764_800_000); // 1970-01-01 .. 9999-01-01
 
@@ -226,6 +229,12 @@ impl TryFrom<Args> for Config {
         if !(a.rate.is_finite() && a.rate >= 0.0) {
             return Err(usage(format!(
                 "--rate must be a number >= 0, got {}",
+                a.rate
+            )));
+        }
+        if a.rate > 0.0 && a.rate < MIN_RATE {
+            return Err(usage(format!(
+                "--rate must be 0 or at least 1/86400 (one event a day), got {:?}",
                 a.rate
             )));
         }

@@ -461,6 +461,7 @@ fn invalid_flags_are_usage_errors_naming_the_flag() {
         ),
         (&["--rate", "-1"], "--rate must be a number >= 0"),
         (&["--rate", "inf"], "--rate"),
+        (&["--rate", "1e-300"], "--rate must be 0 or at least"),
         (&["--users", "0"], "--users must be between 1 and 9000"),
         (
             &["--products", "9001"],
