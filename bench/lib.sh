@@ -244,13 +244,13 @@ with open(dst, "w") as out:
     out.write("\t".join(cols) + "\n")
     for (case, name), g in groups.items():
         walls = [r[0] for r in g["runs"]]
-        med = statistics.median(walls)
+        med = statistics.median_low(walls)
         div = max(med, 0.005)
         out.write("\t".join(str(x) for x in [
             case, name, g["ours"], len(walls), g["records"], g["bytes"],
             f"{med:.3f}", f"{min(walls):.3f}", f"{max(walls):.3f}",
             f"{g['records'] / div:.0f}", f"{g['bytes'] / 1e6 / div:.1f}",
-            f"{statistics.median(r[1] for r in g['runs']):.2f}", max(r[2] for r in g["runs"]), g["check"],
+            f"{statistics.median_low([r[1] for r in g['runs']]):.2f}", max(r[2] for r in g["runs"]), g["check"],
         ]) + "\n")
 PY
   say "wrote ${BENCH_TSV#"$BENCH_ROOT"/}"
