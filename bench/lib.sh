@@ -18,6 +18,7 @@
 # Environment read here:
 #   BENCH_QUICK=1      quick mode (scripts use smaller inputs and fewer runs)
 #   RUNS=N             runs per contender (scripts choose their default; bench/run sets it)
+#   BENCH_NO_INSTALL=1 install nothing (bench/run --no-install)
 #   BENCH_BUILT=1      the release binaries are fresh (bench/run built them): bench_build does nothing
 
 BENCH_LIB="$(readlink -f "${BASH_SOURCE[0]}")"
@@ -74,6 +75,7 @@ bench_venv() {
 # bench_pip MODULE=SPEC...: pip-installs SPEC into .tools/venv unless MODULE imports already.
 # Example: bench_pip duckdb_cli=duckdb-cli orjson=orjson boto3=boto3
 bench_pip() {
+  [[ "${BENCH_NO_INSTALL:-0}" == 1 ]] && return 0
   bench_venv
   local pair mod spec missing=()
   for pair in "$@"; do
@@ -88,6 +90,7 @@ bench_pip() {
 }
 
 bench_install_kinesalite() {
+  [[ "${BENCH_NO_INSTALL:-0}" == 1 ]] && return 0
   if [[ ! -f "$BENCH_NPM/node_modules/kinesalite/package.json" ]]; then
     say "installing kinesalite into .tools/bench-npm"
     mkdir -p "$BENCH_NPM"
@@ -97,6 +100,7 @@ bench_install_kinesalite() {
 
 bench_install_miller() {
   command -v mlr >/dev/null && return 0
+  [[ "${BENCH_NO_INSTALL:-0}" == 1 ]] && return 0
   if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
     say "installing miller (apt-get)"
     apt-get install -y -q miller >&2 || { apt-get update -q >&2 && apt-get install -y -q miller >&2; }

@@ -182,6 +182,7 @@ def main():
         f"- commit: {meta.get('commit', '?')}",
         f"- machine: {meta.get('machine', '?')}",
         f"- mode: {meta.get('mode', '?')}",
+        f"- data: {meta.get('data', '?')}",
         f"- load average (1/5/15 min) at the start: {meta.get('load_start', '?')}, at the end: {meta.get('load_end', '?')}"
         + (f" — {meta['load_note']}" if meta.get("load_note") else ""),
         f"- peers: {meta.get('peers', '?')}",
