@@ -2,45 +2,34 @@
 # Benchmark (not a test): kds-put into kinesalite next to a boto3 put_records script and an
 # `aws kinesis put-records` loop. Records/s and CPU seconds per 100k records; every run's
 # stream is counted afterwards, so a fast run that lost records cannot win.
-# Writes bench/results/put.md.
+# Writes bench/out/put.tsv (see bench/lib.sh) and bench/results/put.md.
 #
 # Usage: bench/put.sh      env: RECORDS=100000 CLI_RECORDS=5000 SHARDS=16 RUNS=3
 #
 # Installs kinesalite into .tools/bench-npm (npm) and boto3 + awscli into .tools/venv (pip)
 # when missing; starts kinesalite in memory on 127.0.0.1:<free port> through its Node API and
-# stops that process (by its pid) at the end.
+# stops that process (by its pid) at the end (bench/lib.sh).
 set -euo pipefail
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+bench_init put
 records=${RECORDS:-100000}
 cli_records=${CLI_RECORDS:-5000}
 shards=${SHARDS:-16}
 runs=${RUNS:-3}
 out=bench/results/put.md
 venv=.tools/venv
-npm_dir=.tools/bench-npm
-data=bench/out/put-${records}.ndjson
-cli_data=bench/out/put-${cli_records}.ndjson
+data=$BENCH_WORK/put-${records}.ndjson
+cli_data=$BENCH_WORK/put-${cli_records}.ndjson
+mkdir -p bench/results
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-say() { printf 'bench/put.sh: %s\n' "$*" >&2; }
+load_before=$BENCH_LOAD_BEFORE
 
 # --- tools -------------------------------------------------------------------------------
-if [[ ! -f "$npm_dir/node_modules/kinesalite/package.json" ]]; then
-  say "installing kinesalite into $npm_dir"
-  mkdir -p "$npm_dir"
-  npm install --prefix "$npm_dir" --no-audit --no-fund --loglevel=error kinesalite@3 >&2
-fi
-if [[ ! -x "$venv/bin/python" ]]; then
-  python3 -m venv "$venv"
-fi
-if ! "$venv/bin/python" -c 'import boto3' 2>/dev/null || [[ ! -x "$venv/bin/aws" ]]; then
-  say "installing boto3 + awscli into $venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check boto3 "awscli>=1.32,<2" >&2
-fi
-say "building kds-put (release)"
-cargo build --release -p kds-put >&2
+bench_install_kinesalite
+bench_pip boto3=boto3
+[[ -x "$venv/bin/aws" ]] || bench_pip "awscli=awscli>=1.32,<2"
+bench_build kds-put kds-gen
 put=target/release/kds-put
 
 # --- input -------------------------------------------------------------------------------
@@ -64,22 +53,11 @@ gen_lines "$cli_records" "$cli_data"
 bytes_per_line=$(awk -v n="$records" '{b += length($0) + 1} END {printf "%.0f", b / n}' "$data")
 
 # --- kinesalite --------------------------------------------------------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-endpoint="http://127.0.0.1:$port"
-NODE_PATH="$npm_dir/node_modules" node bench/peers/put_kinesalite.js "$port" >bench/out/kinesalite.log 2>&1 &
-kl_pid=$!
-trap 'kill "$kl_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  grep -q ready bench/out/kinesalite.log 2>/dev/null && break
-  sleep 0.1
-done
-grep -q ready bench/out/kinesalite.log || { say "kinesalite did not start"; cat bench/out/kinesalite.log >&2; exit 1; }
-kinesalite_version=$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$npm_dir/node_modules/kinesalite/package.json" | head -1)
-
+bench_start_kinesalite
+endpoint=$KINESALITE_ENDPOINT
+kinesalite_version=$KINESALITE_VERSION
 # Isolated credentials for the emulator; nothing from the machine's AWS config.
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS AWS_SESSION_TOKEN
+bench_isolate_aws
 aws() { "$venv/bin/aws" --endpoint-url "$endpoint" "$@"; }
 
 n_stream=0
@@ -98,19 +76,21 @@ measure() {
   local name=$1 n=$2; shift 2
   local s got
   s=$(new_stream)
-  if ! /usr/bin/time -o bench/out/put-time.txt -f '%e %U %S' "${@//STREAM/$s}" >/dev/null 2>bench/out/put-stderr.txt; then
-    say "$name failed:"; tail -5 bench/out/put-stderr.txt >&2; exit 1
-  fi
+  bench_time /dev/null "${@//STREAM/$s}" || { say "$name failed"; exit 1; }
   got=$(count_stream "$s")
   aws kinesis delete-stream --stream-name "$s" >&2
   if [[ "$got" != "$n" ]]; then
-    say "$name: stream holds $got records, expected $n"
-    exit 1
+    bench_check_fail "$name" "stream holds $got records, expected $n"
   fi
-  read -r W C < <(awk '{printf "%s %.3f\n", $1, $2 + $3}' bench/out/put-time.txt)
+  W=$BT_WALL C=$BT_CPU
+  local ours=0 bytes
+  [[ "$name" == kds-put* ]] && ours=1
+  bytes=$(stat -c %s "$data")
+  [[ "$n" == "$records" ]] || bytes=$(stat -c %s "$cli_data")
+  bench_sample "into kinesalite, $shards shards" "$name" "$ours" "$n" "$bytes" "stream holds the $n records"
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+median() { bench_median "$@"; }
 
 declare -A rate cpu100k
 # bench NAME N RUNS CMD... : median wall and CPU of RUNS runs.
@@ -131,14 +111,19 @@ bench() {
 py="$venv/bin/python"
 bench "kds-put" "$records" "$runs" "$put" --stream STREAM --endpoint-url "$endpoint" "$data"
 bench "kds-put --concurrency 16" "$records" "$runs" "$put" --stream STREAM --endpoint-url "$endpoint" --concurrency 16 "$data"
-bench "kds-put --aggregate" "$records" 1 "$put" --stream STREAM --endpoint-url "$endpoint" --aggregate "$data"
+# BENCH_QUICK=1 (bench/run --quick) leaves out the one-run variants.
+[[ "$BENCH_QUICK" == 1 ]] ||
+  bench "kds-put --aggregate" "$records" 1 "$put" --stream STREAM --endpoint-url "$endpoint" --aggregate "$data"
 bench "boto3 put_records" "$records" "$runs" "$py" bench/peers/put_boto3.py put --stream STREAM --endpoint "$endpoint" "$data"
-bench "boto3 put_records, 8 threads" "$records" 1 "$py" bench/peers/put_boto3.py put --stream STREAM --endpoint "$endpoint" --threads 8 "$data"
+[[ "$BENCH_QUICK" == 1 ]] ||
+  bench "boto3 put_records, 8 threads" "$records" 1 "$py" bench/peers/put_boto3.py put --stream STREAM --endpoint "$endpoint" --threads 8 "$data"
 bench "aws kinesis put-records loop" "$cli_records" 1 bench/peers/put_awscli.sh "$venv/bin/aws" STREAM "$endpoint" "$cli_data"
+bench_summarize
 
 # The emulator's ceiling: the best rate any plain (non-aggregating) producer reached.
 ceiling=0
 for k in "kds-put" "kds-put --concurrency 16" "boto3 put_records" "boto3 put_records, 8 threads"; do
+  [[ -n "${rate[$k]:-}" ]] || continue
   (( ${rate[$k]} > ceiling )) && ceiling=${rate[$k]}
 done
 pct=$(awk -v a="${rate[kds-put]}" -v c="$ceiling" 'BEGIN {printf "%.0f", 100 * a / c}')
@@ -162,7 +147,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo
   echo "| producer | records | runs | records/s | CPU s per 100k records |"
   echo "|---|---:|---:|---:|---:|"
-  row() { printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "${rate[$1]}" "${cpu100k[$1]}"; }
+  row() { [[ -n "${rate[$1]:-}" ]] || return 0; printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "${rate[$1]}" "${cpu100k[$1]}"; }
   row "kds-put" "$records" "$runs"
   row "kds-put --concurrency 16" "$records" "$runs"
   row "kds-put --aggregate" "$records" 1

@@ -2,7 +2,7 @@
 # Benchmark (not a test): kds-s3sink into moto_server, side by side with `aws s3 cp` of the same
 # batches. MB/s of input delivered and CPU seconds (user+sys) per 100 MB, median of RUNS runs.
 # Every run's objects are summed afterwards, so a run that lost data cannot win.
-# Writes bench/results/s3sink.md.
+# Writes bench/out/s3sink.tsv (see bench/lib.sh) and bench/results/s3sink.md.
 #
 # Usage: bench/s3sink.sh      env: SIZE_MB=200 RUNS=3
 #
@@ -11,27 +11,23 @@
 # end. moto keeps objects in memory: the numbers measure the clients plus moto's request
 # handling, not a disk.
 set -euo pipefail
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+bench_init s3sink
 size_mb=${SIZE_MB:-200}
 runs=${RUNS:-3}
 out=bench/results/s3sink.md
 venv=.tools/venv
-work=bench/out/s3sink
+work=$BENCH_WORK
 data=$work/input-${size_mb}MB.ndjson
+mkdir -p bench/results
 
-say() { printf 'bench/s3sink.sh: %s\n' "$*" >&2; }
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+load_before=$BENCH_LOAD_BEFORE
 
 # --- tools -------------------------------------------------------------------------------
-if [[ ! -x "$venv/bin/moto_server" || ! -x "$venv/bin/aws" ]]; then
-  say "installing moto[server] + awscli into $venv"
-  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]>=5,<6" "awscli>=1.32,<2" >&2
-fi
-say "building kds-s3sink (release)"
-cargo build --release -p kds-s3sink >&2
+bench_pip "moto=moto[server]>=5,<6" boto3=boto3
+[[ -x "$venv/bin/aws" ]] || bench_pip "awscli=awscli>=1.32,<2"
+bench_build kds-s3sink
 sink=target/release/kds-s3sink
 
 # --- input: trade events, SIZE_MB megabytes ------------------------------------------------
@@ -62,14 +58,9 @@ split -C 5242880 -d -a 5 "$data" "$work/b5/part-"
 split -C 134217728 -d -a 5 "$data" "$work/b128/part-"
 
 # --- moto_server ---------------------------------------------------------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-endpoint="http://127.0.0.1:$port"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
-unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_PROFILE
+bench_start_moto
+endpoint=$MOTO_ENDPOINT
+bench_isolate_aws
 aws() { "$venv/bin/aws" --endpoint-url "$endpoint" "$@"; }
 for _ in $(seq 1 100); do
   aws s3 ls >/dev/null 2>&1 && break
@@ -77,45 +68,51 @@ for _ in $(seq 1 100); do
 done
 aws s3 ls >/dev/null
 
-# Sum of object sizes under a prefix of the bench bucket.
+# Sum of object sizes under a prefix of the bench bucket (gunzip: of the objects' gunzipped bytes).
 stored_bytes() {
-  "$venv/bin/python" - "$endpoint" "$1" <<'EOF'
-import sys, boto3
+  "$venv/bin/python" - "$endpoint" "$1" "${2:-}" <<'EOF'
+import gzip, sys, boto3
 s3 = boto3.client("s3", endpoint_url=sys.argv[1])
 total = 0
 for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=sys.argv[2]):
-    total += sum(o["Size"] for o in page.get("Contents", []))
+    for o in page.get("Contents", []):
+        if sys.argv[3] == "gunzip":
+            total += len(gzip.decompress(s3.get_object(Bucket="bench", Key=o["Key"])["Body"].read()))
+        else:
+            total += o["Size"]
 print(total)
 EOF
 }
 aws s3 mb s3://bench >/dev/null
 
-# run NAME PREFIX EXPECTED_BYTES(0 = don't check) -- command...
-# Appends "name wall user sys" to $work/times.
+# run NAME PREFIX EXPECTED_BYTES [gunzip] -- command...   (input on stdin from $data)
+# Checks the stored bytes (gunzipped for gzip), appends "name wall user sys" to $work/times and
+# records the sample.
 : >"$work/times"
+input_lines=$(wc -l <"$data")
 run() {
-  local name=$1 prefix=$2 expect=$3
+  local name=$1 prefix=$2 expect=$3 how=""
   shift 3
-  /usr/bin/time -f "%e %U %S" -o "$work/time.one" "$@" >/dev/null 2>"$work/last.err" || {
-    say "$name failed:"; tail -5 "$work/last.err" >&2; exit 1; }
-  if [[ "$expect" != 0 ]]; then
-    local got
-    got=$(stored_bytes "$prefix")
-    if [[ "$got" != "$expect" ]]; then
-      say "$name: stored $got bytes, expected $expect"; exit 1
-    fi
-  fi
-  echo "$name $(cat "$work/time.one")" >>"$work/times"
-  say "$name: $(cat "$work/time.one") (wall user sys)"
+  [[ "$1" == gunzip ]] && { how=gunzip; shift; }
+  bench_time /dev/null "$@" <"$data" || { say "$name failed"; exit 1; }
+  local got
+  got=$(stored_bytes "$prefix" "$how")
+  [[ "$got" == "$expect" ]] || bench_check_fail "$name" "stored $got bytes${how:+ (gunzipped)}, expected $expect"
+  local t
+  t=$(tail -1 "$BENCH_WORK/last.time")
+  echo "$name ${t% *}" >>"$work/times"
+  local ours=0
+  [[ "$name" == kds-s3sink* ]] && ours=1
+  bench_sample "into moto_server" "$name" "$ours" "$input_lines" "$input_bytes" "objects hold all $expect bytes"
 }
 
 for r in $(seq 1 "$runs"); do
   run "kds-s3sink 5MiB" "s5-$r/" "$input_bytes" \
-    "$sink" --endpoint-url "$endpoint" --bucket bench --prefix "s5-$r/" --newline --buffer-size 5MiB <"$data"
+    "$sink" --endpoint-url "$endpoint" --bucket bench --prefix "s5-$r/" --newline --buffer-size 5MiB
   run "kds-s3sink 128MiB (multipart)" "s128-$r/" "$input_bytes" \
-    "$sink" --endpoint-url "$endpoint" --bucket bench --prefix "s128-$r/" --newline --buffer-size 128MiB <"$data"
-  run "kds-s3sink 5MiB gzip" "sgz-$r/" 0 \
-    "$sink" --endpoint-url "$endpoint" --bucket bench --prefix "sgz-$r/" --newline --buffer-size 5MiB --compression gzip <"$data"
+    "$sink" --endpoint-url "$endpoint" --bucket bench --prefix "s128-$r/" --newline --buffer-size 128MiB
+  run "kds-s3sink 5MiB gzip" "sgz-$r/" "$input_bytes" gunzip \
+    "$sink" --endpoint-url "$endpoint" --bucket bench --prefix "sgz-$r/" --newline --buffer-size 5MiB --compression gzip
   run "aws s3 cp 5MiB batches" "c5-$r/" "$input_bytes" \
     "$venv/bin/aws" --endpoint-url "$endpoint" s3 cp --recursive --quiet "$work/b5" "s3://bench/c5-$r/"
   run "aws s3 cp 128MiB batches" "c128-$r/" "$input_bytes" \
@@ -123,6 +120,8 @@ for r in $(seq 1 "$runs"); do
   # Free moto's memory between runs.
   aws s3 rm --recursive --quiet s3://bench/ >/dev/null
 done
+
+bench_summarize
 
 # --- report --------------------------------------------------------------------------------
 commit=$(git rev-parse --short HEAD)
@@ -138,7 +137,7 @@ aws_version=$("$venv/bin/aws" --version 2>&1 | cut -d' ' -f1)
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
   echo "- machine: $(nproc) cores ($cpu), $mem, load before: $load_before"
   echo "- S3: moto_server $moto_version (in memory) on 127.0.0.1, started by the script; $aws_version"
-  echo "- input: $input_bytes bytes of trade-event NDJSON ($(wc -l <"$data") lines); every run's stored bytes were checked (gzip: not checked, compressed)"
+  echo "- input: $input_bytes bytes of trade-event NDJSON ($(wc -l <"$data") lines); every run's stored bytes were checked (gzip: after gunzip)"
   echo "- kds-s3sink: --newline, default --concurrency 4; aws s3 cp: --recursive over the same input split into whole-line files of at most 5 MiB / 128 MiB (its default 10 concurrent requests, 8 MiB multipart chunks)"
   echo
   echo "| client | wall s (median) | input MB/s | CPU s (user+sys) | CPU s per 100 MB |"

@@ -2,68 +2,44 @@
 # Benchmark (not a test): kds-tail reading a kinesalite stream, next to a boto3 GetRecords loop
 # and an `aws kinesis get-records` loop. Records/s and CPU seconds per 100k records; every
 # reader's output is counted, so a fast run that lost records cannot win.
-# Writes bench/results/tail.md.
+# Writes bench/out/tail.tsv (see bench/lib.sh) and bench/results/tail.md.
 #
 # Usage: bench/tail.sh      env: RECORDS=100000 SHARDS=4 RUNS=3 CLI_RECORDS=5000
 #                          BUILD=0 uses the existing target/release/kds-tail
 #
 # Installs kinesalite into .tools/bench-npm (npm) and boto3 + awscli into .tools/venv (pip) when
 # missing; starts kinesalite in memory on 127.0.0.1:<free port> through its Node API, loads it
-# with boto3, and stops that process (by its pid) at the end.
+# with boto3, and stops that process (by its pid) at the end (bench/lib.sh).
 set -euo pipefail
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+bench_init tail
 records=${RECORDS:-100000}
+records_total=$records
 shards=${SHARDS:-4}
 runs=${RUNS:-3}
 cli_records=${CLI_RECORDS:-5000}
 out=bench/results/tail.md
 venv=.tools/venv
-npm_dir=.tools/bench-npm
-work=bench/out/tail
-mkdir -p "$work"
+work=$BENCH_WORK
+mkdir -p "$work" bench/results
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-say() { printf 'bench/tail.sh: %s\n' "$*" >&2; }
+load_before=$BENCH_LOAD_BEFORE
 
 # --- tools -------------------------------------------------------------------------------
-if [[ ! -f "$npm_dir/node_modules/kinesalite/package.json" ]]; then
-  say "installing kinesalite into $npm_dir"
-  mkdir -p "$npm_dir"
-  npm install --prefix "$npm_dir" --no-audit --no-fund --loglevel=error kinesalite@3 >&2
-fi
-if [[ ! -x "$venv/bin/python" ]]; then
-  python3 -m venv "$venv"
-fi
-if ! "$venv/bin/python" -c 'import boto3' 2>/dev/null || [[ ! -x "$venv/bin/aws" ]]; then
-  say "installing boto3 + awscli into $venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check boto3 "awscli>=1.32,<2" >&2
-fi
-if [[ "${BUILD:-1}" == 1 || ! -x target/release/kds-tail ]]; then
-  say "building kds-tail (release)"
-  cargo build --release -p kds-tail >&2
-fi
+bench_install_kinesalite
+bench_pip boto3=boto3
+[[ -x "$venv/bin/aws" ]] || bench_pip "awscli=awscli>=1.32,<2"
+[[ "${BUILD:-1}" == 1 || ! -x target/release/kds-tail ]] && bench_build kds-tail
 tail_bin=target/release/kds-tail
 py="$venv/bin/python"
 
 # --- kinesalite --------------------------------------------------------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-export AWS_ENDPOINT_URL_KINESIS="http://127.0.0.1:$port"
-NODE_PATH="$npm_dir/node_modules" node bench/peers/tail_kinesalite.js "$port" >"$work/kinesalite.log" 2>&1 &
-kl_pid=$!
-trap 'kill "$kl_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  grep -q ready "$work/kinesalite.log" 2>/dev/null && break
-  sleep 0.1
-done
-grep -q ready "$work/kinesalite.log" || { say "kinesalite did not start"; cat "$work/kinesalite.log" >&2; exit 1; }
-kinesalite_version=$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$npm_dir/node_modules/kinesalite/package.json" | head -1)
-
+bench_start_kinesalite
+kinesalite_version=$KINESALITE_VERSION
 # Isolated credentials for the emulator; nothing from the machine's AWS config.
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+bench_isolate_aws
+export AWS_ENDPOINT_URL_KINESIS=$KINESALITE_ENDPOINT
 
 stream=bench-tail
 say "loading $records records into $shards shards (boto3)"
@@ -73,19 +49,54 @@ load_secs=$(python3 -c "import sys; print('%.1f' % ($(date +%s.%N) - $t0))")
 
 # --- measuring ---------------------------------------------------------------------------
 # measure NAME EXPECTED CMD...: runs CMD with stdout to $work/NAME.out under /usr/bin/time;
-# checks the line count (EXPECTED > 0), appends "wall cpu" to $work/NAME.times.
+# checks the answer (below), appends "wall cpu" to $work/NAME.times and records the sample.
+# Checks: kds-tail and boto3 (data lines) must output exactly the records of the first kds-tail
+# run (same multiset of lines); --envelope must hold EXPECTED lines; the threaded boto3 reader
+# prints its count, which must be EXPECTED; the aws CLI loop (EXPECTED 0) prints its count, which
+# must be all of shard 0 or at least CLI_RECORDS of it.
 measure() {
   local name=$1 expected=$2; shift 2
-  /usr/bin/time -f '%e %U %S' -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || {
-    say "$name failed:"; cat "$work/$name.err" >&2; exit 1; }
-  if (( expected > 0 )); then
-    local got
-    got=$(wc -l <"$work/$name.out")
-    if (( got != expected )); then
-      say "$name wrote $got lines, expected $expected"; exit 1
-    fi
-  fi
-  awk '{printf "%s %.2f\n", $1, $2 + $3}' "$work/$name.time" >>"$work/$name.times"
+  bench_time "$work/$name.out" "$@" || { say "$name failed"; exit 1; }
+  local got check records=$expected
+  case "$name" in
+    kds-tail | boto3)
+      got=$(wc -l <"$work/$name.out")
+      (( got == expected )) || bench_check_fail "$name" "wrote $got lines, expected $expected"
+      sort "$work/$name.out" | md5sum >"$work/$name.sum"
+      [[ -s "$work/reference.sum" ]] || cp "$work/$name.sum" "$work/reference.sum"
+      cmp -s "$work/$name.sum" "$work/reference.sum" ||
+        bench_check_fail "$name" "its records differ from kds-tail's (sorted lines)"
+      check="the same $expected records" ;;
+    kds-tail-envelope)
+      got=$(wc -l <"$work/$name.out")
+      (( got == expected )) || bench_check_fail "$name" "wrote $got lines, expected $expected"
+      check="$expected envelopes" ;;
+    boto3-threads)
+      got=$(cat "$work/$name.out")
+      records=$got
+      [[ "$got" == "$records_total" ]] || bench_check_fail "$name" "counted $got records, expected $records_total"
+      check="counted $records_total records" ;;
+    awscli)
+      got=$(cat "$work/$name.out")
+      records=$got
+      local in0
+      in0=$(grep -c "\"shard_id\":\"$shard0\"" "$work/kds-tail-envelope.out" || true)
+      (( got == in0 || (got >= cli_records && got <= in0) )) ||
+        bench_check_fail "$name" "read $got records of $shard0, which holds $in0"
+      check="$got records of one shard" ;;
+  esac
+  echo "$BT_WALL $BT_CPU" >>"$work/$name.times"
+  local label=$name ours=0
+  case "$name" in
+    kds-tail) label="kds-tail -e"; ours=1 ;;
+    kds-tail-envelope) label="kds-tail -e --envelope"; ours=1 ;;
+    boto3) label="boto3 GetRecords loop" ;;
+    boto3-threads) label="boto3, thread per shard, data discarded" ;;
+    awscli) label="aws kinesis get-records loop (1 shard)" ;;
+  esac
+  local bpr=137 # bytes per record, from kds-tail's data lines once they exist
+  [[ -s "$work/kds-tail.out" ]] && bpr=$(( $(stat -c %s "$work/kds-tail.out") / records_total ))
+  bench_sample "from kinesalite, $shards shards" "$label" "$ours" "$records" "$(( records * bpr ))" "$check"
 }
 # row LABEL NAME RECORDS: median wall of the runs → records/s; median CPU → CPU s per 100k.
 row() {
@@ -99,7 +110,7 @@ cpu = statistics.median(r[1] for r in rows)
 print(f"| {label} | {n} | {len(rows)} | {n / wall:.0f} | {cpu * 100000 / n:.2f} |")
 PY
 }
-rm -f "$work"/*.times
+rm -f "$work"/*.times "$work/reference.sum"
 
 for i in $(seq "$runs"); do
   say "run $i/$runs: kds-tail, boto3"
@@ -114,6 +125,7 @@ say "aws kinesis get-records loop ($cli_records records of one shard)"
 shard0=$("$venv/bin/aws" kinesis list-shards --stream-name "$stream" --query 'Shards[0].ShardId' --output text)
 measure awscli 0 env AWS_CLI="$venv/bin/aws" bench/peers/tail_awscli.sh "$stream" "$shard0" "$cli_records" 1000
 cli_got=$(cat "$work/awscli.out")
+bench_summarize
 
 tail_row=$(row "kds-tail -e" kds-tail "$records")
 ceiling_rate=$(python3 - "$work" "$records" <<'PY'
