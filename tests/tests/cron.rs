@@ -44,7 +44,7 @@ fn run_cron(stack: &Stack, stream: &str, bucket: &str, state: &std::path::Path) 
         .args(["--stream", stream, "--bucket", bucket, "--state-dir"])
         .arg(state)
         .arg("--bin")
-        .arg(common::tool_dir())
+        .arg(common::tool_dir_for(&["kds-tail", "kds-s3sink"]))
         .output()
         .expect("run cron-example.sh");
     let stderr = String::from_utf8_lossy(&out.stderr);

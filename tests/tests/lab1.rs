@@ -24,7 +24,7 @@ async fn lab1_sh_in_background_logs_its_start_and_loses_nothing_on_sigterm() {
     let stack = Stack::get();
     let stream = TestStream::create(&stack, 2).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let bin = common::tool_dir();
+    let bin = common::tool_dir_for(&["kds-gen", "kds-put"]);
 
     // As the lab does: `sh lab1.sh kds-lab1 2021-03-19 &` from a shell that then goes on.
     let launch = format!(
@@ -134,7 +134,7 @@ async fn lab1_sh_ends_by_itself_when_the_generator_is_bounded() {
         .arg("--receipts")
         .arg(dir.path().join("receipts.ndjson"))
         .arg("--bin")
-        .arg(common::tool_dir())
+        .arg(common::tool_dir_for(&["kds-gen", "kds-put"]))
         .args([&stream.name, "2021-03-19", "--", "--rate", "0", "-n", "250"])
         .output()
         .unwrap();

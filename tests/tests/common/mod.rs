@@ -6,8 +6,13 @@ use std::time::{Duration, Instant};
 
 /// The five tools, built (debug) and fresh; returns the directory that holds them all.
 pub fn tool_dir() -> PathBuf {
+    tool_dir_for(&["kds-gen", "kds-put", "kds-tail", "kds-window", "kds-s3sink"])
+}
+
+/// Like [`tool_dir`] for only the tools a test runs (fewer builds when some are stale).
+pub fn tool_dir_for(tools: &[&str]) -> PathBuf {
     let mut dir = None;
-    for t in ["kds-gen", "kds-put", "kds-tail", "kds-window", "kds-s3sink"] {
+    for t in tools {
         let p = testkit::bin_path(t);
         let d = p.parent().expect("binary has a directory").to_path_buf();
         if let Some(prev) = &dir {
