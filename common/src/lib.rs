@@ -17,6 +17,8 @@ pub mod duration;
 pub mod exit;
 pub mod io;
 pub mod json;
+pub mod kpl;
+pub mod rng;
 pub mod signal;
 pub mod size;
 pub mod stats;

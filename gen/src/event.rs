@@ -55,7 +55,7 @@ impl Fields {
     /// `tnum` in `TNUM_MIN..=TNUM_MAX` from the high 32 bits of `r`.
     #[inline]
     pub fn tnum_from(r: u64) -> u8 {
-        TNUM_MIN + crate::rng::scale32(r >> 32, (TNUM_MAX - TNUM_MIN + 1) as u32) as u8
+        TNUM_MIN + kds_common::rng::scale32(r >> 32, (TNUM_MAX - TNUM_MIN + 1) as u32) as u8
     }
 }
 
@@ -291,7 +291,7 @@ pub fn write_malformed(
             let mut line = Vec::with_capacity(160);
             write_event(format, &mut line, tid, f, t, tdate);
             line.pop(); // '\n'
-            let keep = 1 + crate::rng::scale32(r >> 32, (line.len() - 1) as u32) as usize;
+            let keep = 1 + kds_common::rng::scale32(r >> 32, (line.len() - 1) as u32) as usize;
             out.extend_from_slice(&line[..keep]);
         }
         Malformed::NotARecord => {
@@ -306,7 +306,7 @@ pub fn write_malformed(
         }
         Malformed::WrongType | Malformed::MissingField => {
             let missing = if kind == Malformed::MissingField {
-                Some(crate::rng::scale32(r >> 32, 7) as usize)
+                Some(kds_common::rng::scale32(r >> 32, 7) as usize)
             } else {
                 None
             };
@@ -678,7 +678,7 @@ impl Template {
 #[cfg(test)]
 mod template_tests {
     use super::*;
-    use crate::rng::Rng;
+    use kds_common::rng::Rng;
 
     #[test]
     fn template_writes_the_same_bytes_as_the_reference_formatter() {

@@ -5,7 +5,7 @@
 //! the hottest customer, `U1001` the next, and so on. Sampling uses Vose's alias method: O(1)
 //! per draw, one u64 per draw.
 
-use crate::rng::scale32;
+use kds_common::rng::scale32;
 
 /// First key number: keys are 4 digits, `1000 + k`.
 pub const KEY_BASE: u32 = 1000;
@@ -79,7 +79,7 @@ impl KeyPicker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
+    use kds_common::rng::Rng;
 
     fn histogram(p: &KeyPicker, n: usize, draws: usize) -> Vec<usize> {
         let mut r = Rng::seeded(11);

@@ -8,7 +8,7 @@ pub mod clock;
 pub mod event;
 pub mod generate;
 pub mod keys;
-pub mod rng;
+pub use kds_common::rng;
 
 use std::io::Write;
 use std::path::PathBuf;

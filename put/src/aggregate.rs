@@ -1,274 +1,15 @@
-//! KPL record aggregation: many small user records packed into one Kinesis record, in the
-//! format the KCL and kds-tail de-aggregate
-//! (amazon-kinesis-producer `aggregation-format.md`):
-//!
-//! ```text
-//! 0xF3 0x89 0x9A 0xC2 | protobuf AggregatedRecord | MD5(protobuf bytes), 16 bytes
-//!
-//! message AggregatedRecord {
-//!   repeated string partition_key_table     = 1;
-//!   repeated string explicit_hash_key_table = 2;
-//!   repeated Record records                 = 3;
-//! }
-//! message Record {
-//!   required uint64 partition_key_index     = 1;
-//!   optional uint64 explicit_hash_key_index = 2;
-//!   required bytes  data                    = 3;
-//!   repeated Tag    tags                    = 4;   // key = 1, value = 2; never written here
-//! }
-//! ```
-//!
-//! [`encode`] and [`decode`] are pure; [`Aggregator`] packs records of one shard up to a target
-//! size. As the KPL does, the Kinesis record carries the first user record's partition key
-//! (and explicit hash key), so it lands on the shard all its user records map to; an aggregate
-//! of a single record is sent as that plain record.
+//! Packing the user records of one shard into KPL aggregated records (format and codec in
+//! [`kds_common::kpl`]). As the KPL does, the Kinesis record carries the first user record's
+//! partition key (and explicit hash key), so it lands on the shard all its user records map
+//! to; an aggregate of a single record is sent as that plain record.
 
 use std::collections::HashMap;
 
-use md5::{Digest, Md5};
+use kds_common::kpl::{
+    bytes_field_len, encode, record_body_len, varint_len, Record, DIGEST_LEN, MAGIC,
+};
 
 use crate::batch::{Entry, Origin, UserRecord};
-
-pub const MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
-const DIGEST_LEN: usize = 16;
-
-/// One user record inside an aggregate, borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AggRecord<'a> {
-    pub partition_key: &'a str,
-    pub explicit_hash_key: Option<&'a str>,
-    pub data: &'a [u8],
-}
-
-/// One user record decoded from an aggregate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decoded {
-    pub partition_key: String,
-    pub explicit_hash_key: Option<String>,
-    pub data: Vec<u8>,
-}
-
-fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    put_varint(out, u64::from(field << 3 | 2));
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-/// Size of a length-delimited field with a one-byte tag.
-fn bytes_field_len(len: usize) -> usize {
-    1 + varint_len(len as u64) + len
-}
-
-/// Size of one `Record` message body.
-fn record_body_len(pk_index: u64, ehk_index: Option<u64>, data_len: usize) -> usize {
-    1 + varint_len(pk_index)
-        + ehk_index.map_or(0, |i| 1 + varint_len(i))
-        + bytes_field_len(data_len)
-}
-
-/// Encodes records as one aggregated Kinesis record (magic, protobuf, MD5).
-pub fn encode(records: &[AggRecord<'_>]) -> Vec<u8> {
-    let mut pk_table: Vec<&str> = Vec::new();
-    let mut pk_index: HashMap<&str, u64> = HashMap::new();
-    let mut ehk_table: Vec<&str> = Vec::new();
-    let mut ehk_index: HashMap<&str, u64> = HashMap::new();
-    let mut indices = Vec::with_capacity(records.len());
-    for r in records {
-        let p = *pk_index.entry(r.partition_key).or_insert_with(|| {
-            pk_table.push(r.partition_key);
-            pk_table.len() as u64 - 1
-        });
-        let e = r.explicit_hash_key.map(|k| {
-            *ehk_index.entry(k).or_insert_with(|| {
-                ehk_table.push(k);
-                ehk_table.len() as u64 - 1
-            })
-        });
-        indices.push((p, e));
-    }
-    let mut out = Vec::with_capacity(
-        MAGIC.len() + DIGEST_LEN + records.iter().map(|r| r.data.len() + 8).sum::<usize>(),
-    );
-    out.extend_from_slice(&MAGIC);
-    for k in &pk_table {
-        put_bytes_field(&mut out, 1, k.as_bytes());
-    }
-    for k in &ehk_table {
-        put_bytes_field(&mut out, 2, k.as_bytes());
-    }
-    for (r, &(p, e)) in records.iter().zip(&indices) {
-        put_varint(&mut out, 3 << 3 | 2);
-        put_varint(&mut out, record_body_len(p, e, r.data.len()) as u64);
-        put_varint(&mut out, 1 << 3);
-        put_varint(&mut out, p);
-        if let Some(e) = e {
-            put_varint(&mut out, 2 << 3);
-            put_varint(&mut out, e);
-        }
-        put_bytes_field(&mut out, 3, r.data);
-    }
-    let digest = Md5::digest(&out[MAGIC.len()..]);
-    out.extend_from_slice(&digest);
-    out
-}
-
-/// Why an aggregated record could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError(pub String);
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "bad KPL aggregated record: {}", self.0)
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-/// True when `data` starts with the KPL magic and is long enough to hold a digest.
-pub fn is_aggregated(data: &[u8]) -> bool {
-    data.len() >= MAGIC.len() + DIGEST_LEN && data.starts_with(&MAGIC)
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn done(&self) -> bool {
-        self.pos >= self.buf.len()
-    }
-
-    fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or_else(|| DecodeError("truncated varint".into()))?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err(DecodeError("varint longer than 10 bytes".into()))
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let len =
-            usize::try_from(self.varint()?).map_err(|_| DecodeError("length overflow".into()))?;
-        let end = self
-            .pos
-            .checked_add(len)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| DecodeError("field runs past the end".into()))?;
-        let b = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(b)
-    }
-
-    fn skip(&mut self, wire: u64) -> Result<(), DecodeError> {
-        let n = match wire {
-            0 => return self.varint().map(drop),
-            1 => 8,
-            2 => return self.bytes().map(drop),
-            5 => 4,
-            w => return Err(DecodeError(format!("unsupported wire type {w}"))),
-        };
-        if self.pos + n > self.buf.len() {
-            return Err(DecodeError("field runs past the end".into()));
-        }
-        self.pos += n;
-        Ok(())
-    }
-}
-
-fn utf8(b: &[u8], what: &str) -> Result<String, DecodeError> {
-    String::from_utf8(b.to_vec()).map_err(|_| DecodeError(format!("{what} is not UTF-8")))
-}
-
-/// Decodes an aggregated record. `Ok(None)` when `data` is not aggregated (no magic): it is a
-/// plain record. The MD5 trailer is checked.
-pub fn decode(data: &[u8]) -> Result<Option<Vec<Decoded>>, DecodeError> {
-    if !is_aggregated(data) {
-        return Ok(None);
-    }
-    let body = &data[MAGIC.len()..data.len() - DIGEST_LEN];
-    let digest = &data[data.len() - DIGEST_LEN..];
-    if Md5::digest(body).as_slice() != digest {
-        return Err(DecodeError("MD5 trailer does not match".into()));
-    }
-    let mut pk_table = Vec::new();
-    let mut ehk_table = Vec::new();
-    let mut raw_records = Vec::new();
-    let mut r = Reader { buf: body, pos: 0 };
-    while !r.done() {
-        let tag = r.varint()?;
-        match (tag >> 3, tag & 7) {
-            (1, 2) => pk_table.push(utf8(r.bytes()?, "partition key")?),
-            (2, 2) => ehk_table.push(utf8(r.bytes()?, "explicit hash key")?),
-            (3, 2) => raw_records.push(r.bytes()?),
-            (_, wire) => r.skip(wire)?,
-        }
-    }
-    let mut out = Vec::with_capacity(raw_records.len());
-    for raw in raw_records {
-        let mut r = Reader { buf: raw, pos: 0 };
-        let (mut pk, mut ehk, mut payload) = (None, None, None);
-        while !r.done() {
-            let tag = r.varint()?;
-            match (tag >> 3, tag & 7) {
-                (1, 0) => pk = Some(r.varint()?),
-                (2, 0) => ehk = Some(r.varint()?),
-                (3, 2) => payload = Some(r.bytes()?),
-                (_, wire) => r.skip(wire)?,
-            }
-        }
-        let pk = pk.ok_or_else(|| DecodeError("record without partition_key_index".into()))?;
-        let partition_key = pk_table
-            .get(pk as usize)
-            .ok_or_else(|| DecodeError(format!("partition_key_index {pk} out of range")))?
-            .clone();
-        let explicit_hash_key = match ehk {
-            None => None,
-            Some(i) => Some(
-                ehk_table
-                    .get(i as usize)
-                    .ok_or_else(|| {
-                        DecodeError(format!("explicit_hash_key_index {i} out of range"))
-                    })?
-                    .clone(),
-            ),
-        };
-        let data = payload
-            .ok_or_else(|| DecodeError("record without data".into()))?
-            .to_vec();
-        out.push(Decoded {
-            partition_key,
-            explicit_hash_key,
-            data,
-        });
-    }
-    Ok(Some(out))
-}
 
 /// Packs the user records of one shard into aggregated entries of at most `target` bytes
 /// (data plus outer partition key).
@@ -380,9 +121,9 @@ pub fn pack(mut records: Vec<UserRecord>) -> Entry {
     if records.len() == 1 {
         return Entry::plain(records.remove(0));
     }
-    let borrowed: Vec<AggRecord<'_>> = records
+    let borrowed: Vec<Record<'_>> = records
         .iter()
-        .map(|r| AggRecord {
+        .map(|r| Record {
             partition_key: &r.partition_key,
             explicit_hash_key: r.explicit_hash_key.as_deref(),
             data: &r.data,
@@ -403,6 +144,7 @@ pub fn pack(mut records: Vec<UserRecord>) -> Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kds_common::kpl::{decode, Decoded};
 
     fn rec(line: u64, pk: &str, data: &[u8]) -> UserRecord {
         UserRecord {
@@ -411,68 +153,6 @@ mod tests {
             partition_key: pk.into(),
             explicit_hash_key: None,
         }
-    }
-
-    #[test]
-    fn known_bytes() {
-        // Hand-assembled: pk table ["k"], one record {pk 0, data "hi"}.
-        let got = encode(&[AggRecord {
-            partition_key: "k",
-            explicit_hash_key: None,
-            data: b"hi",
-        }]);
-        let body = [
-            0x0A, 0x01, b'k', 0x1A, 0x06, 0x08, 0x00, 0x1A, 0x02, b'h', b'i',
-        ];
-        assert_eq!(&got[..4], &MAGIC);
-        assert_eq!(&got[4..got.len() - 16], &body);
-        assert_eq!(&got[got.len() - 16..], Md5::digest(body).as_slice());
-    }
-
-    #[test]
-    fn round_trip_with_shared_keys_and_hash_keys() {
-        let data: Vec<Vec<u8>> = (0..300)
-            .map(|i| format!("{{\"i\":{i}}}").into_bytes())
-            .collect();
-        let keys: Vec<String> = (0..300).map(|i| format!("k{}", i % 7)).collect();
-        let recs: Vec<AggRecord<'_>> = (0..300)
-            .map(|i| AggRecord {
-                partition_key: &keys[i],
-                explicit_hash_key: (i % 3 == 0).then_some("12345"),
-                data: &data[i],
-            })
-            .collect();
-        let blob = encode(&recs);
-        let back = decode(&blob).unwrap().unwrap();
-        assert_eq!(back.len(), 300);
-        for (i, d) in back.iter().enumerate() {
-            assert_eq!(d.data, data[i]);
-            assert_eq!(d.partition_key, keys[i]);
-            assert_eq!(
-                d.explicit_hash_key.as_deref(),
-                (i % 3 == 0).then_some("12345")
-            );
-        }
-    }
-
-    #[test]
-    fn plain_records_and_corruption() {
-        assert_eq!(decode(b"{\"plain\":true}").unwrap(), None);
-        let mut blob = encode(&[
-            AggRecord {
-                partition_key: "a",
-                explicit_hash_key: None,
-                data: b"1",
-            },
-            AggRecord {
-                partition_key: "b",
-                explicit_hash_key: None,
-                data: b"2",
-            },
-        ]);
-        let mid = blob.len() / 2;
-        blob[mid] ^= 0xff;
-        assert!(decode(&blob).unwrap_err().0.contains("MD5"));
     }
 
     #[test]
@@ -491,7 +171,9 @@ mod tests {
                 "{}",
                 e.data.len()
             );
-            let decoded = decode(&e.data).unwrap().expect("aggregated");
+            let Decoded::Aggregated(decoded) = decode(&e.data).unwrap() else {
+                panic!("not aggregated")
+            };
             let Origin::Aggregate(recs) = &e.origin else {
                 panic!("plain")
             };

@@ -19,7 +19,6 @@ pub mod partition;
 pub mod rate;
 pub mod receipt;
 pub mod retry;
-pub mod rng;
 pub mod sender;
 pub mod shard_map;
 pub mod stats;

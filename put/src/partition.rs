@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::limits::{MAX_PARTITION_KEY_CHARS, MIN_PARTITION_KEY_CHARS};
-use crate::rng::Rng;
+use kds_common::rng::Rng;
 
 /// How partition keys are chosen; exactly one per run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::operation::put_records::PutRecordsError;
 
-use crate::rng::Rng;
+use kds_common::rng::Rng;
 
 /// Delay before attempt `n + 1` after `n` failed attempts: "equal jitter", uniform in
 /// `[c/2, c]` with `c = min(max, base * 2^(n-1))`. Never zero (unless `base` is), so

@@ -17,9 +17,9 @@ use crate::dead_letter::{write_dead_letter, DeadLetter};
 use crate::rate::RateLimiter;
 use crate::receipt::write_receipt;
 use crate::retry::{classify_call_error, entry_error_is_retryable, Backoff, CallVerdict};
-use crate::rng::Rng;
 use crate::shard_map::ShardMap;
 use crate::stats::Stats;
+use kds_common::rng::Rng;
 
 /// How many per-line problems of each kind are printed on stderr before only counting.
 pub const MAX_REPORTED: u64 = 5;

@@ -339,7 +339,8 @@ async fn aggregate_round_trip() {
         let decoded =
             kpl_decode(&r.data).unwrap_or_else(|| vec![(r.partition_key.clone(), r.data.clone())]);
         // The library's own decoder agrees.
-        if let Some(lib) = kds_put::aggregate::decode(&r.data).unwrap() {
+        if let kds_common::kpl::Decoded::Aggregated(lib) = kds_common::kpl::decode(&r.data).unwrap()
+        {
             assert_eq!(lib.len(), decoded.len());
         }
         for (i, (key, data)) in decoded.into_iter().enumerate() {

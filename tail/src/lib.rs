@@ -7,7 +7,6 @@
 
 pub mod checkpoint;
 pub mod config;
-pub mod deaggregate;
 pub mod output;
 pub mod reader;
 pub mod shards;
@@ -31,7 +30,7 @@ pub use config::{Args, Config};
 
 use checkpoint::Checkpoint;
 use config::From;
-use deaggregate::Decoded;
+use kds_common::kpl::{self, Decoded};
 use output::{Formatter, OutRecord};
 use reader::{Event, ShardReader, ShardStats, Start};
 use shards::{Coordinator, State};
@@ -472,8 +471,8 @@ impl Session {
                 arrival_ms,
                 data,
             };
-            let decoded = if self.config.deaggregate && deaggregate::looks_aggregated(data) {
-                match deaggregate::decode(data) {
+            let decoded = if self.config.deaggregate && kpl::looks_aggregated(data) {
+                match kpl::decode(data) {
                     Ok(d) => d,
                     Err(e) => {
                         self.bad_aggregates += 1;

@@ -9,39 +9,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
-use md5::{Digest, Md5};
 use support::*;
 use testkit::{read_stream_all, Stack, TestStream};
 
-/// A minimal KPL aggregated-record encoder (magic + protobuf AggregatedRecord + MD5).
+/// A KPL aggregated record of `records` (key index, data) over the key table `keys`.
 fn kpl_aggregate(keys: &[&str], records: &[(u64, &[u8])]) -> Vec<u8> {
-    fn varint(out: &mut Vec<u8>, mut v: u64) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-    fn field(out: &mut Vec<u8>, num: u64, bytes: &[u8]) {
-        varint(out, (num << 3) | 2);
-        varint(out, bytes.len() as u64);
-        out.extend_from_slice(bytes);
-    }
-    let mut body = Vec::new();
-    for k in keys {
-        field(&mut body, 1, k.as_bytes());
-    }
-    for (key_index, data) in records {
-        let mut r = Vec::new();
-        varint(&mut r, 1 << 3);
-        varint(&mut r, *key_index);
-        field(&mut r, 3, data);
-        field(&mut body, 3, &r);
-    }
-    let mut out = vec![0xF3, 0x89, 0x9A, 0xC2];
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&Md5::digest(&body));
-    out
+    let records: Vec<kds_common::kpl::Record<'_>> = records
+        .iter()
+        .map(|&(key_index, data)| kds_common::kpl::Record {
+            partition_key: keys[key_index as usize],
+            explicit_hash_key: None,
+            data,
+        })
+        .collect();
+    kds_common::kpl::encode(&records)
 }
 
 fn b64(data: &[u8]) -> String {

@@ -1,7 +1,8 @@
 //! A small, fast, seedable PRNG: xoshiro256** seeded through splitmix64.
 //!
 //! Output depends only on the seed (and the order of draws), so a run is reproducible.
-//! Not cryptographic: this generates test data.
+//! Not cryptographic: kds-gen draws its test data from it (reproducible per seed), kds-put its
+//! backoff jitter and random partition keys.
 
 /// splitmix64: expands one 64-bit seed into well-mixed state words.
 #[derive(Debug, Clone)]
@@ -45,6 +46,17 @@ impl Rng {
         result
     }
 
+    /// Seeded from the process's hash keys, the time and the pid: differs between calls.
+    pub fn from_entropy() -> Rng {
+        Rng::seeded(random_seed())
+    }
+
+    /// Uniform in `[0, 1)`.
+    #[inline]
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// Uniform in `0..n` (Lemire's multiply-shift on the high 32 bits; bias below 2^-32 · n).
     #[inline]
     pub fn below(&mut self, n: u32) -> u32 {
@@ -70,7 +82,7 @@ pub fn threshold(p: f64) -> u64 {
 pub fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_i64(kds_common::time::now_ms());
+    h.write_i64(crate::time::now_ms());
     h.write_u32(std::process::id());
     let mut sm = SplitMix64(h.finish());
     sm.next_u64()
@@ -90,6 +102,18 @@ mod tests {
         let vc: Vec<u64> = (0..100).map(|_| c.next_u64()).collect();
         assert_eq!(va, vb);
         assert_ne!(va, vc);
+    }
+
+    #[test]
+    fn unit_interval_and_entropy_seeds_differ() {
+        let mut r = Rng::seeded(7);
+        for _ in 0..10_000 {
+            assert!((0.0..1.0).contains(&r.next_f64()));
+        }
+        assert_ne!(
+            Rng::from_entropy().next_u64(),
+            Rng::from_entropy().next_u64()
+        );
     }
 
     #[test]

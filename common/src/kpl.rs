@@ -1,9 +1,10 @@
-//! KPL de-aggregation (decode only).
-//!
-//! An aggregated Kinesis record is `magic (F3 89 9A C2) | protobuf AggregatedRecord |
-//! MD5(protobuf)` (16 bytes), the format of the Kinesis Producer Library:
+//! The KPL aggregated record format: many small user records packed into one Kinesis record.
+//! kds-put writes it (`--aggregate`), kds-tail reads it; it is what the KPL writes and the KCL
+//! de-aggregates (amazon-kinesis-producer `aggregation-format.md`):
 //!
 //! ```text
+//! 0xF3 0x89 0x9A 0xC2 | protobuf AggregatedRecord | MD5(protobuf bytes), 16 bytes
+//!
 //! message AggregatedRecord {
 //!   repeated string partition_key_table     = 1;
 //!   repeated string explicit_hash_key_table = 2;
@@ -13,28 +14,109 @@
 //!   required uint64 partition_key_index     = 1;
 //!   optional uint64 explicit_hash_key_index = 2;
 //!   required bytes  data                    = 3;
-//!   repeated Tag    tags                    = 4;
+//!   repeated Tag    tags                    = 4;   // key = 1, value = 2; skipped, never written
 //! }
 //! ```
 //!
 //! As in the KCL, a record that starts with the magic but whose checksum does not match is an
 //! ordinary record. A record with a good checksum that does not decode is an error the caller
-//! counts (and writes as is).
-//!
-//! NOTE for the lead: kds-put has its own encoder/decoder (`put/src/aggregate.rs`); the two
-//! belong together in `kds_common`.
+//! counts.
+
+use std::collections::HashMap;
 
 use md5::{Digest, Md5};
 
 pub const MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
-const DIGEST_LEN: usize = 16;
+pub const DIGEST_LEN: usize = 16;
 
-/// One user record inside an aggregated record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRecord<'a> {
+/// One user record inside an aggregate, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
     pub partition_key: &'a str,
     pub explicit_hash_key: Option<&'a str>,
     pub data: &'a [u8],
+}
+
+pub fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub fn put_bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+    put_varint(out, u64::from(field << 3 | 2));
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// Size of a length-delimited field with a one-byte tag.
+pub fn bytes_field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+/// Size of one `Record` message body.
+pub fn record_body_len(pk_index: u64, ehk_index: Option<u64>, data_len: usize) -> usize {
+    1 + varint_len(pk_index)
+        + ehk_index.map_or(0, |i| 1 + varint_len(i))
+        + bytes_field_len(data_len)
+}
+
+/// Encodes records as one aggregated Kinesis record (magic, protobuf, MD5).
+/// Partition keys and explicit hash keys are stored once each, in tables.
+pub fn encode(records: &[Record<'_>]) -> Vec<u8> {
+    let mut pk_table: Vec<&str> = Vec::new();
+    let mut pk_index: HashMap<&str, u64> = HashMap::new();
+    let mut ehk_table: Vec<&str> = Vec::new();
+    let mut ehk_index: HashMap<&str, u64> = HashMap::new();
+    let mut indices = Vec::with_capacity(records.len());
+    for r in records {
+        let p = *pk_index.entry(r.partition_key).or_insert_with(|| {
+            pk_table.push(r.partition_key);
+            pk_table.len() as u64 - 1
+        });
+        let e = r.explicit_hash_key.map(|k| {
+            *ehk_index.entry(k).or_insert_with(|| {
+                ehk_table.push(k);
+                ehk_table.len() as u64 - 1
+            })
+        });
+        indices.push((p, e));
+    }
+    let mut out = Vec::with_capacity(
+        MAGIC.len() + DIGEST_LEN + records.iter().map(|r| r.data.len() + 8).sum::<usize>(),
+    );
+    out.extend_from_slice(&MAGIC);
+    for k in &pk_table {
+        put_bytes_field(&mut out, 1, k.as_bytes());
+    }
+    for k in &ehk_table {
+        put_bytes_field(&mut out, 2, k.as_bytes());
+    }
+    for (r, &(p, e)) in records.iter().zip(&indices) {
+        put_varint(&mut out, 3 << 3 | 2);
+        put_varint(&mut out, record_body_len(p, e, r.data.len()) as u64);
+        put_varint(&mut out, 1 << 3);
+        put_varint(&mut out, p);
+        if let Some(e) = e {
+            put_varint(&mut out, 2 << 3);
+            put_varint(&mut out, e);
+        }
+        put_bytes_field(&mut out, 3, r.data);
+    }
+    let digest = Md5::digest(&out[MAGIC.len()..]);
+    out.extend_from_slice(&digest);
+    out
 }
 
 /// What a record turned out to be.
@@ -43,7 +125,7 @@ pub enum Decoded<'a> {
     /// Not an aggregated record (no magic, or the checksum does not match).
     Plain,
     /// The user records, in order.
-    Aggregated(Vec<UserRecord<'a>>),
+    Aggregated(Vec<Record<'a>>),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -111,7 +193,7 @@ pub fn decode(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
                     .ok_or(DecodeError("explicit_hash_key_index out of range"))?,
             ),
         };
-        out.push(UserRecord {
+        out.push(Record {
             partition_key,
             explicit_hash_key,
             data: payload.ok_or(DecodeError("record without data"))?,
@@ -186,20 +268,17 @@ impl<'a> Parser<'a> {
 mod tests {
     use super::*;
 
-    // A tiny encoder for the tests (the real one lives in kds-put).
-    fn varint(out: &mut Vec<u8>, mut v: u64) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
+    use md5::{Digest, Md5};
+
+    fn varint(out: &mut Vec<u8>, v: u64) {
+        put_varint(out, v)
     }
-    fn field(out: &mut Vec<u8>, num: u64, bytes: &[u8]) {
-        varint(out, num << 3 | 2);
-        varint(out, bytes.len() as u64);
-        out.extend_from_slice(bytes);
+    fn field(out: &mut Vec<u8>, num: u32, bytes: &[u8]) {
+        put_bytes_field(out, num, bytes)
     }
-    fn encode(keys: &[&str], records: &[(u64, &[u8])]) -> Vec<u8> {
+    /// Hand-assembled aggregate with arbitrary indices and a tag per record, to test the
+    /// decoder on input `encode` would never write.
+    fn encode_raw(keys: &[&str], records: &[(u64, &[u8])]) -> Vec<u8> {
         let mut body = Vec::new();
         for k in keys {
             field(&mut body, 1, k.as_bytes());
@@ -223,7 +302,7 @@ mod tests {
 
     #[test]
     fn decodes_user_records_in_order() {
-        let agg = encode(&["a", "b"], &[(0, b"one"), (1, b"two"), (0, b"")]);
+        let agg = encode_raw(&["a", "b"], &[(0, b"one"), (1, b"two"), (0, b"")]);
         let Decoded::Aggregated(recs) = decode(&agg).unwrap() else {
             panic!("not decoded")
         };
@@ -234,7 +313,7 @@ mod tests {
     #[test]
     fn plain_records_and_bad_checksums_are_plain() {
         assert_eq!(decode(b"{\"a\":1}").unwrap(), Decoded::Plain);
-        let mut agg = encode(&["a"], &[(0, b"x")]);
+        let mut agg = encode_raw(&["a"], &[(0, b"x")]);
         let last = agg.len() - 1;
         agg[last] ^= 1;
         assert_eq!(decode(&agg).unwrap(), Decoded::Plain);
@@ -247,10 +326,51 @@ mod tests {
         agg.extend_from_slice(&body);
         agg.extend_from_slice(&Md5::digest(&body));
         assert!(decode(&agg).is_err());
-        let agg = encode(&["a"], &[(3, b"x")]);
+        let agg = encode_raw(&["a"], &[(3, b"x")]);
         assert_eq!(
             decode(&agg).unwrap_err(),
             DecodeError("partition_key_index out of range")
         );
+    }
+
+    #[test]
+    fn known_bytes() {
+        // Hand-assembled: pk table ["k"], one record {pk 0, data "hi"}.
+        let got = encode(&[Record {
+            partition_key: "k",
+            explicit_hash_key: None,
+            data: b"hi",
+        }]);
+        let body = [
+            0x0A, 0x01, b'k', 0x1A, 0x06, 0x08, 0x00, 0x1A, 0x02, b'h', b'i',
+        ];
+        assert_eq!(&got[..4], &MAGIC);
+        assert_eq!(&got[4..got.len() - 16], &body);
+        assert_eq!(&got[got.len() - 16..], Md5::digest(body).as_slice());
+    }
+
+    #[test]
+    fn round_trip_with_shared_keys_and_hash_keys() {
+        let data: Vec<Vec<u8>> = (0..300)
+            .map(|i| format!("{{\"i\":{i}}}").into_bytes())
+            .collect();
+        let keys: Vec<String> = (0..300).map(|i| format!("k{}", i % 7)).collect();
+        let recs: Vec<Record<'_>> = (0..300)
+            .map(|i| Record {
+                partition_key: &keys[i],
+                explicit_hash_key: (i % 3 == 0).then_some("12345"),
+                data: &data[i],
+            })
+            .collect();
+        let blob = encode(&recs);
+        let Decoded::Aggregated(back) = decode(&blob).unwrap() else {
+            panic!("not decoded")
+        };
+        assert_eq!(back.len(), 300);
+        for (i, d) in back.iter().enumerate() {
+            assert_eq!(d.data, data[i]);
+            assert_eq!(d.partition_key, keys[i].as_str());
+            assert_eq!(d.explicit_hash_key, (i % 3 == 0).then_some("12345"));
+        }
     }
 }
