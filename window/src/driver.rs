@@ -1,6 +1,10 @@
-//! Feeding the engine: a reader thread hands blocks of whole lines over a channel, so the main
-//! loop can wake on a timer (rowtime windows close on the clock even while input is idle) and
-//! on signals, whatever the input does.
+//! Feeding the engine so that rowtime windows close on the clock even while input is idle, and
+//! signals are served whatever the input does.
+//!
+//! [`run_input`] (the command line: stdin, files, pipes) reads in the engine's thread with
+//! `poll()` and a timeout; [`run_stream`] (any `Read`, e.g. a filtered reader) has a reader
+//! thread hand copies of its blocks over a channel; [`run_direct`] reads inputs that never
+//! block (regular files) without any waiting.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -13,6 +17,7 @@ use kds_common::io::{LineReader, Output};
 use kds_common::signal::Shutdown;
 
 use crate::engine::{Config, Engine, Stats};
+use crate::input::{Input, Next};
 
 /// Longest the main loop sleeps before looking at the clock and the shutdown flag again.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -69,7 +74,61 @@ pub struct Progress {
     pub lines: Arc<AtomicU64>,
 }
 
-/// Runs one engine over one input until its end or a shutdown request.
+/// How long to wait for input before the clock needs looking at: until the next rowtime
+/// deadline, at most [`POLL`] (the shutdown flag is checked at least that often).
+fn wait_time(engine: &Engine, clock: &dyn Clock) -> Duration {
+    match engine.next_deadline() {
+        Some(deadline) => {
+            let ms = (deadline - clock.now_ms()).clamp(0, POLL.as_millis() as i64);
+            Duration::from_millis(ms as u64)
+        }
+        None => POLL,
+    }
+}
+
+/// Runs one engine over the command line's inputs until their end or a shutdown request.
+/// Input is read in this thread into one reusable buffer (no copy, no channel): pipes are
+/// `poll()`ed with a timeout until the next rowtime deadline (at most [`POLL`]), so windows
+/// close on the clock while input is idle and a signal is noticed within [`POLL`]. Output is
+/// flushed after every block, and by the engine after every emission.
+pub fn run_input(
+    cfg: &Config,
+    mut input: Input,
+    clock: &dyn Clock,
+    out: Output,
+    diag: Box<dyn Write + Send>,
+    shutdown: &Shutdown,
+    progress: &Progress,
+) -> anyhow::Result<Stats> {
+    let mut engine = Engine::new(cfg, out, diag)?;
+    engine.start_clock(clock.now_ms());
+    loop {
+        if shutdown.requested() {
+            engine.finish(true)?;
+            break;
+        }
+        let wait = wait_time(&engine, clock);
+        match input.next(wait).context("reading input")? {
+            Next::Block(block) => {
+                engine.push_block(block.bytes, block.first_line, clock.now_ms())?;
+                engine.flush()?;
+                progress.lines.store(engine.stats.lines, Ordering::Relaxed);
+            }
+            Next::Idle => {
+                engine.observe_clock(clock.now_ms())?;
+            }
+            Next::End => {
+                engine.finish(false)?;
+                break;
+            }
+        }
+    }
+    progress.lines.store(engine.stats.lines, Ordering::Relaxed);
+    Ok(engine.stats)
+}
+
+/// Runs one engine over any reader until its end or a shutdown request (a reader thread
+/// copies its blocks to this one; the command line uses [`run_input`]).
 pub fn run_stream(
     cfg: &Config,
     mut reader: LineReader,
@@ -110,14 +169,7 @@ pub fn run_stream(
             engine.finish(true)?;
             break;
         }
-        let wait = match engine.next_deadline() {
-            Some(deadline) => {
-                let ms = (deadline - clock.now_ms()).clamp(0, POLL.as_millis() as i64);
-                Duration::from_millis(ms as u64)
-            }
-            None => POLL,
-        };
-        match rx.recv_timeout(wait) {
+        match rx.recv_timeout(wait_time(&engine, clock)) {
             Ok(Msg::Block(buf, first_line)) => {
                 engine.push_block(&buf, first_line, clock.now_ms())?;
                 engine.flush()?;

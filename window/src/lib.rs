@@ -2,12 +2,13 @@
 //! application as a Unix filter.
 //!
 //! Flags become a [`query::Query`] plus [`engine::Options`] ([`Args::config`]); the
-//! [`engine::Engine`] turns lines into window rows; [`driver`] feeds it from a reader thread so
-//! rowtime windows close on the clock; [`threads`] splits files across cores.
+//! [`engine::Engine`] turns lines into window rows; [`driver`] feeds it ([`input`] reads stdin and files
+//! with `poll()`) so rowtime windows close on the clock; [`threads`] splits files across cores.
 
 pub mod agg;
 pub mod driver;
 pub mod engine;
+pub mod input;
 pub mod output;
 pub mod query;
 pub mod scan;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use kds_common::exit::{usage, Exit};
-use kds_common::io::{LineReader, Output};
+use kds_common::io::Output;
 use kds_common::signal::Shutdown;
 use kds_common::stats::Reporter;
 
@@ -195,15 +196,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             &shutdown,
         )?
     } else {
-        let reader = LineReader::open(&args.files)?;
-        let run = if driver::inputs_are_regular_files(&args.files) {
-            driver::run_direct
-        } else {
-            driver::run_stream
-        };
-        run(
+        driver::run_input(
             &cfg,
-            reader,
+            input::Input::open(&args.files)?,
             &driver::SystemClock,
             Output::stdout(),
             Box::new(std::io::stderr()),
