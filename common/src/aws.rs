@@ -36,6 +36,17 @@ pub async fn sdk_config(args: &AwsArgs) -> SdkConfig {
     loader.load().await
 }
 
+/// The small multi-threaded runtime the AWS tools run on: two workers match the two cores
+/// the tools are sized for, and the work is network-bound.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 pub async fn kinesis_client(args: &AwsArgs) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::new(&sdk_config(args).await)
 }

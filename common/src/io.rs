@@ -30,6 +30,32 @@ pub struct Block<'a> {
     pub bytes: &'a [u8],
 }
 
+/// One input named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPath {
+    Stdin,
+    File(PathBuf),
+}
+
+/// Resolves input arguments: none, or `-`, is stdin. A file that cannot be opened fails here,
+/// before any output is written.
+pub fn input_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<InputPath>> {
+    if paths.is_empty() {
+        return Ok(vec![InputPath::Stdin]);
+    }
+    paths
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                Ok(InputPath::Stdin)
+            } else {
+                File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+                Ok(InputPath::File(p.clone()))
+            }
+        })
+        .collect()
+}
+
 /// Reads lines from stdin or a list of files, one after another.
 pub struct LineReader {
     sources: Vec<Source>,
@@ -54,22 +80,13 @@ enum Source {
 impl LineReader {
     /// Opens the given paths in order; no paths, or `-`, means stdin.
     pub fn open(paths: &[PathBuf]) -> anyhow::Result<LineReader> {
-        let sources = if paths.is_empty() {
-            vec![Source::Stdin]
-        } else {
-            paths
-                .iter()
-                .map(|p| {
-                    if p.as_os_str() == "-" {
-                        Ok(Source::Stdin)
-                    } else {
-                        // Fail early on a missing file, before any output is written.
-                        File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
-                        Ok(Source::File(p.clone()))
-                    }
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?
-        };
+        let sources = input_paths(paths)?
+            .into_iter()
+            .map(|p| match p {
+                InputPath::Stdin => Source::Stdin,
+                InputPath::File(path) => Source::File(path),
+            })
+            .collect();
         Ok(LineReader::with_sources(sources))
     }
 

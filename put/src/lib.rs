@@ -85,11 +85,7 @@ pub fn run_with(config: Config, shutdown: Shutdown) -> anyhow::Result<Exit> {
         None => None,
     };
     let receipts = config.receipts.then(Output::stdout);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = kds_common::aws::runtime()?;
     runtime.block_on(run_async(
         config,
         shutdown,

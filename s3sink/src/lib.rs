@@ -16,7 +16,6 @@ pub mod upload;
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use kds_common::exit::Exit;
 use kds_common::io::{LineReader, Output};
 use kds_common::signal::Shutdown;
@@ -29,11 +28,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let config = Config::try_from(args)?;
     let input = LineReader::open(&config.files)?;
     let shutdown = Shutdown::install()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = kds_common::aws::runtime()?;
     runtime.block_on(sink::run(
         config,
         input,

@@ -41,11 +41,7 @@ const TOOL: &str = "kds-tail";
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let config = Config::try_from(args)?;
     let shutdown = Shutdown::install()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = kds_common::aws::runtime()?;
     let result = runtime.block_on(tail(config, Output::stdout(), shutdown));
     runtime.shutdown_timeout(Duration::from_millis(200));
     result

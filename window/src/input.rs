@@ -14,7 +14,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use kds_common::io::{enlarge_pipe, Block, PIPE_SIZE};
 
 /// Bytes asked for by one read, the size of the (enlarged) pipe. 128 KiB to 2 MiB measured
@@ -94,21 +93,13 @@ impl Input {
     /// Opens the given paths in order (none, or `-`, is stdin). A missing file fails here,
     /// before any output is written.
     pub fn open(paths: &[PathBuf]) -> anyhow::Result<Input> {
-        let sources = if paths.is_empty() {
-            vec![Source::Stdin]
-        } else {
-            paths
-                .iter()
-                .map(|p| {
-                    if p.as_os_str() == "-" {
-                        Ok(Source::Stdin)
-                    } else {
-                        File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
-                        Ok(Source::Path(p.clone()))
-                    }
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?
-        };
+        let sources = kds_common::io::input_paths(paths)?
+            .into_iter()
+            .map(|p| match p {
+                kds_common::io::InputPath::Stdin => Source::Stdin,
+                kds_common::io::InputPath::File(path) => Source::Path(path),
+            })
+            .collect();
         Ok(Input::with_sources(sources))
     }
 
