@@ -198,10 +198,10 @@ async fn run_async(
     reporter.finish(&summary);
     let (bad_unshown, failed_unshown) = ctx.sink.unreported();
     if bad_unshown > 0 {
-        eprintln!("kds-put: {bad_unshown} more bad lines not shown");
+        kds_common::diag!("kds-put: {bad_unshown} more bad lines not shown");
     }
     if failed_unshown > 0 {
-        eprintln!("kds-put: {failed_unshown} more undelivered records not shown");
+        kds_common::diag!("kds-put: {failed_unshown} more undelivered records not shown");
     }
     if let Some(err) = ctx.sink.take_error() {
         return Err(anyhow::Error::new(err).context("cannot write output"));
@@ -214,14 +214,14 @@ async fn run_async(
     if undelivered > 0 {
         match &config.dead_letter {
             None => {
-                eprintln!(
+                kds_common::diag!(
                     "kds-put: {undelivered} record{} not delivered (keep them with --dead-letter FILE)",
                     if undelivered == 1 { "" } else { "s" }
                 );
                 return Ok(Exit::Failure);
             }
             Some(path) if !config.allow_dead_letters => {
-                eprintln!(
+                kds_common::diag!(
                     "kds-put: {undelivered} record{} dead-lettered to {}",
                     if undelivered == 1 { "" } else { "s" },
                     path.display()
@@ -374,10 +374,10 @@ impl Dispatcher {
                 }
             }
             Err(ListShardsFailure::StreamNotFound(m)) => {
-                eprintln!("kds-put: cannot refresh the shard map: stream not found: {m}")
+                kds_common::diag!("kds-put: cannot refresh the shard map: stream not found: {m}")
             }
             Err(ListShardsFailure::Other(e)) => {
-                eprintln!("kds-put: cannot refresh the shard map: {e:#}")
+                kds_common::diag!("kds-put: cannot refresh the shard map: {e:#}")
             }
         }
     }

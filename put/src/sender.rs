@@ -91,14 +91,14 @@ impl Sink {
     /// Prints `kds-put: line N: message` for the first few bad lines.
     pub fn report_bad_line(&self, line: u64, message: &str) {
         if self.reported_bad.fetch_add(1, Ordering::Relaxed) < MAX_REPORTED {
-            eprintln!("kds-put: line {line}: {message}");
+            kds_common::diag!("kds-put: line {line}: {message}");
         }
     }
 
     /// Prints the first few delivery failures.
     pub fn report_failure(&self, line: u64, attempts: u32, code: &str, message: &str) {
         if self.reported_failed.fetch_add(1, Ordering::Relaxed) < MAX_REPORTED {
-            eprintln!(
+            kds_common::diag!(
                 "kds-put: line {line}: not delivered after {attempts} attempt{}: {code}: {message}",
                 if attempts == 1 { "" } else { "s" }
             );

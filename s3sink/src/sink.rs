@@ -260,7 +260,7 @@ async fn print_outcomes(
                 let n = stats.spilled_objects.fetch_add(1, Ordering::Relaxed);
                 stats.spilled_records.fetch_add(records, Ordering::Relaxed);
                 if n < REPORTED_BAD_LINES {
-                    eprintln!(
+                    kds_common::diag!(
                         "kds-s3sink: could not deliver {key} ({records} records): {error}; written to {}",
                         path.display()
                     );
@@ -272,7 +272,7 @@ async fn print_outcomes(
                 error,
             } => {
                 stats.lost_records.fetch_add(records, Ordering::Relaxed);
-                eprintln!(
+                kds_common::diag!(
                     "kds-s3sink: could not deliver or spill {key} ({records} records): {error}"
                 );
             }
@@ -312,7 +312,7 @@ impl Intake {
         for e in &batch.errors {
             self.bad_lines += 1;
             if self.bad_lines <= REPORTED_BAD_LINES {
-                eprintln!("kds-s3sink: {e}; sent to the error prefix");
+                kds_common::diag!("kds-s3sink: {e}; sent to the error prefix");
             }
             if self.strict && self.strict_error.is_none() {
                 self.strict_error = Some(e.clone());
@@ -474,7 +474,7 @@ pub async fn run(
         stats.spilled_records.load(Ordering::Relaxed),
     ));
     if intake.bad_lines > REPORTED_BAD_LINES {
-        eprintln!(
+        kds_common::diag!(
             "kds-s3sink: {} lines in all were sent to the error prefix",
             intake.bad_lines
         );

@@ -190,7 +190,7 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
             s.bad_aggregates
         );
         if !(s.config.verbose || reporter.prints_summary()) {
-            eprintln!("{TOOL}: {warn}");
+            kds_common::diag!("{TOOL}: {warn}");
         }
         summary.push_str("; ");
         summary.push_str(&warn);
@@ -473,7 +473,7 @@ impl Session {
                     Err(e) => {
                         self.bad_aggregates += 1;
                         if self.bad_aggregates == 1 {
-                            eprintln!(
+                            kds_common::diag!(
                                 "{TOOL}: warning: {shard} {}: {e}; written as is (further ones are counted)",
                                 r.sequence_number
                             );
@@ -515,7 +515,7 @@ impl Session {
             }
             if !self.warned && self.fmt.warnings.total() > before && !self.config.envelope {
                 self.warned = true;
-                eprintln!(
+                kds_common::diag!(
                     "{TOOL}: warning: {shard} {}: data is not a single UTF-8 line, written per --data {} (further ones are counted)",
                     r.sequence_number,
                     self.fmt.mode.name()
