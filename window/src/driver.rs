@@ -3,8 +3,7 @@
 //!
 //! [`run_input`] (the command line: stdin, files, pipes) reads in the engine's thread with
 //! `poll()` and a timeout; [`run_stream`] (any `Read`, e.g. a filtered reader) has a reader
-//! thread hand copies of its blocks over a channel; [`run_direct`] reads inputs that never
-//! block (regular files) without any waiting.
+//! thread hand copies of its blocks over a channel.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -183,39 +182,6 @@ pub fn run_stream(
             Ok(Msg::Err(e)) => return Err(anyhow::Error::new(e).context("reading input")),
             Err(RecvTimeoutError::Timeout) => {
                 engine.observe_clock(clock.now_ms())?;
-            }
-        }
-    }
-    progress.lines.store(engine.stats.lines, Ordering::Relaxed);
-    Ok(engine.stats)
-}
-
-/// Runs one engine over inputs that never block (regular files): blocks are read in this
-/// thread, with no copy; rowtime windows close as blocks are read and at the end.
-pub fn run_direct(
-    cfg: &Config,
-    mut reader: LineReader,
-    clock: &dyn Clock,
-    out: Output,
-    diag: Box<dyn Write + Send>,
-    shutdown: &Shutdown,
-    progress: &Progress,
-) -> anyhow::Result<Stats> {
-    let mut engine = Engine::new(cfg, out, diag)?;
-    engine.start_clock(clock.now_ms());
-    loop {
-        if shutdown.requested() {
-            engine.finish(true)?;
-            break;
-        }
-        match reader.next_block().context("reading input")? {
-            Some(block) => {
-                engine.push_block(block.bytes, block.first_line, clock.now_ms())?;
-                progress.lines.store(engine.stats.lines, Ordering::Relaxed);
-            }
-            None => {
-                engine.finish(false)?;
-                break;
             }
         }
     }
