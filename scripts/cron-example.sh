@@ -89,25 +89,8 @@ if [[ -n "$ENV_FILE" ]]; then
   . "$ENV_FILE"
 fi
 
-find_bin() { # find_bin NAME -> path
-  local name="$1" d
-  if [[ -n "$BIN" ]]; then
-    [[ -x "$BIN/$name" ]] || die "$BIN/$name not found or not executable"
-    printf '%s\n' "$BIN/$name"
-    return
-  fi
-  if command -v "$name" >/dev/null 2>&1; then
-    command -v "$name"
-    return
-  fi
-  for d in "$ROOT/target/release" "$ROOT/target/debug"; do
-    if [[ -x "$d/$name" ]]; then
-      printf '%s\n' "$d/$name"
-      return
-    fi
-  done
-  die "$name not found: build it (cargo build --release -p $name) or pass --bin DIR"
-}
+# shellcheck source=scripts/find-bin.sh
+. "$ROOT/scripts/find-bin.sh"
 TAIL="$(find_bin kds-tail)"
 SINK="$(find_bin kds-s3sink)"
 

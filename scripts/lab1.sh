@@ -81,25 +81,8 @@ TDATE="${POS[1]:-$(date -u +%Y-%m-%d)}"
 [[ "$TDATE" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || usage_error "TDATE must be YYYY-MM-DD, got '$TDATE'"
 [[ -n "$LOG" ]] || usage_error "--log must not be empty"
 
-find_bin() { # find_bin NAME -> path of the binary
-  local name="$1" d
-  if [[ -n "$BIN" ]]; then
-    [[ -x "$BIN/$name" ]] || die "$BIN/$name not found or not executable"
-    printf '%s\n' "$BIN/$name"
-    return
-  fi
-  if command -v "$name" >/dev/null 2>&1; then
-    command -v "$name"
-    return
-  fi
-  for d in "$ROOT/target/release" "$ROOT/target/debug"; do
-    if [[ -x "$d/$name" ]]; then
-      printf '%s\n' "$d/$name"
-      return
-    fi
-  done
-  die "$name not found: build it (cargo build --release -p $name) or pass --bin DIR"
-}
+# shellcheck source=scripts/find-bin.sh
+. "$ROOT/scripts/find-bin.sh"
 GEN="$(find_bin kds-gen)"
 PUT="$(find_bin kds-put)"
 
