@@ -32,6 +32,8 @@
 //!   deletion on drop.
 //! - [`read_stream_all`], [`list_shard_ids`], [`wait_active`]: Kinesis read-back.
 //! - [`list_objects_all`], [`list_keys`]: S3 read-back.
+//! - [`reliability`]: `wait_with_rusage(&mut child)` (exit status + the child's peak RSS),
+//!   `Scale::from_env()` (`KDS_RELIABILITY=full`), `Figures` recorded for `bench/RELIABILITY.md`.
 //! - [`bin_path`]`(name)`: another crate's binary (reused when fresh, else `cargo build -p name`).
 
 mod bin;
@@ -41,6 +43,7 @@ mod stack;
 mod stream;
 
 pub mod fault_proxy;
+pub mod reliability;
 
 pub use bin::bin_path;
 pub use bucket::{list_keys, list_objects_all, TestBucket};

@@ -1,0 +1,179 @@
+//! What the reliability scenarios (issue #10) measure and record.
+//!
+//! - [`wait_with_rusage`]: waits for one child and returns its exit status together with its own
+//!   peak RSS (`wait4(2)`'s `ru_maxrss`), so a scenario can state the memory of each tool of a
+//!   pipeline, not of the test process.
+//! - [`Scale`]: `KDS_RELIABILITY=full` (set by `scripts/reliability --full`) selects the issue's
+//!   full volumes; the default is the scaled-down size that `scripts/test` runs.
+//! - [`Figures`]: one scenario's outcome (sent, delivered, duplicated, lost, peak RSS, command),
+//!   written as JSON to `<repo>/target/reliability/<scenario>.json`, from which
+//!   `scripts/reliability` renders `bench/RELIABILITY.md`.
+
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, ExitStatus};
+
+use crate::stack::repo_root;
+
+/// Waits for `child` with `wait4(2)` and returns its exit status and its peak resident set size
+/// in KiB (Linux reports `ru_maxrss` in KiB). The child is reaped: do not call `child.wait()`
+/// afterwards.
+pub fn wait_with_rusage(child: &mut Child) -> io::Result<(ExitStatus, u64)> {
+    // Close our end of its stdin first, as Child::wait does, so a child reading stdin sees EOF.
+    drop(child.stdin.take());
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our own unreaped child; the out-pointers point to live locals.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == pid {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    Ok((
+        ExitStatus::from_raw(status),
+        u64::try_from(usage.ru_maxrss).unwrap_or(0),
+    ))
+}
+
+/// How big a scenario runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// The scaled-down volumes that `scripts/test` (and CI) runs.
+    Ci,
+    /// The issue's volumes, run by `scripts/reliability --full`.
+    Full,
+}
+
+impl Scale {
+    /// `Full` when `KDS_RELIABILITY=full`, else `Ci`.
+    pub fn from_env() -> Scale {
+        match std::env::var("KDS_RELIABILITY").as_deref() {
+            Ok("full") => Scale::Full,
+            _ => Scale::Ci,
+        }
+    }
+
+    /// `ci` in CI scale, `full` in full scale.
+    pub fn pick<T>(self, ci: T, full: T) -> T {
+        match self {
+            Scale::Ci => ci,
+            Scale::Full => full,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scale::Ci => "ci",
+            Scale::Full => "full",
+        }
+    }
+}
+
+/// One scenario's outcome, a row of `bench/RELIABILITY.md`.
+#[derive(Clone, Debug, Default)]
+pub struct Figures {
+    /// File-name-safe identifier, e.g. `faults-put`.
+    pub scenario: String,
+    /// One line saying what was done, e.g. "kds-gen | kds-put through the proxy at 20% faults".
+    pub description: String,
+    pub sent: u64,
+    pub delivered: u64,
+    /// Extra copies delivered (allowed only where the protocol allows them; say why in `notes`).
+    pub duplicated: u64,
+    /// Records sent and neither delivered nor dead-lettered nor counted in an exit status.
+    pub lost: u64,
+    /// Records written to a dead-letter or error output.
+    pub dead_lettered: u64,
+    /// Peak RSS in KiB per process, e.g. `[("kds-put", 9120)]`.
+    pub peak_rss_kib: Vec<(String, u64)>,
+    pub seconds: f64,
+    /// How to reproduce it, e.g. `scripts/reliability --full --only faults_put`.
+    pub command: String,
+    pub notes: String,
+}
+
+impl Figures {
+    pub fn new(scenario: &str, description: &str) -> Figures {
+        Figures {
+            scenario: scenario.to_string(),
+            description: description.to_string(),
+            ..Figures::default()
+        }
+    }
+
+    /// Where [`Figures::record`] writes: `<repo>/target/reliability/` (or
+    /// `$KDS_RELIABILITY_DIR`).
+    pub fn dir() -> PathBuf {
+        match std::env::var_os("KDS_RELIABILITY_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => repo_root().join("target").join("reliability"),
+        }
+    }
+
+    /// Writes `<dir>/<scenario>.json` (one JSON object, with the scale and a UTC timestamp).
+    pub fn record(&self) -> anyhow::Result<PathBuf> {
+        let dir = Figures::dir();
+        std::fs::create_dir_all(&dir)?;
+        let rss: serde_json::Map<String, serde_json::Value> = self
+            .peak_rss_kib
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(*v)))
+            .collect();
+        let json = serde_json::json!({
+            "scenario": self.scenario,
+            "description": self.description,
+            "scale": Scale::from_env().name(),
+            "sent": self.sent,
+            "delivered": self.delivered,
+            "duplicated": self.duplicated,
+            "lost": self.lost,
+            "dead_lettered": self.dead_lettered,
+            "peak_rss_kib": rss,
+            "seconds": (self.seconds * 10.0).round() / 10.0,
+            "command": self.command,
+            "notes": self.notes,
+            "recorded_at": kds_common::time::rfc3339_ms(kds_common::time::now_ms()),
+        });
+        let path = dir.join(format!("{}.json", self.scenario));
+        std::fs::write(&path, format!("{json}\n"))?;
+        Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn rusage_reports_the_childs_own_peak_rss() {
+        // A child that touches ~64 MiB must report at least that much; the test process itself
+        // is not what is measured.
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                "b = bytearray(64 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (status, rss) = wait_with_rusage(&mut child).unwrap();
+        assert!(status.success());
+        assert!(rss >= 64 * 1024, "peak RSS {rss} KiB < 64 MiB");
+    }
+
+    #[test]
+    fn rusage_keeps_the_exit_status() {
+        let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let (status, _) = wait_with_rusage(&mut child).unwrap();
+        assert_eq!(status.code(), Some(3));
+    }
+}
