@@ -1,18 +1,17 @@
 //! Feeding the engine so that rowtime windows close on the clock even while input is idle, and
 //! signals are served whatever the input does.
 //!
-//! [`run_input`] (the command line: stdin, files, pipes) reads in the engine's thread with
-//! `poll()` and a timeout; [`run_stream`] (any `Read`, e.g. a filtered reader) has a reader
-//! thread hand copies of its blocks over a channel.
+//! [`run_input`] (the command line: stdin, files, pipes, with the flags or with `--sql`) reads
+//! in the engine's thread with `poll()` and a timeout; a [`BlockFilter`] (the SQL front end's
+//! WHERE clause) may rewrite each block before the engine sees it.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kds_common::io::{LineReader, Output};
+use kds_common::io::Output;
 use kds_common::signal::Shutdown;
 
 use crate::engine::{Config, Engine, Stats};
@@ -20,9 +19,6 @@ use crate::input::{Input, Next};
 
 /// Longest the main loop sleeps before looking at the clock and the shutdown flag again.
 pub const POLL: Duration = Duration::from_millis(100);
-
-/// Blocks in flight between the reader thread and the engine (each about 1 MiB).
-const BLOCKS_IN_FLIGHT: usize = 2;
 
 /// Wall-clock time in epoch milliseconds. Injectable so tests drive rowtime without sleeping.
 pub trait Clock: Send + Sync {
@@ -61,10 +57,33 @@ impl Clock for ManualClock {
     }
 }
 
-enum Msg {
-    Block(Vec<u8>, u64),
-    Eof,
-    Err(std::io::Error),
+/// Rewrites each block of whole lines before the engine sees it (the SQL front end's WHERE
+/// clause). The result holds the same lines in the same order, except that a line may be
+/// blanked (an empty line, which the engine skips), so line numbers stay right.
+pub trait BlockFilter {
+    fn apply<'a>(&'a mut self, block: &'a [u8]) -> &'a [u8];
+}
+
+/// No filter: blocks go to the engine as read, without a copy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFilter;
+
+impl BlockFilter for NoFilter {
+    #[inline]
+    fn apply<'a>(&'a mut self, block: &'a [u8]) -> &'a [u8] {
+        block
+    }
+}
+
+/// An optional filter: `None` passes blocks through.
+impl<F: BlockFilter> BlockFilter for Option<F> {
+    #[inline]
+    fn apply<'a>(&'a mut self, block: &'a [u8]) -> &'a [u8] {
+        match self {
+            Some(f) => f.apply(block),
+            None => block,
+        }
+    }
 }
 
 /// Where progress is published for the `-v` stats line.
@@ -92,7 +111,31 @@ fn wait_time(engine: &Engine, clock: &dyn Clock) -> Duration {
 /// flushed after every block, and by the engine after every emission.
 pub fn run_input(
     cfg: &Config,
+    input: Input,
+    clock: &dyn Clock,
+    out: Output,
+    diag: Box<dyn Write + Send>,
+    shutdown: &Shutdown,
+    progress: &Progress,
+) -> anyhow::Result<Stats> {
+    run_filtered(
+        cfg,
+        input,
+        &mut NoFilter,
+        clock,
+        out,
+        diag,
+        shutdown,
+        progress,
+    )
+}
+
+/// [`run_input`] with `filter` applied to every block before the engine sees it.
+#[allow(clippy::too_many_arguments)]
+pub fn run_filtered<F: BlockFilter + ?Sized>(
+    cfg: &Config,
     mut input: Input,
+    filter: &mut F,
     clock: &dyn Clock,
     out: Output,
     diag: Box<dyn Write + Send>,
@@ -109,7 +152,8 @@ pub fn run_input(
         let wait = wait_time(&engine, clock);
         match input.next(wait).context("reading input")? {
             Next::Block(block) => {
-                engine.push_block(block.bytes, block.first_line, clock.now_ms())?;
+                let bytes = filter.apply(block.bytes);
+                engine.push_block(bytes, block.first_line, clock.now_ms())?;
                 engine.flush()?;
                 progress.lines.store(engine.stats.lines, Ordering::Relaxed);
             }
@@ -119,69 +163,6 @@ pub fn run_input(
             Next::End => {
                 engine.finish(false)?;
                 break;
-            }
-        }
-    }
-    progress.lines.store(engine.stats.lines, Ordering::Relaxed);
-    Ok(engine.stats)
-}
-
-/// Runs one engine over any reader until its end or a shutdown request (a reader thread
-/// copies its blocks to this one; the command line uses [`run_input`]).
-pub fn run_stream(
-    cfg: &Config,
-    mut reader: LineReader,
-    clock: &dyn Clock,
-    out: Output,
-    diag: Box<dyn Write + Send>,
-    shutdown: &Shutdown,
-    progress: &Progress,
-) -> anyhow::Result<Stats> {
-    let mut engine = Engine::new(cfg, out, diag)?;
-    let (tx, rx) = mpsc::sync_channel::<Msg>(BLOCKS_IN_FLIGHT);
-    let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<u8>>();
-    // The reader thread ends when the input ends or when this function returns (send fails).
-    // A thread blocked in read() on a live pipe is left behind; the process exits after us.
-    std::thread::Builder::new()
-        .name("kds-window-read".into())
-        .spawn(move || loop {
-            let msg = match reader.next_block() {
-                Ok(Some(block)) => {
-                    let mut buf = recycle_rx.try_recv().unwrap_or_default();
-                    buf.clear();
-                    buf.extend_from_slice(block.bytes);
-                    Msg::Block(buf, block.first_line)
-                }
-                Ok(None) => Msg::Eof,
-                Err(e) => Msg::Err(e),
-            };
-            let last = !matches!(msg, Msg::Block(..));
-            if tx.send(msg).is_err() || last {
-                return;
-            }
-        })
-        .context("cannot start the reader thread")?;
-
-    engine.start_clock(clock.now_ms());
-    loop {
-        if shutdown.requested() {
-            engine.finish(true)?;
-            break;
-        }
-        match rx.recv_timeout(wait_time(&engine, clock)) {
-            Ok(Msg::Block(buf, first_line)) => {
-                engine.push_block(&buf, first_line, clock.now_ms())?;
-                engine.flush()?;
-                progress.lines.store(engine.stats.lines, Ordering::Relaxed);
-                let _ = recycle_tx.send(buf);
-            }
-            Ok(Msg::Eof) | Err(RecvTimeoutError::Disconnected) => {
-                engine.finish(false)?;
-                break;
-            }
-            Ok(Msg::Err(e)) => return Err(anyhow::Error::new(e).context("reading input")),
-            Err(RecvTimeoutError::Timeout) => {
-                engine.observe_clock(clock.now_ms())?;
             }
         }
     }

@@ -58,9 +58,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_parser = query::parse_agg)]
     pub agg: Vec<Aggregate>,
 
-    /// Event/arrival time: how far the watermark trails the largest time seen.
-    #[arg(long, default_value = "0", value_parser = kds_common::duration::parse_duration)]
-    pub allowed_lateness: Duration,
+    /// Event/arrival time: how far the watermark trails the largest time seen. Default: 0 for
+    /// event time; 5s for arrival time, where `kds-tail` interleaves shards out of arrival order.
+    #[arg(long, value_parser = kds_common::duration::parse_duration)]
+    pub allowed_lateness: Option<Duration>,
 
     /// Records for windows already emitted: drop, emit (a correction row marked "late":true),
     /// or side:FILE (append the line to FILE). Counted in the summary either way.
@@ -115,7 +116,24 @@ fn parse_late(text: &str) -> Result<LatePolicy, String> {
     }
 }
 
+/// `--allowed-lateness` for `--time arrival` when none is given. `kds-tail` reads shards
+/// concurrently and writes each GetRecords page as it comes, so arrival times interleave out of
+/// order across shards by up to a polling interval (500 ms when idle) plus any throttling
+/// back-off (up to 5 s); with no lateness, a window would close on one shard's newer record and
+/// drop another shard's older ones.
+pub const DEFAULT_ARRIVAL_LATENESS: Duration = Duration::from_secs(5);
+
 impl Args {
+    /// `--allowed-lateness`, or its default for the time basis: [`DEFAULT_ARRIVAL_LATENESS`] for
+    /// arrival time, 0 otherwise.
+    pub fn allowed_lateness(&self) -> Duration {
+        match (self.allowed_lateness, &self.time) {
+            (Some(d), _) => d,
+            (None, TimeBasis::Arrival) => DEFAULT_ARRIVAL_LATENESS,
+            (None, _) => Duration::ZERO,
+        }
+    }
+
     /// The validated query and options (usage errors map to exit 2).
     pub fn config(&self) -> anyhow::Result<Config> {
         let size_ms = i64::try_from(self.size.as_millis()).unwrap_or(i64::MAX);
@@ -153,7 +171,7 @@ impl Args {
         }
         let options = Options {
             late: self.late.clone(),
-            allowed_lateness_ms: i64::try_from(self.allowed_lateness.as_millis())
+            allowed_lateness_ms: i64::try_from(self.allowed_lateness().as_millis())
                 .unwrap_or(i64::MAX),
             emit_empty: self.emit_empty,
             strict: self.strict,
@@ -172,6 +190,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         return sql::cli::run(&args, &args.sql);
     }
     let cfg = args.config()?;
+    run_query(&args, &cfg, &mut driver::NoFilter)
+}
+
+/// Runs a validated query over the command line's inputs (the flags' query, or `--sql`'s with
+/// its WHERE clause as `filter`): `--threads` splits files across cores, otherwise stdin and
+/// files are read with `poll()` in this thread ([`driver::run_filtered`]). Prints the bad-line
+/// count and, with `-v` or on a terminal, the summary on stderr.
+pub fn run_query<F: driver::BlockFilter + ?Sized>(
+    args: &Args,
+    cfg: &Config,
+    filter: &mut F,
+) -> anyhow::Result<Exit> {
     let shutdown = Shutdown::install()?;
     let progress = driver::Progress::default();
     let started = Instant::now();
@@ -187,8 +217,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         },
     );
     let stats = if args.threads > 1 {
+        // The SQL front end refuses --threads with a WHERE clause (sql_config), so no filter
+        // is lost here.
         threads::run_files(
-            &cfg,
+            cfg,
             &args.files,
             args.threads,
             Output::stdout(),
@@ -196,9 +228,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             &shutdown,
         )?
     } else {
-        driver::run_input(
-            &cfg,
+        driver::run_filtered(
+            cfg,
             input::Input::open(&args.files)?,
+            filter,
             &driver::SystemClock,
             Output::stdout(),
             Box::new(std::io::stderr()),

@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::io::Cursor;
-
 use common::*;
-use kds_common::io::{LineReader, Output, SharedBuf};
+use kds_common::io::{Output, SharedBuf};
 use kds_common::signal::Shutdown;
-use kds_window::driver::{run_stream, ManualClock, Progress};
+use kds_window::driver::{run_input, ManualClock, Progress};
 use kds_window::engine::{Config, LatePolicy, Options, Stats};
 use kds_window::query::{parse_agg, parse_group_by, Path, Query, TimeBasis};
 use serde_json::Value;
@@ -57,10 +55,9 @@ fn config(q: &RefQuery, opts: Options) -> Config {
 fn run_tool(cfg: &Config, input: &str) -> (Vec<Value>, Stats, String) {
     let out = SharedBuf::default();
     let diag = SharedBuf::default();
-    let reader = LineReader::new(Cursor::new(input.as_bytes().to_vec()));
-    let stats = run_stream(
+    let stats = run_input(
         cfg,
-        reader,
+        input_of(input.as_bytes()),
         &ManualClock::new(T0),
         Output::new(out.clone()),
         Box::new(diag.clone()),
@@ -280,9 +277,9 @@ fn strict_stops_at_the_first_bad_line() {
             ..Options::default()
         },
     );
-    let err = run_stream(
+    let err = run_input(
         &cfg,
-        LineReader::new(Cursor::new(input.into_bytes())),
+        input_of(input.as_bytes()),
         &ManualClock::new(T0),
         Output::new(SharedBuf::default()),
         Box::new(SharedBuf::default()),
@@ -337,4 +334,74 @@ fn missing_tnum_counts_but_is_not_summed_and_missing_group_is_null() {
             (Value::Null, Value::from(2), Value::from(7)),
         ]
     );
+}
+
+/// Envelopes from two shards as `kds-tail` writes them: each shard in arrival order, shard B's
+/// records written `lag_ms` after shard A's records of the same arrival time, so arrival times
+/// go back by up to `lag_ms` across shards. Records every 100 ms per shard for `seconds`.
+fn two_shard_envelopes(seconds: i64, lag_ms: i64) -> (String, usize) {
+    let mut recs: Vec<(i64, String)> = Vec::new();
+    for (shard, lag) in [(0, 0), (1, lag_ms)] {
+        for i in 0..seconds * 10 {
+            let t = T0 + i * 100;
+            let line = serde_json::json!({
+                "shard_id": format!("shardId-00000000000{shard}"),
+                "sequence_number": (49_000_000 + i).to_string(),
+                "partition_key": "k",
+                "arrival": rfc3339(t, true),
+                "data": {"tnum": 1},
+            });
+            recs.push((t + lag, serde_json::to_string(&line).unwrap()));
+        }
+    }
+    recs.sort_by_key(|r| r.0);
+    let n = recs.len();
+    let text: String = recs.into_iter().map(|(_, l)| l + "\n").collect();
+    (text, n)
+}
+
+fn arrival_config(extra: &[&str]) -> Config {
+    use clap::Parser;
+    let mut argv = vec!["kds-window", "--time", "arrival", "--size", "10s"];
+    argv.extend_from_slice(extra);
+    kds_window::Args::try_parse_from(argv)
+        .unwrap()
+        .config()
+        .unwrap()
+}
+
+#[test]
+fn arrival_time_allows_5s_of_disorder_across_shards_by_default() {
+    let (input, n) = two_shard_envelopes(40, 3_000);
+    let cfg = arrival_config(&[]);
+    assert_eq!(cfg.options.allowed_lateness_ms, 5_000);
+    let (rows, stats, _) = run_tool(&cfg, &input);
+    assert_eq!(stats.late, 0, "no record is late");
+    let counted: i64 = rows.iter().map(|r| r["count_tno"].as_i64().unwrap()).sum();
+    assert_eq!(counted, n as i64, "every record is in a window");
+    assert_eq!(rows.len(), 4);
+
+    // The same input with no allowed lateness drops shard B's records at each window end.
+    let cfg = arrival_config(&["--allowed-lateness", "0"]);
+    assert_eq!(cfg.options.allowed_lateness_ms, 0);
+    let (rows, stats, _) = run_tool(&cfg, &input);
+    let counted: i64 = rows.iter().map(|r| r["count_tno"].as_i64().unwrap()).sum();
+    assert!(stats.late > 0, "records are late without lateness");
+    assert_eq!(counted + stats.late as i64, n as i64);
+}
+
+#[test]
+fn event_time_keeps_no_allowed_lateness_by_default() {
+    use clap::Parser;
+    let args = kds_window::Args::try_parse_from(["kds-window", "--time", "event:tuptime"]).unwrap();
+    assert_eq!(args.config().unwrap().options.allowed_lateness_ms, 0);
+    let args = kds_window::Args::try_parse_from([
+        "kds-window",
+        "--time",
+        "event:tuptime",
+        "--allowed-lateness",
+        "2s",
+    ])
+    .unwrap();
+    assert_eq!(args.config().unwrap().options.allowed_lateness_ms, 2_000);
 }

@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kds_common::io::{LineReader, Output, SharedBuf};
+use kds_common::io::{Output, SharedBuf};
 use kds_common::signal::Shutdown;
-use kds_window::driver::{run_stream, ManualClock, Progress};
+use kds_window::driver::{run_input, ManualClock, Progress};
 use kds_window::engine::{Config, Options};
 use kds_window::query::Query;
 use serde_json::Value;
@@ -42,9 +42,9 @@ fn start(
     let progress = Progress::default();
     let (o, p) = (out.clone(), progress.clone());
     let handle = std::thread::spawn(move || {
-        run_stream(
+        run_input(
             &cfg,
-            LineReader::new(reader),
+            kds_window::input::Input::from_fd(reader),
             &clock,
             Output::new(o),
             Box::new(std::io::sink()),

@@ -3,15 +3,17 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
-use kds_common::io::{LineReader, Output};
+use kds_common::io::Output;
 use kds_common::signal::Shutdown;
-use kds_window::driver::{run_stream, ManualClock, Progress};
+use kds_window::driver::{run_filtered, ManualClock, Progress};
 use kds_window::engine::{Config, Engine, Options};
-use kds_window::sql::cli::{to_query, FilteredInput};
+use kds_window::sql::cli::{to_query, WhereFilter};
 use kds_window::sql::{bind, discover, parse_sql};
 use kds_window::Query;
 use serde_json::Value;
@@ -154,14 +156,11 @@ fn run_fixed(sql: &str) -> Vec<String> {
         query: to_query(&b).unwrap(),
         options: Options::default(),
     };
-    let mut reader = LineReader::new(std::io::Cursor::new(FIXED.as_bytes().to_vec()));
-    if let Some(f) = b.filter {
-        reader = LineReader::new(FilteredInput::new(reader, f));
-    }
     let buf = Shared::default();
-    let stats = run_stream(
+    let stats = run_filtered(
         &cfg,
-        reader,
+        common::input_of(FIXED.as_bytes()),
+        &mut b.filter.map(WhereFilter::new),
         &ManualClock::new(0),
         Output::new(buf.clone()),
         Box::new(std::io::sink()),

@@ -1,26 +1,24 @@
 //! `--sql`, `--discover`, `--schema`, `--explain-flink`: from flags to a running engine.
 //!
 //! The SQL is parsed, bound and checked before any input is read; every problem there is a usage
-//! error (exit 2) naming the line and column. The plan becomes an ordinary [`Query`]; a WHERE
-//! clause runs in [`FilteredInput`], in front of the engine, on each parsed record.
+//! error (exit 2) naming the line and column. The plan becomes an ordinary [`Query`] run by
+//! [`crate::run_query`] (the flags' input path); a WHERE clause runs in [`WhereFilter`], in
+//! front of the engine, on each parsed record.
 
-use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::{LineReader, Output};
-use kds_common::signal::Shutdown;
-use kds_common::stats::Reporter;
 
 use super::bind::{bind, BoundAggregate, BoundQuery, BoundTime};
 use super::eval::{eval_filter, BoundExpr};
 use super::flink::{explain_flink, FlinkOptions};
 use super::schema::{parse_schema_json, Discovery, Schema};
 use super::{parse_sql, AggFunc as SqlAgg, SqlPlan};
+use crate::driver::BlockFilter;
 use crate::engine::Config;
 use crate::query::{AggFunc, Aggregate, Column, GroupBy, Path, Query, TimeBasis};
 
@@ -317,128 +315,57 @@ pub fn run(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let (cfg, filter) = sql_config(args, sql)?;
-    let shutdown = Shutdown::install()?;
-    let progress = crate::driver::Progress::default();
-    let started = Instant::now();
-    let lines = progress.lines.clone();
-    let reporter = Reporter::start(
-        "kds-window",
-        args.verbose,
-        Duration::from_secs(1),
-        move || {
-            let n = lines.load(Ordering::Relaxed);
-            format!(
-                "{n} lines, {:.0} lines/s",
-                kds_common::stats::rate(n, started.elapsed())
-            )
-        },
-    );
-    let stats = if args.threads > 1 {
-        crate::threads::run_files(
-            &cfg,
-            &args.files,
-            args.threads,
-            Output::stdout(),
-            Box::new(std::io::stderr()),
-            &shutdown,
-        )?
-    } else {
-        let mut reader = LineReader::open(&args.files)?;
-        if let Some(f) = filter {
-            reader = LineReader::new(FilteredInput::new(reader, f));
-        }
-        crate::driver::run_stream(
-            &cfg,
-            reader,
-            &crate::driver::SystemClock,
-            Output::stdout(),
-            Box::new(std::io::stderr()),
-            &shutdown,
-            &progress,
-        )?
-    };
-    if stats.bad > 0 {
-        let s = if stats.bad == 1 { "" } else { "s" };
-        let _ = writeln!(
-            std::io::stderr(),
-            "kds-window: {} bad line{s} skipped",
-            stats.bad
-        );
-    }
-    reporter.finish(&format!(
-        "{} lines, {} records, {} windows, {} rows, {} late, {} bad, {:.0} lines/s",
-        stats.lines,
-        stats.records,
-        stats.windows,
-        stats.rows,
-        stats.late,
-        stats.bad,
-        kds_common::stats::rate(stats.lines, started.elapsed())
-    ));
-    Ok(Exit::Ok)
+    crate::run_query(args, &cfg, &mut filter.map(WhereFilter::new))
 }
 
-/// Input with a WHERE clause applied: each line that parses as JSON and fails the condition is
-/// replaced by an empty line (which the engine skips), so line numbers in bad-line reports stay
-/// right. Lines that are not JSON pass through for the engine to count as bad.
-pub struct FilteredInput {
-    reader: LineReader,
+/// A WHERE clause applied to blocks of lines in front of the engine: each line that parses as
+/// JSON and fails the condition is blanked (an empty line, which the engine skips), so line
+/// numbers in bad-line reports stay right. Lines that are not JSON pass through for the engine
+/// to count as bad. A block whose lines all pass is handed on without a copy.
+pub struct WhereFilter {
     filter: BoundExpr,
-    buf: VecDeque<u8>,
-    eof: bool,
+    buf: Vec<u8>,
 }
 
-impl FilteredInput {
-    pub fn new(reader: LineReader, filter: BoundExpr) -> FilteredInput {
-        FilteredInput {
-            reader,
+impl WhereFilter {
+    pub fn new(filter: BoundExpr) -> WhereFilter {
+        WhereFilter {
             filter,
-            buf: VecDeque::new(),
-            eof: false,
+            buf: Vec::new(),
         }
     }
 
-    fn fill(&mut self) -> std::io::Result<()> {
-        let Some(block) = self.reader.next_block()? else {
-            self.eof = true;
-            return Ok(());
-        };
-        let bytes = block.bytes;
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let (line, next, nl) = match memchr::memchr(b'\n', rest) {
-                Some(i) => (&rest[..i], &rest[i + 1..], true),
-                None => (rest, &rest[rest.len()..], false),
-            };
-            let keep = match serde_json::from_slice::<serde_json::Value>(line) {
-                Ok(v) => eval_filter(&self.filter, &v),
-                Err(_) => true,
-            };
-            if keep {
-                self.buf.extend(line);
-            }
-            if nl || !keep {
-                self.buf.push_back(b'\n');
-            }
-            rest = next;
+    fn keep(&self, line: &[u8]) -> bool {
+        match serde_json::from_slice::<serde_json::Value>(line) {
+            Ok(v) => eval_filter(&self.filter, &v),
+            Err(_) => true,
         }
-        Ok(())
     }
 }
 
-impl Read for FilteredInput {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.buf.is_empty() {
-            if self.eof {
-                return Ok(0);
+impl BlockFilter for WhereFilter {
+    fn apply<'a>(&'a mut self, block: &'a [u8]) -> &'a [u8] {
+        self.buf.clear();
+        // `block[copied..]` is not yet in `buf`; `buf` is used once a line is blanked.
+        let mut copied = 0;
+        let mut blanked = false;
+        let mut start = 0;
+        while start < block.len() {
+            let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
+            let line = &block[start..end];
+            if !line.is_empty() && !self.keep(line) {
+                // Drop the line's bytes, keep its '\n'.
+                self.buf.extend_from_slice(&block[copied..start]);
+                copied = end;
+                blanked = true;
             }
-            self.fill()?;
+            start = end + 1;
         }
-        let (a, _) = self.buf.as_slices();
-        let n = a.len().min(out.len());
-        out[..n].copy_from_slice(&a[..n]);
-        self.buf.drain(..n);
-        Ok(n)
+        if !blanked {
+            return block;
+        }
+        self.buf.extend_from_slice(&block[copied..]);
+        &self.buf
     }
 }
 
@@ -456,14 +383,45 @@ mod tests {
         bind(&plan, None).unwrap().filter.unwrap()
     }
 
+    fn filtered(f: &mut WhereFilter, block: &str) -> String {
+        String::from_utf8(f.apply(block.as_bytes()).to_vec()).unwrap()
+    }
+
     #[test]
-    fn filtered_input_blanks_rejected_records_and_keeps_bad_lines() {
-        let input = "{\"tnum\":1}\n{\"tnum\":7}\nnot json\n{\"tnum\":9}";
-        let reader = LineReader::new(std::io::Cursor::new(input.as_bytes().to_vec()));
-        let mut f = FilteredInput::new(reader, filter_of("\"tnum\" > 5"));
-        let mut out = String::new();
-        f.read_to_string(&mut out).unwrap();
-        assert_eq!(out, "\n{\"tnum\":7}\nnot json\n{\"tnum\":9}");
+    fn where_filter_blanks_rejected_records_and_keeps_bad_lines() {
+        let mut f = WhereFilter::new(filter_of("\"tnum\" > 5"));
+        assert_eq!(
+            filtered(
+                &mut f,
+                "{\"tnum\":1}\n{\"tnum\":7}\nnot json\n\n{\"tnum\":9}"
+            ),
+            "\n{\"tnum\":7}\nnot json\n\n{\"tnum\":9}"
+        );
+        // Rejected lines in the middle and at the end (with and without '\n').
+        assert_eq!(
+            filtered(
+                &mut f,
+                "{\"tnum\":8}\n{\"tnum\":2}\n{\"tnum\":9}\n{\"tnum\":3}\n"
+            ),
+            "{\"tnum\":8}\n\n{\"tnum\":9}\n\n"
+        );
+        assert_eq!(
+            filtered(&mut f, "{\"tnum\":6}\n{\"tnum\":3}"),
+            "{\"tnum\":6}\n"
+        );
+        assert_eq!(filtered(&mut f, ""), "");
+    }
+
+    #[test]
+    fn where_filter_hands_on_a_block_whose_lines_all_pass() {
+        let mut f = WhereFilter::new(filter_of("\"tnum\" > 5"));
+        let block = b"{\"tnum\":6}\nnot json\n{\"tnum\":7}".to_vec();
+        let out = f.apply(&block);
+        assert_eq!(
+            out.as_ptr(),
+            block.as_ptr(),
+            "passed through without a copy"
+        );
     }
 
     #[test]

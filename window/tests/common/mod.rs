@@ -492,3 +492,12 @@ pub fn trade_line(i: u64, t: i64, tnum: i64) -> String {
         rfc3339(t - t.rem_euclid(1000), false)
     )
 }
+
+/// The tool's input reading `bytes` from a file (no poll: a regular file never waits).
+pub fn input_of(bytes: &[u8]) -> kds_window::input::Input {
+    use std::io::{Seek, Write};
+    let mut f = tempfile::tempfile().unwrap();
+    f.write_all(bytes).unwrap();
+    f.rewind().unwrap();
+    kds_window::input::Input::from_fd(f)
+}
