@@ -65,3 +65,6 @@ pub fn lines_of(path: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Helpers of the reliability scenarios (`reliability_*.rs`).
+pub mod rel;
