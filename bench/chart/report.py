@@ -5,7 +5,7 @@ Usage: report.py OUT_DIR RESULTS_MD CHARTS_DIR
 
 Reads (all written by bench/run and the bench/<tool>.sh scripts, see bench/lib.sh):
   OUT_DIR/run-meta.tsv          key<TAB>value lines: date, commit, machine, mode, load, ...
-  OUT_DIR/run-tools.tsv         tool<TAB>status<TAB>seconds<TAB>load_before<TAB>load_after
+  OUT_DIR/run-tools.tsv         tool<TAB>status<TAB>seconds<TAB>load_before<TAB>load_after<TAB>date<TAB>commit
   OUT_DIR/<tool>.tsv            one row per (case, contender), header line first
   OUT_DIR/e2e.tsv               end-to-end latency: stage<TAB>n<TAB>p50_ms<TAB>p90_ms<TAB>p99_ms<TAB>max_ms
   OUT_DIR/e2e-meta.tsv          key<TAB>value lines describing the latency run
@@ -178,6 +178,8 @@ def main():
         "(see [README.md](README.md)). Every contender's answer was checked against ours before its time "
         "counted; a disagreement fails the run.",
         "",
+        *(["Only some comparisons ran this time; the others' sections are kept from earlier runs (see the "
+           "\"measured\" column).", ""] if "--only" in meta.get("args", "") else []),
         f"- date: {meta.get('date', '?')}",
         f"- commit: {meta.get('commit', '?')}",
         f"- machine: {meta.get('machine', '?')}",
@@ -190,11 +192,15 @@ def main():
         "Times are wall-clock seconds from GNU `time` (median of the runs, min–max in brackets); CPU s is "
         "user + system of the contender and its children (median); peak RSS is the largest process's.",
         "",
-        "| comparison | status | seconds | load before | load after |",
-        "|---|---|---:|---|---|",
+        "| comparison | status | seconds | load before | load after | measured |",
+        "|---|---|---:|---|---|---|",
     ]
-    for tool, status, secs, lb, la in (t[:5] for t in tools):
-        md.append(f"| {tool} | {status} | {secs} | {lb} | {la} |")
+    order = ["gen", "window", "put", "tail", "s3sink", "e2e"]
+    tools.sort(key=lambda t: order.index(t[0]) if t[0] in order else len(order))
+    for t in tools:
+        tool, status, secs, lb, la = t[:5]
+        when = f"{t[5]} at {t[6]}" if len(t) >= 7 else "this run"
+        md.append(f"| {tool} | {status} | {secs} | {lb} | {la} | {when} |")
     md.append("")
     for tool, status, *_ in tools:
         if tool == "e2e":
