@@ -21,6 +21,29 @@ pub const LATE_LAG_S: (i64, i64) = (60, 300);
 pub const DUPLICATE_WINDOW: usize = 64;
 /// With `--rate 0` the wall clock (and `--duration`) is read once per this many events.
 const UNPACED_CLOCK_EVERY: u64 = 1024;
+/// 10000-01-01T00:00:00Z in epoch milliseconds: RFC 3339 years have four digits, so no event
+/// time may reach it (a simulated clock can get there with a slow rate and a late start).
+pub const TIME_LIMIT_MS: i64 = 253_402_300_800_000;
+
+/// The error [`generate`] returns when the clock reached [`TIME_LIMIT_MS`]; the events before
+/// it are written and flushed.
+#[derive(Debug)]
+pub struct TimeLimitReached {
+    /// Lines written before the limit.
+    pub written: u64,
+}
+
+impl std::fmt::Display for TimeLimitReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the clock reached 10000-01-01T00:00:00Z after {} events: event times must stay within year 9999 (RFC 3339)",
+            self.written
+        )
+    }
+}
+
+impl std::error::Error for TimeLimitReached {}
 
 /// What kind of line one output slot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +281,11 @@ pub fn generate_counted<C: Clock>(
                 break;
             }
             now_ms = clock.now_ms();
+            if now_ms >= TIME_LIMIT_MS {
+                progress.store(i, Ordering::Relaxed);
+                out.flush()?;
+                return Err(io::Error::other(TimeLimitReached { written: i }));
+            }
         } else if i.is_multiple_of(UNPACED_CLOCK_EVERY) {
             progress.store(i, Ordering::Relaxed);
             if config.duration.is_some_and(|d| clock.elapsed() >= d) {

@@ -364,7 +364,16 @@ fn run_counted(
         append_log(config, clock.now_ms())?;
         generate::generate_counted(config, out, &mut clock, shutdown, progress)
     };
-    written.context("writing events")
+    written.map_err(|e| {
+        let limit = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<generate::TimeLimitReached>())
+            .map(ToString::to_string);
+        match limit {
+            Some(msg) => anyhow::anyhow!(msg),
+            None => anyhow::Error::new(e).context("writing events"),
+        }
+    })
 }
 
 /// The tool: validate flags, install signal handlers, write events to stdout.

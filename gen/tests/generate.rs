@@ -518,3 +518,36 @@ fn start_accepts_a_date_or_rfc3339_with_offset() {
         );
     }
 }
+
+#[test]
+fn a_simulated_clock_stops_before_year_10000_with_an_error() {
+    // One event every 10,000 s from 9998-12-31: year 10000 comes after ~3,162 events.
+    let buf = SharedBuf::default();
+    let mut out = Output::new(buf.clone());
+    let cfg = config(&[
+        "2021-03-19",
+        "-n",
+        "10000",
+        "--rate",
+        "0.0001",
+        "--simulated-clock",
+        "--start",
+        "9998-12-31T00:00:00Z",
+        "--seed",
+        "1",
+    ]);
+    let err = run_with(&cfg, &mut out, &Shutdown::manual()).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("10000-01-01T00:00:00Z"), "{msg}");
+    let text = String::from_utf8(buf.contents()).unwrap();
+    let times: Vec<&str> = text
+        .lines()
+        .map(|l| l.split("\"tuptime\":\"").nth(1).unwrap())
+        .collect();
+    assert!(times.len() > 3000 && times.len() < 3200, "{}", times.len());
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "time went backwards"
+    );
+    assert!(times.last().unwrap().starts_with("9999-12-"));
+}
