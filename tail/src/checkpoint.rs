@@ -42,6 +42,40 @@ pub struct State {
     pub finished: BTreeSet<String>,
 }
 
+/// Longest shard id and sequence number Kinesis uses (both are at most 128 characters).
+const MAX_ID_LEN: usize = 128;
+
+fn valid_shard_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+impl State {
+    /// Checks what a later run would send to Kinesis or parse: `from`, shard ids and sequence
+    /// numbers (digits). A damaged file is refused rather than half used.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::config::From::parse(&self.from).map_err(|e| format!("bad \"from\": {e}"))?;
+        for (id, seq) in &self.shards {
+            if !valid_shard_id(id) {
+                return Err(format!("{id:?} is not a shard id"));
+            }
+            if seq.is_empty() || seq.len() > MAX_ID_LEN || !seq.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(format!(
+                    "shard {id}: {seq:?} is not a sequence number (digits)"
+                ));
+            }
+        }
+        if let Some(id) = self.finished.iter().find(|id| !valid_shard_id(id)) {
+            return Err(format!("finished: {id:?} is not a shard id"));
+        }
+        Ok(())
+    }
+}
+
 /// An open, locked checkpoint file.
 pub struct Checkpoint {
     path: PathBuf,
@@ -87,6 +121,9 @@ impl Checkpoint {
                         state.version
                     );
                 }
+                if let Err(why) = state.validate() {
+                    bail!("checkpoint {} is damaged: {why}", path.display());
+                }
                 Some(state)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -131,10 +168,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "checkpoint".into());
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    // A leftover of a crashed run with the same pid would keep its old mode: start afresh.
+    let _ = std::fs::remove_file(&tmp);
     let result = (|| {
         let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .write(true)
             .mode(0o600)
             .open(&tmp)?;
@@ -193,6 +231,47 @@ mod tests {
         assert!(err.contains("in use by another kds-tail"), "{err}");
         drop(first);
         assert!(Checkpoint::open(&path).is_ok());
+    }
+
+    #[test]
+    fn damaged_contents_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.json");
+        for (text, why) in [
+            (
+                r#"{"version":1,"stream":"s","from":"yesterday"}"#,
+                "bad \"from\"",
+            ),
+            (
+                r#"{"version":1,"stream":"s","from":"latest","shards":{"shardId-0":"12a"}}"#,
+                "not a sequence number",
+            ),
+            (
+                r#"{"version":1,"stream":"s","from":"latest","shards":{"shardId-0":""}}"#,
+                "not a sequence number",
+            ),
+            (
+                r#"{"version":1,"stream":"s","from":"latest","shards":{"a/b":"12"}}"#,
+                "not a shard id",
+            ),
+            (
+                r#"{"version":1,"stream":"s","from":"latest","finished":[""]}"#,
+                "not a shard id",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", Checkpoint::open(&path).err().unwrap());
+            assert!(
+                err.contains("cp.json") && err.contains(why),
+                "{text}: {err}"
+            );
+        }
+        std::fs::write(
+            &path,
+            r#"{"version":1,"stream":"s","from":"at-timestamp:1616159748000","shards":{"shardId-000000000000":"4959"},"finished":["shardId-000000000001"]}"#,
+        )
+        .unwrap();
+        assert!(Checkpoint::open(&path).unwrap().1.is_some());
     }
 
     #[test]
