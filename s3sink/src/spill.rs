@@ -2,7 +2,7 @@
 //! object, named after its intended key (escaped), mode 0600, never dropped.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -39,20 +39,38 @@ pub fn unescape_key(name: &str) -> Option<String> {
 }
 
 /// Writes one object's body (as it would have been uploaded) and returns the file's path.
+///
+/// Atomic: the body goes to a temporary file in the spill directory itself (created new, mode
+/// 0600), is fsynced and renamed to its final name, then the directory is fsynced. A crash
+/// never leaves a partial file under an object's name.
 pub fn write(dir: &Path, key: &str, body: &[u8]) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir)
+    // A directory made here is private too (0700); an existing one is left as it is.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
         .with_context(|| format!("cannot create spill directory {}", dir.display()))?;
-    let path = dir.join(escape_key(key));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot create spill file {}", path.display()))?;
-    file.write_all(body)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write spill file {}", path.display()))?;
+    let name = escape_key(key);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    // A leftover from a crash (keys are unique, so nobody else writes this name).
+    let _ = std::fs::remove_file(&tmp);
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(body)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write spill file {}", path.display()));
+    }
     Ok(path)
 }
 
@@ -82,9 +100,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spill = dir.path().join("spill");
         let p = write(&spill, "a/b", b"data").unwrap();
+        let dir_mode = std::fs::metadata(&spill).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode, 0o700);
         assert_eq!(std::fs::read(&p).unwrap(), b"data");
         assert_eq!(p.file_name().unwrap(), "a%2Fb");
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // No temporary file is left behind, and a stale one (a crash) is replaced.
+        std::fs::write(spill.join(".a%2Fc.tmp"), b"partial").unwrap();
+        let q = write(&spill, "a/c", b"more").unwrap();
+        assert_eq!(std::fs::read(&q).unwrap(), b"more");
+        let names: Vec<String> = std::fs::read_dir(&spill)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+        let mode = std::fs::metadata(&q).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
 }
