@@ -272,6 +272,9 @@ fn parse_expression(expr: &str, text: &str) -> Result<Token, PrefixError> {
     }
 }
 
+/// Most letters of a year field (`yyyy...`): Java's widest padded number.
+const MAX_YEAR_LETTERS: usize = 19;
+
 /// Parses the supported subset of Java's `DateTimeFormatter` patterns: `y`/`u` (year; `yy` is
 /// two digits), `M`, `d`, `H`, `m`, `s` (one or two letters), `S` (1–3), quoted literals
 /// `'...'` with `''` for a quote, and any non-letter as itself. Other letters are refused.
@@ -323,7 +326,14 @@ pub fn parse_pattern(pattern: &str) -> Result<Vec<DateField>, PrefixError> {
             }
             let field = match (c, n) {
                 ('y' | 'u', 2) => DateField::Year2,
-                ('y' | 'u', _) => DateField::Year(n),
+                // Java's DateTimeFormatter pads a year to at most 19 digits (and refuses more
+                // letters); a wider field would also overflow Rust's formatting width.
+                ('y' | 'u', 1..=MAX_YEAR_LETTERS) => DateField::Year(n),
+                ('y' | 'u', _) => {
+                    return err(format!(
+                        "too many pattern letters: {n} '{c}' in a timestamp pattern (at most {MAX_YEAR_LETTERS})"
+                    ));
+                }
                 ('M', 1 | 2) => DateField::Month(n),
                 ('d', 1 | 2) => DateField::Day(n),
                 ('H', 1 | 2) => DateField::Hour(n),
@@ -965,5 +975,29 @@ mod tests {
             "my-delivery-stream-1-2019-08-09-23-55-09-a9fa96af-e4e4-409f-bac3-1f804714faaa"
         );
         assert!(object_suffix("s", 3, ms, Tz::UTC, &u, true).ends_with("faaa.gz"));
+    }
+
+    // ---- found by fuzzing (fuzz/README.md) ----
+
+    #[test]
+    fn a_year_field_wider_than_java_allows_is_refused_not_a_panic() {
+        // 65,536 or more letters once panicked when formatting ("Formatting argument out of
+        // range"): `!{timestamp:yyyy...}` came straight from --prefix.
+        for n in [20, 65_536, 70_000] {
+            let text = format!("!{{timestamp:{}}}", "y".repeat(n));
+            let e =
+                Prefixes::parse(Some(&text), Some("e/!{firehose:error-output-type}/")).unwrap_err();
+            assert!(
+                e.0.starts_with(&format!("too many pattern letters: {n} 'y'")),
+                "{e}"
+            );
+        }
+        // 19 letters, Java's widest, still format.
+        let p = Prefixes::parse(
+            Some("!{timestamp:yyyyyyyyyyyyyyyyyyy}/"),
+            Some("e/!{firehose:error-output-type}/"),
+        )
+        .unwrap();
+        assert_eq!(eval(&p.main, AUG_27_2018_1030), "0000000000000002018/");
     }
 }
