@@ -126,6 +126,7 @@ impl Watchdog {
         Proc {
             name: name.to_string(),
             child,
+            hwm: HwmSampler::start(pid),
         }
     }
 
@@ -193,6 +194,63 @@ impl Drop for Watchdog {
 pub struct Proc {
     pub name: String,
     pub child: Child,
+    hwm: HwmSampler,
+}
+
+/// Samples `VmHWM` (the peak RSS of the process's own address space) from `/proc/PID/status`
+/// every 20 ms until stopped. Used instead of `wait4`'s `ru_maxrss`, which also counts the
+/// address space the child was spawned from (Linux carries the spawning process's RSS high-water
+/// mark across exec into `ru_maxrss`, so every tool spawned from a test holding 200 MiB would
+/// "peak" at 200 MiB). Misses at most the last 20 ms of a process's life.
+struct HwmSampler {
+    peak: Arc<std::sync::atomic::AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HwmSampler {
+    fn start(pid: i32) -> HwmSampler {
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let path = format!("/proc/{pid}/status");
+            while !s.load(Ordering::SeqCst) {
+                if let Some(kib) = std::fs::read_to_string(&path).ok().and_then(|t| vm_hwm(&t)) {
+                    p.fetch_max(kib, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        HwmSampler {
+            peak,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling (call before the process is reaped, so its pid cannot be reused yet).
+    fn finish(&mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HwmSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `VmHWM:   12345 kB` → 12345.
+fn vm_hwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// How a [`Proc`] ended.
@@ -257,10 +315,35 @@ impl Proc {
         collect(self.child.stderr.take().expect("stderr was piped"))
     }
 
-    /// Waits for it (bounded by the watchdog, which kills it) and returns its status and peak RSS.
+    /// Waits for it (bounded by the watchdog, which kills it) and returns its status and peak
+    /// RSS (sampled `VmHWM`, see [`HwmSampler`]; `wait4`'s `ru_maxrss` is only a fallback
+    /// when no sample was taken).
     pub fn finish(mut self, wd: &Watchdog) -> Finished {
-        let (status, rss_kib) = wait_with_rusage(&mut self.child)
+        // Close our end of its stdin first (a child reading stdin must see EOF), then wait for
+        // the exit without reaping, so the sampler's pid stays ours until it stops.
+        drop(self.child.stdin.take());
+        let mut info: libc::siginfo_t =
+            // SAFETY: an all-zero siginfo_t is valid; waitid fills it.
+            unsafe { std::mem::zeroed() };
+        loop {
+            // SAFETY: waitid on our own unreaped child; WNOWAIT leaves it reapable.
+            let rc = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    self.pid() as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                )
+            };
+            if rc == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+            {
+                break;
+            }
+        }
+        let sampled = self.hwm.finish();
+        let (status, rusage_kib) = wait_with_rusage(&mut self.child)
             .unwrap_or_else(|e| panic!("waiting for {}: {e}", self.name));
+        let rss_kib = if sampled > 0 { sampled } else { rusage_kib };
         wd.forget(self.pid());
         Finished {
             name: self.name,
