@@ -133,6 +133,7 @@ pub fn pack(mut records: Vec<UserRecord>) -> Entry {
     let partition_key = records[0].partition_key.clone();
     let explicit_hash_key = records[0].explicit_hash_key.clone();
     Entry {
+        hash: records[0].hash,
         data,
         partition_key,
         explicit_hash_key,
@@ -152,6 +153,7 @@ mod tests {
             data: data.to_vec(),
             partition_key: pk.into(),
             explicit_hash_key: None,
+            hash: 0,
         }
     }
 

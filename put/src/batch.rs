@@ -1,9 +1,10 @@
-//! Records and PutRecords batches: at most [`MAX_BATCH_RECORDS`] entries and
-//! [`MAX_BATCH_BYTES`] per call, and a partial batch waits at most `--linger`.
+//! Records, PutRecords entries, and one PutRecords call being packed: at most
+//! [`MAX_BATCH_RECORDS`] entries and [`MAX_BATCH_BYTES`] per call, entries of any shards.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::hash::{BuildHasher, BuildHasherDefault};
+use std::time::Instant;
 
 use crate::limits::{record_size, MAX_BATCH_BYTES, MAX_BATCH_RECORDS};
 
@@ -14,6 +15,8 @@ pub struct UserRecord {
     pub data: Vec<u8>,
     pub partition_key: String,
     pub explicit_hash_key: Option<String>,
+    /// The 128-bit hash key Kinesis routes this record by (explicit, or MD5 of the key).
+    pub hash: u128,
 }
 
 /// Which input lines a Kinesis record carries.
@@ -33,11 +36,14 @@ pub struct Entry {
     pub origin: Origin,
     /// PutRecords attempts made so far.
     pub attempts: u32,
+    /// The 128-bit hash key Kinesis routes this record by (explicit, or MD5 of the key).
+    pub hash: u128,
 }
 
 impl Entry {
     pub fn plain(rec: UserRecord) -> Entry {
         Entry {
+            hash: rec.hash,
             data: rec.data,
             partition_key: rec.partition_key,
             explicit_hash_key: rec.explicit_hash_key,
@@ -51,11 +57,11 @@ impl Entry {
         record_size(self.data.len(), &self.partition_key)
     }
 
-    /// The partition keys of the input lines carried (several for an aggregate).
-    pub fn keys(&self) -> Vec<&str> {
+    /// Calls `f` with each partition key of the input lines carried (several for an aggregate).
+    pub fn for_each_key(&self, mut f: impl FnMut(&str)) {
         match &self.origin {
-            Origin::Line(_) => vec![self.partition_key.as_str()],
-            Origin::Aggregate(r) => r.iter().map(|u| u.partition_key.as_str()).collect(),
+            Origin::Line(_) => f(&self.partition_key),
+            Origin::Aggregate(r) => r.iter().for_each(|u| f(&u.partition_key)),
         }
     }
 
@@ -68,109 +74,123 @@ impl Entry {
     }
 }
 
-/// Entries for one shard, sent in one PutRecords call.
+type KeyHasher = BuildHasherDefault<DefaultHasher>;
+
+/// A 64-bit digest of a partition key for the `--ordered` "each key once per call" check.
+/// A collision only cuts a call early, which is safe.
+fn key_digest(key: &str) -> u64 {
+    KeyHasher::default().hash_one(key)
+}
+
+/// One PutRecords call being packed: entries of any shards, within the call limits.
 #[derive(Debug)]
-pub struct Batch {
-    pub shard: Arc<str>,
+pub struct Call {
     pub entries: Vec<Entry>,
     pub bytes: usize,
-}
-
-impl Batch {
-    pub fn records(&self) -> usize {
-        self.entries.iter().map(Entry::records).sum()
-    }
-}
-
-/// Collects entries for one shard into batches within the PutRecords limits.
-#[derive(Debug)]
-pub struct Batcher {
-    shard: Arc<str>,
+    /// When the first entry joined: the call waits at most `--linger` after that.
+    pub oldest: Option<Instant>,
+    /// Collector slots (shards) with entries in this call, each once.
+    pub slots: Vec<usize>,
     max_records: usize,
-    /// `--ordered`: no partition key twice in a batch (see [`Batcher::ordered`]).
-    distinct_keys: Option<HashSet<String>>,
-    entries: Vec<Entry>,
-    bytes: usize,
-    oldest: Option<Instant>,
+    /// `--ordered`: the partition keys in the call (see [`Call::admits`]).
+    keys: Option<HashSet<u64, KeyHasher>>,
+    /// An entry did not fit (bytes): nothing more will, send it.
+    pub full: bool,
 }
 
-impl Batcher {
-    pub fn new(shard: Arc<str>) -> Batcher {
-        Batcher::with_max_records(shard, MAX_BATCH_RECORDS)
-    }
-
-    /// A batcher that cuts at `max_records` (at most [`MAX_BATCH_RECORDS`]).
-    pub fn with_max_records(shard: Arc<str>, max_records: usize) -> Batcher {
-        Batcher {
-            shard,
-            max_records: max_records.clamp(1, MAX_BATCH_RECORDS),
-            distinct_keys: None,
+impl Call {
+    /// An empty call that takes up to `max_records` entries (at most [`MAX_BATCH_RECORDS`]);
+    /// `ordered`: each partition key at most once.
+    pub fn new(max_records: usize, ordered: bool) -> Call {
+        Call {
             entries: Vec::new(),
             bytes: 0,
             oldest: None,
+            slots: Vec::new(),
+            max_records: max_records.clamp(1, MAX_BATCH_RECORDS),
+            keys: ordered.then(HashSet::default),
+            full: false,
         }
-    }
-
-    /// Cuts a batch before a partition key would appear in it twice. PutRecords may accept
-    /// some entries of a call and reject others; with at most one record per key in a call,
-    /// a rejected record is resent before its key's next record is sent, so per-key order
-    /// holds even under partial failures (`--ordered`, one batch in flight per shard).
-    pub fn ordered(mut self) -> Batcher {
-        self.distinct_keys = Some(HashSet::new());
-        self
     }
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
-    /// Adds an entry (at most one record's size: the caller refuses bigger ones). Returns a
-    /// batch that is ready: the current one when the entry does not fit in it, or the current
-    /// one including the entry when that fills it.
-    pub fn push(&mut self, entry: Entry, now: Instant) -> Option<Batch> {
-        let size = entry.size();
-        let mut ready = None;
-        let repeats_a_key = self
-            .distinct_keys
-            .as_ref()
-            .is_some_and(|seen| entry.keys().iter().any(|k| seen.contains(*k)));
-        if !self.entries.is_empty() && (self.bytes + size > MAX_BATCH_BYTES || repeats_a_key) {
-            ready = self.take();
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// No further entry can join (count, or bytes after one did not fit).
+    pub fn is_full(&self) -> bool {
+        self.full || self.entries.len() >= self.max_records || self.bytes >= MAX_BATCH_BYTES
+    }
+
+    /// Why `entry` may not join now.
+    pub fn admits(&self, entry: &Entry) -> Admit {
+        if self.entries.len() >= self.max_records {
+            return Admit::Full;
         }
-        if let Some(seen) = &mut self.distinct_keys {
-            seen.extend(entry.keys().into_iter().map(str::to_string));
+        if self.bytes + entry.size() > MAX_BATCH_BYTES {
+            return Admit::NoRoom;
+        }
+        // PutRecords may accept some entries of a call and reject others; with at most one
+        // record per key in a call, a rejected record is resent before its key's next record
+        // is sent, so per-key order holds even under partial failures.
+        if let Some(keys) = &self.keys {
+            let mut repeats = false;
+            entry.for_each_key(|k| repeats |= keys.contains(&key_digest(k)));
+            if repeats {
+                return Admit::KeyRepeats;
+            }
+        }
+        Admit::Yes
+    }
+
+    /// Adds an entry of collector slot `slot` (the caller checked [`Call::admits`]).
+    pub fn push(&mut self, entry: Entry, slot: usize, now: Instant) {
+        if let Some(keys) = &mut self.keys {
+            entry.for_each_key(|k| {
+                keys.insert(key_digest(k));
+            });
+        }
+        if !self.slots.contains(&slot) {
+            self.slots.push(slot);
         }
         self.oldest.get_or_insert(now);
-        self.bytes += size;
+        self.bytes += entry.size();
         self.entries.push(entry);
-        if self.entries.len() >= self.max_records || self.bytes >= MAX_BATCH_BYTES {
-            debug_assert!(ready.is_none(), "a fresh batch cannot be full");
-            ready = self.take();
-        }
-        ready
     }
 
-    /// When the oldest pending entry has waited `linger`.
-    pub fn deadline(&self, linger: Duration) -> Option<Instant> {
-        self.oldest.map(|t| t + linger)
-    }
-
-    /// The pending entries as a batch.
-    pub fn take(&mut self) -> Option<Batch> {
+    /// The packed entries and their slots; the call is empty again (its buffers are reused
+    /// for the key set only: the entries travel with the request).
+    pub fn take(&mut self) -> Option<(Vec<Entry>, Vec<usize>)> {
         if self.entries.is_empty() {
             return None;
         }
         self.oldest = None;
-        if let Some(seen) = &mut self.distinct_keys {
-            seen.clear();
+        self.bytes = 0;
+        self.full = false;
+        if let Some(keys) = &mut self.keys {
+            keys.clear();
         }
-        let bytes = std::mem::take(&mut self.bytes);
-        Some(Batch {
-            shard: Arc::clone(&self.shard),
-            entries: std::mem::take(&mut self.entries),
-            bytes,
-        })
+        Some((
+            std::mem::replace(&mut self.entries, Vec::with_capacity(self.max_records)),
+            std::mem::take(&mut self.slots),
+        ))
     }
+}
+
+/// Whether an entry may join a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Yes,
+    /// The call has its maximum number of entries.
+    Full,
+    /// The entry's bytes would pass the 5 MiB call limit.
+    NoRoom,
+    /// `--ordered`: the call already holds a record of this partition key.
+    KeyRepeats,
 }
 
 #[cfg(test)]
@@ -178,104 +198,92 @@ mod tests {
     use super::*;
     use crate::limits::MAX_RECORD_BYTES;
 
-    fn entry(line: u64, len: usize) -> Entry {
+    fn entry(line: u64, len: usize, key: &str) -> Entry {
         Entry::plain(UserRecord {
             line,
             data: vec![b'x'; len],
-            partition_key: "k".into(),
+            partition_key: key.into(),
             explicit_hash_key: None,
+            hash: 0,
         })
     }
 
     #[test]
-    fn cuts_at_500_records() {
-        let mut b = Batcher::new("s".into());
+    fn call_takes_500_entries() {
+        let mut c = Call::new(MAX_BATCH_RECORDS, false);
         let now = Instant::now();
-        let mut batches = Vec::new();
-        for i in 0..1234 {
-            batches.extend(b.push(entry(i, 10), now));
+        for i in 0..500 {
+            assert_eq!(c.admits(&entry(i, 10, "k")), Admit::Yes);
+            c.push(entry(i, 10, "k"), (i % 3) as usize, now);
         }
-        batches.extend(b.take());
-        let sizes: Vec<usize> = batches.iter().map(|b| b.entries.len()).collect();
-        assert_eq!(sizes, vec![500, 500, 234]);
-        let lines: Vec<u64> = batches
-            .iter()
-            .flat_map(|b| b.entries.iter())
-            .map(|e| match e.origin {
-                Origin::Line(n) => n,
-                Origin::Aggregate(_) => unreachable!(),
-            })
-            .collect();
-        assert_eq!(lines, (0..1234).collect::<Vec<_>>());
+        assert!(c.is_full());
+        assert_eq!(c.admits(&entry(500, 10, "k")), Admit::Full);
+        let (entries, mut slots) = c.take().unwrap();
+        assert_eq!(entries.len(), 500);
+        slots.sort_unstable();
+        assert_eq!(slots, vec![0, 1, 2]);
+        assert!(c.is_empty() && !c.is_full() && c.oldest.is_none());
     }
 
     #[test]
-    fn smaller_batches_on_request() {
-        let mut b = Batcher::with_max_records("s".into(), 20);
+    fn smaller_calls_on_request() {
+        let mut c = Call::new(20, false);
         let now = Instant::now();
-        let n = (0..45).filter_map(|i| b.push(entry(i, 10), now)).count();
-        assert_eq!(n, 2);
-        assert_eq!(b.take().unwrap().entries.len(), 5);
-    }
-
-    #[test]
-    fn ordered_batches_hold_each_key_once() {
-        let mut b = Batcher::new("s".into()).ordered();
-        let now = Instant::now();
-        let keys = ["a", "b", "c", "a", "d", "b", "b"];
-        let mut batches = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            let mut e = entry(i as u64, 1);
-            e.partition_key = (*k).into();
-            batches.extend(b.push(e, now));
+        for i in 0..20 {
+            c.push(entry(i, 10, "k"), 0, now);
         }
-        batches.extend(b.take());
-        let got: Vec<Vec<&str>> = batches
-            .iter()
-            .map(|b| b.entries.iter().map(|e| e.partition_key.as_str()).collect())
-            .collect();
-        assert_eq!(
-            got,
-            vec![vec!["a", "b", "c"], vec!["a", "d", "b"], vec!["b"]]
-        );
+        assert_eq!(c.admits(&entry(20, 10, "k")), Admit::Full);
     }
 
     #[test]
-    fn cuts_at_5_mib() {
-        let mut b = Batcher::new("s".into());
+    fn call_bytes_stop_at_5_mib() {
+        let mut c = Call::new(MAX_BATCH_RECORDS, false);
         let now = Instant::now();
-        let mut batches = Vec::new();
         // Maximal records: data + key = 1 MiB each; five fill a call exactly.
-        for i in 0..12 {
-            batches.extend(b.push(entry(i, MAX_RECORD_BYTES - 1), now));
+        for i in 0..5 {
+            let e = entry(i, MAX_RECORD_BYTES - 1, "k");
+            assert_eq!(c.admits(&e), Admit::Yes);
+            c.push(e, 0, now);
         }
-        batches.extend(b.take());
-        let sizes: Vec<usize> = batches.iter().map(|b| b.entries.len()).collect();
-        assert_eq!(sizes, vec![5, 5, 2]);
-        assert!(batches.iter().all(|b| b.bytes <= MAX_BATCH_BYTES));
-        // One byte more each: only four fit.
-        let mut b = Batcher::new("s".into());
-        let mut batches = Vec::new();
-        for i in 0..8 {
-            batches.extend(b.push(entry(i, MAX_RECORD_BYTES), now));
+        assert_eq!(c.bytes, MAX_BATCH_BYTES);
+        assert!(c.is_full());
+        assert_eq!(c.admits(&entry(6, 1, "k")), Admit::NoRoom);
+        // One byte more each: the fifth does not fit.
+        let mut c = Call::new(MAX_BATCH_RECORDS, false);
+        for i in 0..4 {
+            c.push(entry(i, MAX_RECORD_BYTES, "k"), 0, now);
         }
-        batches.extend(b.take());
-        let sizes: Vec<usize> = batches.iter().map(|b| b.entries.len()).collect();
-        assert_eq!(sizes, vec![4, 4]);
+        assert_eq!(c.admits(&entry(5, MAX_RECORD_BYTES, "k")), Admit::NoRoom);
     }
 
     #[test]
-    fn linger_deadline_from_the_oldest_entry() {
-        let mut b = Batcher::new("s".into());
+    fn ordered_calls_hold_each_key_once() {
+        let mut c = Call::new(MAX_BATCH_RECORDS, true);
+        let now = Instant::now();
+        for (i, k) in ["a", "b", "c"].iter().enumerate() {
+            c.push(entry(i as u64, 1, k), 0, now);
+        }
+        assert_eq!(c.admits(&entry(3, 1, "a")), Admit::KeyRepeats);
+        assert_eq!(c.admits(&entry(3, 1, "d")), Admit::Yes);
+        c.take().unwrap();
+        assert_eq!(c.admits(&entry(3, 1, "a")), Admit::Yes);
+        // Unordered calls take repeats.
+        let mut c = Call::new(MAX_BATCH_RECORDS, false);
+        c.push(entry(0, 1, "a"), 0, now);
+        assert_eq!(c.admits(&entry(1, 1, "a")), Admit::Yes);
+    }
+
+    #[test]
+    fn linger_starts_with_the_first_entry() {
+        let mut c = Call::new(MAX_BATCH_RECORDS, false);
         let t0 = Instant::now();
-        let linger = Duration::from_millis(100);
-        assert_eq!(b.deadline(linger), None);
-        assert!(b.push(entry(1, 1), t0).is_none());
-        assert!(b
-            .push(entry(2, 1), t0 + Duration::from_millis(50))
-            .is_none());
-        assert_eq!(b.deadline(linger), Some(t0 + linger));
-        assert_eq!(b.take().unwrap().entries.len(), 2);
-        assert_eq!(b.deadline(linger), None);
+        assert_eq!(c.oldest, None);
+        c.push(entry(1, 1, "k"), 0, t0);
+        c.push(
+            entry(2, 1, "k"),
+            0,
+            t0 + std::time::Duration::from_millis(50),
+        );
+        assert_eq!(c.oldest, Some(t0));
     }
 }

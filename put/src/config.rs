@@ -61,7 +61,7 @@ pub struct Args {
     #[arg(long, env = "KDS_EXPLICIT_HASH_KEY", value_name = "HASH")]
     pub explicit_hash_key: Option<String>,
 
-    /// Longest time a partial batch waits for more records.
+    /// Longest time a partial PutRecords call waits for more records.
     #[arg(long, env = "KDS_LINGER", value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
     pub linger: Duration,
 
@@ -69,12 +69,12 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = MAX_BATCH_RECORDS)]
     pub batch_records: usize,
 
-    /// PutRecords calls in flight.
+    /// PutRecords calls in flight (each packs records of any shards).
     #[arg(long, env = "KDS_CONCURRENCY", value_name = "N", default_value_t = 4)]
     pub concurrency: usize,
 
-    /// Keep the order of records per partition key, even under partial failures: one batch in
-    /// flight per shard, each key at most once per batch.
+    /// Keep the order of records per partition key, even under partial failures: at most one
+    /// call in flight holding records of a shard, each key at most once per call.
     #[arg(long)]
     pub ordered: bool,
 

@@ -4,14 +4,19 @@
 //! - a blocking reader thread turns lines into records (partition key, size check) and feeds
 //!   a bounded channel, so memory stays flat when Kinesis is slow;
 //! - the dispatcher routes records to their shard (MD5 of the key over the shard map),
-//!   aggregates them when `--aggregate`, and cuts per-shard batches (`batch.rs`, `--linger`);
-//! - one worker per shard applies the shard's rate limit and sends batches, one at a time
-//!   with `--ordered`, else up to `--concurrency` calls overall (`sender.rs`);
-//! - failed entries alone are resent with backoff (`retry.rs`); what still fails is
-//!   dead-lettered (`dead_letter.rs`).
+//!   aggregates them per shard when `--aggregate`, queues them per shard, and packs
+//!   PutRecords calls with entries of any shards, each entry taking its shard's rate-limit
+//!   tokens before it joins (`collect.rs`, `batch.rs`); a call goes when full or after
+//!   `--linger`, with up to `--concurrency` calls in flight (`sender.rs`), and with
+//!   `--ordered` at most one call in flight per shard;
+//! - failed entries alone are resent, re-packed with other entries, after a backoff
+//!   (`retry.rs`); what still fails is dead-lettered (`dead_letter.rs`);
+//! - a result naming an unknown shard (resharding) makes the dispatcher re-read the shard
+//!   map and move pending records to the shards that now own them.
 
 pub mod aggregate;
 pub mod batch;
+pub mod collect;
 pub mod config;
 pub mod dead_letter;
 pub mod limits;
@@ -23,7 +28,6 @@ pub mod sender;
 pub mod shard_map;
 pub mod stats;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -35,24 +39,25 @@ use kds_common::exit::{usage, Exit};
 use kds_common::io::{LineReader, Output};
 use kds_common::signal::Shutdown;
 use kds_common::stats::Reporter;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 pub use config::{Args, Config};
 
-use crate::aggregate::Aggregator;
-use crate::batch::{Batch, Batcher, Entry, UserRecord};
+use crate::batch::UserRecord;
+use crate::collect::{Collector, Options};
 use crate::dead_letter::{codes, write_dead_letter, DeadLetter};
 use crate::limits::MAX_RECORD_BYTES;
 use crate::partition::{KeyError, Keyer};
-use crate::rate::RateLimiter;
-use crate::sender::{shard_worker, Ctx, Sink};
+use crate::sender::{send_call, Ctx, Outcome, Sink};
 use crate::shard_map::{hash_key, list_open_shards, ListShardsFailure};
 use crate::stats::Stats;
+use kds_common::rng::Rng;
 
 /// Lines buffered between the reader thread and the dispatcher.
 const INPUT_CHANNEL: usize = 4096;
-/// Batches queued per shard worker.
-const SHARD_CHANNEL: usize = 2;
+/// Input items taken per turn of the dispatcher loop.
+const ITEMS_PER_TURN: usize = 256;
 /// Least time between two ListShards refreshes.
 const SHARD_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 /// Connect timeout of the Kinesis client.
@@ -60,7 +65,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the reader thread hands to the dispatcher.
 enum Item {
-    Record(UserRecord, u128),
+    Record(UserRecord),
     Bad {
         line: u64,
         data: Vec<u8>,
@@ -127,19 +132,16 @@ async fn run_async(
         Err(ListShardsFailure::Other(e)) => return Err(e),
     };
 
+    let map = Arc::new(map);
     let stats = Arc::new(Stats::default());
     let ctx = Arc::new(Ctx {
         client: data_plane,
         stream: config.stream.clone(),
-        ordered: config.ordered,
-        concurrency: config.concurrency,
         max_retries: config.max_retries,
         backoff: config.backoff,
-        limiter: RateLimiter::new(config.shard_records_per_sec, config.shard_bytes_per_sec),
-        permits: Arc::new(Semaphore::new(config.concurrency)),
         stats: Arc::clone(&stats),
         sink,
-        shard_map: RwLock::new(Arc::new(map)),
+        shard_map: RwLock::new(Arc::clone(&map)),
         refresh_shards: AtomicBool::new(false),
         fatal: Mutex::new(None),
     });
@@ -170,14 +172,26 @@ async fn run_async(
             .context("cannot start the reader thread")?
     };
 
+    let collector = Collector::new(
+        map,
+        Options {
+            max_records: config.batch_records,
+            ordered: config.ordered,
+            linger: config.linger,
+            aggregate: config.aggregate,
+            records_per_sec: config.shard_records_per_sec,
+            bytes_per_sec: config.shard_bytes_per_sec,
+        },
+        Instant::now(),
+    );
     let mut dispatcher = Dispatcher {
         ctx: Arc::clone(&ctx),
         control,
-        linger: config.linger,
-        batch_records: config.batch_records,
-        aggregate: config.aggregate,
-        shards: HashMap::new(),
-        workers: Vec::new(),
+        verbose: config.verbose,
+        concurrency: config.concurrency,
+        collector,
+        calls: JoinSet::new(),
+        rng: Rng::from_entropy(),
         last_refresh: Instant::now(),
     };
     dispatcher.run(rx, &shutdown, &stop_reading).await;
@@ -211,6 +225,11 @@ async fn run_async(
     }
     reader_result?;
     let undelivered = stats.undelivered();
+    let unaccounted =
+        Stats::get(&stats.read).saturating_sub(Stats::get(&stats.delivered) + undelivered);
+    if unaccounted > 0 {
+        anyhow::bail!("{unaccounted} records neither delivered nor dead-lettered");
+    }
     if undelivered > 0 {
         match &config.dead_letter {
             None => {
@@ -251,7 +270,6 @@ fn read_input(
         if shutdown.requested() || stop.load(Ordering::Relaxed) {
             break;
         }
-        Stats::add(&stats.read, 1);
         let number = line.number;
         let item = match keyer.key_for(line.bytes) {
             Ok(key) if line.bytes.len() + key.len() > MAX_RECORD_BYTES => Item::Bad {
@@ -269,15 +287,13 @@ fn read_input(
                     Some((text, value)) => (Some(text.clone()), *value),
                     None => (None, hash_key(&key)),
                 };
-                Item::Record(
-                    UserRecord {
-                        line: number,
-                        data: line.bytes.to_vec(),
-                        partition_key: key,
-                        explicit_hash_key: ehk,
-                    },
+                Item::Record(UserRecord {
+                    line: number,
+                    data: line.bytes.to_vec(),
+                    partition_key: key,
+                    explicit_hash_key: ehk,
                     hash,
-                )
+                })
             }
             Err(e) => Item::Bad {
                 line: number,
@@ -293,39 +309,36 @@ fn read_input(
         };
         if strict {
             if let Item::Bad { line, message, .. } = &item {
+                Stats::add(&stats.read, 1);
                 stop.store(true, Ordering::Relaxed);
                 anyhow::bail!("line {line}: {message}");
             }
         }
+        // Counted once handed over: a line still read after the dispatcher stopped
+        // listening (a fatal error) is neither read nor lost.
         if tx.blocking_send(item).is_err() {
             break;
         }
+        Stats::add(&stats.read, 1);
     }
     Ok(())
-}
-
-/// The pending records of one shard.
-struct ShardQueue {
-    batcher: Batcher,
-    aggregator: Option<Aggregator>,
-    oldest: Option<Instant>,
-    tx: mpsc::Sender<Batch>,
 }
 
 struct Dispatcher {
     ctx: Arc<Ctx>,
     control: aws_sdk_kinesis::Client,
-    linger: Duration,
-    batch_records: usize,
-    aggregate: Option<usize>,
-    shards: HashMap<Arc<str>, ShardQueue>,
-    workers: Vec<tokio::task::JoinHandle<()>>,
+    verbose: bool,
+    concurrency: usize,
+    collector: Collector,
+    calls: JoinSet<Outcome>,
+    rng: Rng,
     last_refresh: Instant,
 }
 
 impl Dispatcher {
     async fn run(&mut self, mut rx: mpsc::Receiver<Item>, shutdown: &Shutdown, stop: &AtomicBool) {
         let mut closing = false;
+        let mut input_done = false;
         loop {
             if !closing && (shutdown.requested() || self.ctx.should_stop()) {
                 // Stop reading; what was read is still sent (or dead-lettered).
@@ -334,28 +347,79 @@ impl Dispatcher {
                 rx.close();
             }
             self.maybe_refresh_shards().await;
-            let deadline = self
-                .shards
-                .values()
-                .filter_map(|q| q.oldest)
-                .min()
-                .map(|t| t + self.linger);
+            let now = Instant::now();
+            self.collector.flush_aggregators(now, input_done);
+            self.send_ready(now, input_done);
+            if input_done && self.collector.is_idle() && self.calls.is_empty() {
+                break;
+            }
+            let can_send = self.calls.len() < self.concurrency;
+            let wake = self.collector.next_wake(can_send);
+            let reading = !input_done && self.collector.has_room();
             tokio::select! {
-                item = rx.recv() => match item {
-                    Some(item) => self.route(item).await,
-                    None => break,
+                item = rx.recv(), if reading => match item {
+                    Some(item) => {
+                        let now = Instant::now();
+                        self.route(item, now);
+                        // Take what else is waiting, up to a bound, before packing again.
+                        for _ in 1..ITEMS_PER_TURN {
+                            if !self.collector.has_room() {
+                                break;
+                            }
+                            match rx.try_recv() {
+                                Ok(item) => self.route(item, now),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => input_done = true,
                 },
-                () = sleep_until(deadline) => self.flush_due().await,
+                Some(done) = self.calls.join_next(), if !self.calls.is_empty() => {
+                    self.completed(done);
+                    while let Some(done) = self.calls.try_join_next() {
+                        self.completed(done);
+                    }
+                }
+                () = sleep_until(wake) => {}
                 () = wait_for_stop(shutdown, &self.ctx), if !closing => {}
             }
         }
-        let keys: Vec<Arc<str>> = self.shards.keys().cloned().collect();
-        for k in keys {
-            self.flush(&k).await;
+    }
+
+    /// Packs and sends calls while there is room in flight and a call is ready.
+    fn send_ready(&mut self, now: Instant, draining: bool) {
+        loop {
+            if self.calls.is_empty() {
+                self.collector.lift_barrier();
+            }
+            self.collector.fill(now);
+            if self.calls.len() >= self.concurrency || !self.collector.ready_to_send(now, draining)
+            {
+                return;
+            }
+            let Some(call) = self.collector.take_call() else {
+                return;
+            };
+            let rng = Rng::seeded(self.rng.next_u64());
+            self.calls.spawn(send_call(
+                Arc::clone(&self.ctx),
+                call.entries,
+                call.slots,
+                rng,
+            ));
         }
-        self.shards.clear(); // drops the senders: workers finish their queues and end
-        for w in self.workers.drain(..) {
-            let _ = w.await;
+    }
+
+    fn completed(&mut self, done: Result<Outcome, tokio::task::JoinError>) {
+        match done {
+            Ok(out) => {
+                let ready_at = Instant::now() + out.delay;
+                self.collector.requeue(out.retry, ready_at);
+                self.collector.release(&out.slots);
+            }
+            // A sender task cannot panic by design; should one, its records are unaccounted
+            // for, which the end of the run reports.
+            Err(e) => self.ctx.set_fatal(format!("a PutRecords task failed: {e}")),
         }
     }
 
@@ -369,9 +433,18 @@ impl Dispatcher {
         self.ctx.refresh_shards.store(false, Ordering::Relaxed);
         match list_open_shards(&self.control, &self.ctx.stream).await {
             Ok(map) => {
-                if let Ok(mut m) = self.ctx.shard_map.write() {
-                    *m = Arc::new(map);
+                let map = Arc::new(map);
+                if self.verbose {
+                    kds_common::diag!(
+                        "kds-put: shard map refreshed: {} open shards (was {})",
+                        map.len(),
+                        self.collector.map().len()
+                    );
                 }
+                if let Ok(mut m) = self.ctx.shard_map.write() {
+                    *m = Arc::clone(&map);
+                }
+                self.collector.reshard(map, Instant::now());
             }
             Err(ListShardsFailure::StreamNotFound(m)) => {
                 kds_common::diag!("kds-put: cannot refresh the shard map: stream not found: {m}")
@@ -382,7 +455,7 @@ impl Dispatcher {
         }
     }
 
-    async fn route(&mut self, item: Item) {
+    fn route(&mut self, item: Item, now: Instant) {
         match item {
             Item::Bad {
                 line,
@@ -407,83 +480,7 @@ impl Dispatcher {
                 );
                 self.ctx.sink.write_dead_letters(&out);
             }
-            Item::Record(rec, hash) => {
-                let shard = {
-                    let map = match self.ctx.shard_map.read() {
-                        Ok(m) => Arc::clone(&m),
-                        Err(p) => Arc::clone(&p.into_inner()),
-                    };
-                    Arc::clone(map.shard_for_hash(hash))
-                };
-                let now = Instant::now();
-                let queue = self.queue(&shard);
-                queue.oldest.get_or_insert(now);
-                let entries = match &mut queue.aggregator {
-                    Some(agg) => agg.push(rec),
-                    None => vec![Entry::plain(rec)],
-                };
-                for e in entries {
-                    let ready = queue.batcher.push(e, now);
-                    if let Some(batch) = ready {
-                        let _ = queue.tx.send(batch).await;
-                    }
-                }
-            }
-        }
-    }
-
-    fn queue(&mut self, shard: &Arc<str>) -> &mut ShardQueue {
-        if !self.shards.contains_key(shard) {
-            let (tx, rx) = mpsc::channel(SHARD_CHANNEL);
-            self.workers
-                .push(tokio::spawn(shard_worker(Arc::clone(&self.ctx), rx)));
-            self.shards.insert(
-                Arc::clone(shard),
-                ShardQueue {
-                    batcher: {
-                        let b = Batcher::with_max_records(Arc::clone(shard), self.batch_records);
-                        if self.ctx.ordered {
-                            b.ordered()
-                        } else {
-                            b
-                        }
-                    },
-                    aggregator: self.aggregate.map(Aggregator::new),
-                    oldest: None,
-                    tx,
-                },
-            );
-        }
-        self.shards.get_mut(shard).expect("inserted above")
-    }
-
-    async fn flush_due(&mut self) {
-        let now = Instant::now();
-        let due: Vec<Arc<str>> = self
-            .shards
-            .iter()
-            .filter(|(_, q)| q.oldest.is_some_and(|t| t + self.linger <= now))
-            .map(|(k, _)| Arc::clone(k))
-            .collect();
-        for k in due {
-            self.flush(&k).await;
-        }
-    }
-
-    /// Sends everything pending for a shard.
-    async fn flush(&mut self, shard: &Arc<str>) {
-        let Some(q) = self.shards.get_mut(shard) else {
-            return;
-        };
-        q.oldest = None;
-        let now = Instant::now();
-        if let Some(entry) = q.aggregator.as_mut().and_then(Aggregator::take) {
-            if let Some(batch) = q.batcher.push(entry, now) {
-                let _ = q.tx.send(batch).await;
-            }
-        }
-        if let Some(batch) = q.batcher.take() {
-            let _ = q.tx.send(batch).await;
+            Item::Record(rec) => self.collector.push(rec, now),
         }
     }
 }

@@ -1,12 +1,12 @@
 //! Per-shard write limits as token buckets: 1,000 records/s and 1 MiB/s by default.
 //!
-//! A batch reserves its records and bytes up front; the balance may go negative, and the
-//! caller sleeps for the returned delay before sending. Reservations made in order are thus
-//! served in order, and a batch bigger than one second's budget (a 5 MiB call) still passes,
-//! at the average rate.
+//! An entry takes its shard's tokens (one record, its bytes) before it joins a PutRecords
+//! call; when the tokens are not there it waits in its shard's queue, and the collector
+//! wakes up when they will be ([`ShardLimit::ready_in`]). A bucket holds one second's worth.
+//! An entry bigger than a whole second's budget (possible only with a tiny
+//! `--shard-bytes-per-sec`) passes when the bucket is full, leaving it in debt, so it
+//! still goes at the average rate instead of waiting forever.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One refilling budget. A rate of 0 means unlimited.
@@ -29,19 +29,44 @@ impl TokenBucket {
         }
     }
 
-    /// Takes `n` tokens; returns how long to wait before using them.
-    pub fn reserve(&mut self, n: f64, now: Instant) -> Duration {
-        if self.rate <= 0.0 {
-            return Duration::ZERO;
-        }
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = self.last.max(now);
         self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
-        self.tokens -= n;
-        if self.tokens >= 0.0 {
+    }
+
+    /// What must be in the bucket before `n` can be taken.
+    fn needed(&self, n: f64) -> f64 {
+        n.min(self.capacity)
+    }
+
+    /// Whether `n` tokens are there now (after refilling).
+    pub fn has(&mut self, n: f64, now: Instant) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        self.refill(now);
+        self.tokens >= self.needed(n)
+    }
+
+    /// Takes `n` tokens (the caller checked [`TokenBucket::has`]).
+    pub fn take(&mut self, n: f64) {
+        if self.rate > 0.0 {
+            self.tokens -= n;
+        }
+    }
+
+    /// How long until `n` tokens are there (zero if they are).
+    pub fn ready_in(&mut self, n: f64, now: Instant) -> Duration {
+        if self.rate <= 0.0 {
+            return Duration::ZERO;
+        }
+        self.refill(now);
+        let missing = self.needed(n) - self.tokens;
+        if missing <= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
+            Duration::from_secs_f64(missing / self.rate)
         }
     }
 }
@@ -61,38 +86,23 @@ impl ShardLimit {
         }
     }
 
-    pub fn reserve(&mut self, records: usize, bytes: usize, now: Instant) -> Duration {
-        let a = self.records.reserve(records as f64, now);
-        let b = self.bytes.reserve(bytes as f64, now);
-        a.max(b)
-    }
-}
-
-/// The limits of every shard, created on first use.
-#[derive(Debug, Clone)]
-pub struct RateLimiter {
-    records_per_sec: u64,
-    bytes_per_sec: u64,
-    shards: Arc<Mutex<HashMap<Arc<str>, ShardLimit>>>,
-}
-
-impl RateLimiter {
-    pub fn new(records_per_sec: u64, bytes_per_sec: u64) -> RateLimiter {
-        RateLimiter {
-            records_per_sec,
-            bytes_per_sec,
-            shards: Arc::default(),
+    /// Takes one record of `bytes` if both budgets allow it now.
+    pub fn try_take(&mut self, bytes: usize, now: Instant) -> bool {
+        let bytes = bytes as f64;
+        if self.records.has(1.0, now) && self.bytes.has(bytes, now) {
+            self.records.take(1.0);
+            self.bytes.take(bytes);
+            true
+        } else {
+            false
         }
     }
 
-    /// Reserves budget on `shard`; returns the delay before sending.
-    pub fn reserve(&self, shard: &Arc<str>, records: usize, bytes: usize) -> Duration {
-        let now = Instant::now();
-        let mut shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
-        shards
-            .entry(Arc::clone(shard))
-            .or_insert_with(|| ShardLimit::new(self.records_per_sec, self.bytes_per_sec, now))
-            .reserve(records, bytes, now)
+    /// How long until one record of `bytes` may be taken.
+    pub fn ready_in(&mut self, bytes: usize, now: Instant) -> Duration {
+        self.records
+            .ready_in(1.0, now)
+            .max(self.bytes.ready_in(bytes as f64, now))
     }
 }
 
@@ -103,33 +113,47 @@ mod tests {
     #[test]
     fn a_full_bucket_passes_one_second_then_paces() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::per_second(1000, t0);
-        assert_eq!(b.reserve(1000.0, t0), Duration::ZERO);
-        // Empty now: 500 more wait half a second, then 500 more a full second.
-        assert_eq!(b.reserve(500.0, t0), Duration::from_millis(500));
-        assert_eq!(b.reserve(500.0, t0), Duration::from_secs(1));
-        // Time passing refills.
-        let later = t0 + Duration::from_secs(2);
-        assert_eq!(b.reserve(0.0, later), Duration::ZERO);
+        let mut s = ShardLimit::new(1000, 0, t0);
+        let passed = (0..1500).filter(|_| s.try_take(10, t0)).count();
+        assert_eq!(passed, 1000);
+        // Empty now: the next record is 1 ms away.
+        assert_eq!(s.ready_in(10, t0), Duration::from_millis(1));
+        let later = t0 + Duration::from_millis(250);
+        assert_eq!(s.ready_in(10, later), Duration::ZERO);
+        let passed = (0..1000).filter(|_| s.try_take(10, later)).count();
+        assert_eq!(passed, 250);
     }
 
     #[test]
     fn refill_is_capped_at_capacity() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::per_second(100, t0);
+        let mut s = ShardLimit::new(100, 0, t0);
         let later = t0 + Duration::from_secs(60);
-        assert_eq!(b.reserve(100.0, later), Duration::ZERO);
-        assert!(b.reserve(100.0, later) >= Duration::from_millis(999));
+        let passed = (0..1000).filter(|_| s.try_take(1, later)).count();
+        assert_eq!(passed, 100);
     }
 
     #[test]
     fn bytes_or_records_whichever_is_tighter() {
         let t0 = Instant::now();
         let mut s = ShardLimit::new(1000, 1 << 20, t0);
-        // 10 records of 5 MiB total: records fine, bytes need 4 more seconds.
-        let d = s.reserve(10, 5 << 20, t0);
-        assert_eq!(d, Duration::from_secs(4));
+        // 256 KiB records: four per second by bytes, although records would allow 1,000.
+        let passed = (0..10).filter(|_| s.try_take(256 << 10, t0)).count();
+        assert_eq!(passed, 4);
+        assert_eq!(s.ready_in(256 << 10, t0), Duration::from_millis(250));
         let mut u = ShardLimit::new(0, 0, t0);
-        assert_eq!(u.reserve(1_000_000, 1 << 30, t0), Duration::ZERO);
+        assert!((0..100_000).all(|_| u.try_take(1 << 20, t0)));
+        assert_eq!(u.ready_in(1 << 30, t0), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_record_over_a_second_of_budget_passes_when_the_bucket_is_full() {
+        let t0 = Instant::now();
+        let mut s = ShardLimit::new(1000, 100, t0);
+        assert!(s.try_take(400, t0));
+        // In debt by 300 bytes: full again after 4 s (300 to repay, 100 to refill).
+        assert!(!s.try_take(400, t0));
+        assert_eq!(s.ready_in(400, t0), Duration::from_secs(4));
+        assert!(s.try_take(400, t0 + Duration::from_secs(4)));
     }
 }

@@ -1,5 +1,6 @@
-//! Sending batches: one worker task per shard (rate limit, `--ordered`), PutRecords calls
-//! bounded by `--concurrency`, retries of failed entries only, receipts and dead letters.
+//! Sending one PutRecords call (one attempt): receipts and stats for the delivered entries,
+//! dead letters for those that cannot succeed, and the retryable rest handed back to the
+//! collector with the backoff to wait (`collect.rs` re-packs them).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,12 +10,9 @@ use std::time::Duration;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use kds_common::io::Output;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
 
-use crate::batch::{Batch, Entry, Origin};
+use crate::batch::{Entry, Origin};
 use crate::dead_letter::{write_dead_letter, DeadLetter};
-use crate::rate::RateLimiter;
 use crate::receipt::write_receipt;
 use crate::retry::{classify_call_error, entry_error_is_retryable, Backoff, CallVerdict};
 use crate::shard_map::ShardMap;
@@ -116,12 +114,8 @@ impl Sink {
 pub struct Ctx {
     pub client: aws_sdk_kinesis::Client,
     pub stream: String,
-    pub ordered: bool,
-    pub concurrency: usize,
     pub max_retries: u32,
     pub backoff: Backoff,
-    pub limiter: RateLimiter,
-    pub permits: Arc<Semaphore>,
     pub stats: Arc<Stats>,
     pub sink: Sink,
     pub shard_map: RwLock<Arc<ShardMap>>,
@@ -141,7 +135,7 @@ impl Ctx {
         self.is_fatal() || self.sink.is_broken()
     }
 
-    fn set_fatal(&self, msg: String) {
+    pub fn set_fatal(&self, msg: String) {
         let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
         f.get_or_insert(msg);
     }
@@ -154,38 +148,15 @@ impl Ctx {
     }
 }
 
-/// Sends the batches of one shard, in the order they arrive.
-pub async fn shard_worker(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Batch>) {
-    let mut tasks = JoinSet::new();
-    let mut rng = Rng::from_entropy();
-    while let Some(batch) = rx.recv().await {
-        let wait = ctx
-            .limiter
-            .reserve(&batch.shard, batch.entries.len(), batch.bytes);
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-        if ctx.ordered {
-            // One batch (and its retries) in flight for this shard.
-            let Ok(permit) = Arc::clone(&ctx.permits).acquire_owned().await else {
-                return;
-            };
-            send_batch(&ctx, batch, permit, &mut rng).await;
-        } else {
-            // Bound the batches held by this shard, including those backing off.
-            while tasks.len() >= ctx.concurrency * 2 {
-                let _ = tasks.join_next().await;
-            }
-            let Ok(permit) = Arc::clone(&ctx.permits).acquire_owned().await else {
-                return;
-            };
-            let ctx = Arc::clone(&ctx);
-            let mut rng = Rng::seeded(rng.next_u64());
-            tasks.spawn(async move { send_batch(&ctx, batch, permit, &mut rng).await });
-            while tasks.try_join_next().is_some() {}
-        }
-    }
-    while tasks.join_next().await.is_some() {}
+/// What a call leaves for the collector.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The collector slots the call held (`--ordered` releases them).
+    pub slots: Vec<usize>,
+    /// Entries to send again, in their order.
+    pub retry: Vec<Entry>,
+    /// How long they back off first.
+    pub delay: Duration,
 }
 
 fn request_entries(pending: &[Entry]) -> Result<Vec<PutRecordsRequestEntry>, String> {
@@ -202,121 +173,141 @@ fn request_entries(pending: &[Entry]) -> Result<Vec<PutRecordsRequestEntry>, Str
         .collect()
 }
 
-/// Sends one batch until every entry is delivered or out of attempts. Only the entries that
-/// failed are resent; the permit is released while backing off.
-pub async fn send_batch(ctx: &Ctx, batch: Batch, permit: OwnedSemaphorePermit, rng: &mut Rng) {
-    let shard = batch.shard;
-    let mut pending: Vec<Entry> = batch.entries;
-    // The last error of each pending entry, for its dead letter.
-    let mut errors: Vec<(String, String)>;
-    let mut permit = Some(permit);
-    let mut attempt: u32 = 0;
-    loop {
-        attempt += 1;
-        let held = match permit.take() {
-            Some(p) => p,
-            None => match Arc::clone(&ctx.permits).acquire_owned().await {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-        };
-        for e in &mut pending {
-            e.attempts += 1;
+/// Makes one PutRecords attempt with `entries` (of any shards). Delivered entries get their
+/// receipts; entries that failed with a retryable error and have attempts left come back in
+/// the [`Outcome`]; the others are dead-lettered.
+pub async fn send_call(
+    ctx: Arc<Ctx>,
+    mut entries: Vec<Entry>,
+    slots: Vec<usize>,
+    mut rng: Rng,
+) -> Outcome {
+    let mut resent = 0u64;
+    for e in &mut entries {
+        resent += u64::from(e.attempts > 0);
+        e.attempts += 1;
+    }
+    Stats::add(&ctx.stats.calls, 1);
+    Stats::add(&ctx.stats.kinesis_records, entries.len() as u64);
+    if resent > 0 {
+        Stats::add(&ctx.stats.retries, 1);
+        Stats::add(&ctx.stats.resent, resent);
+    }
+    let request = match request_entries(&entries) {
+        Ok(r) => r,
+        Err(msg) => {
+            let n = entries.len();
+            ctx.set_fatal(format!("cannot build PutRecords request: {msg}"));
+            dead_letter(&ctx, entries, vec![("ClientError".into(), msg); n]);
+            return finish(&ctx, slots, Vec::new(), Vec::new(), &mut rng);
         }
-        Stats::add(&ctx.stats.calls, 1);
-        Stats::add(&ctx.stats.kinesis_records, pending.len() as u64);
-        if attempt > 1 {
-            Stats::add(&ctx.stats.retries, 1);
-            Stats::add(&ctx.stats.resent, pending.len() as u64);
-        }
-        let request = match request_entries(&pending) {
-            Ok(r) => r,
-            Err(msg) => {
-                let n = pending.len();
-                dead_letter(ctx, pending, vec![("ClientError".into(), msg.clone()); n]);
-                ctx.set_fatal(format!("cannot build PutRecords request: {msg}"));
-                return;
-            }
-        };
-        let result = ctx
-            .client
-            .put_records()
-            .stream_name(&ctx.stream)
-            .set_records(Some(request))
-            .send()
-            .await;
-        drop(held);
-        match result {
-            Ok(out) if out.records().len() == pending.len() => {
-                let mut receipts = Vec::new();
-                let mut retry = Vec::new();
-                let mut retry_errors = Vec::new();
-                let mut failed = Vec::new();
-                let mut failed_errors = Vec::new();
-                for (entry, res) in pending.into_iter().zip(out.records()) {
-                    match (res.error_code(), res.shard_id(), res.sequence_number()) {
-                        (None, Some(shard_id), Some(seq)) => {
-                            delivered(ctx, &entry, shard_id, seq, &mut receipts);
-                        }
-                        (code, _, _) => {
-                            let code = code.unwrap_or("InternalFailure").to_string();
-                            let msg = res.error_message().unwrap_or_default().to_string();
-                            if entry_error_is_retryable(&code) {
-                                retry.push(entry);
-                                retry_errors.push((code, msg));
-                            } else {
-                                failed.push(entry);
-                                failed_errors.push((code, msg));
-                            }
+    };
+    let result = ctx
+        .client
+        .put_records()
+        .stream_name(&ctx.stream)
+        .set_records(Some(request))
+        .send()
+        .await;
+    match result {
+        Ok(out) if out.records().len() == entries.len() => {
+            let mut receipts = Vec::new();
+            let mut retry = Vec::new();
+            let mut retry_errors = Vec::new();
+            let mut failed = Vec::new();
+            let mut failed_errors = Vec::new();
+            for (entry, res) in entries.into_iter().zip(out.records()) {
+                match (res.error_code(), res.shard_id(), res.sequence_number()) {
+                    (None, Some(shard_id), Some(seq)) => {
+                        delivered(&ctx, &entry, shard_id, seq, &mut receipts);
+                    }
+                    (code, _, _) => {
+                        let code = code.unwrap_or("InternalFailure").to_string();
+                        let msg = res.error_message().unwrap_or_default().to_string();
+                        if entry_error_is_retryable(&code) {
+                            retry.push(entry);
+                            retry_errors.push((code, msg));
+                        } else {
+                            failed.push(entry);
+                            failed_errors.push((code, msg));
                         }
                     }
                 }
-                ctx.sink.write_receipts(&receipts);
-                dead_letter(ctx, failed, failed_errors);
-                pending = retry;
-                errors = retry_errors;
             }
-            Ok(out) => {
-                let msg = format!(
-                    "PutRecords answered {} results for {} entries",
-                    out.records().len(),
-                    pending.len()
-                );
-                errors = vec![("BadResponse".into(), msg); pending.len()];
+            ctx.sink.write_receipts(&receipts);
+            dead_letter(&ctx, failed, failed_errors);
+            finish(&ctx, slots, retry, retry_errors, &mut rng)
+        }
+        Ok(out) => {
+            let msg = format!(
+                "PutRecords answered {} results for {} entries",
+                out.records().len(),
+                entries.len()
+            );
+            let n = entries.len();
+            finish(
+                &ctx,
+                slots,
+                entries,
+                vec![("BadResponse".into(), msg); n],
+                &mut rng,
+            )
+        }
+        Err(err) => match classify_call_error(&err) {
+            CallVerdict::Retry { code, message } => {
+                let n = entries.len();
+                finish(&ctx, slots, entries, vec![(code, message); n], &mut rng)
             }
-            Err(err) => match classify_call_error(&err) {
-                CallVerdict::Retry { code, message } => {
-                    errors = vec![(code, message); pending.len()];
-                }
-                CallVerdict::Fail { code, message } => {
-                    let n = pending.len();
-                    dead_letter(ctx, pending, vec![(code, message); n]);
-                    return;
-                }
-                CallVerdict::Fatal { code, message } => {
-                    let n = pending.len();
-                    ctx.set_fatal(format!(
-                        "PutRecords on stream '{}' failed: {code}: {message}",
-                        ctx.stream
-                    ));
-                    dead_letter(ctx, pending, vec![(code, message); n]);
-                    return;
-                }
-            },
+            CallVerdict::Fail { code, message } => {
+                let n = entries.len();
+                dead_letter(&ctx, entries, vec![(code, message); n]);
+                finish(&ctx, slots, Vec::new(), Vec::new(), &mut rng)
+            }
+            CallVerdict::Fatal { code, message } => {
+                let n = entries.len();
+                ctx.set_fatal(format!(
+                    "PutRecords on stream '{}' failed: {code}: {message}",
+                    ctx.stream
+                ));
+                dead_letter(&ctx, entries, vec![(code, message); n]);
+                finish(&ctx, slots, Vec::new(), Vec::new(), &mut rng)
+            }
+        },
+    }
+}
+
+/// Splits failed entries into those with attempts left (back to the collector) and those
+/// without (dead letters, with their last error).
+fn finish(
+    ctx: &Ctx,
+    slots: Vec<usize>,
+    failed: Vec<Entry>,
+    errors: Vec<(String, String)>,
+    rng: &mut Rng,
+) -> Outcome {
+    let fatal = ctx.is_fatal();
+    let mut retry = Vec::new();
+    let mut out_of_attempts = Vec::new();
+    let mut last_errors = Vec::new();
+    for (e, err) in failed.into_iter().zip(errors) {
+        if fatal || e.attempts > ctx.max_retries {
+            out_of_attempts.push(e);
+            last_errors.push(err);
+        } else {
+            retry.push(e);
         }
-        if pending.is_empty() {
-            return;
-        }
-        if attempt > ctx.max_retries || ctx.is_fatal() {
-            dead_letter(ctx, pending, errors);
-            return;
-        }
-        tokio::time::sleep(ctx.backoff.delay(attempt, rng)).await;
-        let bytes = pending.iter().map(Entry::size).sum();
-        let wait = ctx.limiter.reserve(&shard, pending.len(), bytes);
-        if wait > Duration::ZERO {
-            tokio::time::sleep(wait).await;
-        }
+    }
+    dead_letter(ctx, out_of_attempts, last_errors);
+    let attempts = retry.iter().map(|e| e.attempts).max().unwrap_or(0);
+    let delay = if retry.is_empty() {
+        Duration::ZERO
+    } else {
+        ctx.backoff.delay(attempts, rng)
+    };
+    Outcome {
+        slots,
+        retry,
+        delay,
     }
 }
 

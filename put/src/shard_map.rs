@@ -2,8 +2,9 @@
 //! integer (or its explicit hash key) falls in exactly one open shard's hash-key range.
 //!
 //! The map comes from ListShards and is refreshed when a PutRecords result names a shard the
-//! map does not know (the stream was resharded). A stale map costs only accuracy of the
-//! per-shard rate limit and `--ordered` grouping: Kinesis itself routes every record.
+//! map does not know (the stream was resharded): the pending records are then re-routed to
+//! the new shards (`collect.rs`). A stale map costs only accuracy of the per-shard rate
+//! limit and `--ordered` grouping: Kinesis itself routes every record.
 
 use std::sync::Arc;
 
@@ -64,8 +65,14 @@ impl ShardMap {
     /// The shard owning `hash`. Ranges of open shards cover the whole key space; should a gap
     /// appear (a map caught mid-reshard), the nearest shard below is used.
     pub fn shard_for_hash(&self, hash: u128) -> &Arc<str> {
-        let i = self.shards.partition_point(|s| s.start <= hash);
-        &self.shards[i.saturating_sub(1)].shard_id
+        &self.shards[self.index_for_hash(hash)].shard_id
+    }
+
+    /// Position in [`ShardMap::shards`] of the shard owning `hash`.
+    pub fn index_for_hash(&self, hash: u128) -> usize {
+        self.shards
+            .partition_point(|s| s.start <= hash)
+            .saturating_sub(1)
     }
 
     pub fn shard_for_key(&self, partition_key: &str, explicit_hash_key: Option<u128>) -> &Arc<str> {

@@ -13,7 +13,7 @@ pub struct Stats {
     pub bytes: AtomicU64,
     /// PutRecords calls made (every attempt counts).
     pub calls: AtomicU64,
-    /// Calls that were retries (second and later attempts of a batch).
+    /// Calls that carried resent records (failed before, re-packed with others).
     pub retries: AtomicU64,
     /// Kinesis records sent again in those retries.
     pub resent: AtomicU64,
