@@ -153,7 +153,12 @@ pub fn run_filtered<F: BlockFilter + ?Sized>(
         match input.next(wait).context("reading input")? {
             Next::Block(block) => {
                 let bytes = filter.apply(block.bytes);
-                engine.push_block(bytes, block.first_line, clock.now_ms())?;
+                // Unfiltered, the engine's count of the block's lines saves the input a count.
+                let unfiltered = std::ptr::eq(bytes, block.bytes);
+                let lines = engine.push_block(bytes, block.first_line, clock.now_ms())?;
+                if unfiltered {
+                    input.block_lines(lines);
+                }
                 engine.flush()?;
                 progress.lines.store(engine.stats.lines, Ordering::Relaxed);
             }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::agg::{Acc, Overflow};
 use crate::output::{Format, Marker, RowWriter};
 use crate::query::{Aggregate, Path, Query, TimeBasis};
-use crate::scan::{fast_extract, slow_extract, FastKey, Val};
+use crate::scan::{fast_extract, fast_extract_indexed, slow_extract, BlockIndex, FastKey, Val};
 
 /// What happens to a record whose window was already emitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,20 +233,19 @@ struct Extractor {
     envelope: bool,
     vals: Vec<Val>,
     scratch: Vec<u8>,
+    /// Line ends and quotes of the current block, for the fast path (see [`BlockIndex`]).
+    index: BlockIndex,
 }
 
 impl Extractor {
-    /// The values of the query's paths and the text their strings point into, plus the arrival
+    /// Extracts the query's paths of `line` into `vals`. `Ok(true)`: their strings point into
+    /// `scratch` (the full parser ran), `Ok(false)`: into the line. Also returns the arrival
     /// time for envelopes.
     #[inline]
-    #[allow(clippy::type_complexity)]
-    fn extract<'a>(
-        &'a mut self,
-        line: &'a [u8],
-    ) -> Result<(&'a [u8], &'a [Val], Option<i64>), String> {
+    fn extract(&mut self, line: &[u8]) -> Result<(bool, Option<i64>), String> {
         if let Some(keys) = &self.fast_keys {
             if fast_extract(line, keys, &mut self.vals).is_some() {
-                return Ok((line, &self.vals, None));
+                return Ok((false, None));
             }
         }
         let arrival = slow_extract(
@@ -256,7 +255,24 @@ impl Extractor {
             &mut self.vals,
             &mut self.scratch,
         )?;
-        Ok((&self.scratch, &self.vals, arrival))
+        Ok((true, arrival))
+    }
+
+    /// [`Extractor::extract`] for the line `block[start..end]` of the block last indexed.
+    #[inline]
+    fn extract_at(
+        &mut self,
+        block: &[u8],
+        start: usize,
+        end: usize,
+    ) -> Result<(bool, Option<i64>), String> {
+        if let Some(keys) = &self.fast_keys {
+            if fast_extract_indexed(block, start, end, &self.index, keys, &mut self.vals).is_some()
+            {
+                return Ok((false, None));
+            }
+        }
+        self.extract(&block[start..end])
     }
 }
 
@@ -358,6 +374,7 @@ impl Engine {
                 envelope,
                 vals: vec![Val::Missing; n],
                 scratch: Vec::new(),
+                index: BlockIndex::default(),
             },
             time_slot,
             group_slots,
@@ -414,11 +431,29 @@ impl Engine {
         t.div_euclid(self.q.size_ms) * self.q.size_ms
     }
 
-    /// Feeds a block of whole lines (the last one may lack its `\n`) read at `now`.
-    pub fn push_block(&mut self, bytes: &[u8], first_line: u64, now: i64) -> anyhow::Result<()> {
+    /// Feeds a block of whole lines (the last one may lack its `\n`) read at `now`. Returns
+    /// how many lines it held.
+    pub fn push_block(&mut self, bytes: &[u8], first_line: u64, now: i64) -> anyhow::Result<u64> {
         let now = self.observe_clock(now)?;
         let mut line_no = first_line;
         let mut start = 0;
+        if self.ex.fast_keys.is_some() && !self.o.merge {
+            // One classification pass over the block finds the line ends and the strings of
+            // every line for the fast path.
+            let mut index = std::mem::take(&mut self.ex.index);
+            index.build(bytes);
+            self.ex.index = index;
+            while let Some(end) = self.ex.index.next_newline(start) {
+                self.push_line_at(bytes, start, end, line_no, now)?;
+                line_no += 1;
+                start = end + 1;
+            }
+            if start < bytes.len() {
+                self.push_line_at(bytes, start, bytes.len(), line_no, now)?;
+                line_no += 1;
+            }
+            return Ok(line_no - first_line);
+        }
         for end in memchr::memchr_iter(b'\n', bytes) {
             self.push_line(&bytes[start..end], line_no, now)?;
             line_no += 1;
@@ -426,8 +461,9 @@ impl Engine {
         }
         if start < bytes.len() {
             self.push_line(&bytes[start..], line_no, now)?;
+            line_no += 1;
         }
-        Ok(())
+        Ok(line_no - first_line)
     }
 
     /// Rowtime: closes the windows the clock has passed. Returns the (monotonic) time used.
@@ -487,10 +523,44 @@ impl Engine {
         if self.o.merge {
             return self.push_partial(line, line_no);
         }
-        let (text, vals, arrival) = match self.ex.extract(line) {
+        let extracted = self.ex.extract(line);
+        self.push_extracted(extracted, line, line_no, now)
+    }
+
+    /// [`Engine::push_line`] for the line `block[start..end]` of the block just indexed by
+    /// [`Engine::push_block`] (not `--merge`).
+    #[inline]
+    fn push_line_at(
+        &mut self,
+        block: &[u8],
+        start: usize,
+        end: usize,
+        line_no: u64,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        if start == end {
+            return Ok(());
+        }
+        self.stats.lines += 1;
+        let extracted = self.ex.extract_at(block, start, end);
+        self.push_extracted(extracted, &block[start..end], line_no, now)
+    }
+
+    /// Aggregates one record whose fields were extracted (or reports why they could not be).
+    #[inline(always)]
+    fn push_extracted(
+        &mut self,
+        extracted: Result<(bool, Option<i64>), String>,
+        line: &[u8],
+        line_no: u64,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let (in_scratch, arrival) = match extracted {
             Ok(x) => x,
             Err(msg) => return self.bad(line_no, &msg),
         };
+        let text: &[u8] = if in_scratch { &self.ex.scratch } else { line };
+        let vals: &[Val] = &self.ex.vals;
         let ts = match &self.q.time {
             TimeBasis::Rowtime => now,
             TimeBasis::Arrival => arrival.unwrap_or(now),

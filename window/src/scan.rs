@@ -123,7 +123,7 @@ fn scan_plain_string(b: &[u8], mut i: usize) -> Option<usize> {
 
 /// A JSON number starting at `i`: its value and the index after it. Plain integers of up to 18
 /// digits are converted here; other valid numbers go through serde_json's number parser.
-#[inline]
+#[inline(always)]
 fn scan_number(b: &[u8], i: usize) -> Option<(Val, usize)> {
     let start = i;
     let mut j = i;
@@ -233,15 +233,7 @@ fn quote_bitmap(_b: &[u8]) -> Option<[u64; 4]> {
 /// The first quote at or after `from`.
 #[inline]
 fn next_quote(quotes: &[u64; 4], from: usize) -> Option<usize> {
-    let mut w = from >> 6;
-    let mut m = *quotes.get(w)? & (u64::MAX << (from & 63));
-    loop {
-        if m != 0 {
-            return Some(w * 64 + m.trailing_zeros() as usize);
-        }
-        w += 1;
-        m = *quotes.get(w)?;
-    }
+    next_bit(quotes, from)
 }
 
 /// A top-level key the fast path looks for; keys of up to 8 bytes compare as one word.
@@ -299,23 +291,64 @@ impl FastKey {
 #[inline]
 pub fn fast_extract(b: &[u8], keys: &[FastKey], vals: &mut [Val]) -> Option<()> {
     vals.fill(Val::Missing);
-    if b.first() != Some(&b'{') {
-        return None;
-    }
     // Short lines (all trade events): classify every byte at once, then strings end at the
     // next quote. Longer lines: scan each string word by word.
-    let bitmap = if cfg!(target_arch = "x86_64") && b.len() <= BITMAP_LINE {
-        Some(quote_bitmap(b)?)
+    if cfg!(target_arch = "x86_64") && b.len() <= BITMAP_LINE {
+        if b.first() != Some(&b'{') {
+            return None;
+        }
+        let quotes = quote_bitmap(b)?;
+        walk_object(b, 0, |from| next_quote(&quotes, from), keys, vals)
     } else {
-        None
-    };
-    let string_end = |from: usize| match &bitmap {
-        Some(q) => next_quote(q, from),
-        None => scan_plain_string(b, from),
-    };
-    let mut i = 1;
+        walk_object(b, 0, |from| scan_plain_string(b, from), keys, vals)
+    }
+}
+
+/// The fast path on the line `block[start..end]` of a block classified by `index` (see
+/// [`BlockIndex`]): the same scanner as [`fast_extract`] without a per-line classification.
+/// String values point into the line (offsets relative to `start`), as with [`fast_extract`].
+#[inline]
+pub fn fast_extract_indexed(
+    block: &[u8],
+    start: usize,
+    end: usize,
+    index: &BlockIndex,
+    keys: &[FastKey],
+    vals: &mut [Val],
+) -> Option<()> {
+    vals.fill(Val::Missing);
+    if index.any_unsafe(start, end) {
+        return None;
+    }
+    let b = block.get(..end)?;
+    walk_object(b, start, |from| index.next_quote(from, end), keys, vals)?;
+    let base = start as u32;
+    for v in vals.iter_mut() {
+        if let Val::Str(s, e) = v {
+            *s -= base;
+            *e -= base;
+        }
+    }
+    Some(())
+}
+
+/// The scanner behind both fast paths: the flat object `b[i..]` (to the end of `b`), strings
+/// ending where `string_end(after_opening_quote)` says. Positions in `vals` index `b`.
+#[inline(always)]
+fn walk_object(
+    b: &[u8],
+    mut i: usize,
+    string_end: impl Fn(usize) -> Option<usize>,
+    keys: &[FastKey],
+    vals: &mut [Val],
+) -> Option<()> {
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    let first = i;
+    i += 1;
     if b.get(i) == Some(&b'}') {
-        return (b.len() == 2).then_some(());
+        return (b.len() == first + 2).then_some(());
     }
     loop {
         if b.get(i) != Some(&b'"') {
@@ -364,6 +397,151 @@ pub fn fast_extract(b: &[u8], keys: &[FastKey], vals: &mut [Val]) -> Option<()> 
             Some(b'}') => return (i + 1 == b.len()).then_some(()),
             _ => return None,
         }
+    }
+}
+
+/// One pass over a whole block of lines that finds every line end, every quote and every byte
+/// the fast path refuses (backslash, control byte, non-ASCII), one bit per byte. Lines are then
+/// cut and scanned from the bitmaps: no second pass per line to find its end or its strings.
+#[derive(Debug, Default)]
+pub struct BlockIndex {
+    newlines: Vec<u64>,
+    quotes: Vec<u64>,
+    /// Bytes the fast path cannot take; `\n` is included but never lies inside a line.
+    unsafe_bytes: Vec<u64>,
+    len: usize,
+}
+
+impl BlockIndex {
+    /// Classifies `block` (reusing the bitmaps' memory).
+    pub fn build(&mut self, block: &[u8]) {
+        let words = block.len().div_ceil(64);
+        self.len = block.len();
+        // Every word is overwritten below: only a longer block needs new (zeroed) words.
+        for v in [&mut self.newlines, &mut self.quotes, &mut self.unsafe_bytes] {
+            v.resize(words, 0);
+        }
+        let full = block.len() / 64;
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is available, checked just above.
+                unsafe { self.classify_avx2(&block[..full * 64]) };
+                done = full;
+            }
+        }
+        for w in done..full {
+            self.classify_word(w, &block[w * 64..w * 64 + 64]);
+        }
+        let rest = &block[full * 64..];
+        if !rest.is_empty() {
+            // Padding with spaces: neither a quote, nor a line end, nor refused.
+            let mut last = [b' '; 64];
+            last[..rest.len()].copy_from_slice(rest);
+            self.classify_word(full, &last);
+        }
+    }
+
+    /// Portable classification of the 64 bytes of word `w`.
+    #[inline]
+    fn classify_word(&mut self, w: usize, c: &[u8]) {
+        let (mut nl, mut q, mut bad) = (0u64, 0u64, 0u64);
+        for (i, &x) in c.iter().enumerate().take(64) {
+            nl |= ((x == b'\n') as u64) << i;
+            q |= ((x == b'"') as u64) << i;
+            bad |= ((x == b'\\' || !(0x20..0x80).contains(&x)) as u64) << i;
+        }
+        self.newlines[w] = nl;
+        self.quotes[w] = q;
+        self.unsafe_bytes[w] = bad;
+    }
+
+    /// Classifies `block` (a whole number of 64-byte words) with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn classify_avx2(&mut self, block: &[u8]) {
+        use std::arch::x86_64::{
+            __m256i, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256,
+            _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
+        };
+        let quote = _mm256_set1_epi8(b'"' as i8);
+        let newline = _mm256_set1_epi8(b'\n' as i8);
+        let backslash = _mm256_set1_epi8(b'\\' as i8);
+        let space = _mm256_set1_epi8(0x20);
+        let out = self
+            .newlines
+            .iter_mut()
+            .zip(self.quotes.iter_mut())
+            .zip(self.unsafe_bytes.iter_mut());
+        for (c, ((nl, q), bad)) in block.chunks_exact(64).zip(out) {
+            // SAFETY: `c` is 64 bytes long: two unaligned 32-byte loads stay inside it.
+            let lo = unsafe { _mm256_loadu_si256(c.as_ptr() as *const __m256i) };
+            let hi = unsafe { _mm256_loadu_si256(c.as_ptr().add(32) as *const __m256i) };
+            let nl_lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, newline)) as u32 as u64;
+            let nl_hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, newline)) as u32 as u64;
+            let q_lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, quote)) as u32 as u64;
+            let q_hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, quote)) as u32 as u64;
+            // Signed compare: bytes >= 0x80 are negative, so `space > byte` flags them too.
+            let bad_lo = _mm256_movemask_epi8(_mm256_or_si256(
+                _mm256_cmpeq_epi8(lo, backslash),
+                _mm256_cmpgt_epi8(space, lo),
+            )) as u32 as u64;
+            let bad_hi = _mm256_movemask_epi8(_mm256_or_si256(
+                _mm256_cmpeq_epi8(hi, backslash),
+                _mm256_cmpgt_epi8(space, hi),
+            )) as u32 as u64;
+            *nl = nl_lo | nl_hi << 32;
+            *q = q_lo | q_hi << 32;
+            *bad = bad_lo | bad_hi << 32;
+        }
+    }
+
+    /// The first line end at or after `from`.
+    #[inline]
+    pub fn next_newline(&self, from: usize) -> Option<usize> {
+        next_bit(&self.newlines, from).filter(|&p| p < self.len)
+    }
+
+    /// The first quote in `from..end`.
+    #[inline]
+    fn next_quote(&self, from: usize, end: usize) -> Option<usize> {
+        next_bit(&self.quotes, from).filter(|&p| p < end)
+    }
+
+    /// True when `start..end` holds a byte the fast path refuses.
+    #[inline]
+    fn any_unsafe(&self, start: usize, end: usize) -> bool {
+        if start >= end {
+            return false;
+        }
+        let (first, last) = (start >> 6, (end - 1) >> 6);
+        let lo = u64::MAX << (start & 63);
+        let hi = u64::MAX >> (63 - ((end - 1) & 63));
+        if first == last {
+            return self.unsafe_bytes.get(first).is_some_and(|w| w & lo & hi != 0);
+        }
+        let words = match self.unsafe_bytes.get(first..=last) {
+            Some(w) => w,
+            None => return true,
+        };
+        words[0] & lo != 0
+            || words[words.len() - 1] & hi != 0
+            || words[1..words.len() - 1].iter().any(|&w| w != 0)
+    }
+}
+
+/// The first set bit at or after `from` in a bitmap.
+#[inline]
+fn next_bit(bits: &[u64], from: usize) -> Option<usize> {
+    let mut w = from >> 6;
+    let mut m = *bits.get(w)? & (u64::MAX << (from & 63));
+    loop {
+        if m != 0 {
+            return Some(w * 64 + m.trailing_zeros() as usize);
+        }
+        w += 1;
+        m = *bits.get(w)?;
     }
 }
 
@@ -567,6 +745,62 @@ mod tests {
             let (fast, slow) = both(&line, &["tnum", "tuptime", "pno"]);
             if let Some(f) = fast {
                 assert_eq!(Ok(f), slow, "{}", String::from_utf8_lossy(&line));
+            }
+        }
+    }
+
+    /// Property: on a block of many random lines, the indexed fast path cuts the same lines and
+    /// reads the same values as the per-line fast path, wherever the lines fall relative to the
+    /// 64-byte words of the index (including a last line without `\n`).
+    #[test]
+    fn indexed_fast_path_agrees_with_the_per_line_fast_path() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let alphabet = b"{}\":,.-0123456789abtnul \\\x01\xc3\xa9";
+        let names = ["tnum", "tuptime", "pno"];
+        let ks = keys(&names);
+        let mut index = BlockIndex::default();
+        for round in 0..3_000 {
+            let mut lines: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..rng.random_range(0..40) {
+                let mut l = TRADE.to_vec();
+                if rng.random_range(0..4) == 0 {
+                    let pad = format!(",\"note\":\"{}\"}}", "x".repeat(rng.random_range(0..300)));
+                    l.pop();
+                    l.extend_from_slice(pad.as_bytes());
+                }
+                if rng.random_range(0..3) == 0 {
+                    let pos = rng.random_range(0..l.len());
+                    l[pos] = alphabet[rng.random_range(0..alphabet.len())];
+                }
+                if rng.random_range(0..10) == 0 {
+                    l.clear();
+                }
+                lines.push(l);
+            }
+            let mut block = lines.join(&b'\n');
+            let terminated = round % 2 == 0 && !lines.is_empty();
+            if terminated {
+                block.push(b'\n');
+            }
+            index.build(&block);
+            let mut start = 0;
+            let mut cut = Vec::new();
+            while let Some(nl) = index.next_newline(start) {
+                cut.push((start, nl));
+                start = nl + 1;
+            }
+            if start < block.len() || (!terminated && !lines.is_empty()) {
+                cut.push((start, block.len()));
+            }
+            assert_eq!(cut.len(), lines.len(), "round {round}");
+            for ((s, e), line) in cut.into_iter().zip(&lines) {
+                assert_eq!(&block[s..e], &line[..]);
+                let mut a = vec![Val::Missing; names.len()];
+                let mut b = vec![Val::Missing; names.len()];
+                let per_line = fast_extract(line, &ks, &mut a).map(|_| render(line, &a));
+                let indexed = fast_extract_indexed(&block, s, e, &index, &ks, &mut b)
+                    .map(|_| render(line, &b));
+                assert_eq!(indexed, per_line, "{}", String::from_utf8_lossy(line));
             }
         }
     }
