@@ -92,8 +92,8 @@ measure() {
 
 median() { bench_median "$@"; }
 
-declare -A rate cpu100k
-# bench NAME N RUNS CMD... : median wall and CPU of RUNS runs.
+declare -A rate cpu100k range
+# bench NAME N RUNS CMD... : median wall and CPU of RUNS runs (and the slowest-fastest rates).
 bench() {
   local name=$1 n=$2 r=$3; shift 3
   local walls=() cpus=() w c i
@@ -105,6 +105,7 @@ bench() {
   done
   w=$(median "${walls[@]}"); c=$(median "${cpus[@]}")
   rate[$name]=$(awk -v n="$n" -v w="$w" 'BEGIN {printf "%.0f", n / w}')
+  range[$name]=$(printf '%s\n' "${walls[@]}" | sort -g | awk -v n="$n" 'NR == 1 {hi = n / $1} {lo = n / $1} END {printf "%.0f-%.0f", lo, hi}')
   cpu100k[$name]=$(awk -v n="$n" -v c="$c" 'BEGIN {printf "%.2f", c * 100000 / n}')
 }
 
@@ -133,6 +134,7 @@ verdict_rate=$(awk -v p="$pct" 'BEGIN {print (p >= 90) ? "met" : "NOT met"}')
 verdict_cpu=$(awk -v c="$core" 'BEGIN {print (c < 5) ? "met" : "NOT met"}')
 
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 {
   echo "# kds-put benchmark"
   echo
@@ -141,13 +143,15 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "back and must hold exactly the records sent. Wall and CPU (user + sys of the producer process"
   echo "and its children) from \`/usr/bin/time\`; median of $runs runs where the table says so."
   echo
-  echo "- machine: $cpu_model, $(nproc) cores, load average before: $load_before"
+  echo "- machine: $cpu_model, $(nproc) cores, load average before: $load_before, after: $load_after"
+  echo "- the machine is shared: other sessions' builds and tests ran during the runs, so single"
+  echo "  runs vary a lot (see the range column, slowest to fastest run); compare medians"
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
   echo "- input: $records kds-gen trade lines (~$bytes_per_line bytes each), partition key \`tno\`"
   echo
-  echo "| producer | records | runs | records/s | CPU s per 100k records |"
-  echo "|---|---:|---:|---:|---:|"
-  row() { [[ -n "${rate[$1]:-}" ]] || return 0; printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "${rate[$1]}" "${cpu100k[$1]}"; }
+  echo "| producer | records | runs | records/s (median) | range of runs | CPU s per 100k records |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  row() { [[ -n "${rate[$1]:-}" ]] || return 0; printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "${rate[$1]}" "${range[$1]}" "${cpu100k[$1]}"; }
   row "kds-put" "$records" "$runs"
   row "kds-put --concurrency 16" "$records" "$runs"
   row "kds-put --aggregate" "$records" 1
