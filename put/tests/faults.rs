@@ -247,13 +247,23 @@ async fn resets_and_timeouts_may_duplicate_but_lose_nothing() {
             "10ms",
             "--retry-max",
             "100ms",
+            // Stalls of 3 s always time out; 2 s and 20 retries leave room for an emulator
+            // slowed by a busy machine (with 1 s and the default 10, a loaded CI run once
+            // exhausted a call's attempts).
             "--call-timeout",
-            "1s",
+            "2s",
+            "--max-retries",
+            "20",
             "-v",
             path.to_str().unwrap(),
         ],
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(ndjson_file(&dl).is_empty());
     let faults = proxy.stats();
     assert!(
