@@ -18,6 +18,17 @@ use crate::output::{Format, Marker, RowWriter};
 use crate::query::{Aggregate, Path, Query, TimeBasis};
 use crate::scan::{fast_extract, fast_extract_indexed, slow_extract, BlockIndex, FastKey, Val};
 
+/// Event and arrival times must lie in the years 0000–9999 (what RFC 3339 can write): an epoch
+/// millisecond integer outside is a bad timestamp, not a window no date can name.
+pub const MIN_TIME_MS: i64 = -62_167_219_200_000;
+/// 9999-12-31T23:59:59.999Z.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// `--emit-empty` fills a gap of at most this many empty windows. A longer gap (a timestamp far
+/// from the others, a clock jump) is skipped with a message on stderr instead of printing up to
+/// billions of rows.
+pub const MAX_EMPTY_RUN: i64 = 100_000;
+
 /// What happens to a record whose window was already emitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LatePolicy {
@@ -420,8 +431,9 @@ impl Engine {
     }
 
     /// For rowtime with `--emit-empty`: empty windows are emitted from the one holding `now`.
+    /// (Event and arrival time fill from the first window emitted: the clock does not matter.)
     pub fn start_clock(&mut self, now: i64) {
-        if self.o.emit_empty && self.emitted_upto.is_none() {
+        if self.q.time == TimeBasis::Rowtime && self.o.emit_empty && self.emitted_upto.is_none() {
             self.emitted_upto = Some(self.window_of(now));
         }
     }
@@ -594,6 +606,15 @@ impl Engine {
                 }
             }
         };
+        if self.q.time != TimeBasis::Rowtime && !(MIN_TIME_MS..=MAX_TIME_MS).contains(&ts) {
+            let msg = match &self.q.time {
+                TimeBasis::Event(path) => {
+                    format!("bad timestamp in {path}: {ts} is outside the years 0000-9999")
+                }
+                _ => format!("bad timestamp in arrival: {ts} is outside the years 0000-9999"),
+            };
+            return self.bad(line_no, &msg);
+        }
         for &(agg, slot) in &self.numeric_aggs {
             let v = vals[slot];
             if !matches!(v, Val::Int(_) | Val::Float(_) | Val::Missing | Val::Null) {
@@ -644,7 +665,9 @@ impl Engine {
         self.stats.records += 1;
         if self.q.time.uses_watermark() && ts > self.max_time {
             self.max_time = ts;
-            let wm = ts.saturating_sub(self.o.allowed_lateness_ms);
+            let wm = ts
+                .saturating_sub(self.o.allowed_lateness_ms)
+                .max(MIN_TIME_MS);
             // The watermark crossed a window boundary: close what it passed.
             if !self.batch && wm >= self.closed_upto.saturating_add(size) {
                 self.close_until(wm)?;
@@ -731,7 +754,9 @@ impl Engine {
         self.stats.records += 1;
         if ws > self.max_time && !self.batch {
             self.max_time = ws;
-            let wm = ws.saturating_sub(self.o.allowed_lateness_ms);
+            let wm = ws
+                .saturating_sub(self.o.allowed_lateness_ms)
+                .max(MIN_TIME_MS);
             if wm >= self.closed_upto.saturating_add(size) {
                 self.close_until(wm)?;
             }
@@ -748,6 +773,7 @@ impl Engine {
             v.get(k)
                 .and_then(Value::as_str)
                 .and_then(|s| kds_common::time::parse_timestamp(s.as_bytes()))
+                .filter(|t| (MIN_TIME_MS..=MAX_TIME_MS).contains(t))
                 .ok_or_else(|| format!("partial row without a valid {k}"))
         };
         let start = time("window_start")?;
@@ -814,8 +840,9 @@ impl Engine {
         }
         self.hint = 0;
         if self.o.emit_empty {
-            if let Some(mut e) = self.emitted_upto {
+            if let Some(e) = self.emitted_upto {
                 let first_open = self.windows.first().map_or(i64::MAX, |w| w.start);
+                let mut e = self.skip_long_gap(e, first_open.min(self.window_of(limit)));
                 while e.saturating_add(size) <= limit && e < first_open {
                     let win = Win::new(e, &self.q);
                     self.emit_window(win, Marker::default())?;
@@ -832,11 +859,29 @@ impl Engine {
         Ok(())
     }
 
+    /// `--emit-empty` is to fill the empty windows `from..to`: returns where to start, which is
+    /// `to` (with a message on stderr) when that is over [`MAX_EMPTY_RUN`] windows.
+    fn skip_long_gap(&mut self, from: i64, to: i64) -> i64 {
+        let n = (i128::from(to) - i128::from(from)) / i128::from(self.q.size_ms);
+        if n <= i128::from(MAX_EMPTY_RUN) {
+            return from;
+        }
+        let _ = writeln!(
+            self.diag,
+            "kds-window: --emit-empty: skipped {n} empty windows from {} to {} (more than {MAX_EMPTY_RUN} in a row)",
+            kds_common::time::rfc3339_ms(from),
+            kds_common::time::rfc3339_ms(to)
+        );
+        self.emitted_upto = Some(to);
+        to
+    }
+
     /// Writes one window's rows (filling empty windows before it with `--emit-empty`).
     fn emit_window(&mut self, win: Win, marker: Marker) -> anyhow::Result<()> {
         let size = self.q.size_ms;
         if self.o.emit_empty {
-            if let Some(mut e) = self.emitted_upto {
+            if let Some(e) = self.emitted_upto {
+                let mut e = self.skip_long_gap(e, win.start);
                 while e < win.start {
                     let empty = Win::new(e, &self.q);
                     self.write_window(&empty, marker)?;
