@@ -18,8 +18,9 @@
 //! SIGTERM to kds-tail (the head of the pipeline) instead: kds-tail writes its checkpoint and
 //! exits 0, kds-s3sink drains the pipe, uploads and exits 0, the run commits: exactly once.
 //!
-//! SIGTERM to both tools at once (what Ctrl-C or a process-group kill does): DESIGN.md says
-//! every tool finishes cleanly, so this must be exactly once too.
+//! SIGTERM to both tools at once (what Ctrl-C or a process-group kill does), or to kds-s3sink
+//! alone (a service manager stopping the processes one by one): DESIGN.md says every tool
+//! finishes cleanly, so these must be exactly once too.
 
 mod common;
 
@@ -39,6 +40,8 @@ enum Stop {
     TermTail,
     /// SIGTERM to both at the same moment.
     TermBoth,
+    /// SIGTERM to kds-s3sink only.
+    TermSink,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,7 +161,7 @@ fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
     // Build (if stale) before any watchdog starts: a build is not the scenario's time.
     common::tool_dir_for(&["kds-gen", "kds-put", "kds-tail", "kds-s3sink"]);
     let n: u64 = scale.pick(2_500, 20_000);
-    let rate: u64 = scale.pick(250, 500);
+    let rate: u64 = scale.pick(150, 500);
     let rt = runtime();
     let stack = Stack::get();
     let stream = rt
@@ -225,13 +228,14 @@ fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
                 ),
                 Stop::TermTail => (Target::Tail, libc::SIGTERM),
                 Stop::TermBoth => (Target::Both, libc::SIGTERM),
+                Stop::TermSink => (Target::Sink, libc::SIGTERM),
             };
             Some((at, target, sig))
         } else {
             None
         };
         // A run after the producer finished, unstopped, reads to the end of the stream.
-        let last = producer_done && action.is_none();
+        let last = producer_done && stops >= 5 && action.is_none();
         let end = run_once(&mut c, k, action);
         if end.stopped.is_some() {
             stops += 1;
@@ -378,5 +382,16 @@ fn kill_resume_sigterm_to_both_five_times_is_exactly_once() {
         "kds-tail --checkpoint | kds-s3sink cron runs, SIGTERM to both tools at once, 5 times",
         Stop::TermBoth,
         44,
+    );
+}
+
+#[test]
+#[ignore = "KNOWN FAILURE, cause not isolated yet: a real run lost 2500 of 2500 records (bench/RELIABILITY.md, kill-sigterm-sink); run it with scripts/reliability --only kill"]
+fn kill_resume_sigterm_to_sink_five_times_is_exactly_once() {
+    scenario(
+        "kill-sigterm-sink",
+        "kds-tail --checkpoint | kds-s3sink cron runs, SIGTERM to kds-s3sink at random points 5 times",
+        Stop::TermSink,
+        45,
     );
 }
