@@ -67,9 +67,9 @@ impl Open {
         let meta = file.metadata().ok();
         let regular = meta.as_ref().is_some_and(|m| m.is_file());
         let map = match &meta {
-            Some(m) if regular && m.len() >= MAP_MIN as u64 => {
-                usize::try_from(m.len()).ok().and_then(|len| Mapping::new(&file, len))
-            }
+            Some(m) if regular && m.len() >= MAP_MIN as u64 => usize::try_from(m.len())
+                .ok()
+                .and_then(|len| Mapping::new(&file, len)),
             _ => None,
         };
         Open {
@@ -555,7 +555,11 @@ mod tests {
         let mut i = 0;
         while bytes.len() < MAP_MIN + READ_SIZE * 2 + 1000 {
             // Every 997th line is longer than a block, so a block must reach past READ_SIZE.
-            let pad = if i % 997 == 500 { READ_SIZE + 17 } else { i % 50 };
+            let pad = if i % 997 == 500 {
+                READ_SIZE + 17
+            } else {
+                i % 50
+            };
             let line = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(pad)).into_bytes();
             bytes.extend_from_slice(&line);
             bytes.push(b'\n');

@@ -519,7 +519,10 @@ impl BlockIndex {
         let lo = u64::MAX << (start & 63);
         let hi = u64::MAX >> (63 - ((end - 1) & 63));
         if first == last {
-            return self.unsafe_bytes.get(first).is_some_and(|w| w & lo & hi != 0);
+            return self
+                .unsafe_bytes
+                .get(first)
+                .is_some_and(|w| w & lo & hi != 0);
         }
         let words = match self.unsafe_bytes.get(first..=last) {
             Some(w) => w,
