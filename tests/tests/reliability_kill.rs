@@ -94,7 +94,14 @@ fn run_once(c: &mut Ctx, k: usize, stop: Option<(Duration, Target, i32)>) -> Run
     sink_cmd
         .args(["--bucket", &c.bucket, "--prefix", &prefix])
         .args(["--error-prefix", "rel-error/", "--name", "rel-kill"])
-        .args(["--input", "envelope", "--buffer-interval", "0s", "--spill"])
+        .args([
+            "--input",
+            "envelope",
+            "--buffer-interval",
+            "0s",
+            "-v",
+            "--spill",
+        ])
         .arg(&c.spill)
         .stdin(t.stdout_stdio())
         .stdout(Stdio::null())
@@ -129,6 +136,10 @@ fn run_once(c: &mut Ctx, k: usize, stop: Option<(Duration, Target, i32)>) -> Run
     c.rss.add(&t_end);
     c.rss.add(&s_end);
     let committed = t_end.status.success() && s_end.status.success();
+    let (t_err, s_err) = (t_err.text(), s_err.text());
+    if std::env::var_os("KDS_RELIABILITY_DEBUG").is_some() {
+        eprintln!("run {k} kds-tail stderr:\n{t_err}\nrun {k} kds-s3sink stderr:\n{s_err}");
+    }
     if committed {
         if next.exists() {
             std::fs::rename(&next, &c.checkpoint).expect("commit the checkpoint");
@@ -138,10 +149,7 @@ fn run_once(c: &mut Ctx, k: usize, stop: Option<(Duration, Target, i32)>) -> Run
         if stopped.is_none() {
             panic!(
                 "run {k} failed without being stopped: kds-tail {:?}: {}\nkds-s3sink {:?}: {}",
-                t_end.status,
-                t_err.text(),
-                s_end.status,
-                s_err.text()
+                t_end.status, t_err, s_end.status, s_err
             );
         }
     }
