@@ -1,7 +1,7 @@
 //! What the reliability scenarios (issue #10) measure and record.
 //!
 //! - [`wait_with_rusage`]: waits for one child and returns its exit status together with its own
-//!   peak RSS (`wait4(2)`'s `ru_maxrss`), so a scenario can state the memory of each tool of a
+//!   peak RSS (`VmHWM` sampled from /proc until it exits), so a scenario can state the memory of each tool of a
 //!   pipeline, not of the test process.
 //! - [`Scale`]: `KDS_RELIABILITY=full` (set by `scripts/reliability --full`) selects the issue's
 //!   full volumes; the default is the scaled-down size that `scripts/test` runs.
@@ -16,31 +16,57 @@ use std::process::{Child, ExitStatus};
 
 use crate::stack::repo_root;
 
-/// Waits for `child` with `wait4(2)` and returns its exit status and its peak resident set size
-/// in KiB (Linux reports `ru_maxrss` in KiB). The child is reaped: do not call `child.wait()`
-/// afterwards.
+/// Waits for `child` and returns its exit status and its own peak resident set size in KiB.
+///
+/// The peak is `VmHWM` of the child's address space, sampled from `/proc/PID/status` every few
+/// milliseconds until it exits (the last sample before exit is its peak, give or take the final
+/// few ms). Not `wait4`'s `ru_maxrss`: std spawns with `posix_spawn` (vfork-like), and at exec
+/// Linux carries the spawning process's peak into the child's `ru_maxrss`, so a small tool
+/// started by a big test process would report the test's memory. `ru_maxrss` is used only for a
+/// child that exited before the first sample (an upper bound then). The child is reaped: do not
+/// call `child.wait()` afterwards.
 pub fn wait_with_rusage(child: &mut Child) -> io::Result<(ExitStatus, u64)> {
     // Close our end of its stdin first, as Child::wait does, so a child reading stdin sees EOF.
     drop(child.stdin.take());
     let pid = child.id() as libc::pid_t;
+    let status_path = format!("/proc/{pid}/status");
+    let mut peak: Option<u64> = None;
+    let mut nap = std::time::Duration::from_millis(1);
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero rusage is a valid value of that plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
+        if let Some(kib) = std::fs::read_to_string(&status_path)
+            .ok()
+            .as_deref()
+            .and_then(vm_hwm_kib)
+        {
+            peak = Some(peak.map_or(kib, |p| p.max(kib)));
+        }
         // SAFETY: `pid` is our own unreaped child; the out-pointers point to live locals.
-        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if rc == pid {
             break;
         }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
         }
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(std::time::Duration::from_millis(10));
     }
-    Ok((
-        ExitStatus::from_raw(status),
-        u64::try_from(usage.ru_maxrss).unwrap_or(0),
-    ))
+    let rusage_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    Ok((ExitStatus::from_raw(status), peak.unwrap_or(rusage_kib)))
+}
+
+/// `VmHWM:   12345 kB` of a `/proc/PID/status` text → 12345 (absent for a zombie).
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// How big a scenario runs.
@@ -168,6 +194,18 @@ mod tests {
         let (status, rss) = wait_with_rusage(&mut child).unwrap();
         assert!(status.success());
         assert!(rss >= 64 * 1024, "peak RSS {rss} KiB < 64 MiB");
+    }
+
+    #[test]
+    fn the_spawning_processs_memory_is_not_counted() {
+        // This test process holds ~256 MiB; a child that sleeps briefly and exits must not
+        // report it (ru_maxrss would: Linux carries the spawner's peak into it at exec).
+        let big = vec![1u8; 256 << 20];
+        let mut child = Command::new("sleep").arg("0.2").spawn().unwrap();
+        let (status, rss) = wait_with_rusage(&mut child).unwrap();
+        assert!(status.success());
+        assert!(rss < 64 * 1024, "sleep reported {rss} KiB");
+        assert_eq!(big.iter().map(|&b| b as usize).sum::<usize>(), 256 << 20);
     }
 
     #[test]
