@@ -702,7 +702,6 @@ fn window_merge_skips_garbage_between_partial_rows() {
 /// A partial row's count is never negative: a merger must refuse `"count":-1` as garbage
 /// rather than subtract it.
 #[test]
-#[ignore = "kds-window bug: --merge accepts a partial row with \"count\":-1 and prints count_tno -1"]
 fn window_merge_refuses_negative_counts() {
     let row = r#"{"kds_window_partial":1,"window_start":"2021-03-19T13:15:00.000Z","window_end":"2021-03-19T13:16:00.000Z","key":[],"aggs":{"count_tno":{"count":-1},"sum_tnum":{"sum":1,"n":1}}}"#;
     let good = r#"{"kds_window_partial":1,"window_start":"2021-03-19T13:15:00.000Z","window_end":"2021-03-19T13:16:00.000Z","key":[],"aggs":{"count_tno":{"count":2},"sum_tnum":{"sum":3,"n":2}}}"#;

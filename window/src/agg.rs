@@ -248,7 +248,13 @@ impl Acc {
                 agg.func.name()
             )
         };
-        let int = |key: &str| v.get(key).and_then(Value::as_i64).ok_or_else(bad);
+        // Both integers of a state ("count", and a sum's "n") count rows: never negative.
+        let int = |key: &str| {
+            v.get(key)
+                .and_then(Value::as_i64)
+                .filter(|n| *n >= 0)
+                .ok_or_else(bad)
+        };
         let sum = || -> Result<Sum, String> {
             let n = int("n")?;
             let mut s = Sum {
