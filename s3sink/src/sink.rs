@@ -25,8 +25,13 @@ use crate::upload::Uploader;
 
 /// Batches (each at most about one 1 MiB read block) queued between reader and sink.
 pub const CHANNEL_BATCHES: usize = 4;
-/// On a signal, how long to wait for a block the reader is still parsing.
-const SHUTDOWN_READER_GRACE: Duration = Duration::from_millis(100);
+/// On a signal, how long the input is read on, waiting for its end, before giving up on it.
+///
+/// Why read on: lines already written into the pipe by the upstream tool are lost if the sink
+/// stops reading, yet kds-tail has checkpointed them. When the whole pipeline is signalled
+/// (Ctrl-C, a process-group SIGTERM, a cron job's timeout), kds-tail stops and closes the pipe
+/// within moments, so reading to the end delivers everything exactly once.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 /// Bad lines reported verbatim on stderr before only counting.
 const REPORTED_BAD_LINES: u64 = 5;
 
@@ -404,22 +409,30 @@ pub async fn run(
         strict_error: None,
     };
     let mut end_of_input = false;
+    // Set by the first signal: read on until the input ends, at most until then.
+    let mut drain_until: Option<tokio::time::Instant> = None;
+    let mut gave_up_on_input = false;
 
     loop {
         let wait = buffers
             .next_due_ms()
             .map(|due| Duration::from_millis(u64::try_from(due - clock.now_ms()).unwrap_or(0)));
         tokio::select! {
-            _ = shutdown.wait() => {
-                // Take what the reader already read (also a block it is parsing right now),
-                // then flush everything. A reader blocked on an idle pipe sends nothing more.
-                // At most what was queued plus one: a fast writer must not keep us here.
-                for _ in 0..=CHANNEL_BATCHES {
-                    match tokio::time::timeout(SHUTDOWN_READER_GRACE, rx.recv()).await {
-                        Ok(Some(batch)) => intake.absorb(batch, &mut buffers, &mut flushed),
-                        _ => break,
-                    }
+            _ = shutdown.wait(), if drain_until.is_none() => {
+                if config.verbose {
+                    kds_common::diag!(
+                        "kds-s3sink: signal: reading the input to its end (at most {}), then flushing",
+                        kds_common::duration::format_duration(SHUTDOWN_DRAIN)
+                    );
                 }
+                drain_until = Some(tokio::time::Instant::now() + SHUTDOWN_DRAIN);
+            }
+            _ = async {
+                if let Some(t) = drain_until {
+                    tokio::time::sleep_until(t).await;
+                }
+            }, if drain_until.is_some() => {
+                gave_up_on_input = true;
                 break;
             }
             batch = rx.recv() => match batch {
@@ -501,6 +514,14 @@ pub async fn run(
     printed.context("writing stdout")?;
     if let Some(e) = intake.strict_error {
         anyhow::bail!("{e} (--strict)");
+    }
+    if gave_up_on_input {
+        // Every record read is delivered, but the writer kept the input open: what it wrote
+        // and we did not read is in neither place, so a cron job must not commit its checkpoint.
+        anyhow::bail!(
+            "stopped by a signal while the input was still open after {}: {records} records read were delivered; lines not yet read may remain in the input",
+            kds_common::duration::format_duration(SHUTDOWN_DRAIN)
+        );
     }
     Ok(Exit::Ok)
 }

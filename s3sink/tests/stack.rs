@@ -540,15 +540,23 @@ fn envelope_input_writes_data_and_keys_by_arrival() {
     assert_eq!(body, &want);
 }
 
-#[test]
-fn sigterm_mid_buffer_flushes() {
-    let stack = Stack::get();
-    let b = bucket(&stack);
+/// Starts kds-s3sink, writes 100 lines, waits until its stats line shows them read, sends
+/// SIGTERM. Returns the child (stdin still open, stderr drained into the receiver), its stdin and
+/// the lines written.
+fn sink_signalled_mid_buffer(
+    stack: &Stack,
+    bucket: &str,
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    mpsc::Receiver<String>,
+    String,
+) {
     let mut child = sink(
-        &stack,
+        stack,
         &[
             "--bucket",
-            &b.name,
+            bucket,
             "--prefix",
             "t/",
             "--buffer-interval",
@@ -559,10 +567,7 @@ fn sigterm_mid_buffer_flushes() {
     .spawn()
     .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    let input: String = (0..100)
-        .map(|i| format!("r{i};"))
-        .map(|s| s + "\n")
-        .collect();
+    let input: String = (0..100).map(|i| format!("r{i};\n")).collect();
     stdin.write_all(input.as_bytes()).unwrap();
     stdin.flush().unwrap();
     // Wait until the periodic stats line says all 100 records are buffered (stderr is kept
@@ -586,9 +591,46 @@ fn sigterm_mid_buffer_flushes() {
     // SAFETY: signalling our own child process by its pid.
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(rc, 0);
+    (child, stdin, rx, input)
+}
+
+/// SIGTERM as a pipeline gets it: the writer stops too and closes the pipe. The sink reads the
+/// input to its end, so what the writer had already written (also after the signal) is
+/// delivered, exactly once, and it exits 0.
+#[test]
+fn sigterm_reads_the_input_to_its_end_and_flushes() {
+    let stack = Stack::get();
+    let b = bucket(&stack);
+    let (child, mut stdin, _stderr, mut input) = sink_signalled_mid_buffer(&stack, &b.name);
+    let more: String = (100..150).map(|i| format!("r{i};\n")).collect();
+    stdin.write_all(more.as_bytes()).unwrap();
+    drop(stdin);
+    input.push_str(&more);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    let shown = printed(&out.stdout, &b.name);
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].records, 150);
+    let listed = objects(&stack, &b.name);
+    assert_eq!(listed[&shown[0].key], input.replace('\n', "").into_bytes());
+}
+
+/// SIGTERM to the sink alone while its writer keeps the pipe open: after the drain time it
+/// flushes what it read and exits 1, saying lines may remain unread (a cron job must not
+/// commit its checkpoint then).
+#[test]
+fn sigterm_with_the_input_still_open_flushes_and_fails() {
+    let stack = Stack::get();
+    let b = bucket(&stack);
+    let (child, stdin, stderr, input) = sink_signalled_mid_buffer(&stack, &b.name);
     let out = child.wait_with_output().unwrap();
     drop(stdin);
-    assert!(out.status.success(), "exit {:?}", out.status);
+    assert_eq!(out.status.code(), Some(1), "exit {:?}", out.status);
+    let said: Vec<String> = stderr.iter().collect();
+    assert!(
+        said.iter().any(|l| l.contains("input was still open")),
+        "stderr: {said:?}"
+    );
     let shown = printed(&out.stdout, &b.name);
     assert_eq!(shown.len(), 1);
     assert_eq!(shown[0].records, 100);

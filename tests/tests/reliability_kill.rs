@@ -393,8 +393,14 @@ fn kill_resume_sigterm_to_both_five_times_is_exactly_once() {
     );
 }
 
+/// Was a known failure (all records lost): kds-s3sink stopped reading on SIGTERM and exited 0
+/// while kds-tail's records sat unread in the pipe. Now it reads its input on for up to 10 s
+/// and, if the writer keeps the pipe open, exits 1 (so the run is not committed). With SIGTERM
+/// to the sink alone while kds-tail keeps writing, exactly-once across a pipe is not possible
+/// without an acknowledgement from the sink; this scenario now exceeds its watchdog (each
+/// stopped run waits the 10 s drain) and its exactly-once claim is under review.
 #[test]
-#[ignore = "KNOWN FAILURE, cause not isolated yet: a real run lost 2500 of 2500 records (bench/RELIABILITY.md, kill-sigterm-sink); run it with scripts/reliability --only kill"]
+#[ignore = "SIGTERM to kds-s3sink alone with a live writer: 10 s drain then exit 1 (at-least-once); exceeds the watchdog, exactly-once claim under review; run with scripts/reliability --only kill"]
 fn kill_resume_sigterm_to_sink_five_times_is_exactly_once() {
     scenario(
         "kill-sigterm-sink",
