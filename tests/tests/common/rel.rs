@@ -534,8 +534,11 @@ impl Rss {
 }
 
 /// Small seedable RNG for kill times and targets (`KDS_RELIABILITY_SEED` overrides the seed,
-/// which every scenario prints).
-pub struct SplitMix(u64);
+/// which every scenario prints): kds_common's splitmix64.
+pub struct SplitMix {
+    seed: u64,
+    rng: kds_common::rng::SplitMix64,
+}
 
 impl SplitMix {
     pub fn from_env(default: u64) -> SplitMix {
@@ -544,17 +547,16 @@ impl SplitMix {
             .and_then(|s| s.parse().ok())
             .unwrap_or(default);
         eprintln!("reliability seed {seed} (set KDS_RELIABILITY_SEED to change it)");
-        SplitMix(seed)
+        SplitMix {
+            seed,
+            rng: kds_common::rng::SplitMix64(seed),
+        }
     }
     pub fn seed(&self) -> u64 {
-        self.0
+        self.seed
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
     /// Uniform in `lo..hi` (hi > lo).
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
