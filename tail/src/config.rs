@@ -28,8 +28,9 @@ pub struct Args {
     #[arg(long, env = "KDS_FROM", default_value = "latest", value_name = "POS")]
     pub from: String,
 
-    /// Stop when every open shard is caught up (MillisBehindLatest 0 and an empty page) and
-    /// every closed shard has been read to its end.
+    /// Stop when every open shard has been caught up once (MillisBehindLatest 0 on a page the
+    /// limit did not cut short; it is not read further) and every closed shard has been read
+    /// to its end.
     #[arg(short = 'e', long)]
     pub exit_at_tip: bool,
 

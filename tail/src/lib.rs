@@ -422,6 +422,15 @@ impl Session {
                 }
                 self.at_tip.insert(shard.to_string(), at_tip);
                 self.write_page(&shard, &records)?;
+                // -e: a shard caught up once is done, as a partition at EOF is for `kcat -e`.
+                // Waiting for every shard to be at the tip at the same moment never ends while
+                // a producer keeps writing (some shard always has a fresh record).
+                if at_tip
+                    && self.config.exit_at_tip
+                    && !self.coord.info(&shard).is_some_and(|i| i.closed)
+                {
+                    self.stop(&shard);
+                }
             }
             Event::Finished { shard } => {
                 if self.coord.state(&shard) != Some(State::Running) {

@@ -105,7 +105,7 @@ pub enum State {
     Running,
     /// Read to its end (closed shard), or nothing to read under the start position.
     Finished,
-    /// Stopped early by --until; its children are not read.
+    /// Stopped early (by --until, or caught up once under -e); its children are not read.
     Stopped,
 }
 

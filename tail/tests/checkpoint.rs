@@ -11,11 +11,6 @@ use anyhow::Context;
 use support::*;
 use testkit::{Stack, TestStream};
 
-/// Sequence numbers are decimal strings without leading zeros, longer than u128.
-fn seq_cmp(a: &str, b: &str) -> Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
 fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).context("reading the checkpoint")?;
     serde_json::from_str(&text).context("checkpoint is JSON")

@@ -86,6 +86,11 @@ pub fn keyed_records(n: usize, keys: usize, tag: &str) -> Vec<(String, Vec<u8>)>
         .collect()
 }
 
+/// Sequence numbers are decimal strings without leading zeros, longer than u128.
+pub fn seq_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 /// `kds-tail` with the stack's environment.
 pub fn tail(stack: &Stack) -> Command {
     let mut cmd = stack.command(BIN);
