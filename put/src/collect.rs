@@ -28,7 +28,7 @@ use crate::shard_map::ShardMap;
 
 /// Entries waiting in queues (plus retries backing off) before input stops being read.
 pub const MAX_QUEUED_ENTRIES: usize = 10_000;
-/// Bytes waiting in queues before input stops being read.
+/// Bytes waiting in queues before input stops being read: `--read-ahead`'s default.
 pub const MAX_QUEUED_BYTES: usize = 32 << 20;
 
 /// The collector's settings (from the flags).
@@ -41,6 +41,8 @@ pub struct Options {
     pub aggregate: Option<usize>,
     pub records_per_sec: u64,
     pub bytes_per_sec: u64,
+    /// `--read-ahead`: bytes of records queued before input stops being read.
+    pub max_queued_bytes: usize,
 }
 
 /// One shard's pending entries and budget.
@@ -192,7 +194,7 @@ impl Collector {
 
     /// Input may be read: the queues are below their bounds.
     pub fn has_room(&self) -> bool {
-        self.queued < MAX_QUEUED_ENTRIES && self.queued_bytes < MAX_QUEUED_BYTES
+        self.queued < MAX_QUEUED_ENTRIES && self.queued_bytes < self.opts.max_queued_bytes
     }
 
     /// Nothing is pending here (calls in flight are the dispatcher's).
@@ -478,6 +480,7 @@ mod tests {
             aggregate: None,
             records_per_sec: 1000,
             bytes_per_sec: 1 << 20,
+            max_queued_bytes: MAX_QUEUED_BYTES,
         }
     }
 

@@ -102,6 +102,12 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     pub shard_bytes_per_sec: u64,
 
+    /// Records read ahead of what was sent: input stops being read while queued records
+    /// hold SIZE (plus a quarter of it on the way from the reader). Bounds memory when
+    /// Kinesis is slower than the input.
+    #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_size)]
+    pub read_ahead: u64,
+
     /// Write records that could not be delivered to FILE as NDJSON (appends).
     #[arg(long, env = "KDS_DEAD_LETTER", value_name = "FILE")]
     pub dead_letter: Option<PathBuf>,
@@ -150,6 +156,7 @@ pub struct Config {
     pub call_timeout: Duration,
     pub shard_records_per_sec: u64,
     pub shard_bytes_per_sec: u64,
+    pub read_ahead: usize,
     pub dead_letter: Option<PathBuf>,
     pub allow_dead_letters: bool,
     pub receipts: bool,
@@ -214,6 +221,13 @@ impl TryFrom<Args> for Config {
             }
             KeySource::Field(a.partition_key_field.clone())
         };
+        let read_ahead = usize::try_from(a.read_ahead).unwrap_or(usize::MAX);
+        if !(1 << 20..=1 << 30).contains(&read_ahead) {
+            return Err(usage(format!(
+                "--read-ahead must be 1MiB..=1GiB, got {}",
+                a.read_ahead
+            )));
+        }
         let aggregate = if a.aggregate {
             let size = usize::try_from(a.aggregate_size).unwrap_or(usize::MAX);
             if !(1024..=MAX_RECORD_BYTES).contains(&size) {
@@ -243,6 +257,7 @@ impl TryFrom<Args> for Config {
             call_timeout: a.call_timeout,
             shard_records_per_sec: a.shard_records_per_sec,
             shard_bytes_per_sec: a.shard_bytes_per_sec,
+            read_ahead,
             dead_letter: a.dead_letter,
             allow_dead_letters: a.allow_dead_letters,
             receipts: a.receipts,
@@ -304,6 +319,8 @@ mod tests {
             &["-s", "s", "--explicit-hash-key=-5"],
             &["-s", "s", "--partition-key", ""],
             &["-s", "s", "--aggregate", "--aggregate-size", "2MiB"],
+            &["-s", "s", "--read-ahead", "512KiB"],
+            &["-s", "s", "--read-ahead", "2GiB"],
             &["-s", " "],
         ] {
             let err = parse(args).unwrap_err();

@@ -2,7 +2,8 @@
 //!
 //! Shape of a run:
 //! - a blocking reader thread turns lines into records (partition key, size check) and feeds
-//!   a bounded channel, so memory stays flat when Kinesis is slow;
+//!   a channel bounded in records and bytes (`budget.rs`), so memory stays flat when Kinesis
+//!   is slow;
 //! - the dispatcher routes records to their shard (MD5 of the key over the shard map),
 //!   aggregates them per shard when `--aggregate`, queues them per shard, and packs
 //!   PutRecords calls with entries of any shards, each entry taking its shard's rate-limit
@@ -16,6 +17,7 @@
 
 pub mod aggregate;
 pub mod batch;
+pub mod budget;
 pub mod collect;
 pub mod config;
 pub mod dead_letter;
@@ -45,6 +47,7 @@ use tokio::task::JoinSet;
 pub use config::{Args, Config};
 
 use crate::batch::UserRecord;
+use crate::budget::ByteBudget;
 use crate::collect::{Collector, Options};
 use crate::dead_letter::{codes, write_dead_letter, DeadLetter};
 use crate::limits::MAX_RECORD_BYTES;
@@ -73,6 +76,16 @@ enum Item {
         code: &'static str,
         message: String,
     },
+}
+
+impl Item {
+    /// What the item holds of the input, for the reader-to-dispatcher byte budget.
+    fn input_bytes(&self) -> usize {
+        match self {
+            Item::Record(r) => r.data.len() + r.partition_key.len(),
+            Item::Bad { data, .. } => data.len(),
+        }
+    }
 }
 
 /// Parses, validates, runs; the exit status for `main`.
@@ -158,8 +171,10 @@ async fn run_async(
 
     // Reader thread.
     let (tx, rx) = mpsc::channel::<Item>(INPUT_CHANNEL);
+    let input_budget = Arc::new(ByteBudget::new(budget::input_bytes(config.read_ahead)));
     let stop_reading = Arc::new(AtomicBool::new(false));
     let reader_thread = {
+        let budget = Arc::clone(&input_budget);
         let keyer = Keyer::new(config.key_source.clone());
         let ehk = config.explicit_hash_key.clone();
         let stats = Arc::clone(&stats);
@@ -168,7 +183,12 @@ async fn run_async(
         let strict = config.strict;
         std::thread::Builder::new()
             .name("kds-put-reader".into())
-            .spawn(move || read_input(reader, keyer, ehk, strict, tx, &stats, &stop, &shutdown))
+            .spawn(move || {
+                let handoff = Handoff { tx, budget };
+                read_input(
+                    reader, keyer, ehk, strict, handoff, &stats, &stop, &shutdown,
+                )
+            })
             .context("cannot start the reader thread")?
     };
 
@@ -181,6 +201,7 @@ async fn run_async(
             aggregate: config.aggregate,
             records_per_sec: config.shard_records_per_sec,
             bytes_per_sec: config.shard_bytes_per_sec,
+            max_queued_bytes: config.read_ahead,
         },
         Instant::now(),
     );
@@ -193,9 +214,11 @@ async fn run_async(
         calls: JoinSet::new(),
         rng: Rng::from_entropy(),
         last_refresh: Instant::now(),
+        input_budget: Arc::clone(&input_budget),
     };
     dispatcher.run(rx, &shutdown, &stop_reading).await;
     stop_reading.store(true, Ordering::Relaxed);
+    input_budget.close();
 
     // The reader is done unless it is blocked on live input after a signal or fatal error;
     // then it is left behind (the process exits).
@@ -253,6 +276,12 @@ async fn run_async(
     Ok(Exit::Ok)
 }
 
+/// The reader's side of the channel to the dispatcher, with the byte budget it spends.
+struct Handoff {
+    tx: mpsc::Sender<Item>,
+    budget: Arc<ByteBudget>,
+}
+
 /// Reads lines into records until the end of input, a signal, a fatal error, or (with
 /// `--strict`) the first bad line.
 #[allow(clippy::too_many_arguments)]
@@ -261,7 +290,7 @@ fn read_input(
     mut keyer: Keyer,
     explicit_hash_key: Option<(String, u128)>,
     strict: bool,
-    tx: mpsc::Sender<Item>,
+    handoff: Handoff,
     stats: &Stats,
     stop: &AtomicBool,
     shutdown: &Shutdown,
@@ -316,7 +345,7 @@ fn read_input(
         }
         // Counted once handed over: a line still read after the dispatcher stopped
         // listening (a fatal error) is neither read nor lost.
-        if tx.blocking_send(item).is_err() {
+        if !handoff.budget.take(item.input_bytes()) || handoff.tx.blocking_send(item).is_err() {
             break;
         }
         Stats::add(&stats.read, 1);
@@ -333,6 +362,8 @@ struct Dispatcher {
     calls: JoinSet<Outcome>,
     rng: Rng,
     last_refresh: Instant,
+    /// Given back as items move from the channel into the collector.
+    input_budget: Arc<ByteBudget>,
 }
 
 impl Dispatcher {
@@ -345,6 +376,7 @@ impl Dispatcher {
                 closing = true;
                 stop.store(true, Ordering::Relaxed);
                 rx.close();
+                self.input_budget.close();
             }
             self.maybe_refresh_shards().await;
             let now = Instant::now();
@@ -456,6 +488,7 @@ impl Dispatcher {
     }
 
     fn route(&mut self, item: Item, now: Instant) {
+        self.input_budget.give(item.input_bytes());
         match item {
             Item::Bad {
                 line,

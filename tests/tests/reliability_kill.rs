@@ -18,9 +18,16 @@
 //! SIGTERM to kds-tail (the head of the pipeline) instead: kds-tail writes its checkpoint and
 //! exits 0, kds-s3sink drains the pipe, uploads and exits 0, the run commits: exactly once.
 //!
-//! SIGTERM to both tools at once (what Ctrl-C or a process-group kill does), or to kds-s3sink
-//! alone (a service manager stopping the processes one by one): DESIGN.md says every tool
-//! finishes cleanly, so these must be exactly once too.
+//! SIGTERM to both tools at once (what Ctrl-C or a process-group kill does): kds-tail checkpoints
+//! and exits, kds-s3sink reads the pipe to its end and uploads: exactly once.
+//!
+//! SIGTERM to kds-s3sink alone (a service manager stopping the processes one by one) while
+//! kds-tail keeps writing: kds-s3sink reads on for up to 10 s and exits 1 if the input is still
+//! open, so that run is not committed. No loss; duplicates only from runs that exited 1.
+//! Exactly once would need an acknowledgement from the sink back to kds-tail.
+//!
+//! The producer runs until five stops landed (then gets SIGTERM): with no new records each run
+//! ends at once at the tip, and a stop would seldom find a running tool.
 
 mod common;
 
@@ -64,6 +71,8 @@ struct Ctx<'a> {
 struct RunEnd {
     prefix: String,
     committed: bool,
+    /// kds-s3sink's exit code (None: ended by a signal).
+    sink_code: Option<i32>,
     /// The signal landed on a running tool.
     stopped: Option<Target>,
 }
@@ -160,6 +169,7 @@ fn run_once(c: &mut Ctx, k: usize, stop: Option<(Duration, Target, i32)>) -> Run
     RunEnd {
         prefix,
         committed,
+        sink_code: s_end.status.code(),
         stopped,
     }
 }
@@ -194,13 +204,7 @@ fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
     // The producer runs during the whole scenario.
     let mut gen_cmd = tool(&stack, "kds-gen");
     gen_cmd
-        .args([
-            "2021-03-19",
-            "--rate",
-            &rate.to_string(),
-            "-n",
-            &n.to_string(),
-        ])
+        .args(["2021-03-19", "--rate", &rate.to_string()])
         .args(["--seed", &rng.seed().to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -230,12 +234,20 @@ fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
     let mut runs = Vec::new();
     let mut stops = 0;
     let mut producer_done = false;
+    let mut producer_stopped = false;
+    // The producer writes at least this long (about `n` records) and until five stops landed.
+    let produce_for = Duration::from_secs_f64(n as f64 / rate as f64);
+    // Stops are drawn within the length of the last run that went to the tip, so they land on
+    // running tools most of the time.
+    let mut typical_run = Duration::from_millis(1500);
+    let max_runs = 200;
     let mut k = 0;
     loop {
         // Every other run is stopped (until five stops landed), the runs in between complete
         // and commit, so the checkpoint moves between the stops.
         let action = if stops < 5 && k % 2 == 0 {
-            let at = Duration::from_millis(rng.range(150, 1500));
+            let hi = (typical_run.as_millis() as u64 * 9 / 10).max(200);
+            let at = Duration::from_millis(rng.range(100, hi));
             let (target, sig) = match stop {
                 Stop::Kill => (
                     [Target::Tail, Target::Sink, Target::Both][rng.range(0, 3) as usize],
@@ -250,17 +262,30 @@ fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
             None
         };
         // A run after the producer finished, unstopped, reads to the end of the stream.
-        let last = producer_done && stops >= 5 && action.is_none();
+        let last = producer_done && action.is_none();
+        let run_started = Instant::now();
         let end = run_once(&mut c, k, action);
         if end.stopped.is_some() {
             stops += 1;
+        } else if action.is_none() {
+            typical_run = run_started.elapsed();
         }
         runs.push(end);
         k += 1;
         if last {
             break;
         }
-        producer_done = producer_done || (!g.alive() && !p.alive());
+        assert!(
+            k < max_runs,
+            "{name}: {stops} of five stops landed in {k} runs (runs end before their stop point)"
+        );
+        // The producer keeps writing while stops are still to land: once it stops, runs end at
+        // once at the tip and a stop would rarely find a running tool.
+        if !producer_stopped && stops >= 5 && started.elapsed() >= produce_for {
+            g.signal(libc::SIGTERM);
+            producer_stopped = true;
+        }
+        producer_done = producer_stopped && !g.alive() && !p.alive();
         wd.sleep(Duration::from_millis(300));
     }
     let g_end = g.finish(&wd);
@@ -268,7 +293,12 @@ fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
     let seconds = started.elapsed().as_secs_f64();
     let sent = lines(&copy.get());
     p_end.assert_ok(&p_err.text());
-    assert_eq!(sent.len() as u64, n, "kds-gen wrote {n} lines");
+    g_end.assert_ok("kds-gen stopped by SIGTERM exits 0");
+    assert!(
+        sent.len() as u64 >= n / 2,
+        "kds-gen wrote {} lines in {produce_for:?} at {rate}/s",
+        sent.len()
+    );
     c.rss.add(&g_end);
     c.rss.add(&p_end);
 
@@ -311,7 +341,8 @@ fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
     f.seconds = seconds;
     f.command = reproduce("reliability_kill");
     f.notes = format!(
-        "4 shards, producer kds-gen --rate {rate} | kds-put during the runs; {} cron runs \
+        "4 shards, producer kds-gen --rate {rate} | kds-put during the runs (SIGTERM-ed once \
+         five stops landed); {} cron runs \
          (kds-tail -e --checkpoint-interval 200ms | kds-s3sink --buffer-interval 0s), {} of them \
          stopped (targets: {}), {} committed; records in objects of failed runs: {}; seed {}.",
         runs.len(),
@@ -359,19 +390,34 @@ fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
             earlier.extend(recs);
         }
     }
-    if stop != Stop::Kill {
-        assert!(
-            runs.iter().all(|r| r.committed),
-            "{name}: every SIGTERM-ed run exits 0 and commits"
-        );
-        assert_eq!(tally.duplicated, 0, "{name}: exactly once");
+    match stop {
+        Stop::Kill => {}
+        Stop::TermTail | Stop::TermBoth => {
+            assert!(
+                runs.iter().all(|r| r.committed),
+                "{name}: every SIGTERM-ed run exits 0 and commits"
+            );
+            assert_eq!(tally.duplicated, 0, "{name}: exactly once");
+        }
+        Stop::TermSink => {
+            // kds-s3sink finishes cleanly: 0 when its input ended within the drain time, 1
+            // when the writer kept it open (then the run is not committed, and its records
+            // are the only duplicates, asserted above).
+            for r in &runs {
+                assert!(
+                    matches!(r.sink_code, Some(0 | 1)),
+                    "{name}: kds-s3sink in {} exited with {:?}, not 0 or 1",
+                    r.prefix,
+                    r.sink_code
+                );
+            }
+        }
     }
     rt.block_on(stream.delete()).expect("delete stream");
     rt.block_on(bucket.delete()).expect("delete bucket");
 }
 
 #[test]
-#[ignore = "flaky in the full suite: a stop lands only if the tools still run at the random stop point, and once the producer is done runs end at once, so five stops may never land (looped to the watchdog in CI); run by scripts/reliability (--include-ignored)"]
 fn kill_resume_sigkill_five_times_loses_nothing_and_repeats_only_uncommitted_runs() {
     scenario(
         "kill-sigkill",
@@ -382,7 +428,6 @@ fn kill_resume_sigkill_five_times_loses_nothing_and_repeats_only_uncommitted_run
 }
 
 #[test]
-#[ignore = "flaky in the full suite: a stop lands only if the tools still run at the random stop point, and once the producer is done runs end at once, so five stops may never land (looped to the watchdog in CI); run by scripts/reliability (--include-ignored)"]
 fn kill_resume_sigterm_to_tail_five_times_is_exactly_once() {
     scenario(
         "kill-sigterm-tail",
@@ -393,7 +438,6 @@ fn kill_resume_sigterm_to_tail_five_times_is_exactly_once() {
 }
 
 #[test]
-#[ignore = "flaky in the full suite: a stop lands only if the tools still run at the random stop point, and once the producer is done runs end at once, so five stops may never land (looped to the watchdog in CI); run by scripts/reliability (--include-ignored)"]
 fn kill_resume_sigterm_to_both_five_times_is_exactly_once() {
     scenario(
         "kill-sigterm-both",
@@ -403,15 +447,14 @@ fn kill_resume_sigterm_to_both_five_times_is_exactly_once() {
     );
 }
 
-/// Was a known failure (all records lost): kds-s3sink stopped reading on SIGTERM and exited 0
-/// while kds-tail's records sat unread in the pipe. Now it reads its input on for up to 10 s
-/// and, if the writer keeps the pipe open, exits 1 (so the run is not committed). With SIGTERM
-/// to the sink alone while kds-tail keeps writing, exactly-once across a pipe is not possible
-/// without an acknowledgement from the sink; this scenario now exceeds its watchdog (each
-/// stopped run waits the 10 s drain) and its exactly-once claim is under review.
+/// SIGTERM to kds-s3sink alone while kds-tail keeps writing. Was a loss bug (kds-s3sink stopped
+/// reading and exited 0 with checkpointed records unread in the pipe). Now it reads on for up to
+/// 10 s: if the input ends (kds-tail reaches the tip) it uploads and exits 0, else it uploads
+/// what it read and exits 1 so the run is not committed. Exactly once is not promised here (it
+/// would need an acknowledgement from sink to tail): nothing is lost, duplicates come only from
+/// runs that exited 1.
 #[test]
-#[ignore = "SIGTERM to kds-s3sink alone with a live writer: 10 s drain then exit 1 (at-least-once); exceeds the watchdog, exactly-once claim under review; run with scripts/reliability --only kill"]
-fn kill_resume_sigterm_to_sink_five_times_is_exactly_once() {
+fn kill_resume_sigterm_to_sink_five_times_loses_nothing() {
     scenario(
         "kill-sigterm-sink",
         "kds-tail --checkpoint | kds-s3sink cron runs, SIGTERM to kds-s3sink at random points 5 times",
