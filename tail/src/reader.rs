@@ -205,8 +205,8 @@ impl ShardReader {
                     // Caught up: MillisBehindLatest 0 ("no new records to process at this
                     // moment") on a page the limit did not cut short. Records on that page do
                     // not matter: under a steady producer every page has some.
-                    let at_tip = millis.unwrap_or(0) == 0
-                        && i32::try_from(n).map_or(false, |n| n < self.limit);
+                    let at_tip =
+                        millis.unwrap_or(0) == 0 && i32::try_from(n).is_ok_and(|n| n < self.limit);
                     if n > 0 || tip_sent != Some(at_tip) {
                         tip_sent = Some(at_tip);
                         let page = Event::Page {
