@@ -5,6 +5,8 @@
 //! `AWS_ENDPOINT_URL_KINESIS` / `AWS_ENDPOINT_URL_S3`, which `aws-config` resolves itself).
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_kinesis::config::http::HttpResponse;
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 
 /// `--region`, `--profile`, `--endpoint-url`, flattened into each AWS tool's arguments.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -66,6 +68,36 @@ pub async fn s3_client(args: &AwsArgs) -> aws_sdk_s3::Client {
         .force_path_style(s3_endpoint_is_custom(args))
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// One line for an SDK error: `Code: message (HTTP status)` for a service's answer, the chain of
+/// causes for anything else. Never the error's `Debug` form (which `DisplayErrorContext`
+/// appends): that dumps the raw response over many lines, and S3 echoes request details there
+/// (e.g. `<AWSAccessKeyId>` in InvalidAccessKeyId and SignatureDoesNotMatch answers).
+pub fn describe_sdk_error<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let SdkError::ServiceError(ctx) = err {
+        let status = ctx.raw().status().as_u16();
+        let e = ctx.err();
+        return match (e.code(), e.message()) {
+            (Some(code), Some(msg)) => format!("{code}: {msg} (HTTP {status})"),
+            (Some(code), None) => format!("{code} (HTTP {status})"),
+            _ => format!("HTTP {status}"),
+        };
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]

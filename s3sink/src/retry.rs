@@ -77,36 +77,6 @@ pub struct GaveUp<E> {
     pub last: SdkError<E, HttpResponse>,
 }
 
-/// One line for an SDK error: `Code: message (HTTP status)` for an S3 answer, the chain of
-/// causes for anything else. Never the error's `Debug` form (which `DisplayErrorContext`
-/// appends): that dumps the raw response, and S3 echoes request details there (e.g.
-/// `<AWSAccessKeyId>` in InvalidAccessKeyId and SignatureDoesNotMatch answers).
-pub fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if let SdkError::ServiceError(ctx) = err {
-        let status = ctx.raw().status().as_u16();
-        let e = ctx.err();
-        return match (e.code(), e.message()) {
-            (Some(code), Some(msg)) => format!("{code}: {msg} (HTTP {status})"),
-            (Some(code), None) => format!("{code} (HTTP {status})"),
-            _ => format!("HTTP {status}"),
-        };
-    }
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
-
 impl<E> std::fmt::Display for GaveUp<E>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -115,7 +85,7 @@ where
         write!(
             f,
             "{} (after {} attempt{}{})",
-            describe(&self.last),
+            kds_common::aws::describe_sdk_error(&self.last),
             self.attempts,
             if self.attempts == 1 { "" } else { "s" },
             if self.retryable {

@@ -207,10 +207,10 @@ fn start_reporter(verbose: bool, stats: StatsMap) -> Reporter {
         Mutex::new((Instant::now(), HashMap::new()));
     Reporter::start(TOOL, verbose, Duration::from_secs(5), move || {
         let Ok(map) = stats.lock() else {
-            return String::new();
+            return "statistics unavailable".to_string();
         };
         let Ok(mut prev) = previous.lock() else {
-            return String::new();
+            return "statistics unavailable".to_string();
         };
         let secs = prev.0.elapsed().as_secs_f64().max(0.001);
         prev.0 = Instant::now();
@@ -226,6 +226,10 @@ fn start_reporter(verbose: bool, stats: StatsMap) -> Reporter {
                 st.throttles.load(Ordering::Relaxed),
                 st.errors.load(Ordering::Relaxed),
             ));
+        }
+        if parts.is_empty() {
+            // Before the first ListShards answer (or when it keeps failing).
+            return "no shard read yet".to_string();
         }
         parts.join("; ")
     })

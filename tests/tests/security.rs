@@ -313,6 +313,13 @@ async fn kds_put_never_prints_credentials() {
     .expect("join");
     for (what, run, code) in &runs {
         assert_no_credentials(&format!("kds-put {what}"), run);
+        // Errors are one line each (`Code: message (HTTP status)`), not the SDK's Debug dump
+        // of the raw response that `DisplayErrorContext` appends.
+        assert!(
+            !run.stderr.contains("raw: Response") && !run.stderr.contains("SdkBody"),
+            "kds-put {what}: an SDK Debug dump on stderr: {}",
+            run.stderr
+        );
         match code {
             Some(c) => assert_eq!(run.status.code(), Some(*c), "{what}: {}", run.stderr),
             None => assert!(!run.status.success(), "{what} must fail: {}", run.stderr),
