@@ -56,6 +56,21 @@ pub fn input_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<InputPath>> {
         .collect()
 }
 
+/// Makes room after the unread bytes `buf[start..end]` of a read buffer: moves them to the
+/// front (`start` becomes 0) and, when they fill the whole buffer (a line longer than it),
+/// doubles the buffer.
+pub fn make_room(buf: &mut Vec<u8>, start: &mut usize, end: &mut usize) {
+    if *start > 0 {
+        buf.copy_within(*start..*end, 0);
+        *end -= *start;
+        *start = 0;
+    }
+    if *end == buf.len() {
+        let grown = (buf.len() * 2).max(1);
+        buf.resize(grown, 0);
+    }
+}
+
 /// Reads lines from stdin or a list of files, one after another.
 pub struct LineReader {
     sources: Vec<Source>,
@@ -147,15 +162,7 @@ impl LineReader {
         if self.eof {
             return Ok(false);
         }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.end == self.buf.len() {
-            let grown = self.buf.len() * 2;
-            self.buf.resize(grown, 0);
-        }
+        make_room(&mut self.buf, &mut self.start, &mut self.end);
         loop {
             if self.current.is_none() && !self.open_next()? {
                 self.eof = true;

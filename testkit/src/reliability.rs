@@ -3,6 +3,7 @@
 //! - [`wait_with_rusage`]: waits for one child and returns its exit status together with its own
 //!   peak RSS (`VmHWM` sampled from /proc until it exits), so a scenario can state the memory of each tool of a
 //!   pipeline, not of the test process.
+//! - [`HwmSampler`]: the same peak sampled from spawn on, for children waited for elsewhere.
 //! - [`Scale`]: `KDS_RELIABILITY=full` (set by `scripts/reliability --full`) selects the issue's
 //!   full volumes; the default is the scaled-down size that `scripts/test` runs.
 //! - [`Figures`]: one scenario's outcome (sent, delivered, duplicated, lost, peak RSS, command),
@@ -13,6 +14,10 @@ use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::stack::repo_root;
 
@@ -67,6 +72,59 @@ fn vm_hwm_kib(status: &str) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Samples a process's own peak RSS (`VmHWM` of its address space) from `/proc/PID/status`
+/// every 20 ms from when it is started until [`HwmSampler::finish`], so a child that exits
+/// before the test waits for it is still measured. Not `wait4`'s `ru_maxrss`, which also counts
+/// the address space the child was spawned from (see [`wait_with_rusage`]). Misses at most the
+/// last 20 ms of a process's life. Call `finish` before reaping the child when you can, so its
+/// pid cannot be reused meanwhile.
+pub struct HwmSampler {
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HwmSampler {
+    pub fn start(pid: u32) -> HwmSampler {
+        let peak = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (Arc::clone(&peak), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let path = format!("/proc/{pid}/status");
+            while !s.load(Ordering::SeqCst) {
+                if let Some(kib) = std::fs::read_to_string(&path)
+                    .ok()
+                    .as_deref()
+                    .and_then(vm_hwm_kib)
+                {
+                    p.fetch_max(kib, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        HwmSampler {
+            peak,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling; the largest `VmHWM` seen in KiB (0 if none was).
+    pub fn finish(&mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HwmSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
 }
 
 /// How big a scenario runs.

@@ -9,18 +9,17 @@
 //!   read-ahead and calls in flight, and flat between two inputs above the read-ahead (the
 //!   larger three times the smaller), every record delivered.
 //!
-//! RSS is each child's own peak (`VmHWM` polled from /proc, see [`poll_peak`] for why not
-//! `wait4`'s `ru_maxrss`), recorded in `target/reliability/`.
+//! RSS is each child's own peak (`VmHWM` polled from /proc; `testkit::reliability::HwmSampler`
+//! says why not `wait4`'s `ru_maxrss`), recorded in `target/reliability/`.
 //! Every child runs under a watchdog; no wall-clock assertions.
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use testkit::fault_proxy::{FaultConfig, FaultProxy};
-use testkit::reliability::{wait_with_rusage, Figures, Scale};
+use testkit::reliability::{wait_with_rusage, Figures, HwmSampler, Scale};
 use testkit::{list_objects_all, Stack, TestBucket, TestStream};
 
 const MIB: u64 = 1024 * 1024;
@@ -42,40 +41,6 @@ fn watchdog(
         false
     });
     (tx, handle)
-}
-
-/// The child's own peak RSS in KiB: `VmHWM` of its address space, polled every 10 ms while it
-/// runs (the high-water mark only grows; growth in its last 10 ms could be missed).
-///
-/// Not `wait4`'s `ru_maxrss`: Linux folds the spawning process's RSS at fork/exec into it (exec
-/// records the old address space's high-water mark), so a child spawned from a test process
-/// of 300 MB reports at least 300 MB however small it is.
-fn poll_peak(pid: u32) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    let handle = std::thread::spawn(move || {
-        let path = format!("/proc/{pid}/status");
-        let mut peak = 0;
-        while !flag.load(Ordering::SeqCst) {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                if let Some(kib) = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                {
-                    peak = peak.max(kib);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        peak
-    });
-    (stop, handle)
-}
-
-fn stop_poll(p: (Arc<AtomicBool>, std::thread::JoinHandle<u64>)) -> u64 {
-    p.0.store(true, Ordering::SeqCst);
-    p.1.join().unwrap_or(0)
 }
 
 fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
@@ -112,11 +77,11 @@ fn pipe(mut producer: Command, mut consumer: Command, limit: Duration) -> Piped 
     let out = drain(c.stdout.take().expect("stdout"));
     let err = drain(c.stderr.take().expect("stderr"));
     let (done, dog) = watchdog(vec![p.id() as i32, c.id() as i32], limit);
-    let (p_poll, c_poll) = (poll_peak(p.id()), poll_peak(c.id()));
+    let (mut p_poll, mut c_poll) = (HwmSampler::start(p.id()), HwmSampler::start(c.id()));
     let (c_status, _) = wait_with_rusage(&mut c).expect("wait consumer");
-    let consumer_status = (c_status, stop_poll(c_poll));
+    let consumer_status = (c_status, c_poll.finish());
     let (p_status, _) = wait_with_rusage(&mut p).expect("wait producer");
-    let producer_status = (p_status, stop_poll(p_poll));
+    let producer_status = (p_status, p_poll.finish());
     let _ = done.send(());
     let fired = dog.join().unwrap_or(true);
     let stdout = out.join().expect("stdout");
@@ -154,9 +119,9 @@ fn feed(
     let out = drain(c.stdout.take().expect("stdout"));
     let err = drain(c.stderr.take().expect("stderr"));
     let (done, dog) = watchdog(vec![c.id() as i32], limit);
-    let poll = poll_peak(c.id());
+    let mut poll = HwmSampler::start(c.id());
     let (status, _) = wait_with_rusage(&mut c).expect("wait");
-    let rss = stop_poll(poll);
+    let rss = poll.finish();
     let _ = done.send(());
     let fired = dog.join().unwrap_or(true);
     let _ = writer.join();

@@ -305,23 +305,17 @@ impl Input {
             if let Some(range) = self.next_mapped()? {
                 let first_line = self.next_line;
                 self.last_block = LastBlock::Mapped(range.start, range.end);
-                let bytes = match self.current.as_ref().and_then(|o| o.map.as_ref()) {
-                    Some(m) => &m.bytes()[range],
-                    None => &[],
-                };
+                let map = self
+                    .current
+                    .as_ref()
+                    .and_then(|o| o.map.as_ref())
+                    .expect("next_mapped returns a range only while a file is mapped");
+                let bytes = &map.bytes()[range];
                 return Ok(Next::Block(Block { first_line, bytes }));
             }
             // Unread bytes (part of a line) move to the front; a line longer than the buffer
             // grows it.
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            if self.end == self.buf.len() {
-                let grown = self.buf.len() * 2;
-                self.buf.resize(grown, 0);
-            }
+            kds_common::io::make_room(&mut self.buf, &mut self.start, &mut self.end);
             match self.read_some(timeout)? {
                 Read1::Idle => return Ok(Next::Idle),
                 Read1::Eof => {

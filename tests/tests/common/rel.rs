@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use testkit::reliability::wait_with_rusage;
+use testkit::reliability::{wait_with_rusage, HwmSampler};
 use testkit::Stack;
 
 /// `stack.command(<debug binary of name>)` with stdin closed (set another one if needed).
@@ -126,7 +126,7 @@ impl Watchdog {
         Proc {
             name: name.to_string(),
             child,
-            hwm: HwmSampler::start(pid),
+            hwm: HwmSampler::start(pid as u32),
         }
     }
 
@@ -195,62 +195,6 @@ pub struct Proc {
     pub name: String,
     pub child: Child,
     hwm: HwmSampler,
-}
-
-/// Samples `VmHWM` (the peak RSS of the process's own address space) from `/proc/PID/status`
-/// every 20 ms until stopped. Used instead of `wait4`'s `ru_maxrss`, which also counts the
-/// address space the child was spawned from (Linux carries the spawning process's RSS high-water
-/// mark across exec into `ru_maxrss`, so every tool spawned from a test holding 200 MiB would
-/// "peak" at 200 MiB). Misses at most the last 20 ms of a process's life.
-struct HwmSampler {
-    peak: Arc<std::sync::atomic::AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl HwmSampler {
-    fn start(pid: i32) -> HwmSampler {
-        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (peak.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let path = format!("/proc/{pid}/status");
-            while !s.load(Ordering::SeqCst) {
-                if let Some(kib) = std::fs::read_to_string(&path).ok().and_then(|t| vm_hwm(&t)) {
-                    p.fetch_max(kib, Ordering::SeqCst);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        HwmSampler {
-            peak,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops sampling (call before the process is reaped, so its pid cannot be reused yet).
-    fn finish(&mut self) -> u64 {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.peak.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for HwmSampler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-/// `VmHWM:   12345 kB` → 12345.
-fn vm_hwm(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// How a [`Proc`] ended.
