@@ -372,20 +372,11 @@ impl Session {
         if self.limit_reached() {
             return true;
         }
-        let mut running = self.coord.mine_in(State::Running).peekable();
-        let nothing_to_start = self.coord.ready().is_empty() && !self.coord.waiting_can_start();
-        if running.peek().is_none() {
-            // Every shard of ours is finished or stopped, or waits on a parent that will never
-            // finish here.
-            return nothing_to_start;
-        }
-        if self.config.exit_at_tip && nothing_to_start {
-            return running.all(|id| {
-                self.at_tip.get(id).copied().unwrap_or(false)
-                    && !self.coord.info(id).is_some_and(|i| i.closed)
-            });
-        }
-        false
+        // Every shard of ours is finished or stopped (under -e, an open shard is stopped as soon
+        // as it is caught up: see `handle`), or waits on a parent that will never finish here.
+        self.coord.mine_in(State::Running).next().is_none()
+            && self.coord.ready().is_empty()
+            && !self.coord.waiting_can_start()
     }
 
     /// --until: once the wall clock has passed it, a shard caught up is done.
