@@ -100,6 +100,7 @@ fn draw_panel<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(area)
         .caption(&store.y_names[panel], (FONT, 18))
         .margin(10)
+        .margin_right(40) // room for the last x label, centred on the right edge
         .x_label_area_size(30)
         .y_label_area_size(70)
         .build_cartesian_2d(x0..x1, y0..y1)?;

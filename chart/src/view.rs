@@ -129,6 +129,8 @@ fn draw_panel(frame: &mut Frame, area: Rect, store: &Store, panel: usize) {
             number((y0 + y1) / 2.0),
             number(y1),
         ]))
-        .legend_position(has_groups.then_some(LegendPosition::TopLeft));
+        .legend_position(has_groups.then_some(LegendPosition::TopLeft))
+        // ratatui hides a legend taller than a quarter of the chart; groups need it more.
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)));
     frame.render_widget(chart, area);
 }
