@@ -103,7 +103,12 @@ pub struct Args {
     pub tick: Duration,
 
     /// Leave the live view when the input ends [default: keep showing it until q].
-    #[arg(long, env = "KDS_CHART_EXIT_ON_EOF", help_heading = "Live view")]
+    #[arg(
+        long,
+        env = "KDS_CHART_EXIT_ON_EOF",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "Live view"
+    )]
     pub exit_on_eof: bool,
 
     /// Write an SVG chart of all rows to FILE at the end of the input, instead of the live view.

@@ -27,14 +27,14 @@ struct Pane {
 impl Pane {
     /// Starts `shell_command` in a detached 110x40 pane, in a fresh temp dir holding the FIFO
     /// `rows` (its stdin) and where the command leaves `status`.
-    fn start(name: &str, chart_args: &str, redirect: &str) -> Pane {
+    fn start(name: &str, env: &str, chart_args: &str, redirect: &str) -> Pane {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("rows");
         let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
         assert!(made.success(), "mkfifo");
         let unset: String = ENV_VARS.iter().map(|v| format!("unset {v}; ")).collect();
         let command = format!(
-            "{unset}cd {dir}; {BIN} {chart_args} < rows {redirect}; echo $? > status; sleep 60",
+            "{unset}cd {dir}; {env} {BIN} {chart_args} < rows {redirect}; echo $? > status; sleep 60",
             dir = dir.path().display()
         );
         let socket = format!("kds-chart-test-{}-{name}", std::process::id());
@@ -156,6 +156,7 @@ fn wait_for_file(path: &Path) -> String {
 fn live_view_shows_and_updates_the_header_pauses_and_quits_with_0() {
     let pane = Pane::start(
         "view",
+        "",
         "--y count_tno,sum_tnum --x window_end --tick 100ms",
         "",
     );
@@ -208,6 +209,7 @@ fn live_view_shows_and_updates_the_header_pauses_and_quits_with_0() {
 fn quitting_the_view_in_a_pipeline_leaves_the_pass_through_running() {
     let pane = Pane::start(
         "pipe",
+        "",
         "--y count_tno --group-by tic --x window_end",
         "> out.ndjson 2> err.txt",
     );
@@ -254,4 +256,16 @@ fn quitting_the_view_in_a_pipeline_leaves_the_pass_through_running() {
         err.contains("line 7: not valid JSON"),
         "bad line reported after the view: {err}"
     );
+}
+
+#[test]
+fn exit_on_eof_from_the_environment_leaves_the_view_when_the_input_ends() {
+    let env = "KDS_CHART_EXIT_ON_EOF=true KDS_CHART_Y=count_tno KDS_CHART_X=window_end";
+    let pane = Pane::start("eof", env, "", "");
+    let (rows, _) = minute_rows(&[("", &[1.0, 2.0], &[1.0, 2.0])]);
+    let mut writer = pane.rows_writer();
+    writer.write_all(&rows).unwrap();
+    pane.wait_for(&["rows 2 ", "count_tno  now 2  min 1  max 2"]);
+    drop(writer);
+    assert_eq!(pane.exit_status(), "0", "no key needed");
 }

@@ -150,12 +150,10 @@ fn png_has_the_asked_size_and_draws_without_system_fonts() {
         "per minute",
     ];
     // No font configuration reachable: the embedded font must be enough.
-    let out = run_with_input(
-        &mut kds_chart(&args)
-            .env("FONTCONFIG_PATH", dir.path())
-            .env("HOME", dir.path()),
-        &input,
-    );
+    let mut cmd = kds_chart(&args);
+    cmd.env("FONTCONFIG_PATH", dir.path())
+        .env("HOME", dir.path());
+    let out = run_with_input(&mut cmd, &input);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let decoder = png::Decoder::new(fs::File::open(&png_path).unwrap());
     let mut reader = decoder.read_info().unwrap();
