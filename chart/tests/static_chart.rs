@@ -267,3 +267,15 @@ fn version_and_env_vars() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(polylines(&fs::read_to_string(&svg_path).unwrap()).len(), 2);
 }
+
+#[test]
+fn without_any_terminal_the_live_mode_only_passes_through() {
+    let (mut input, _) = minute_rows(&[("", &[1.0, 2.0], &[3.0, 4.0])]);
+    input.extend_from_slice(b"bad\n");
+    let out = run_with_input(&mut kds_chart(&["--y", "count_tno"]), &input);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.stdout, input, "stdout is the input, unchanged");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no terminal to draw on"), "{stderr}");
+    assert!(stderr.contains("line 3: not valid JSON"), "{stderr}");
+}
