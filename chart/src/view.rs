@@ -22,6 +22,9 @@ const COLOURS: [Color; 8] = [
     Color::Gray,
 ];
 
+/// Series described in the header at most, so the panels keep most of the screen.
+const HEADER_SERIES: usize = 8;
+
 /// What the header says about the input besides the series.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Status {
@@ -93,6 +96,14 @@ pub fn header_lines(store: &Store, status: Status) -> Vec<Line<'static>> {
             ]));
         }
     }
+    let series_lines = lines.len() - 1;
+    if series_lines > HEADER_SERIES {
+        lines.truncate(1 + HEADER_SERIES);
+        lines.push(Line::raw(format!(
+            "... and {} more lines",
+            series_lines - HEADER_SERIES
+        )));
+    }
     lines
 }
 
@@ -133,4 +144,39 @@ fn draw_panel(frame: &mut Frame, area: Rect, store: &Store, panel: usize) {
         // ratatui hides a legend taller than a quarter of the chart; groups need it more.
         .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)));
     frame.render_widget(chart, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Row;
+
+    #[test]
+    fn header_describes_the_first_lines_then_counts_the_rest() {
+        let mut store = Store::new(vec!["n".into()], 20, None);
+        for g in 0..11 {
+            let ys = vec![Some(g as f64)];
+            let row = Row {
+                x: 0.0,
+                x_kind: XKind::Number,
+                group: format!("G{g}"),
+                ys,
+            };
+            store.add(row).expect("same x kind");
+        }
+        let status = Status {
+            rows_per_s: 0.0,
+            bad_lines: 0,
+            paused: false,
+            ended: true,
+        };
+        let text: Vec<String> = header_lines(&store, status)
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        assert!(text[0].starts_with("kds-chart  rows 11 "), "{text:?}");
+        assert_eq!(text[1], "n [G0]  now 0  min 0  max 0");
+        assert_eq!(text.len(), 1 + HEADER_SERIES + 1);
+        assert_eq!(text[HEADER_SERIES + 1], "... and 3 more lines");
+    }
 }
