@@ -107,15 +107,9 @@ pub fn feed(
             store,
             bad,
         )
-        .with_context(|| {
-            format!(
-                "reading {}",
-                if source.is_empty() {
-                    "stdin"
-                } else {
-                    source.trim_end_matches(": ")
-                }
-            )
+        .with_context(|| match source.as_str() {
+            "" => "reading stdin".to_string(),
+            _ => format!("reading {}", path.display()),
         })?;
         if ended == Ended::ReaderGone {
             break;
