@@ -18,9 +18,9 @@ use common::{minute_rows, BIN, ENV_VARS};
 /// Waits longer than any healthy run needs; only a hang reaches it.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// A tmux server of its own (own socket), killed on drop.
+/// A tmux server of its own (its socket in the test's temp dir, removed with it), killed on drop.
 struct Pane {
-    socket: String,
+    socket: PathBuf,
     dir: tempfile::TempDir,
 }
 
@@ -37,7 +37,7 @@ impl Pane {
             "{unset}cd {dir}; {env} {BIN} {chart_args} < rows {redirect}; echo $? > status; sleep 60",
             dir = dir.path().display()
         );
-        let socket = format!("kds-chart-test-{}-{name}", std::process::id());
+        let socket = dir.path().join(format!("tmux-{name}"));
         let pane = Pane { socket, dir };
         let out = pane
             .tmux(&[
@@ -61,7 +61,9 @@ impl Pane {
 
     fn tmux(&self, args: &[&str]) -> Command {
         let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket, "-f", "/dev/null"])
+        c.arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
             .args(args)
             .env("TERM", "xterm-256color");
         c
