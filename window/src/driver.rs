@@ -61,7 +61,9 @@ impl Clock for ManualClock {
 /// clause). The result holds the same lines in the same order, except that a line may be
 /// blanked (an empty line, which the engine skips), so line numbers stay right.
 pub trait BlockFilter {
-    fn apply<'a>(&'a mut self, block: &'a [u8]) -> &'a [u8];
+    /// Rewrites a block of whole lines whose first line is number `first_line`. Lines keep
+    /// their places (a dropped record leaves an empty line) so line numbers stay right.
+    fn apply<'a>(&'a mut self, block: &'a [u8], first_line: u64) -> &'a [u8];
 }
 
 /// No filter: blocks go to the engine as read, without a copy.
@@ -70,7 +72,7 @@ pub struct NoFilter;
 
 impl BlockFilter for NoFilter {
     #[inline]
-    fn apply<'a>(&'a mut self, block: &'a [u8]) -> &'a [u8] {
+    fn apply<'a>(&'a mut self, block: &'a [u8], _first_line: u64) -> &'a [u8] {
         block
     }
 }
@@ -78,9 +80,9 @@ impl BlockFilter for NoFilter {
 /// An optional filter: `None` passes blocks through.
 impl<F: BlockFilter> BlockFilter for Option<F> {
     #[inline]
-    fn apply<'a>(&'a mut self, block: &'a [u8]) -> &'a [u8] {
+    fn apply<'a>(&'a mut self, block: &'a [u8], first_line: u64) -> &'a [u8] {
         match self {
-            Some(f) => f.apply(block),
+            Some(f) => f.apply(block, first_line),
             None => block,
         }
     }
@@ -152,7 +154,7 @@ pub fn run_filtered<F: BlockFilter + ?Sized>(
         let wait = wait_time(&engine, clock);
         match input.next(wait).context("reading input")? {
             Next::Block(block) => {
-                let bytes = filter.apply(block.bytes);
+                let bytes = filter.apply(block.bytes, block.first_line);
                 // Unfiltered, the engine's count of the block's lines saves the input a count.
                 let unfiltered = std::ptr::eq(bytes, block.bytes);
                 let lines = engine.push_block(bytes, block.first_line, clock.now_ms())?;

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use kds_window::sql::{discover, explain_flink, parse_sql, FlinkOptions, Schema, SqlType};
+use kds_window::sql::{discover_wide, explain_flink, parse_sql, FlinkOptions, Schema, SqlType};
 
 const LAB_SQL: &str = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (count_tno integer, sum_tnum integer);
 CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
@@ -45,7 +45,7 @@ fn check_golden(name: &str, got: &str) {
 
 #[test]
 fn discovery_on_generator_lines_gives_the_trade_types() {
-    let s = discover(GEN_LINES);
+    let s = discover_wide(GEN_LINES);
     let got: Vec<(&str, SqlType, &str)> = s
         .columns
         .iter()
@@ -68,7 +68,7 @@ fn discovery_on_generator_lines_gives_the_trade_types() {
 #[test]
 fn lab_query_explains_as_the_golden_flink_sql() {
     let plan = parse_sql(LAB_SQL).unwrap();
-    let schema = discover(GEN_LINES);
+    let schema = discover_wide(GEN_LINES);
     let sql = explain_flink(&plan, &schema, &FlinkOptions::default()).unwrap();
     check_golden("lab1.flink.sql", &sql);
     // The parts the migration guide promises.

@@ -14,7 +14,7 @@ use kds_common::signal::Shutdown;
 use kds_window::driver::{run_filtered, ManualClock, Progress};
 use kds_window::engine::{Config, Engine, Options};
 use kds_window::sql::cli::{to_query, WhereFilter};
-use kds_window::sql::{bind, discover, parse_sql};
+use kds_window::sql::{bind, discover_wide, parse_sql};
 use kds_window::Query;
 use serde_json::Value;
 
@@ -151,7 +151,7 @@ not json
 /// Runs `sql` (event time, so the clock does not matter) over FIXED, the WHERE in front.
 fn run_fixed(sql: &str) -> Vec<String> {
     let plan = parse_sql(sql).unwrap();
-    let b = bind(&plan, Some(&discover(FIXED.lines()))).unwrap();
+    let b = bind(&plan, Some(&discover_wide(FIXED.lines()))).unwrap();
     let cfg = Config {
         query: to_query(&b).unwrap(),
         options: Options::default(),

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::eval::{like_program, BoundExpr};
+use super::windows::{is_arrival, ARRIVAL_COLUMN};
 use super::{
     AggFunc, BinOp, Expr, Ident, Literal, Schema, SelectItem, SqlError, SqlPlan, SqlType,
     TimeBasis, UnOp,
@@ -48,6 +49,11 @@ pub enum BoundAggregate {
     WindowStart {
         output: String,
     },
+    /// The value of time group number `index` (a further STEP/FLOOR of GROUP BY).
+    TimeGroup {
+        output: String,
+        index: usize,
+    },
 }
 
 impl BoundAggregate {
@@ -55,7 +61,8 @@ impl BoundAggregate {
         match self {
             BoundAggregate::Aggregate { output, .. }
             | BoundAggregate::Group { output, .. }
-            | BoundAggregate::WindowStart { output } => output,
+            | BoundAggregate::WindowStart { output }
+            | BoundAggregate::TimeGroup { output, .. } => output,
         }
     }
 }
@@ -67,12 +74,28 @@ pub struct BoundQuery {
     pub filter: Option<BoundExpr>,
     pub time: BoundTime,
     pub size: Duration,
+    /// GROUP BY's further time expressions: a TIMESTAMP column rounded down to `size`.
+    pub time_groups: Vec<BoundTimeGroup>,
+    /// The SQL reads `APPROXIMATE_ARRIVAL_TIME`: input lines are `kds-tail --envelope` records.
+    pub envelope: bool,
+}
+
+/// A time group: `STEP("APPROXIMATE_ARRIVAL_TIME" BY INTERVAL '60' SECOND)` as a group key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundTimeGroup {
+    pub column: BoundColumn,
+    pub size: Duration,
 }
 
 /// Resolves and type-checks `plan`. Without a schema a reference maps to the JSON key spelled as
 /// in the SQL (`"tnum"` and `tnum` both read `tnum`) and only the declared types are checked.
 pub fn bind(plan: &SqlPlan, schema: Option<&Schema>) -> Result<BoundQuery, SqlError> {
+    let envelope = std::cell::Cell::new(false);
     let col = |id: &Ident| -> Result<BoundColumn, SqlError> {
+        if is_arrival(id) && schema.is_none_or(|s| s.resolve(id).is_err()) {
+            envelope.set(true);
+            return Ok(arrival_column());
+        }
         match schema {
             None => Ok(BoundColumn {
                 name: id.name.clone(),
@@ -137,27 +160,44 @@ pub fn bind(plan: &SqlPlan, schema: Option<&Schema>) -> Result<BoundQuery, SqlEr
             SelectItem::WindowStart => BoundAggregate::WindowStart {
                 output: oc.name.clone(),
             },
+            SelectItem::TimeGroup(index) => BoundAggregate::TimeGroup {
+                output: oc.name.clone(),
+                index: *index,
+            },
         };
         outputs.push(out);
     }
-    let time = match &plan.window.time {
-        TimeBasis::Rowtime => BoundTime::Rowtime,
-        TimeBasis::Column(id) => {
-            let c = col(id)?;
-            if let Some(t) = c.sql_type {
-                if t != SqlType::Timestamp {
-                    return Err(SqlError::new(
-                        id.pos,
-                        format!(
-                            "the window needs a TIMESTAMP column or ROWTIME: {} is {t}",
-                            id.sql()
-                        ),
-                    ));
-                }
-            }
-            BoundTime::Event(c)
+    let time_column = |id: &Ident| -> Result<BoundColumn, SqlError> {
+        let c = col(id)?;
+        match c.sql_type {
+            Some(t) if t != SqlType::Timestamp => Err(SqlError::new(
+                id.pos,
+                format!(
+                    "the window needs a TIMESTAMP column or ROWTIME: {} is {t}",
+                    id.sql()
+                ),
+            )),
+            _ => Ok(c),
         }
     };
+    let time = match &plan.window.time {
+        TimeBasis::Rowtime => BoundTime::Rowtime,
+        TimeBasis::Column(id) => BoundTime::Event(time_column(id)?),
+    };
+    let mut time_groups = Vec::new();
+    for g in &plan.time_groups {
+        // The parser makes a ROWTIME expression the window, never a time group.
+        let TimeBasis::Column(id) = &g.time else {
+            return Err(SqlError::new(
+                super::Pos::default(),
+                "a second window over ROWTIME in GROUP BY",
+            ));
+        };
+        time_groups.push(BoundTimeGroup {
+            column: time_column(id)?,
+            size: g.size,
+        });
+    }
     let filter = match &plan.filter {
         None => None,
         Some(e) => {
@@ -177,7 +217,19 @@ pub fn bind(plan: &SqlPlan, schema: Option<&Schema>) -> Result<BoundQuery, SqlEr
         filter,
         time,
         size: plan.window.size,
+        time_groups,
+        envelope: envelope.get(),
     })
+}
+
+/// `APPROXIMATE_ARRIVAL_TIME`: the envelope's `arrival`, which the row preparation stage puts
+/// at this top-level key of the record it hands the engine.
+fn arrival_column() -> BoundColumn {
+    BoundColumn {
+        name: ARRIVAL_COLUMN.to_string(),
+        path: vec![ARRIVAL_COLUMN.to_string()],
+        sql_type: Some(SqlType::Timestamp),
+    }
 }
 
 fn compatible(a: SqlType, b: SqlType) -> bool {

@@ -16,6 +16,7 @@ use kds_common::io::{LineReader, Output};
 use super::bind::{bind, BoundAggregate, BoundQuery, BoundTime};
 use super::eval::{eval_filter, BoundExpr};
 use super::flink::{explain_flink, FlinkOptions};
+use super::rows::{time_group_key, ErrorStream, RowPrep};
 use super::schema::{parse_schema_json, Discovery, Schema};
 use super::{parse_sql, AggFunc as SqlAgg, SqlPlan};
 use crate::driver::BlockFilter;
@@ -35,6 +36,11 @@ pub struct SqlArgs {
     /// types, JSON paths) as JSON that --schema reads, and exit.
     #[arg(long)]
     pub discover: bool,
+
+    /// --discover with kds-window's wider types instead of KDA's: INTEGER/BIGINT rather than
+    /// the narrowest integer type, DOUBLE rather than REAL, RFC 3339 strings as TIMESTAMP.
+    #[arg(long, requires = "discover")]
+    pub wide_types: bool,
 
     /// Lines --discover reads.
     #[arg(short = 'n', long, value_name = "N", default_value_t = 100)]
@@ -57,6 +63,13 @@ pub struct SqlArgs {
         default_value = "arn:aws:kinesis:us-east-1:123456789012:stream/kds-lab1"
     )]
     pub flink_stream_arn: String,
+
+    /// Append KDA's in-application error stream to FILE: one NDJSON row (ERROR_TIME,
+    /// ERROR_LEVEL, ERROR_NAME, MESSAGE, DATA_ROWTIME, DATA_ROW, PUMP_NAME) per record that
+    /// cannot be converted to the --schema types. Without it the first few are reported on
+    /// stderr and all are counted.
+    #[arg(long, value_name = "FILE", requires = "sql")]
+    pub errors: Option<PathBuf>,
 }
 
 impl SqlArgs {
@@ -114,6 +127,11 @@ pub fn to_query(b: &BoundQuery) -> Result<Query, String> {
             name: c.name.clone(),
         })
         .collect();
+    let plain_groups = group_by.len();
+    group_by.extend((0..b.time_groups.len()).map(|i| GroupBy {
+        path: Path(vec![time_group_key(i)]),
+        name: time_group_key(i),
+    }));
     let mut aggregates = Vec::new();
     let mut columns = vec![
         Column::WindowStart("window_start".into()),
@@ -144,15 +162,13 @@ pub fn to_query(b: &BoundQuery) -> Result<Query, String> {
                 columns.push(Column::Agg(aggregates.len() - 1));
             }
             BoundAggregate::Group { output, index } => {
-                if named_groups[*index] {
-                    return Err(format!(
-                        "GROUP BY column {} is selected twice",
-                        group_by[*index].name
-                    ));
-                }
-                named_groups[*index] = true;
-                group_by[*index].name = output.clone();
+                name_group(&mut group_by, &mut named_groups, *index, output)?;
                 columns.push(Column::Group(*index));
+            }
+            BoundAggregate::TimeGroup { output, index } => {
+                let index = plain_groups + index;
+                name_group(&mut group_by, &mut named_groups, index, output)?;
+                columns.push(Column::Group(index));
             }
             BoundAggregate::WindowStart { output } => {
                 // A declared column that is the window start replaces the generic one.
@@ -174,12 +190,27 @@ pub fn to_query(b: &BoundQuery) -> Result<Query, String> {
     Ok(q)
 }
 
+/// A selected GROUP BY key takes the destination column's name (once).
+fn name_group(
+    group_by: &mut [GroupBy],
+    named: &mut [bool],
+    index: usize,
+    output: &str,
+) -> Result<(), String> {
+    if named[index] {
+        return Err(format!(
+            "GROUP BY column {} is selected twice",
+            group_by[index].name
+        ));
+    }
+    named[index] = true;
+    group_by[index].name = output.to_string();
+    Ok(())
+}
+
 /// The engine config for `--sql`: the other flags' options, the SQL's query. Flags that the SQL
 /// decides (`--agg`, `--group-by`, `--time`, `--size`) are refused next to it.
-pub fn sql_config(
-    args: &crate::Args,
-    sql: &SqlArgs,
-) -> anyhow::Result<(Config, Option<BoundExpr>)> {
+pub fn sql_config(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<(Config, SqlFilter)> {
     let Some(text) = &sql.sql else {
         return Err(usage("--schema needs --sql"));
     };
@@ -205,14 +236,73 @@ pub fn sql_config(
             conflicts.join(", ")
         )));
     }
-    if bound.filter.is_some() && args.threads > 1 {
-        return Err(usage("--threads cannot be combined with a WHERE clause"));
-    }
     let mut cfg = args.config()?;
     cfg.query = to_query(&bound).map_err(|e| usage(format!("--sql: {e}")))?;
-    // Partial rows fed to --merge were filtered by the processes that made them.
-    let filter = if args.merge { None } else { bound.filter };
+    // Partial rows fed to --merge were filtered and converted by the processes that made them.
+    if args.merge {
+        return Ok((cfg, SqlFilter::None));
+    }
+    let errors_file = sql
+        .errors
+        .as_deref()
+        .map(kds_common::io::Output::append)
+        .transpose()?;
+    let errors = ErrorStream::new(errors_file, Box::new(std::io::stderr()), &plan.pump);
+    let filter = match RowPrep::for_query(&bound, schema, errors)
+        .map_err(|e| usage(format!("--sql: {e}")))?
+    {
+        Some(prep) => SqlFilter::Prep(Box::new(prep)),
+        None => bound
+            .filter
+            .map_or(SqlFilter::None, |f| SqlFilter::Where(WhereFilter::new(f))),
+    };
+    if !matches!(filter, SqlFilter::None) && args.threads > 1 {
+        return Err(usage(
+            "--threads cannot be combined with a WHERE clause, --schema, APPROXIMATE_ARRIVAL_TIME or a second time group",
+        ));
+    }
     Ok((cfg, filter))
+}
+
+/// What runs in front of the engine for `--sql`.
+pub enum SqlFilter {
+    None,
+    Where(WhereFilter),
+    Prep(Box<RowPrep>),
+}
+
+impl BlockFilter for SqlFilter {
+    fn apply<'a>(&'a mut self, block: &'a [u8], first_line: u64) -> &'a [u8] {
+        match self {
+            SqlFilter::None => block,
+            SqlFilter::Where(f) => f.apply(block, first_line),
+            SqlFilter::Prep(p) => p.apply(block, first_line),
+        }
+    }
+}
+
+/// After the run: the error stream's count on stderr, and a failed `--errors` write as an error.
+fn report_error_stream(filter: &mut SqlFilter, to_file: bool) -> anyhow::Result<()> {
+    let SqlFilter::Prep(p) = filter else {
+        return Ok(());
+    };
+    if let Some(e) = p.errors.failed.take() {
+        return Err(anyhow::Error::new(e).context("writing the --errors file"));
+    }
+    let n = p.errors.rows;
+    if n > 0 {
+        let hint = if to_file {
+            ""
+        } else {
+            " (keep them with --errors FILE)"
+        };
+        let _ = writeln!(
+            std::io::stderr(),
+            "kds-window: {n} record{} sent to the error stream{hint}",
+            if n == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
 }
 
 /// Reads up to `n` lines and prints the discovered schema as JSON. Bad lines are reported on
@@ -220,10 +310,12 @@ pub fn sql_config(
 pub fn discover_to(
     reader: &mut LineReader,
     n: usize,
+    wide: bool,
     out: &mut dyn Write,
     diag: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
     let mut d = Discovery::new();
+    d.wide = wide;
     let mut reported = 0;
     while d.lines < n as u64 {
         let Some(line) = reader.next_line().context("reading input")? else {
@@ -303,6 +395,7 @@ pub fn run(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<Exit> {
         return discover_to(
             &mut reader,
             sql.discover_lines,
+            sql.wide_types,
             &mut stdout.lock(),
             &mut std::io::stderr(),
         );
@@ -314,8 +407,10 @@ pub fn run(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<Exit> {
         out.flush()?;
         return Ok(Exit::Ok);
     }
-    let (cfg, filter) = sql_config(args, sql)?;
-    crate::run_query(args, &cfg, &mut filter.map(WhereFilter::new))
+    let (cfg, mut filter) = sql_config(args, sql)?;
+    let exit = crate::run_query(args, &cfg, &mut filter)?;
+    report_error_stream(&mut filter, sql.errors.is_some())?;
+    Ok(exit)
 }
 
 /// A WHERE clause applied to blocks of lines in front of the engine: each line that parses as
@@ -344,7 +439,7 @@ impl WhereFilter {
 }
 
 impl BlockFilter for WhereFilter {
-    fn apply<'a>(&'a mut self, block: &'a [u8]) -> &'a [u8] {
+    fn apply<'a>(&'a mut self, block: &'a [u8], _first_line: u64) -> &'a [u8] {
         self.buf.clear();
         // `block[copied..]` is not yet in `buf`; `buf` is used once a line is blanked.
         let mut copied = 0;
@@ -384,7 +479,7 @@ mod tests {
     }
 
     fn filtered(f: &mut WhereFilter, block: &str) -> String {
-        String::from_utf8(f.apply(block.as_bytes()).to_vec()).unwrap()
+        String::from_utf8(f.apply(block.as_bytes(), 1).to_vec()).unwrap()
     }
 
     #[test]
@@ -416,7 +511,7 @@ mod tests {
     fn where_filter_hands_on_a_block_whose_lines_all_pass() {
         let mut f = WhereFilter::new(filter_of("\"tnum\" > 5"));
         let block = b"{\"tnum\":6}\nnot json\n{\"tnum\":7}".to_vec();
-        let out = f.apply(&block);
+        let out = f.apply(&block, 1);
         assert_eq!(
             out.as_ptr(),
             block.as_ptr(),

@@ -7,20 +7,24 @@
 
 mod bind;
 pub mod cli;
+mod coerce;
 mod eval;
 mod flink;
 mod lexer;
 mod parser;
+mod rows;
 mod schema;
+mod windows;
 
 use std::fmt;
 use std::time::Duration;
 
-pub use bind::{bind, BoundAggregate, BoundColumn, BoundQuery, BoundTime};
+pub use bind::{bind, BoundAggregate, BoundColumn, BoundQuery, BoundTime, BoundTimeGroup};
 pub use cli::SqlArgs;
 pub use eval::{eval_filter, BoundExpr};
 pub use flink::{explain_flink, FlinkOptions};
-pub use schema::{discover, parse_schema_json, Discovery, Schema, SchemaColumn};
+pub use rows::{time_group_key, ErrorStream, RowPrep};
+pub use schema::{discover, discover_wide, parse_schema_json, Discovery, Schema, SchemaColumn};
 
 /// What the `--sql` front end accepts; every "unsupported" error ends with it.
 pub const SUPPORTED: &str = "supported are CREATE [OR REPLACE] STREAM \"NAME\" (col type, ...); \
@@ -248,6 +252,9 @@ pub enum SelectItem {
     Column(Ident),
     /// The GROUP BY window expression itself (`STEP(S.ROWTIME BY ...) AS minute`): the window start.
     WindowStart,
+    /// A further STEP/FLOOR expression of GROUP BY (index into [`SqlPlan::time_groups`]): its
+    /// value, the record's time rounded down.
+    TimeGroup(usize),
 }
 
 /// A column of the destination stream, in declaration order, with the value the pump writes to it.
@@ -361,6 +368,9 @@ pub struct SqlPlan {
     /// GROUP BY columns other than the window, in order.
     pub group_by: Vec<Ident>,
     pub window: WindowSpec,
+    /// GROUP BY's other STEP/FLOOR expressions (over `APPROXIMATE_ARRIVAL_TIME` or an event-time
+    /// column): group keys next to the window, as in AWS's two-window pattern.
+    pub time_groups: Vec<WindowSpec>,
 }
 
 /// Parses and validates KDA SQL text (both statements, or a file's content).

@@ -70,6 +70,8 @@ struct Select {
     filter: Option<Expr>,
     group_by: Vec<Ident>,
     window: WindowSpec,
+    /// Further STEP/FLOOR expressions of GROUP BY: group keys (AWS's two-window pattern).
+    time_groups: Vec<WindowSpec>,
 }
 
 enum SelectValue {
@@ -525,21 +527,12 @@ impl Parser {
         self.i += 1;
         self.expect_kw("BY")?;
         let mut group_by: Vec<Ident> = Vec::new();
-        let mut window: Option<(WindowSpec, Pos)> = None;
+        let mut windows: Vec<(WindowSpec, Pos)> = Vec::new();
         loop {
             let t = self.peek().clone();
             if (t.is_kw("FLOOR") || t.is_kw("STEP")) && self.peek_at(1).is_sym("(") {
                 let w = self.parse_window(&mut qualifiers)?;
-                if let Some((_, first)) = &window {
-                    return Err(SqlError::unsupported(
-                        t.pos,
-                        format!(
-                            "second window expression in GROUP BY (the first is at line {}, column {})",
-                            first.line, first.column
-                        ),
-                    ));
-                }
-                window = Some((w, t.pos));
+                windows.push((w, t.pos));
             } else if matches!(t.tok, Tok::Ident { .. }) && !self.peek_at(1).is_sym("(") {
                 match self.column_ref(&mut qualifiers)? {
                     Ref::Rowtime => {
@@ -571,7 +564,7 @@ impl Parser {
                 break;
             }
         }
-        let Some((window, _)) = window else {
+        let Some((window, time_groups)) = super::windows::split_windows(windows)? else {
             return Err(SqlError::new(
                 pos,
                 "GROUP BY has no window expression over ROWTIME or a TIMESTAMP column: the groups would \
@@ -602,6 +595,7 @@ impl Parser {
             filter,
             group_by,
             window,
+            time_groups,
         })
     }
 
@@ -1168,23 +1162,23 @@ impl Parser {
                 "reading the destination stream (chained pumps)",
             ));
         }
-        for (w, pos) in std::mem::take(&mut self.pending_windows) {
-            if w != sel.window {
-                return Err(SqlError::new(
-                    pos,
-                    "this window expression differs from the one in GROUP BY: select the same expression",
-                ));
+        // The select list's window expressions, in order, each the window or a time group.
+        let mut selected_windows = std::mem::take(&mut self.pending_windows).into_iter();
+        let mut values: Vec<(SelectItem, Pos)> = Vec::new();
+        for (v, p) in sel.items {
+            match v {
+                SelectValue::Item(SelectItem::WindowStart) => {
+                    let (w, pos) = selected_windows
+                        .next()
+                        .expect("every selected window expression was recorded");
+                    let item =
+                        super::windows::selected_window(&w, pos, &sel.window, &sel.time_groups)?;
+                    values.push((item, p));
+                }
+                SelectValue::Item(i) => values.push((i, p)),
+                SelectValue::Rowtime => {}
             }
         }
-        // Select values other than ROWTIME, in order.
-        let values: Vec<(SelectItem, Pos)> = sel
-            .items
-            .into_iter()
-            .filter_map(|(v, p)| match v {
-                SelectValue::Item(i) => Some((i, p)),
-                SelectValue::Rowtime => None,
-            })
-            .collect();
         for (v, p) in &values {
             if let SelectItem::Column(c) = v {
                 if !sel.group_by.iter().any(|g| g.same_as(c)) {
@@ -1276,6 +1270,7 @@ impl Parser {
             filter: sel.filter,
             group_by: sel.group_by,
             window: sel.window,
+            time_groups: sel.time_groups,
         })
     }
 }
@@ -1298,7 +1293,7 @@ fn check_output_type(v: &SelectItem, ty: SqlType, col: &Ident, pos: Pos) -> Resu
             func: AggFunc::Sum | AggFunc::Avg,
             ..
         } => ty.is_numeric(),
-        SelectItem::WindowStart => ty == SqlType::Timestamp,
+        SelectItem::WindowStart | SelectItem::TimeGroup(_) => ty == SqlType::Timestamp,
         _ => true,
     };
     if ok {

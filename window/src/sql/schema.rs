@@ -401,6 +401,9 @@ struct Acc {
     kind: Kind,
     /// Longest value as text, in characters (strings without quotes, numbers as written).
     max_len: usize,
+    /// Smallest and largest integer seen (KDA picks the narrowest integer type holding both).
+    min: i64,
+    max: i64,
 }
 
 /// Streaming schema discovery: feed lines, then [`Discovery::finish`].
@@ -410,6 +413,9 @@ pub struct Discovery {
     pub lines: u64,
     /// Lines that were not a JSON object.
     pub bad_lines: u64,
+    /// kds-window's wider inference (`--wide-types`): INTEGER/BIGINT, DOUBLE, RFC 3339 strings
+    /// as TIMESTAMP. Otherwise KDA's: the narrowest integer type, REAL, strings as VARCHAR.
+    pub wide: bool,
 }
 
 impl Discovery {
@@ -449,15 +455,22 @@ impl Discovery {
                 Ordered::Array => {}
                 Ordered::Scalar(v) => {
                     let (kind, len) = classify(v);
+                    let int = v.as_i64();
                     match self.cols.iter_mut().find(|c| c.path == *prefix) {
                         Some(c) => {
                             c.kind = widen(c.kind, kind);
                             c.max_len = c.max_len.max(len);
+                            if let Some(i) = int {
+                                c.min = c.min.min(i);
+                                c.max = c.max.max(i);
+                            }
                         }
                         None => self.cols.push(Acc {
                             path: prefix.clone(),
                             kind,
                             max_len: len,
+                            min: int.unwrap_or(0),
+                            max: int.unwrap_or(0),
                         }),
                     }
                 }
@@ -469,14 +482,7 @@ impl Discovery {
     pub fn finish(&self) -> Schema {
         let mut columns: Vec<SchemaColumn> = Vec::new();
         for c in &self.cols {
-            let sql_type = match c.kind {
-                Kind::Boolean => SqlType::Boolean,
-                Kind::Integer => SqlType::Integer,
-                Kind::Bigint => SqlType::Bigint,
-                Kind::Double => SqlType::Double,
-                Kind::Timestamp => SqlType::Timestamp,
-                Kind::Null | Kind::Varchar => SqlType::Varchar(varchar_len(c.max_len)),
-            };
+            let sql_type = if self.wide { wide_type(c) } else { kda_type(c) };
             let mut name = column_name(&c.path);
             let mut n = 2;
             while columns.iter().any(|x| x.name.eq_ignore_ascii_case(&name)) {
@@ -494,13 +500,64 @@ impl Discovery {
     }
 }
 
-/// Discovers the schema of sample lines (non-object lines are skipped).
+/// kds-window's own inference (`--wide-types`): 32- or 64-bit integers, DOUBLE, and RFC 3339
+/// strings as TIMESTAMP (event-time windows over them need no schema edit).
+fn wide_type(c: &Acc) -> SqlType {
+    match c.kind {
+        Kind::Boolean => SqlType::Boolean,
+        Kind::Integer => SqlType::Integer,
+        Kind::Bigint => SqlType::Bigint,
+        Kind::Double => SqlType::Double,
+        Kind::Timestamp => SqlType::Timestamp,
+        Kind::Null | Kind::Varchar => SqlType::Varchar(varchar_len(c.max_len)),
+    }
+}
+
+/// What KDA's "Discover schema" assigns: the narrowest integer type that holds the sample
+/// (the anomaly-detection tutorial: "the discovery process will most likely assign the TINYINT
+/// type" to small heart rates), REAL for numbers with a fraction (the getting-started demo
+/// stream's `CHANGE REAL, PRICE REAL`), and VARCHAR for every string, timestamps included.
+fn kda_type(c: &Acc) -> SqlType {
+    let fits = |lo: i64, hi: i64| c.min >= lo && c.max <= hi;
+    match c.kind {
+        Kind::Boolean => SqlType::Boolean,
+        Kind::Integer | Kind::Bigint if fits(i8::MIN.into(), i8::MAX.into()) => SqlType::Tinyint,
+        Kind::Integer | Kind::Bigint if fits(i16::MIN.into(), i16::MAX.into()) => SqlType::Smallint,
+        Kind::Integer | Kind::Bigint if fits(i32::MIN.into(), i32::MAX.into()) => SqlType::Integer,
+        Kind::Integer | Kind::Bigint => SqlType::Bigint,
+        Kind::Double => SqlType::Real,
+        Kind::Null | Kind::Varchar | Kind::Timestamp => SqlType::Varchar(varchar_len(c.max_len)),
+    }
+}
+
+/// Discovers the schema of sample lines as KDA's "Discover schema" did (non-object lines are
+/// skipped).
 pub fn discover<I>(lines: I) -> Schema
 where
     I: IntoIterator,
     I::Item: AsRef<[u8]>,
 {
-    let mut d = Discovery::new();
+    discover_with(lines, false)
+}
+
+/// [`discover`] with kds-window's wider types (`--wide-types`).
+pub fn discover_wide<I>(lines: I) -> Schema
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
+    discover_with(lines, true)
+}
+
+fn discover_with<I>(lines: I, wide: bool) -> Schema
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
+    let mut d = Discovery {
+        wide,
+        ..Discovery::default()
+    };
     for l in lines {
         let _ = d.add_line(l.as_ref());
     }
@@ -595,8 +652,46 @@ mod tests {
     }
 
     #[test]
-    fn discovers_trade_events() {
-        let s = discover(TRADES);
+    fn discovers_trade_events_as_kda_did() {
+        let got = types(&discover(TRADES));
+        let want: Vec<(String, String, String)> = [
+            ("tid", "VARCHAR(4)"),
+            ("tno", "VARCHAR(32)"),
+            ("tdate", "VARCHAR(16)"),
+            ("uno", "VARCHAR(8)"),
+            ("pno", "VARCHAR(8)"),
+            ("tnum", "TINYINT"),
+            ("tuptime", "VARCHAR(32)"),
+        ]
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string(), format!("$.{n}")))
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn kda_integer_types_are_the_narrowest_that_hold_the_sample() {
+        let s = discover([
+            r#"{"a":127,"b":-129,"c":32768,"d":2147483648,"e":1,"f":2}"#,
+            r#"{"a":-128,"b":1,"c":1,"d":1,"e":1.5,"f":"x"}"#,
+        ]);
+        let got: Vec<String> = s.columns.iter().map(|c| c.sql_type.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "TINYINT",
+                "SMALLINT",
+                "INTEGER",
+                "BIGINT",
+                "REAL",
+                "VARCHAR(1)"
+            ]
+        );
+    }
+
+    #[test]
+    fn discovers_trade_events_with_wide_types() {
+        let s = discover_wide(TRADES);
         let got = types(&s);
         let want: Vec<(String, String, String)> = [
             ("tid", "VARCHAR(4)"),
@@ -615,7 +710,7 @@ mod tests {
 
     #[test]
     fn widens_on_mixed_input() {
-        let s = discover([
+        let s = discover_wide([
             r#"{"a":1,"b":1,"c":1,"d":"2021-03-19T13:15:48Z","e":true,"f":null,"g":1,"h":{"x":1}}"#,
             r#"{"a":5000000000,"b":1.5,"c":"x","d":"later","e":false,"f":null,"g":null,"h":{"x":2.0}}"#,
             r#"{"a":2,"b":2,"c":123456,"d":"2021-03-19T13:15:49Z","e":1}"#,
