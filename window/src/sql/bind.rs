@@ -173,7 +173,9 @@ pub fn bind(plan: &SqlPlan, schema: Option<&Schema>) -> Result<BoundQuery, SqlEr
             Some(t) if t != SqlType::Timestamp => Err(SqlError::new(
                 id.pos,
                 format!(
-                    "the window needs a TIMESTAMP column or ROWTIME: {} is {t}",
+                    "the window needs a TIMESTAMP column or ROWTIME: {} is {t} (KDA's discovery \
+                     keeps timestamps as VARCHAR: declare the column TIMESTAMP in the schema, \
+                     or discover with --wide-types)",
                     id.sql()
                 ),
             )),
