@@ -91,27 +91,7 @@ pub struct BoundTimeGroup {
 /// in the SQL (`"tnum"` and `tnum` both read `tnum`) and only the declared types are checked.
 pub fn bind(plan: &SqlPlan, schema: Option<&Schema>) -> Result<BoundQuery, SqlError> {
     let envelope = std::cell::Cell::new(false);
-    let col = |id: &Ident| -> Result<BoundColumn, SqlError> {
-        if is_arrival(id) && schema.is_none_or(|s| s.resolve(id).is_err()) {
-            envelope.set(true);
-            return Ok(arrival_column());
-        }
-        match schema {
-            None => Ok(BoundColumn {
-                name: id.name.clone(),
-                path: vec![id.name.clone()],
-                sql_type: None,
-            }),
-            Some(s) => s
-                .resolve(id)
-                .map(|c| BoundColumn {
-                    name: c.name.clone(),
-                    path: c.path.clone(),
-                    sql_type: Some(c.sql_type),
-                })
-                .map_err(|e| SqlError::new(id.pos, e)),
-        }
-    };
+    let col = |id: &Ident| resolve_column(id, schema, &envelope);
     let group_by = plan
         .group_by
         .iter()
@@ -224,6 +204,34 @@ pub fn bind(plan: &SqlPlan, schema: Option<&Schema>) -> Result<BoundQuery, SqlEr
     })
 }
 
+/// A column reference: through the schema when there is one, else the JSON key as spelled;
+/// `APPROXIMATE_ARRIVAL_TIME` (unless the schema has such a column) sets `envelope`.
+pub(super) fn resolve_column(
+    id: &Ident,
+    schema: Option<&Schema>,
+    envelope: &std::cell::Cell<bool>,
+) -> Result<BoundColumn, SqlError> {
+    if is_arrival(id) && schema.is_none_or(|s| s.resolve(id).is_err()) {
+        envelope.set(true);
+        return Ok(arrival_column());
+    }
+    match schema {
+        None => Ok(BoundColumn {
+            name: id.name.clone(),
+            path: vec![id.name.clone()],
+            sql_type: None,
+        }),
+        Some(s) => s
+            .resolve(id)
+            .map(|c| BoundColumn {
+                name: c.name.clone(),
+                path: c.path.clone(),
+                sql_type: Some(c.sql_type),
+            })
+            .map_err(|e| SqlError::new(id.pos, e)),
+    }
+}
+
 /// `APPROXIMATE_ARRIVAL_TIME`: the envelope's `arrival`, which the row preparation stage puts
 /// at this top-level key of the record it hands the engine.
 fn arrival_column() -> BoundColumn {
@@ -263,7 +271,7 @@ fn check_aggregate(func: AggFunc, c: &BoundColumn, id: &Ident) -> Result<(), Sql
 
 /// Coarse types for checking WHERE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
+pub(super) enum Class {
     Num,
     Str,
     Bool,
@@ -299,6 +307,7 @@ fn first_pos(e: &Expr) -> super::Pos {
         | Expr::Like { expr, .. }
         | Expr::Between { expr, .. }
         | Expr::InList { expr, .. } => first_pos(expr),
+        Expr::Abs { pos, .. } => *pos,
         Expr::Literal(_) => super::Pos::default(),
     }
 }
@@ -324,7 +333,7 @@ fn comparable(a: Class, b: Class) -> bool {
         )
 }
 
-fn bind_expr(
+pub(super) fn bind_expr(
     e: &Expr,
     col: &dyn Fn(&Ident) -> Result<super::BoundColumn, SqlError>,
 ) -> Result<(BoundExpr, Class), SqlError> {
@@ -492,6 +501,16 @@ fn bind_expr(
                 },
                 Class::Bool,
             )
+        }
+        Expr::Abs { arg, .. } => {
+            let (b, cl) = bind_expr(arg, col)?;
+            if cl != Class::Num && cl != Class::Any {
+                return Err(mismatch(format!(
+                    "ABS needs a number, not {}",
+                    class_name(cl)
+                )));
+            }
+            (BoundExpr::Abs(Box::new(b)), Class::Num)
         }
     })
 }

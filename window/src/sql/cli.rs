@@ -18,7 +18,7 @@ use super::eval::{eval_filter, BoundExpr};
 use super::flink::{explain_flink, FlinkOptions};
 use super::rows::{time_group_key, ErrorStream, RowPrep};
 use super::schema::{parse_schema_json, Discovery, Schema};
-use super::{parse_sql, AggFunc as SqlAgg, SqlPlan};
+use super::{parse_app, parse_sql, AggFunc as SqlAgg, Application, SqlPlan};
 use crate::driver::BlockFilter;
 use crate::engine::Config;
 use crate::query::{AggFunc, Aggregate, Column, GroupBy, Path, Query, TimeBasis};
@@ -104,11 +104,26 @@ pub fn load_schema(path: &FsPath) -> anyhow::Result<Schema> {
 
 /// Parses the `--sql` argument; errors are usage errors `--sql [FILE: ]line L, column C: ...`.
 pub fn load_plan(arg: &str) -> anyhow::Result<SqlPlan> {
+    match load_app(arg)? {
+        Application::Windowed(plan) => Ok(plan),
+        Application::PerRow(_) => {
+            let (text, file) = load_sql(arg)?;
+            parse_sql(&text).map_err(|e| sql_usage(file.as_deref(), e))
+        }
+    }
+}
+
+/// [`load_plan`] for any application, per-row pumps included.
+pub fn load_app(arg: &str) -> anyhow::Result<Application> {
     let (text, file) = load_sql(arg)?;
-    parse_sql(&text).map_err(|e| match file {
+    parse_app(&text).map_err(|e| sql_usage(file.as_deref(), e))
+}
+
+fn sql_usage(file: Option<&str>, e: super::SqlError) -> anyhow::Error {
+    match file {
         Some(f) => usage(format!("--sql {f}: {e}")),
         None => usage(format!("--sql: {e}")),
-    })
+    }
 }
 
 /// The engine query for a bound plan: output columns `window_start, window_end, ROWTIME`, then
@@ -407,8 +422,35 @@ pub fn run(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<Exit> {
         out.flush()?;
         return Ok(Exit::Ok);
     }
+    if let Some(text) = &sql.sql {
+        if let Application::PerRow(plan) = load_app(text)? {
+            return run_per_row(args, sql, &plan);
+        }
+    }
     let (cfg, mut filter) = sql_config(args, sql)?;
     let exit = crate::run_query(args, &cfg, &mut filter)?;
+    report_error_stream(&mut filter, sql.errors.is_some())?;
+    Ok(exit)
+}
+
+/// `--sql` with a pump without GROUP BY.
+fn run_per_row(args: &crate::Args, sql: &SqlArgs, plan: &super::RowPlan) -> anyhow::Result<Exit> {
+    if !args.agg.is_empty() || !args.group_by.is_empty() || args.time != TimeBasis::Rowtime {
+        return Err(usage(
+            "--sql decides the columns: drop --agg, --group-by, --time",
+        ));
+    }
+    let schema = sql.schema.as_deref().map(load_schema).transpose()?;
+    let errors_file = sql
+        .errors
+        .as_deref()
+        .map(kds_common::io::Output::append)
+        .transpose()?;
+    let errors = ErrorStream::new(errors_file, Box::new(std::io::stderr()), &plan.pump);
+    let mut rows =
+        super::alerts::bind_rows(plan, schema, errors).map_err(|e| usage(format!("--sql: {e}")))?;
+    let exit = super::alerts::run(args, &mut rows)?;
+    let mut filter = SqlFilter::Prep(Box::new(rows.prep));
     report_error_stream(&mut filter, sql.errors.is_some())?;
     Ok(exit)
 }

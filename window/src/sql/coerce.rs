@@ -94,8 +94,10 @@ fn number(n: &Number, written: &str, ty: SqlType) -> Result<Value, String> {
             } else {
                 f64::MAX
             };
-            match f {
-                Some(f) if f.abs() <= max => Ok(Value::Number(n.clone())),
+            // A REAL/DOUBLE value is a floating-point number even when written as an integer
+            // (SQL arithmetic on it must not be integer arithmetic: -2 / 42 is not 0).
+            match f.and_then(Number::from_f64) {
+                Some(x) if x.as_f64().is_some_and(|f| f.abs() <= max) => Ok(Value::Number(x)),
                 _ => Err(format!("{written} is out of the range of {ty}")),
             }
         }
@@ -202,6 +204,8 @@ mod tests {
         assert_eq!(ok(json!(" 7 "), SqlType::Integer), json!(7));
         assert_eq!(ok(json!(3.0), SqlType::Integer), json!(3));
         assert!(coerce(&json!(1e39), SqlType::Real).is_err());
+        assert_eq!(ok(json!(-2), SqlType::Double), json!(-2.0));
+        assert_eq!(ok(json!("1"), SqlType::Real), json!(1.0));
         assert_eq!(ok(json!(123.45), SqlType::Decimal(5, 2)), json!(123.45));
         assert!(coerce(&json!(1234.5), SqlType::Decimal(5, 2)).is_err());
         assert!(coerce(&json!(1.234), SqlType::Decimal(5, 2)).is_err());

@@ -52,6 +52,7 @@ pub enum BoundExpr {
         list: Vec<Literal>,
         negated: bool,
     },
+    Abs(Box<BoundExpr>),
 }
 
 pub fn like_program(pattern: &str, escape: Option<char>) -> Result<Vec<LikeStep>, &'static str> {
@@ -328,6 +329,11 @@ fn eval<'a>(e: &'a BoundExpr, r: &'a Value) -> V<'a> {
                 Some(b) => V::Bool(b != *negated),
             }
         }
+        BoundExpr::Abs(x) => match eval(x, r) {
+            V::Int(i) => i.checked_abs().map_or(V::Float((i as f64).abs()), V::Int),
+            V::Float(f) => V::Float(f.abs()),
+            _ => V::Null,
+        },
         BoundExpr::InList {
             expr,
             list,

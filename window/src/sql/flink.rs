@@ -211,6 +211,7 @@ fn expr(e: &BoundExpr) -> String {
             expr(low),
             expr(high)
         ),
+        BoundExpr::Abs(x) => format!("ABS({})", expr(x)),
         BoundExpr::InList {
             expr: x,
             list,

@@ -5,6 +5,7 @@
 //! optional [`Schema`] (type check, column → JSON path) → [`BoundQuery`], which the engine runs.
 //! [`explain_flink`] turns a plan into the equivalent Apache Flink SQL.
 
+pub mod alerts;
 mod bind;
 pub mod cli;
 mod coerce;
@@ -350,6 +351,11 @@ pub enum Expr {
         list: Vec<Literal>,
         negated: bool,
     },
+    /// `ABS(x)`, the one scalar function so far (the guide's simple-alerts example uses it).
+    Abs {
+        arg: Box<Expr>,
+        pos: Pos,
+    },
 }
 
 /// A parsed, validated KDA application: one destination stream fed by one pump.
@@ -373,8 +379,38 @@ pub struct SqlPlan {
     pub time_groups: Vec<WindowSpec>,
 }
 
-/// Parses and validates KDA SQL text (both statements, or a file's content).
+/// A parsed application: a windowed aggregation, or a pump that writes each record that passes
+/// its WHERE clause (KDA's "Simple Alerts" example).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Application {
+    Windowed(SqlPlan),
+    PerRow(RowPlan),
+}
+
+/// A pump without GROUP BY: `INSERT INTO "DEST" SELECT STREAM col, ... FROM src WHERE ...`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowPlan {
+    pub destination: String,
+    pub pump: String,
+    pub source: String,
+    /// Destination columns in declaration order, each with the source column written to it.
+    pub columns: Vec<(String, SqlType, Ident)>,
+    pub filter: Option<Expr>,
+}
+
+/// Parses and validates KDA SQL text (both statements, or a file's content) as a windowed
+/// aggregation; a pump without GROUP BY is refused.
 pub fn parse_sql(text: &str) -> Result<SqlPlan, SqlError> {
+    let toks = lexer::tokenize(text)?;
+    let mut p = parser::Parser::new(toks);
+    match p.parse_application()? {
+        Application::Windowed(plan) => Ok(plan),
+        Application::PerRow(_) => Err(p.no_group_by_error()),
+    }
+}
+
+/// Parses any application the front end runs: windowed, or per row.
+pub fn parse_app(text: &str) -> Result<Application, SqlError> {
     let toks = lexer::tokenize(text)?;
     parser::Parser::new(toks).parse_application()
 }

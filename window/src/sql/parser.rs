@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+mod rows;
+
 use super::lexer::{Tok, Token};
 use super::{
-    AggFunc, BinOp, Expr, Ident, Literal, OutputColumn, Pos, SelectItem, SqlError, SqlPlan,
-    SqlType, TimeBasis, UnOp, WindowSpec,
+    AggFunc, Application, BinOp, Expr, Ident, Literal, OutputColumn, Pos, SelectItem, SqlError,
+    SqlPlan, SqlType, TimeBasis, UnOp, WindowSpec,
 };
 
 /// Words that end a select item / source alias, and clauses we name in "unsupported" errors.
@@ -43,6 +45,8 @@ pub struct Parser {
     i: usize,
     /// Window expressions met in the select list, checked against the GROUP BY one.
     pending_windows: Vec<(WindowSpec, Pos)>,
+    /// The end of a SELECT without GROUP BY, once one was assembled as a per-row pump.
+    row_pump_end: Pos,
 }
 
 /// A column reference or ROWTIME, as met in the text; qualifiers are checked once FROM is known.
@@ -65,11 +69,14 @@ struct PumpDecl {
 
 struct Select {
     pos: Pos,
+    /// Where the query ends (for "query without GROUP BY" errors).
+    end: Pos,
     items: Vec<(SelectValue, Pos)>,
     source: Ident,
     filter: Option<Expr>,
     group_by: Vec<Ident>,
-    window: WindowSpec,
+    /// `None` for a pump without GROUP BY (a per-row pump).
+    window: Option<WindowSpec>,
     /// Further STEP/FLOOR expressions of GROUP BY: group keys (AWS's two-window pattern).
     time_groups: Vec<WindowSpec>,
 }
@@ -103,6 +110,7 @@ impl Parser {
             toks,
             i: 0,
             pending_windows: Vec::new(),
+            row_pump_end: Pos::default(),
         }
     }
 
@@ -203,7 +211,7 @@ impl Parser {
     // ---- statements -------------------------------------------------------------------------
 
     /// `CREATE STREAM …; CREATE PUMP …;` in any order, one of each.
-    pub fn parse_application(&mut self) -> Result<SqlPlan, SqlError> {
+    pub fn parse_application(&mut self) -> Result<Application, SqlError> {
         let mut stream: Option<StreamDecl> = None;
         let mut pump: Option<PumpDecl> = None;
         loop {
@@ -277,7 +285,12 @@ impl Parser {
                 ),
             ));
         };
-        self.assemble(stream, pump)
+        match pump.select.window.clone() {
+            Some(window) => self
+                .assemble(stream, pump, window)
+                .map(Application::Windowed),
+            None => self.assemble_rows(stream, pump).map(Application::PerRow),
+        }
     }
 
     fn parse_stream(&mut self) -> Result<StreamDecl, SqlError> {
@@ -517,10 +530,18 @@ impl Parser {
                 return Err(SqlError::unsupported(t.pos, self.clause_name()));
             }
             if matches!(t.tok, Tok::Eof) || t.is_sym(";") {
-                return Err(SqlError::unsupported(
-                    t.pos,
-                    "query without GROUP BY (only tumbling-window aggregations run here)",
-                ));
+                let end = t.pos;
+                self.check_qualifiers(qualifiers, &source, source_alias.as_ref())?;
+                return Ok(Select {
+                    pos,
+                    end,
+                    items,
+                    source,
+                    filter,
+                    group_by: Vec::new(),
+                    window: None,
+                    time_groups: Vec::new(),
+                });
             }
             return Err(self.expected("GROUP BY"));
         }
@@ -574,9 +595,29 @@ impl Parser {
         if Self::is_clause_word(self.peek()) {
             return Err(SqlError::unsupported(self.peek().pos, self.clause_name()));
         }
-        // Qualifiers must name the source (or its alias).
+        self.check_qualifiers(qualifiers, &source, source_alias.as_ref())?;
+        let end = self.peek().pos;
+        Ok(Select {
+            pos,
+            end,
+            items,
+            source,
+            filter,
+            group_by,
+            window: Some(window),
+            time_groups,
+        })
+    }
+
+    /// Qualifiers must name the source (or its alias).
+    fn check_qualifiers(
+        &self,
+        qualifiers: Vec<Ident>,
+        source: &Ident,
+        source_alias: Option<&Ident>,
+    ) -> Result<(), SqlError> {
         for q in qualifiers {
-            let ok = q.same_as(&source) || source_alias.as_ref().is_some_and(|a| q.same_as(a));
+            let ok = q.same_as(source) || source_alias.is_some_and(|a| q.same_as(a));
             if !ok {
                 return Err(SqlError::new(
                     q.pos,
@@ -588,15 +629,7 @@ impl Parser {
                 ));
             }
         }
-        Ok(Select {
-            pos,
-            items,
-            source,
-            filter,
-            group_by,
-            window,
-            time_groups,
-        })
+        Ok(())
     }
 
     fn parse_select_item(&mut self, qualifiers: &mut Vec<Ident>) -> Result<SelectValue, SqlError> {
@@ -1088,6 +1121,15 @@ impl Parser {
                 quoted: false,
             } if self.peek_at(1).is_sym("(") => {
                 let upper = text.to_ascii_uppercase();
+                if upper == "ABS" {
+                    self.i += 2;
+                    let arg = self.parse_expr(q)?;
+                    self.expect_sym(")")?;
+                    return Ok(Expr::Abs {
+                        arg: Box::new(arg),
+                        pos: t.pos,
+                    });
+                }
                 if AGGREGATES.contains(&upper.as_str()) {
                     return Err(SqlError::unsupported(
                         t.pos,
@@ -1142,7 +1184,12 @@ impl Parser {
 
     // ---- assembly and validation ------------------------------------------------------------
 
-    fn assemble(&mut self, stream: StreamDecl, pump: PumpDecl) -> Result<SqlPlan, SqlError> {
+    fn assemble(
+        &mut self,
+        stream: StreamDecl,
+        pump: PumpDecl,
+        window: WindowSpec,
+    ) -> Result<SqlPlan, SqlError> {
         let sel = pump.select;
         if stream.name.kda_name() != pump.target.kda_name() {
             return Err(SqlError::new(
@@ -1171,8 +1218,7 @@ impl Parser {
                     let (w, pos) = selected_windows
                         .next()
                         .expect("every selected window expression was recorded");
-                    let item =
-                        super::windows::selected_window(&w, pos, &sel.window, &sel.time_groups)?;
+                    let item = super::windows::selected_window(&w, pos, &window, &sel.time_groups)?;
                     values.push((item, p));
                 }
                 SelectValue::Item(i) => values.push((i, p)),
@@ -1269,7 +1315,7 @@ impl Parser {
             output_columns,
             filter: sel.filter,
             group_by: sel.group_by,
-            window: sel.window,
+            window,
             time_groups: sel.time_groups,
         })
     }

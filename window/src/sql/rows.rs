@@ -117,7 +117,7 @@ pub struct RowPrep {
 }
 
 /// Why a record goes to the error stream: KDA's error name and the message.
-type Rejection = (&'static str, String);
+pub(super) type Rejection = (&'static str, String);
 
 impl RowPrep {
     /// The stage for `q`, or `None` when plain field reads do (no schema, no envelope, no time
@@ -149,9 +149,26 @@ impl RowPrep {
         }))
     }
 
+    /// The stage for a per-row pump: conversion, envelopes and WHERE, no time groups.
+    pub fn for_rows(
+        schema: Option<Schema>,
+        envelope: bool,
+        filter: Option<BoundExpr>,
+        errors: ErrorStream,
+    ) -> RowPrep {
+        RowPrep {
+            schema,
+            envelope,
+            time_groups: Vec::new(),
+            filter,
+            errors,
+            buf: Vec::new(),
+        }
+    }
+
     /// The record a line becomes: `Ok(None)` when the WHERE clause drops it, `Err` when it goes
     /// to the error stream.
-    fn prepare(&self, v: Value) -> Result<Option<Value>, Rejection> {
+    pub(super) fn prepare(&self, v: Value) -> Result<Option<Value>, Rejection> {
         let mut record = if self.envelope {
             self.unwrap_envelope(v)?
         } else {

@@ -1,0 +1,142 @@
+//! Per-row pumps: `INSERT INTO "DEST" SELECT STREAM col, ... FROM src WHERE ...` without GROUP BY
+//! writes every record that passes the WHERE clause, at once, with its ROWTIME (KDA's "Example:
+//! Creating Simple Alerts"). Records go through the same conversion, envelope and error-stream
+//! stage as windowed queries ([`RowPrep`]).
+
+use std::cell::Cell;
+use std::io::Write;
+
+use anyhow::Context;
+use kds_common::exit::{usage, Exit};
+use kds_common::io::{LineReader, Output};
+use serde_json::Value;
+
+use super::bind::{bind_expr, resolve_column, BoundColumn};
+use super::rows::{ErrorStream, RowPrep};
+use super::{RowPlan, Schema, SqlError};
+
+/// A per-row pump bound to its input: output column names and the source columns they copy.
+pub struct BoundRows {
+    pub columns: Vec<(String, BoundColumn)>,
+    pub prep: RowPrep,
+}
+
+/// Resolves and type-checks a per-row plan (the WHERE clause as for windowed queries).
+pub fn bind_rows(
+    plan: &RowPlan,
+    schema: Option<Schema>,
+    errors: ErrorStream,
+) -> Result<BoundRows, SqlError> {
+    let envelope = Cell::new(false);
+    let col = |id: &super::Ident| resolve_column(id, schema.as_ref(), &envelope);
+    let columns = plan
+        .columns
+        .iter()
+        .map(|(name, _, id)| col(id).map(|c| (name.clone(), c)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let filter = match &plan.filter {
+        None => None,
+        Some(e) => Some(bind_expr(e, &col)?.0),
+    };
+    let prep = RowPrep::for_rows(schema, envelope.get(), filter, errors);
+    Ok(BoundRows { columns, prep })
+}
+
+/// The output row of a record read at `now`: `ROWTIME`, then the destination's columns in
+/// declaration order (written by hand: a `serde_json::Map` would sort the keys).
+fn row(columns: &[(String, BoundColumn)], record: &Value, now: i64, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"ROWTIME\":\"");
+    kds_common::time::format_rfc3339_ms(now, out);
+    out.push(b'"');
+    for (name, c) in columns {
+        let v = c.path.iter().try_fold(record, |v, k| v.get(k));
+        out.push(b',');
+        // Serializing a String or a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, v.unwrap_or(&Value::Null));
+    }
+    out.push(b'}');
+}
+
+/// Runs a per-row pump over `reader`: rows to `out` (flushed while a pipe is live), bad lines
+/// reported on `diag` (the first five) and counted.
+pub fn run_rows(
+    rows: &mut BoundRows,
+    reader: &mut LineReader,
+    out: &mut Output,
+    diag: &mut dyn Write,
+) -> anyhow::Result<u64> {
+    let mut bad = 0u64;
+    let mut text = Vec::new();
+    while let Some(line) = reader.next_line().context("reading input")? {
+        if line.bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let record = match serde_json::from_slice::<Value>(line.bytes) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                report_bad(&mut bad, diag, line.number, "not a JSON object");
+                continue;
+            }
+            Err(e) => {
+                report_bad(&mut bad, diag, line.number, &format!("not valid JSON: {e}"));
+                continue;
+            }
+        };
+        match rows.prep.prepare(record) {
+            Ok(Some(r)) => {
+                text.clear();
+                row(&rows.columns, &r, kds_common::time::now_ms(), &mut text);
+                out.write_line(&text)?;
+            }
+            Ok(None) => {}
+            Err((name, message)) => rows
+                .prep
+                .errors
+                .send(line.number, name, &message, line.bytes),
+        }
+        // A live pipe may not send more for a while: hand on what is written.
+        if reader.input_is_live() {
+            out.flush()?;
+            rows.prep.errors.flush();
+        }
+    }
+    out.flush()?;
+    rows.prep.errors.flush();
+    Ok(bad)
+}
+
+fn report_bad(bad: &mut u64, diag: &mut dyn Write, line: u64, message: &str) {
+    *bad += 1;
+    if *bad <= 5 {
+        let _ = writeln!(diag, "kds-window: line {line}: {message}");
+    }
+}
+
+/// `--sql` with a per-row pump: flags about windows are refused.
+pub fn check_flags(args: &crate::Args) -> anyhow::Result<()> {
+    if args.threads > 1 || args.partial || args.merge || args.emit_empty {
+        return Err(usage(
+            "a pump without GROUP BY writes each record: --threads, --partial, --merge and \
+             --emit-empty need windows",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the command line's inputs through a per-row pump.
+pub fn run(args: &crate::Args, rows: &mut BoundRows) -> anyhow::Result<Exit> {
+    check_flags(args)?;
+    let mut reader = LineReader::open(&args.files)?;
+    let mut out = Output::stdout();
+    let bad = run_rows(rows, &mut reader, &mut out, &mut std::io::stderr())?;
+    if bad > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "kds-window: {bad} bad line{} skipped",
+            if bad == 1 { "" } else { "s" }
+        );
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,118 @@
+//! Assembling a pump without GROUP BY: each record that passes the WHERE clause is written to
+//! the destination stream (KDA's "Example: Creating Simple Alerts").
+
+use super::{Parser, PumpDecl, SelectItem, SelectValue, StreamDecl};
+use crate::sql::{RowPlan, SqlError};
+
+impl Parser {
+    /// A per-row pump: plain source columns (and ROWTIME, which every row carries) into the
+    /// destination's columns, by position or by the INSERT column list.
+    pub(super) fn assemble_rows(
+        &mut self,
+        stream: StreamDecl,
+        pump: PumpDecl,
+    ) -> Result<RowPlan, SqlError> {
+        let sel = pump.select;
+        self.row_pump_end = sel.end;
+        check_names(&stream, &pump.target, &sel.source)?;
+        let mut values = Vec::new();
+        for (v, pos) in sel.items {
+            match v {
+                SelectValue::Rowtime => {}
+                SelectValue::Item(SelectItem::Column(c)) => values.push(c),
+                SelectValue::Item(SelectItem::Aggregate { .. }) => {
+                    return Err(self.no_group_by_error())
+                }
+                SelectValue::Item(_) => {
+                    return Err(SqlError::new(
+                        pos,
+                        "a window expression needs GROUP BY with that window",
+                    ))
+                }
+            }
+        }
+        let order: Vec<usize> = match &pump.target_columns {
+            None => (0..stream.columns.len()).collect(),
+            Some(cols) => {
+                let mut idx = Vec::new();
+                for c in cols {
+                    let Some(i) = stream
+                        .columns
+                        .iter()
+                        .position(|(d, _)| d.kda_name() == c.kda_name())
+                    else {
+                        return Err(SqlError::new(
+                            c.pos,
+                            format!("{} is not a column of {}", c.sql(), stream.name.sql()),
+                        ));
+                    };
+                    idx.push(i);
+                }
+                idx
+            }
+        };
+        if values.len() != order.len() || order.len() != stream.columns.len() {
+            return Err(SqlError::new(
+                sel.pos,
+                format!(
+                    "the SELECT gives {} values (ROWTIME aside) but {} has {} columns",
+                    values.len(),
+                    stream.name.sql(),
+                    stream.columns.len()
+                ),
+            ));
+        }
+        let mut slots = vec![None; stream.columns.len()];
+        for (v, &i) in values.into_iter().zip(&order) {
+            slots[i] = Some(v);
+        }
+        let columns = stream
+            .columns
+            .into_iter()
+            .zip(slots)
+            .filter_map(|((c, ty), v)| v.map(|v| (c.name, ty, v)))
+            .collect();
+        Ok(RowPlan {
+            destination: stream.name.kda_name(),
+            pump: pump.name.kda_name(),
+            source: sel.source.kda_name(),
+            columns,
+            filter: sel.filter,
+        })
+    }
+
+    /// The error for aggregates without GROUP BY (and for [`crate::sql::parse_sql`], which runs
+    /// windowed applications only).
+    pub fn no_group_by_error(&self) -> SqlError {
+        SqlError::unsupported(
+            self.row_pump_end,
+            "query without GROUP BY (only tumbling-window aggregations, and pumps that write each \
+             record passing their WHERE clause, run here)",
+        )
+    }
+}
+
+/// The pump writes the declared stream and reads another one.
+fn check_names(
+    stream: &StreamDecl,
+    target: &crate::sql::Ident,
+    source: &crate::sql::Ident,
+) -> Result<(), SqlError> {
+    if stream.name.kda_name() != target.kda_name() {
+        return Err(SqlError::new(
+            target.pos,
+            format!(
+                "the pump inserts into {} but the declared stream is {}",
+                target.sql(),
+                stream.name.sql()
+            ),
+        ));
+    }
+    if source.kda_name() == stream.name.kda_name() {
+        return Err(SqlError::unsupported(
+            source.pos,
+            "reading the destination stream (chained pumps)",
+        ));
+    }
+    Ok(())
+}
