@@ -307,7 +307,7 @@ fn first_pos(e: &Expr) -> super::Pos {
         | Expr::Like { expr, .. }
         | Expr::Between { expr, .. }
         | Expr::InList { expr, .. } => first_pos(expr),
-        Expr::Abs { pos, .. } => *pos,
+        Expr::Call { pos, .. } => *pos,
         Expr::Literal(_) => super::Pos::default(),
     }
 }
@@ -502,17 +502,42 @@ pub(super) fn bind_expr(
                 Class::Bool,
             )
         }
-        Expr::Abs { arg, .. } => {
-            let (b, cl) = bind_expr(arg, col)?;
-            if cl != Class::Num && cl != Class::Any {
-                return Err(mismatch(format!(
-                    "ABS needs a number, not {}",
-                    class_name(cl)
-                )));
+        Expr::Call { func, args, .. } => {
+            let (params, result) = signature(*func);
+            let mut bound = Vec::new();
+            for (a, want) in args.iter().zip(params) {
+                let (b, cl) = bind_expr(a, col)?;
+                if cl != *want && cl != Class::Any {
+                    return Err(mismatch(format!(
+                        "{} needs {}, not {}",
+                        func.sql_name(),
+                        class_name(*want),
+                        class_name(cl)
+                    )));
+                }
+                bound.push(b);
             }
-            (BoundExpr::Abs(Box::new(b)), Class::Num)
+            (
+                BoundExpr::Call {
+                    func: *func,
+                    args: bound,
+                },
+                result,
+            )
         }
     })
+}
+
+/// Argument and result classes of a scalar function.
+fn signature(f: super::ScalarFunc) -> (&'static [Class], Class) {
+    use super::ScalarFunc::*;
+    match f {
+        Abs => (&[Class::Num], Class::Num),
+        Upper | Lower | Trim => (&[Class::Str], Class::Str),
+        CharLength => (&[Class::Str], Class::Num),
+        Substring => (&[Class::Str, Class::Num, Class::Num], Class::Str),
+        Position => (&[Class::Str, Class::Str], Class::Num),
+    }
 }
 
 fn class_name(c: Class) -> &'static str {

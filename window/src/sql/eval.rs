@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use serde_json::Value;
 
 use super::bind::BoundColumn;
-use super::{BinOp, Literal, SqlType, UnOp};
+use super::{BinOp, Literal, ScalarFunc, SqlType, UnOp};
 
 /// One step of a compiled LIKE pattern.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +52,10 @@ pub enum BoundExpr {
         list: Vec<Literal>,
         negated: bool,
     },
-    Abs(Box<BoundExpr>),
+    Call {
+        func: ScalarFunc,
+        args: Vec<BoundExpr>,
+    },
 }
 
 pub fn like_program(pattern: &str, escape: Option<char>) -> Result<Vec<LikeStep>, &'static str> {
@@ -106,6 +109,58 @@ fn like_match(p: &[LikeStep], s: &[char]) -> bool {
         }
     }
     p[pi..].iter().all(|x| *x == LikeStep::Any)
+}
+
+/// A scalar function on evaluated arguments; NULL in, NULL out.
+fn call(func: ScalarFunc, args: Vec<V<'_>>) -> V<'_> {
+    if args.contains(&V::Null) {
+        return V::Null;
+    }
+    let int = |v: &V| match v {
+        V::Int(i) => Some(*i),
+        V::Float(f) => Some(*f as i64),
+        _ => None,
+    };
+    match (func, args.as_slice()) {
+        (ScalarFunc::Abs, [V::Int(i)]) => {
+            i.checked_abs().map_or(V::Float((*i as f64).abs()), V::Int)
+        }
+        (ScalarFunc::Abs, [V::Float(f)]) => V::Float(f.abs()),
+        (ScalarFunc::Upper, [V::Str(s)]) => V::Str(Cow::Owned(s.to_uppercase())),
+        (ScalarFunc::Lower, [V::Str(s)]) => V::Str(Cow::Owned(s.to_lowercase())),
+        (ScalarFunc::Trim, [V::Str(s)]) => V::Str(Cow::Owned(s.trim_matches(' ').to_string())),
+        (ScalarFunc::CharLength, [V::Str(s)]) => V::Int(s.chars().count() as i64),
+        (ScalarFunc::Position, [V::Str(needle), V::Str(s)]) => {
+            V::Int(match s.find(needle.as_ref()) {
+                Some(byte) => s[..byte].chars().count() as i64 + 1,
+                None => 0,
+            })
+        }
+        (ScalarFunc::Substring, [V::Str(s), start, rest @ ..]) => {
+            let Some(start) = int(start) else {
+                return V::Null;
+            };
+            let len = match rest.first() {
+                Some(l) => match int(l) {
+                    Some(l) if l >= 0 => Some(l),
+                    _ => return V::Null,
+                },
+                None => None,
+            };
+            // SQL: the characters at positions start .. start+len (1-based), clipped.
+            let end = len.map(|l| start.saturating_add(l));
+            let from = start.max(1);
+            let taken: String = s
+                .chars()
+                .enumerate()
+                .map(|(i, c)| (i as i64 + 1, c))
+                .filter(|(p, _)| *p >= from && end.is_none_or(|e| *p < e))
+                .map(|(_, c)| c)
+                .collect();
+            V::Str(Cow::Owned(taken))
+        }
+        _ => V::Null,
+    }
 }
 
 /// A runtime value.
@@ -329,11 +384,10 @@ fn eval<'a>(e: &'a BoundExpr, r: &'a Value) -> V<'a> {
                 Some(b) => V::Bool(b != *negated),
             }
         }
-        BoundExpr::Abs(x) => match eval(x, r) {
-            V::Int(i) => i.checked_abs().map_or(V::Float((i as f64).abs()), V::Int),
-            V::Float(f) => V::Float(f.abs()),
-            _ => V::Null,
-        },
+        BoundExpr::Call { func, args } => {
+            let vals: Vec<V> = args.iter().map(|a| eval(a, r)).collect();
+            call(*func, vals)
+        }
         BoundExpr::InList {
             expr,
             list,

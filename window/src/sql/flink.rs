@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::bind::{bind, BoundAggregate, BoundColumn, BoundTime};
 use super::eval::{BoundExpr, LikeStep};
-use super::{AggFunc, BinOp, Literal, Schema, SqlError, SqlPlan, SqlType, UnOp};
+use super::{AggFunc, BinOp, Literal, ScalarFunc, Schema, SqlError, SqlPlan, SqlType, UnOp};
 
 /// Where the Flink source reads from.
 #[derive(Debug, Clone)]
@@ -211,7 +211,17 @@ fn expr(e: &BoundExpr) -> String {
             expr(low),
             expr(high)
         ),
-        BoundExpr::Abs(x) => format!("ABS({})", expr(x)),
+        BoundExpr::Call { func, args } => {
+            let a: Vec<String> = args.iter().map(expr).collect();
+            match (func, a.as_slice()) {
+                (ScalarFunc::Substring, [s, from]) => format!("SUBSTRING({s} FROM {from})"),
+                (ScalarFunc::Substring, [s, from, len]) => {
+                    format!("SUBSTRING({s} FROM {from} FOR {len})")
+                }
+                (ScalarFunc::Position, [n, s]) => format!("POSITION({n} IN {s})"),
+                _ => format!("{}({})", func.sql_name(), a.join(", ")),
+            }
+        }
         BoundExpr::InList {
             expr: x,
             list,

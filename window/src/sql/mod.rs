@@ -31,7 +31,8 @@ pub use schema::{discover, discover_wide, parse_schema_json, Discovery, Schema, 
 pub const SUPPORTED: &str = "supported are CREATE [OR REPLACE] STREAM \"NAME\" (col type, ...); \
 CREATE [OR REPLACE] PUMP \"NAME\" AS INSERT INTO \"NAME\" SELECT STREAM with COUNT(*), COUNT(col), \
 COUNT(DISTINCT col), SUM, MIN, MAX, AVG and GROUP BY columns, FROM one source stream, WHERE with \
-comparisons, AND/OR/NOT, IS [NOT] NULL, [NOT] LIKE, [NOT] BETWEEN, [NOT] IN, and GROUP BY with one \
+comparisons, AND/OR/NOT, IS [NOT] NULL, [NOT] LIKE, [NOT] BETWEEN, [NOT] IN, ABS, UPPER, LOWER, TRIM, \
+CHAR_LENGTH, SUBSTRING(s FROM n [FOR m]), POSITION(a IN s), and GROUP BY with one \
 window: FLOOR((S.ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / N TO SECOND), \
 FLOOR(S.ROWTIME TO MINUTE|HOUR|...) or STEP(S.ROWTIME BY INTERVAL 'N' SECOND|MINUTE|...), \
 over ROWTIME or a TIMESTAMP column";
@@ -351,11 +352,42 @@ pub enum Expr {
         list: Vec<Literal>,
         negated: bool,
     },
-    /// `ABS(x)`, the one scalar function so far (the guide's simple-alerts example uses it).
-    Abs {
-        arg: Box<Expr>,
+    /// A scalar function: `ABS(x)`, `UPPER(s)`, `SUBSTRING(s FROM n FOR m)`, ...
+    Call {
+        func: ScalarFunc,
+        args: Vec<Expr>,
         pos: Pos,
     },
+}
+
+/// Scalar functions of the subset (KDA SQL Reference, "String and Search Functions" and
+/// "Numeric Functions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarFunc {
+    Abs,
+    Upper,
+    Lower,
+    /// `TRIM(s)`: spaces at both ends.
+    Trim,
+    CharLength,
+    /// `SUBSTRING(s FROM start [FOR length])`, 1-based.
+    Substring,
+    /// `POSITION(needle IN s)`: 1-based, 0 when absent.
+    Position,
+}
+
+impl ScalarFunc {
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            ScalarFunc::Abs => "ABS",
+            ScalarFunc::Upper => "UPPER",
+            ScalarFunc::Lower => "LOWER",
+            ScalarFunc::Trim => "TRIM",
+            ScalarFunc::CharLength => "CHAR_LENGTH",
+            ScalarFunc::Substring => "SUBSTRING",
+            ScalarFunc::Position => "POSITION",
+        }
+    }
 }
 
 /// A parsed, validated KDA application: one destination stream fed by one pump.

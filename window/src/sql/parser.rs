@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+mod functions;
 mod rows;
 
 use super::lexer::{Tok, Token};
@@ -1121,14 +1122,8 @@ impl Parser {
                 quoted: false,
             } if self.peek_at(1).is_sym("(") => {
                 let upper = text.to_ascii_uppercase();
-                if upper == "ABS" {
-                    self.i += 2;
-                    let arg = self.parse_expr(q)?;
-                    self.expect_sym(")")?;
-                    return Ok(Expr::Abs {
-                        arg: Box::new(arg),
-                        pos: t.pos,
-                    });
+                if let Some(call) = self.parse_call(&upper, t.pos, q)? {
+                    return Ok(call);
                 }
                 if AGGREGATES.contains(&upper.as_str()) {
                     return Err(SqlError::unsupported(

@@ -1,0 +1,63 @@
+//! Scalar function calls in expressions: `ABS(x)`, `UPPER(s)`, `LOWER(s)`, `TRIM(s)`,
+//! `CHAR_LENGTH(s)` (also `CHARACTER_LENGTH`), `SUBSTRING(s FROM n [FOR m])`,
+//! `POSITION(needle IN s)`, as the KDA SQL Reference writes them.
+
+use super::{Expr, Ident, Parser, Pos, SqlError};
+use crate::sql::ScalarFunc;
+
+impl Parser {
+    /// Parses the call whose name (upper-cased) is the current token, or returns `None` when
+    /// the name is not a supported function (the caller reports it).
+    pub(super) fn parse_call(
+        &mut self,
+        name: &str,
+        pos: Pos,
+        q: &mut Vec<Ident>,
+    ) -> Result<Option<Expr>, SqlError> {
+        let func = match name {
+            "ABS" => ScalarFunc::Abs,
+            "UPPER" => ScalarFunc::Upper,
+            "LOWER" => ScalarFunc::Lower,
+            "TRIM" => ScalarFunc::Trim,
+            "CHAR_LENGTH" | "CHARACTER_LENGTH" => ScalarFunc::CharLength,
+            "SUBSTRING" => ScalarFunc::Substring,
+            "POSITION" => ScalarFunc::Position,
+            _ => return Ok(None),
+        };
+        self.i += 2; // the name and '('
+        let args = match func {
+            ScalarFunc::Substring => {
+                let s = self.parse_expr(q)?;
+                self.expect_kw("FROM")?;
+                let from = self.parse_expr(q)?;
+                let mut args = vec![s, from];
+                if self.eat_kw("FOR") {
+                    args.push(self.parse_expr(q)?);
+                }
+                args
+            }
+            ScalarFunc::Position => {
+                // The needle stops before IN (not an IN list).
+                let needle = self.parse_additive(q)?;
+                self.expect_kw("IN")?;
+                vec![needle, self.parse_expr(q)?]
+            }
+            ScalarFunc::Trim => {
+                let t = self.peek().clone();
+                if ["BOTH", "LEADING", "TRAILING"].iter().any(|w| t.is_kw(w)) {
+                    return Err(SqlError::unsupported(
+                        t.pos,
+                        format!(
+                            "TRIM({} ...) (only TRIM(s), spaces at both ends)",
+                            t.describe()
+                        ),
+                    ));
+                }
+                vec![self.parse_expr(q)?]
+            }
+            _ => vec![self.parse_expr(q)?],
+        };
+        self.expect_sym(")")?;
+        Ok(Some(Expr::Call { func, args, pos }))
+    }
+}
