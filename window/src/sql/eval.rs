@@ -441,4 +441,32 @@ mod tests {
         assert!(m("%", ""));
         assert!(like_program("a\\", Some('\\')).is_err());
     }
+
+    #[test]
+    fn scalar_functions_follow_sql() {
+        let s = |t: &'static str| V::Str(Cow::Borrowed(t));
+        let owned = |t: &str| V::Str(Cow::Owned(t.to_string()));
+        let f = ScalarFunc::Substring;
+        // Positions are 1-based; a start before 1 still counts towards the length.
+        assert_eq!(call(f, vec![s("hello"), V::Int(0), V::Int(3)]), owned("he"));
+        assert_eq!(call(f, vec![s("hello"), V::Int(4)]), owned("lo"));
+        assert_eq!(call(f, vec![s("hello"), V::Int(9), V::Int(2)]), owned(""));
+        assert_eq!(call(f, vec![s("hello"), V::Int(1), V::Int(-1)]), V::Null);
+        assert_eq!(
+            call(ScalarFunc::Position, vec![s("é"), s("café")]),
+            V::Int(4)
+        );
+        assert_eq!(
+            call(ScalarFunc::Position, vec![s("x"), s("café")]),
+            V::Int(0)
+        );
+        assert_eq!(call(ScalarFunc::CharLength, vec![s("café")]), V::Int(4));
+        assert_eq!(call(ScalarFunc::Trim, vec![s("  a b  ")]), owned("a b"));
+        assert_eq!(call(ScalarFunc::Upper, vec![s("ab")]), owned("AB"));
+        assert_eq!(
+            call(ScalarFunc::Abs, vec![V::Int(i64::MIN)]),
+            V::Float(9.223372036854776e18)
+        );
+        assert_eq!(call(ScalarFunc::Lower, vec![V::Null]), V::Null);
+    }
 }
