@@ -9,6 +9,7 @@ Reads (all written by bench/run and the bench/<tool>.sh scripts, see bench/lib.s
   OUT_DIR/<tool>.tsv            one row per (case, contender), header line first
   OUT_DIR/e2e.tsv               end-to-end latency: stage<TAB>n<TAB>p50_ms<TAB>p90_ms<TAB>p99_ms<TAB>max_ms
   OUT_DIR/e2e-meta.tsv          key<TAB>value lines describing the latency run
+  OUT_DIR/window-peers.tsv      contender<TAB>how it answers the window query (bench/window.sh)
 
 Standard library only (the charts are plain SVG written here), so it runs on any python3.
 """
