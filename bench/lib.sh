@@ -24,6 +24,8 @@
 BENCH_LIB="$(readlink -f "${BASH_SOURCE[0]}")"
 BENCH_ROOT="$(cd "$(dirname "$BENCH_LIB")/.." && pwd)"
 BENCH_VENV="$BENCH_ROOT/.tools/venv"
+# kds-window's peers (DuckDB, Polars, chDB, DataFusion, orjson), pinned in bench/requirements.txt.
+BENCH_PEERS_VENV="$BENCH_ROOT/.tools/bench-venv"
 BENCH_NPM="$BENCH_ROOT/.tools/bench-npm"
 BENCH_OUT="$BENCH_ROOT/bench/out"
 BENCH_QUICK="${BENCH_QUICK:-0}"
@@ -87,6 +89,37 @@ bench_pip() {
     say "installing ${missing[*]} into .tools/venv"
     "$BENCH_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${missing[@]}" >&2
   fi
+}
+
+# bench_install_peers: kds-window's peers at the versions pinned in bench/requirements.txt (and
+# scripts/requirements-duckdb.txt, which it includes) into .tools/bench-venv. Reinstalls when a pin
+# changes (the venv keeps the hash of the requirement files it was installed from).
+bench_install_peers() {
+  [[ "${BENCH_NO_INSTALL:-0}" == 1 ]] && return 0
+  local req="$BENCH_ROOT/bench/requirements.txt" stamp="$BENCH_PEERS_VENV/requirements.sha256" sum
+  sum="$(cat "$req" "$BENCH_ROOT/scripts/requirements-duckdb.txt" | sha256sum | cut -d' ' -f1)"
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$sum" ]] && return 0
+  [[ -x "$BENCH_PEERS_VENV/bin/python" ]] || python3 -m venv "$BENCH_PEERS_VENV" >&2
+  say "installing the pinned kds-window peers (bench/requirements.txt) into .tools/bench-venv"
+  "$BENCH_PEERS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2
+  printf '%s\n' "$sum" >"$stamp"
+}
+
+# bench_peer_versions: "duckdb X, polars X, ..." of the installed kds-window peers.
+bench_peer_versions() {
+  local v="$BENCH_PEERS_VENV/bin/python"
+  [[ -x "$v" ]] || { echo "no kds-window engine peers (.tools/bench-venv missing)"; return 0; }
+  "$v" - <<'PY'
+from importlib import metadata
+names = ["duckdb", "duckdb-cli", "polars", "chdb", "datafusion", "pyarrow", "orjson"]
+out = []
+for n in names:
+    try:
+        out.append(f"{n} {metadata.version(n)}")
+    except metadata.PackageNotFoundError:
+        out.append(f"{n} missing")
+print(", ".join(out))
+PY
 }
 
 bench_install_kinesalite() {
