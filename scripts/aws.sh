@@ -209,25 +209,24 @@ bucket_state() {
   esac
 }
 
-# The value of tag KEY on a stream / bucket, or empty.
-stream_tag() { # NAME KEY
-  aws_kinesis list-tags-for-stream --stream-name "$1" \
-    --query "Tags[?Key=='$2'].Value | [0]" --output text 2>/dev/null | grep -v '^None$' || true
+# Our two tags of a stream / bucket as "created-by<TAB>run-id" ("None" where absent), one call.
+stream_tags() { # NAME
+  aws_kinesis list-tags-for-stream --stream-name "$1" --output text \
+    --query "[Tags[?Key=='$TAG_CREATED_BY'].Value | [0], Tags[?Key=='$TAG_RUN_ID'].Value | [0]]" 2>/dev/null || true
 }
-bucket_tag() { # NAME KEY
-  aws_s3api get-bucket-tagging --bucket "$1" \
-    --query "TagSet[?Key=='$2'].Value | [0]" --output text 2>/dev/null | grep -v '^None$' || true
+bucket_tags() { # NAME ("NoSuchTagSet" for an untagged bucket: not ours)
+  aws_s3api get-bucket-tagging --bucket "$1" --output text \
+    --query "[TagSet[?Key=='$TAG_CREATED_BY'].Value | [0], TagSet[?Key=='$TAG_RUN_ID'].Value | [0]]" 2>/dev/null || true
 }
 
 # Ours = tagged as created by provision, and (when a run id is given) by that run.
-stream_is_ours() { # NAME [RUN_ID]
-  [[ "$(stream_tag "$1" "$TAG_CREATED_BY")" == "$CREATED_BY" ]] || return 1
-  [[ -z "${2:-}" || "$(stream_tag "$1" "$TAG_RUN_ID")" == "$2" ]]
+tags_are_ours() { # "CREATED_BY<TAB>RUN_ID" [RUN_ID]
+  local created_by run
+  IFS=$'\t' read -r created_by run <<<"$1"
+  [[ "$created_by" == "$CREATED_BY" && (-z "${2:-}" || "$run" == "$2") ]]
 }
-bucket_is_ours() { # NAME [RUN_ID]
-  [[ "$(bucket_tag "$1" "$TAG_CREATED_BY")" == "$CREATED_BY" ]] || return 1
-  [[ -z "${2:-}" || "$(bucket_tag "$1" "$TAG_RUN_ID")" == "$2" ]]
-}
+stream_is_ours() { tags_are_ours "$(stream_tags "$1")" "${2:-}"; } # NAME [RUN_ID]
+bucket_is_ours() { tags_are_ours "$(bucket_tags "$1")" "${2:-}"; } # NAME [RUN_ID]
 
 bucket_object_count() { # NAME
   # shellcheck disable=SC2016 # a JMESPath literal, not a shell expansion
