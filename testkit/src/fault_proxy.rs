@@ -887,7 +887,14 @@ async fn handle_inner(shared: Arc<Shared>, req: Request<Incoming>) -> Option<Pro
     }
     let (rid, is_head) = (decision.request_id.as_str(), parts.method == Method::HEAD);
     let answers = shared.lock().config.answers.clone();
-    let fixed = answers::fixed_answer(&answers, protocol, &operation, parts.uri.path(), rid, is_head);
+    let fixed = answers::fixed_answer(
+        &answers,
+        protocol,
+        &operation,
+        parts.uri.path(),
+        rid,
+        is_head,
+    );
     if fixed.is_some() {
         return fixed;
     }

@@ -65,7 +65,13 @@ fn cli_actions(service: &str, command: &str) -> Vec<String> {
 /// The `src/` directories of `package` and of the workspace crates it depends on (normal deps).
 fn crate_sources(package: &str) -> Vec<PathBuf> {
     let out = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
         .current_dir(repo_root())
         .output()
         .expect("cargo metadata");
@@ -226,11 +232,18 @@ fn policy_actions(heading: &str, json: &str) -> BTreeSet<String> {
             r => vec![r],
         };
         for r in resources {
-            let r = r.as_str().unwrap_or_else(|| panic!("{heading}: Resource {r}"));
-            assert!(r.starts_with("arn:aws:") && r != "*", "{heading}: not resource-scoped: {r}");
+            let r = r
+                .as_str()
+                .unwrap_or_else(|| panic!("{heading}: Resource {r}"));
+            assert!(
+                r.starts_with("arn:aws:") && r != "*",
+                "{heading}: not resource-scoped: {r}"
+            );
         }
         match &st["Action"] {
-            Value::Array(a) => actions.extend(a.iter().map(|v| v.as_str().expect("action").to_string())),
+            Value::Array(a) => {
+                actions.extend(a.iter().map(|v| v.as_str().expect("action").to_string()))
+            }
             Value::String(s) => {
                 actions.insert(s.clone());
             }
@@ -253,16 +266,32 @@ fn iam_policies_parse_are_scoped_and_name_every_action_the_code_calls() {
             "scripts/demo and scripts/aws-smoke" => ["demo", "provision", "aws-smoke"]
                 .iter()
                 .flat_map(|s| script_actions(s))
-                .chain(["kds-put", "kds-tail", "kds-s3sink"].iter().flat_map(|p| code_actions(p)))
+                .chain(
+                    ["kds-put", "kds-tail", "kds-s3sink"]
+                        .iter()
+                        .flat_map(|p| code_actions(p)),
+                )
                 .collect(),
             other => panic!("docs/IAM.md: policy under an unknown heading {other:?}"),
         };
-        assert!(!need.is_empty(), "{heading}: found no AWS calls to check against");
+        assert!(
+            !need.is_empty(),
+            "{heading}: found no AWS calls to check against"
+        );
         let missing: Vec<&String> = need.difference(&have).collect();
-        assert!(missing.is_empty(), "docs/IAM.md, {heading}: missing {missing:?} (has {have:?})");
+        assert!(
+            missing.is_empty(),
+            "docs/IAM.md, {heading}: missing {missing:?} (has {have:?})"
+        );
         checked.insert(heading.clone());
     }
-    for h in ["kds-put", "kds-tail", "kds-s3sink", "scripts/provision", "scripts/teardown"] {
+    for h in [
+        "kds-put",
+        "kds-tail",
+        "kds-s3sink",
+        "scripts/provision",
+        "scripts/teardown",
+    ] {
         assert!(checked.contains(h), "docs/IAM.md has no policy for {h}");
     }
 }

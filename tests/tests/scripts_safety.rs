@@ -35,7 +35,13 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn run_provision(stack: &Stack, kinesis: &FaultProxy, s3: &FaultProxy, stream: &str, bucket: &str) -> Output {
+fn run_provision(
+    stack: &Stack,
+    kinesis: &FaultProxy,
+    s3: &FaultProxy,
+    stream: &str,
+    bucket: &str,
+) -> Output {
     stack
         .command("timeout")
         .args(["120", "bash"])
@@ -62,7 +68,12 @@ async fn stream_exists(stack: &Stack, name: &str) -> bool {
 /// Absent, or DELETING (kinesis-local may list a deleted stream for a moment).
 async fn stream_gone(stack: &Stack, name: &str) -> bool {
     let kinesis = stack.kinesis_client().await;
-    match kinesis.describe_stream_summary().stream_name(name).send().await {
+    match kinesis
+        .describe_stream_summary()
+        .stream_name(name)
+        .send()
+        .await
+    {
         Err(_) => true,
         Ok(o) => o
             .stream_description_summary()
@@ -80,7 +91,12 @@ async fn stream_tags(stack: &Stack, name: &str) -> Vec<(String, String)> {
         .unwrap_or_else(|e| panic!("ListTagsForStream {name}: {e:?}"));
     out.tags()
         .iter()
-        .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+        .map(|t| {
+            (
+                t.key().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -89,22 +105,48 @@ async fn provision_stops_when_head_bucket_answers_403_or_500_and_creates_nothing
     let stack = Stack::get();
     for status in [403u16, 500] {
         let kinesis = FaultProxy::start(&stack.kinesis_endpoint, FaultConfig::new());
-        let s3 = FaultProxy::start(&stack.s3_endpoint, FaultConfig::new().answer("HeadBucket", status));
+        let s3 = FaultProxy::start(
+            &stack.s3_endpoint,
+            FaultConfig::new().answer("HeadBucket", status),
+        );
         let (stream, bucket) = (unique_name("kds-prov"), unique_name("kds-prov"));
         let out =
             tokio::task::block_in_place(|| run_provision(&stack, &kinesis, &s3, &stream, &bucket));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "HeadBucket {status}: {}", text(&out));
-        assert!(stderr.contains("nothing was created or deleted"), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "HeadBucket {status}: {}",
+            text(&out)
+        );
+        assert!(
+            stderr.contains("nothing was created or deleted"),
+            "{}",
+            text(&out)
+        );
         if status == 403 {
             assert!(stderr.contains("exists and is not yours"), "{}", text(&out));
         }
-        assert!(s3.stats().operation("HeadBucket") >= 1, "HeadBucket was never asked");
+        assert!(
+            s3.stats().operation("HeadBucket") >= 1,
+            "HeadBucket was never asked"
+        );
         for op in MUTATING {
-            assert_eq!(kinesis.stats().operation(op), 0, "HeadBucket {status}: {op} was called");
-            assert_eq!(s3.stats().operation(op), 0, "HeadBucket {status}: {op} was called");
+            assert_eq!(
+                kinesis.stats().operation(op),
+                0,
+                "HeadBucket {status}: {op} was called"
+            );
+            assert_eq!(
+                s3.stats().operation(op),
+                0,
+                "HeadBucket {status}: {op} was called"
+            );
         }
-        assert!(!stream_exists(&stack, &stream).await, "stream {stream} was created");
+        assert!(
+            !stream_exists(&stack, &stream).await,
+            "stream {stream} was created"
+        );
     }
 
     // The same route with HeadBucket answering 404 does create both (so the checks above can
@@ -112,25 +154,39 @@ async fn provision_stops_when_head_bucket_answers_403_or_500_and_creates_nothing
     let kinesis = FaultProxy::start(&stack.kinesis_endpoint, FaultConfig::new());
     let s3 = FaultProxy::start(&stack.s3_endpoint, FaultConfig::new());
     let (stream, bucket) = (unique_name("kds-prov"), unique_name("kds-prov"));
-    let out = tokio::task::block_in_place(|| run_provision(&stack, &kinesis, &s3, &stream, &bucket));
+    let out =
+        tokio::task::block_in_place(|| run_provision(&stack, &kinesis, &s3, &stream, &bucket));
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(kinesis.stats().operation("CreateStream"), 1);
     assert_eq!(s3.stats().operation("CreateBucket"), 1);
     assert_eq!(s3.stats().operation("PutBucketTagging"), 1);
     let tags = stream_tags(&stack, &stream).await;
-    assert!(tags.contains(&("kds-tools/created-by".into(), "provision".into())), "{tags:?}");
+    assert!(
+        tags.contains(&("kds-tools/created-by".into(), "provision".into())),
+        "{tags:?}"
+    );
     let out = tokio::task::block_in_place(|| {
         stack
             .command("bash")
             .arg(common::script("teardown"))
             .args(["--stream", &stream, "--bucket", &bucket])
-            .args(["--kinesis-endpoint-url", &kinesis.url(), "--s3-endpoint-url", &s3.url()])
+            .args([
+                "--kinesis-endpoint-url",
+                &kinesis.url(),
+                "--s3-endpoint-url",
+                &s3.url(),
+            ])
             .output()
             .expect("run scripts/teardown")
     });
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(s3.stats().operation("DeleteBucket"), 1, "{}", text(&out));
-    assert_eq!(kinesis.stats().operation("DeleteStream"), 1, "{}", text(&out));
+    assert_eq!(
+        kinesis.stats().operation("DeleteStream"),
+        1,
+        "{}",
+        text(&out)
+    );
 }
 
 /// A copy of scripts/ in an empty directory: no .tools/, so no local stack and no venv CLI;
@@ -154,7 +210,11 @@ fn scripts_without_stack(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf)
     )
     .unwrap();
     std::fs::set_permissions(&aws, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     (path.into(), calls)
 }
 
@@ -162,7 +222,11 @@ fn scripts_without_stack(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf)
 fn teardown_and_provision_without_the_stack_and_without_aws_exit_2_with_no_aws_call() {
     let dir = tempfile::tempdir().unwrap();
     let (path, calls) = scripts_without_stack(dir.path());
-    for (script, args) in [("teardown", &["--yes"][..]), ("teardown", &[][..]), ("provision", &["--yes"][..])] {
+    for (script, args) in [
+        ("teardown", &["--yes"][..]),
+        ("teardown", &[][..]),
+        ("provision", &["--yes"][..]),
+    ] {
         let out = Command::new("bash")
             .arg(dir.path().join("scripts").join(script))
             .args(args)
@@ -176,13 +240,22 @@ fn teardown_and_provision_without_the_stack_and_without_aws_exit_2_with_no_aws_c
             .env_remove("AWS_ENDPOINT_URL_STS")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{script} {args:?}: {}", text(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{script} {args:?}: {}",
+            text(&out)
+        );
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("local stack is not running"),
             "{}",
             text(&out)
         );
-        assert!(!calls.exists(), "{script} {args:?} called aws: {:?}", std::fs::read_to_string(&calls));
+        assert!(
+            !calls.exists(),
+            "{script} {args:?} called aws: {:?}",
+            std::fs::read_to_string(&calls)
+        );
     }
     // The fake CLI does record calls: --aws reaches it (and stops at the identity check).
     let out = Command::new("bash")
@@ -222,14 +295,25 @@ async fn put_marker(stack: &Stack, bucket: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_killed_after_creating_its_stream_leaves_it_tagged_and_teardown_removes_exactly_it() {
     let stack = Stack::get();
-    let bucket = TestBucket::create_named(&stack, "kds-demo-kill").await.unwrap();
+    let bucket = TestBucket::create_named(&stack, "kds-demo-kill")
+        .await
+        .unwrap();
     put_marker(&stack, &bucket.name).await;
-    let out_stream = TestStream::create_named(&stack, "kds-demo-kill-out", 1).await.unwrap();
+    let out_stream = TestStream::create_named(&stack, "kds-demo-kill-out", 1)
+        .await
+        .unwrap();
     let in_stream = unique_name("kds-demo-kill");
     let work = tempfile::tempdir().unwrap();
     let mut child = demo_command(
         &stack,
-        &["--stream", &in_stream, "--out-stream", &out_stream.name, "--bucket", &bucket.name],
+        &[
+            "--stream",
+            &in_stream,
+            "--out-stream",
+            &out_stream.name,
+            "--bucket",
+            &bucket.name,
+        ],
         work.path(),
     )
     .stdout(Stdio::null())
@@ -241,8 +325,14 @@ async fn demo_killed_after_creating_its_stream_leaves_it_tagged_and_teardown_rem
     // stream exists: the worst case, no trap runs.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while !stream_exists(&stack, &in_stream).await {
-        assert!(std::time::Instant::now() < deadline, "the demo never created {in_stream}");
-        assert!(child.try_wait().unwrap().is_none(), "the demo ended before creating its stream");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo never created {in_stream}"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the demo ended before creating its stream"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // SAFETY: kill(2) on the process group we created for the child; no memory is involved.
@@ -251,9 +341,19 @@ async fn demo_killed_after_creating_its_stream_leaves_it_tagged_and_teardown_rem
     let _ = child.wait();
 
     let tags = stream_tags(&stack, &in_stream).await;
-    assert!(tags.contains(&("kds-tools/created-by".into(), "provision".into())), "{tags:?}");
-    assert!(tags.iter().any(|(k, v)| k == "kds-tools/run-id" && v.starts_with("demo-")), "{tags:?}");
-    assert!(stream_tags(&stack, &out_stream.name).await.is_empty(), "the test's stream got tagged");
+    assert!(
+        tags.contains(&("kds-tools/created-by".into(), "provision".into())),
+        "{tags:?}"
+    );
+    assert!(
+        tags.iter()
+            .any(|(k, v)| k == "kds-tools/run-id" && v.starts_with("demo-")),
+        "{tags:?}"
+    );
+    assert!(
+        stream_tags(&stack, &out_stream.name).await.is_empty(),
+        "the test's stream got tagged"
+    );
 
     // The next teardown removes the tagged stream, and keeps the untagged stream and bucket.
     for (stream, word) in [(&in_stream, "deleted"), (&out_stream.name, "kept")] {
@@ -267,26 +367,55 @@ async fn demo_killed_after_creating_its_stream_leaves_it_tagged_and_teardown_rem
         });
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}", text(&out));
-        assert!(stdout.lines().any(|l| l.starts_with("stream") && l.contains(stream.as_str()) && l.contains(word)), "{}", text(&out));
-        assert!(stdout.lines().any(|l| l.starts_with("bucket") && l.contains("kept")), "{}", text(&out));
+        assert!(
+            stdout.lines().any(|l| l.starts_with("stream")
+                && l.contains(stream.as_str())
+                && l.contains(word)),
+            "{}",
+            text(&out)
+        );
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("bucket") && l.contains("kept")),
+            "{}",
+            text(&out)
+        );
     }
-    assert!(stream_gone(&stack, &in_stream).await, "teardown left the tagged stream");
-    assert!(stream_exists(&stack, &out_stream.name).await, "teardown deleted an untagged stream");
-    let keys = list_keys(&stack.s3_client().await, &bucket.name).await.unwrap();
+    assert!(
+        stream_gone(&stack, &in_stream).await,
+        "teardown left the tagged stream"
+    );
+    assert!(
+        stream_exists(&stack, &out_stream.name).await,
+        "teardown deleted an untagged stream"
+    );
+    let keys = list_keys(&stack.s3_client().await, &bucket.name)
+        .await
+        .unwrap();
     assert_eq!(keys, vec!["theirs/keep-me.txt".to_string()]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_on_a_bucket_that_existed_keeps_it_and_its_objects_and_removes_only_its_own() {
     let stack = Stack::get();
-    let bucket = TestBucket::create_named(&stack, "kds-demo-keep").await.unwrap();
+    let bucket = TestBucket::create_named(&stack, "kds-demo-keep")
+        .await
+        .unwrap();
     put_marker(&stack, &bucket.name).await;
     let stream = unique_name("kds-demo-keep");
     let work = tempfile::tempdir().unwrap();
     let out = tokio::task::block_in_place(|| {
         demo_command(
             &stack,
-            &["--duration", "10", "--stream", &stream, "--bucket", &bucket.name],
+            &[
+                "--duration",
+                "10",
+                "--stream",
+                &stream,
+                "--bucket",
+                &bucket.name,
+            ],
             work.path(),
         )
         .output()
@@ -295,11 +424,29 @@ async fn demo_on_a_bucket_that_existed_keeps_it_and_its_objects_and_removes_only
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", text(&out));
     assert!(stdout.lines().any(|l| l == "OK"), "{}", text(&out));
-    assert!(stdout.contains("lab1-input/"), "the demo wrote no objects: {}", text(&out));
-    assert!(stdout.contains("this run's objects deleted"), "{}", text(&out));
-    let keys = list_keys(&stack.s3_client().await, &bucket.name).await.unwrap();
-    assert_eq!(keys, vec!["theirs/keep-me.txt".to_string()], "{}", text(&out));
+    assert!(
+        stdout.contains("lab1-input/"),
+        "the demo wrote no objects: {}",
+        text(&out)
+    );
+    assert!(
+        stdout.contains("this run's objects deleted"),
+        "{}",
+        text(&out)
+    );
+    let keys = list_keys(&stack.s3_client().await, &bucket.name)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys,
+        vec!["theirs/keep-me.txt".to_string()],
+        "{}",
+        text(&out)
+    );
     for s in [stream.clone(), format!("{stream}-out")] {
-        assert!(stream_gone(&stack, &s).await, "the demo left its stream {s}");
+        assert!(
+            stream_gone(&stack, &s).await,
+            "the demo left its stream {s}"
+        );
     }
 }

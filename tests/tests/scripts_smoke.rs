@@ -20,11 +20,20 @@ async fn aws_smoke_local_passes_and_leaves_nothing_behind() {
     });
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let all = format!("{:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
+    let all = format!(
+        "{:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
     assert!(out.status.success(), "{all}");
     assert_eq!(stdout.lines().last(), Some("OK"), "{all}");
-    assert!(stdout.lines().any(|l| l == "OK"), "the demo's reconciliation: {all}");
-    assert!(stdout.contains("left behind                         nothing"), "{all}");
+    assert!(
+        stdout.lines().any(|l| l == "OK"),
+        "the demo's reconciliation: {all}"
+    );
+    assert!(
+        stdout.contains("left behind                         nothing"),
+        "{all}"
+    );
     assert!(stdout.contains("cost incurred"), "{all}");
 
     // The streams it announced are gone (or going): checked here, not only by the script.
@@ -37,11 +46,20 @@ async fn aws_smoke_local_passes_and_leaves_nothing_behind() {
     assert!(stream.starts_with("kds-smoke-"), "{stream}");
     let kinesis = stack.kinesis_client().await;
     for s in [stream.clone(), format!("{stream}-out")] {
-        if let Ok(o) = kinesis.describe_stream_summary().stream_name(&s).send().await {
+        if let Ok(o) = kinesis
+            .describe_stream_summary()
+            .stream_name(&s)
+            .send()
+            .await
+        {
             let status = o
                 .stream_description_summary()
                 .map(|d| d.stream_status().as_str().to_string());
-            assert_eq!(status.as_deref(), Some("DELETING"), "stream {s} left behind");
+            assert_eq!(
+                status.as_deref(),
+                Some("DELETING"),
+                "stream {s} left behind"
+            );
         }
     }
 }

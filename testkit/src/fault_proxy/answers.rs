@@ -35,15 +35,22 @@ pub(super) fn fixed_answer(
     is_head: bool,
 ) -> Option<ProxyResponse> {
     let answer = answers.iter().find(|a| a.operation == operation)?;
-    let status =
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     // The error codes AWS uses for these statuses ("Error responses", Amazon S3 API Reference;
     // "Common Errors", Amazon Kinesis Data Streams API Reference).
     let (s3_code, json_type, message) = match status.as_u16() {
         403 => ("AccessDenied", "AccessDeniedException", "Access Denied"),
         404 => ("NoSuchBucket", "ResourceNotFoundException", "Not Found"),
-        503 => ("SlowDown", "ServiceUnavailable", "Please reduce your request rate."),
-        _ => ("InternalError", "InternalFailure", "Internal service failure."),
+        503 => (
+            "SlowDown",
+            "ServiceUnavailable",
+            "Please reduce your request rate.",
+        ),
+        _ => (
+            "InternalError",
+            "InternalFailure",
+            "Internal service failure.",
+        ),
     };
     Some(match protocol {
         Protocol::Json => json_error(status, json_type, message, request_id),
