@@ -110,7 +110,11 @@ async fn demo_fast_reconciles_ok_and_leaves_the_shared_stack_running() {
 
 #[test]
 fn demo_usage_errors_exit_2() {
-    for args in [&["--duration", "x"][..], &["--bogus"][..], &["--region", "eu-west-1"][..]] {
+    for args in [
+        &["--duration", "x"][..],
+        &["--bogus"][..],
+        &["--region", "eu-west-1"][..],
+    ] {
         let out = std::process::Command::new("bash")
             .arg(common::script("demo"))
             .args(args)
@@ -132,7 +136,10 @@ fn demo_aws_without_a_region_exits_2_naming_the_fix() {
         .env_remove("AWS_DEFAULT_REGION")
         .env_remove("AWS_PROFILE")
         .env("AWS_CONFIG_FILE", dir.path().join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("credentials"),
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .unwrap();

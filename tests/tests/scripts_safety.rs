@@ -450,3 +450,54 @@ async fn demo_on_a_bucket_that_existed_keeps_it_and_its_objects_and_removes_only
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_terminated_after_creating_its_stream_removes_it_in_its_own_cleanup() {
+    let stack = Stack::get();
+    let bucket = TestBucket::create_named(&stack, "kds-demo-term")
+        .await
+        .unwrap();
+    put_marker(&stack, &bucket.name).await;
+    let stream = unique_name("kds-demo-term");
+    let work = tempfile::tempdir().unwrap();
+    let mut child = demo_command(
+        &stack,
+        &["--stream", &stream, "--bucket", &bucket.name],
+        work.path(),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start scripts/demo");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !stream_exists(&stack, &stream).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo never created {stream}"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the demo ended before creating its stream"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SIGTERM to the demo alone (timeout passes it on), as a service manager would send it.
+    // SAFETY: kill(2) on our child's pid; no memory is involved.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0, "signal the demo");
+    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("teardown (only what this demo created)"),
+        "{stdout}"
+    );
+    assert!(
+        stream_gone(&stack, &stream).await,
+        "the demo's cleanup left {stream}:\n{stdout}"
+    );
+    let keys = list_keys(&stack.s3_client().await, &bucket.name)
+        .await
+        .unwrap();
+    assert_eq!(keys, vec!["theirs/keep-me.txt".to_string()], "{stdout}");
+}
