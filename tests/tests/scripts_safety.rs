@@ -193,23 +193,24 @@ async fn provision_stops_when_head_bucket_answers_403_or_500_and_creates_nothing
 /// an `aws` first on PATH records every call.
 fn scripts_without_stack(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let scripts = dir.join("scripts");
-    std::fs::create_dir_all(&scripts).unwrap();
-    for entry in std::fs::read_dir(common::script("")).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), scripts.join(entry.file_name())).unwrap();
+    std::fs::create_dir_all(&scripts).expect("mkdir scripts");
+    for entry in std::fs::read_dir(common::script("")).expect("read scripts/") {
+        let entry = entry.expect("scripts/ entry");
+        if entry.file_type().expect("file type").is_file() {
+            std::fs::copy(entry.path(), scripts.join(entry.file_name())).expect("copy a script");
         }
     }
     let fake = dir.join("fake-bin");
-    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::create_dir_all(&fake).expect("mkdir fake-bin");
     let calls = dir.join("aws-calls");
     let aws = fake.join("aws");
     std::fs::write(
         &aws,
         format!("#!/bin/sh\necho \"$*\" >>'{}'\nexit 1\n", calls.display()),
     )
-    .unwrap();
-    std::fs::set_permissions(&aws, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    .expect("write the fake aws");
+    std::fs::set_permissions(&aws, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod the fake aws");
     let path = format!(
         "{}:{}",
         fake.display(),
