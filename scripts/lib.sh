@@ -5,6 +5,7 @@
 # It sets ROOT (the repository root) and cd's there, so every script works from any cwd.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CALLER_PWD="$PWD"
 cd "$ROOT" || exit 1
 
 TOOLS="$ROOT/.tools"

@@ -106,6 +106,9 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Notify};
 
+mod answers;
+pub use answers::FixedAnswer;
+
 /// Account id used in injected error messages.
 pub const ACCOUNT_ID: &str = "123456789012";
 
@@ -141,6 +144,8 @@ pub struct FaultConfig {
     pub delay_duration: Duration,
     /// At most this many faults in total (None = unlimited).
     pub max_faults: Option<u64>,
+    /// Operations always answered with a fixed error status ([`FaultConfig::answer`]).
+    pub answers: Vec<FixedAnswer>,
 }
 
 impl Default for FaultConfig {
@@ -160,6 +165,7 @@ impl Default for FaultConfig {
             delay: 0.0,
             delay_duration: Duration::from_secs(2),
             max_faults: None,
+            answers: Vec::new(),
         }
     }
 }
@@ -709,6 +715,8 @@ fn classify(method: &Method, path_and_query: &str, headers: &HeaderMap) -> (Prot
         }
     } else if !object_level {
         match *method {
+            Method::PUT if has("tagging") => "PutBucketTagging",
+            Method::GET if has("tagging") => "GetBucketTagging",
             Method::PUT => "CreateBucket",
             Method::HEAD => "HeadBucket",
             Method::DELETE => "DeleteBucket",
@@ -877,6 +885,19 @@ async fn handle_inner(shared: Arc<Shared>, req: Request<Incoming>) -> Option<Pro
     if let Some(d) = decision.delay {
         tokio::time::sleep(d).await;
     }
+    let (rid, is_head) = (decision.request_id.as_str(), parts.method == Method::HEAD);
+    let answers = shared.lock().config.answers.clone();
+    let fixed = answers::fixed_answer(
+        &answers,
+        protocol,
+        &operation,
+        parts.uri.path(),
+        rid,
+        is_head,
+    );
+    if fixed.is_some() {
+        return fixed;
+    }
     let stream_name = put_records
         .as_ref()
         .and_then(stream_name_of)
@@ -887,8 +908,6 @@ async fn handle_inner(shared: Arc<Shared>, req: Request<Incoming>) -> Option<Pro
                 .and_then(stream_name_of)
         })
         .unwrap_or_else(|| "unknown".to_string());
-    let rid = decision.request_id.as_str();
-    let is_head = parts.method == Method::HEAD;
     let s3_resource = parts.uri.path();
     let early = match (decision.outcome, protocol) {
         (Outcome::ResetBefore, _) => return None,

@@ -110,7 +110,11 @@ async fn demo_fast_reconciles_ok_and_leaves_the_shared_stack_running() {
 
 #[test]
 fn demo_usage_errors_exit_2() {
-    for args in [&["--duration", "x"][..], &["--bogus"][..], &["--aws"][..]] {
+    for args in [
+        &["--duration", "x"][..],
+        &["--bogus"][..],
+        &["--region", "eu-west-1"][..],
+    ] {
         let out = std::process::Command::new("bash")
             .arg(common::script("demo"))
             .args(args)
@@ -119,4 +123,27 @@ fn demo_usage_errors_exit_2() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
     }
+}
+
+/// `--aws` with no region anywhere is a configuration error, found before any AWS call.
+#[test]
+fn demo_aws_without_a_region_exits_2_naming_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(common::script("demo"))
+        .args(["--aws", "--yes"])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", dir.path().join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stderr.contains("no AWS region: pass --region"), "{stderr}");
 }
