@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::io::Write;
 
 use clap::error::ErrorKind;
-use clap::{Arg, ArgMatches, Command, FromArgMatches, Parser};
+use clap::{Arg, ArgMatches, Command, Parser};
 
 use crate::exit::{report, Exit};
 
@@ -84,7 +84,9 @@ where
     if let Some(kind) = matches.get_one::<Generate>(GENERATE) {
         return Ok(Parsed::Generate(*kind));
     }
-    A::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    A::from_arg_matches(&matches)
+        .map(Parsed::Run)
+        .map_err(|e| e.format(&mut cmd))
 }
 
 /// The text of a clap usage error as the tools print it: clap's whole message (the flag
@@ -132,6 +134,7 @@ pub fn main_with<A: Parser>(tool: &str, run: impl FnOnce(A) -> anyhow::Result<Ex
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     /// A stand-in tool: one required flag with a value parser.
     #[derive(Parser, Debug)]

@@ -24,7 +24,8 @@ Examples:
   kds-gen 2021-03-19 | kds-put --stream kds-lab1
 
   # The lab's KDA destination: per-minute rows into a second stream
-  kds-tail --stream kds-lab1 | kds-window | kds-put --stream kds-lab1-out --partition-key-field window_start
+  kds-tail --stream kds-lab1 | kds-window \\
+      | kds-put --stream kds-lab1-out --partition-key-field window_start
 
   # A file, keeping what fails, with one receipt per delivered record
   kds-put --stream s trades.ndjson --dead-letter failed.ndjson --receipts > receipts.ndjson
