@@ -160,7 +160,10 @@ mod tests {
     #[test]
     fn missing_flag_is_named_with_the_usage_line() {
         let text = usage_of(&[]);
-        assert!(text.starts_with("kds-demo: the following required"), "{text}");
+        assert!(
+            text.starts_with("kds-demo: the following required"),
+            "{text}"
+        );
         assert!(text.contains("--stream <STREAM>"), "{text}");
         assert!(text.contains("Usage: kds-demo"), "{text}");
     }
@@ -168,7 +171,10 @@ mod tests {
     #[test]
     fn near_miss_keeps_the_tip() {
         let text = usage_of(&["--strem", "x"]);
-        assert!(text.contains("a similar argument exists: '--stream'"), "{text}");
+        assert!(
+            text.contains("a similar argument exists: '--stream'"),
+            "{text}"
+        );
     }
 
     #[test]

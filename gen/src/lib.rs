@@ -56,7 +56,8 @@ pub struct Args {
     pub duration: Option<Duration>,
 
     /// Events per second; 0 = as fast as possible.
-    #[arg(help_heading = "Events", 
+    #[arg(
+        help_heading = "Events",
         long,
         value_name = "R",
         default_value_t = 10.0,
@@ -94,7 +95,8 @@ pub struct Args {
     pub skew: Option<String>,
 
     /// Fraction of events whose tuptime lags the clock by 60–300 s (more than one window).
-    #[arg(help_heading = "Noise", 
+    #[arg(
+        help_heading = "Noise",
         long,
         value_name = "P",
         default_value_t = 0.0,
@@ -103,7 +105,8 @@ pub struct Args {
     pub late: f64,
 
     /// Fraction of events whose tuptime lags by 1–5 s, inside the current minute.
-    #[arg(help_heading = "Noise", 
+    #[arg(
+        help_heading = "Noise",
         long,
         value_name = "P",
         default_value_t = 0.0,
@@ -112,7 +115,8 @@ pub struct Args {
     pub out_of_order: f64,
 
     /// Fraction of lines that repeat one of the last 64 valid lines verbatim (same tid).
-    #[arg(help_heading = "Noise", 
+    #[arg(
+        help_heading = "Noise",
         long,
         value_name = "P",
         default_value_t = 0.0,
@@ -121,7 +125,8 @@ pub struct Args {
     pub duplicates: f64,
 
     /// Fraction of lines that are broken: truncated, not a record, wrong type, missing field.
-    #[arg(help_heading = "Noise", 
+    #[arg(
+        help_heading = "Noise",
         long,
         value_name = "P",
         default_value_t = 0.0,

@@ -142,7 +142,10 @@ fn bad_flags_exit_2_naming_the_flag() {
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
         assert!(out.stdout.is_empty(), "{flags:?}");
         assert_usage_shape("kds-gen", &err);
-        assert!(err.lines().next().unwrap_or_default().contains(needle), "{flags:?}: {err}");
+        assert!(
+            err.lines().next().unwrap_or_default().contains(needle),
+            "{flags:?}: {err}"
+        );
     }
 }
 

@@ -46,7 +46,13 @@ pub struct Args {
     pub inputs: Vec<PathBuf>,
 
     /// Stream to write to.
-    #[arg(help_heading = "Output", short, long, env = "KDS_PUT_STREAM", value_name = "NAME")]
+    #[arg(
+        help_heading = "Output",
+        short,
+        long,
+        env = "KDS_PUT_STREAM",
+        value_name = "NAME"
+    )]
     pub stream: String,
 
     /// Dotted JSON path of the partition key in each line (string or number value).
@@ -60,7 +66,8 @@ pub struct Args {
     pub partition_key_field: String,
 
     /// Use this partition key for every record (lines need not be JSON).
-    #[arg(help_heading = "Output", 
+    #[arg(
+        help_heading = "Output",
         long,
         env = "KDS_PUT_PARTITION_KEY",
         value_name = "KEY",
@@ -74,7 +81,12 @@ pub struct Args {
 
     /// Route every record by this explicit hash key (decimal, 0..2^128-1). The partition key
     /// is then --partition-key if given, else the hash key itself.
-    #[arg(help_heading = "Output", long, env = "KDS_PUT_EXPLICIT_HASH_KEY", value_name = "HASH")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        env = "KDS_PUT_EXPLICIT_HASH_KEY",
+        value_name = "HASH"
+    )]
     pub explicit_hash_key: Option<String>,
 
     /// Longest time a partial PutRecords call waits for more records.
@@ -86,7 +98,13 @@ pub struct Args {
     pub batch_records: usize,
 
     /// PutRecords calls in flight (each packs records of any shards).
-    #[arg(help_heading = "Tuning", long, env = "KDS_PUT_CONCURRENCY", value_name = "N", default_value_t = 4)]
+    #[arg(
+        help_heading = "Tuning",
+        long,
+        env = "KDS_PUT_CONCURRENCY",
+        value_name = "N",
+        default_value_t = 4
+    )]
     pub concurrency: usize,
 
     /// Keep the order of records per partition key, even under partial failures: at most one
@@ -95,7 +113,13 @@ pub struct Args {
     pub ordered: bool,
 
     /// Attempts after the first for an entry that keeps failing.
-    #[arg(help_heading = "Tuning", long, env = "KDS_PUT_MAX_RETRIES", value_name = "N", default_value_t = 10)]
+    #[arg(
+        help_heading = "Tuning",
+        long,
+        env = "KDS_PUT_MAX_RETRIES",
+        value_name = "N",
+        default_value_t = 10
+    )]
     pub max_retries: u32,
 
     /// Backoff before the first retry; doubles per attempt, with jitter.
@@ -125,7 +149,12 @@ pub struct Args {
     pub read_ahead: u64,
 
     /// Write records that could not be delivered to FILE as NDJSON (appends).
-    #[arg(help_heading = "Errors", long, env = "KDS_PUT_DEAD_LETTER", value_name = "FILE")]
+    #[arg(
+        help_heading = "Errors",
+        long,
+        env = "KDS_PUT_DEAD_LETTER",
+        value_name = "FILE"
+    )]
     pub dead_letter: Option<PathBuf>,
 
     /// Exit 0 even when records were dead-lettered (needs --dead-letter).

@@ -230,7 +230,10 @@ async fn usage_errors_exit_2() {
     let out = run_put(&stack, None, &["-s", "x", "--no-such-flag", input]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("kds-put: unexpected argument '--no-such-flag'"), "{stderr}");
+    assert!(
+        stderr.starts_with("kds-put: unexpected argument '--no-such-flag'"),
+        "{stderr}"
+    );
     assert!(stderr.contains("Usage: kds-put"), "{stderr}");
 }
 

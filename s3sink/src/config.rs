@@ -79,20 +79,36 @@ pub struct Args {
     pub files: Vec<PathBuf>,
 
     /// Destination bucket.
-    #[arg(help_heading = "Output", long, env = "KDS_S3SINK_BUCKET", value_name = "BUCKET")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        env = "KDS_S3SINK_BUCKET",
+        value_name = "BUCKET"
+    )]
     pub bucket: String,
 
     /// Key prefix, with Firehose expressions (!{timestamp:yyyy}, !{firehose:random-string},
     /// !{partitionKeyFromQuery:NAME}).
-    #[arg(help_heading = "Output", long, env = "KDS_S3SINK_PREFIX", value_name = "PREFIX")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        env = "KDS_S3SINK_PREFIX",
+        value_name = "PREFIX"
+    )]
     pub prefix: Option<String>,
 
     /// Prefix for error output (may use !{firehose:error-output-type}).
-    #[arg(help_heading = "Output", long, env = "KDS_S3SINK_ERROR_PREFIX", value_name = "PREFIX")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        env = "KDS_S3SINK_ERROR_PREFIX",
+        value_name = "PREFIX"
+    )]
     pub error_prefix: Option<String>,
 
     /// Delivery stream name used in object keys.
-    #[arg(help_heading = "Output", 
+    #[arg(
+        help_heading = "Output",
         long,
         env = "KDS_S3SINK_NAME",
         value_name = "NAME",
@@ -101,7 +117,8 @@ pub struct Args {
     pub name: String,
 
     /// Delivery stream version used in object keys.
-    #[arg(help_heading = "Output", 
+    #[arg(
+        help_heading = "Output",
         long = "stream-version",
         env = "KDS_S3SINK_STREAM_VERSION",
         value_name = "N",
@@ -118,7 +135,13 @@ pub struct Args {
     pub buffer_interval: Duration,
 
     /// Compress objects (gzip adds .gz to the key; no Content-Encoding header, as Firehose).
-    #[arg(help_heading = "Output", long, env = "KDS_S3SINK_COMPRESSION", value_enum, default_value = "none")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        env = "KDS_S3SINK_COMPRESSION",
+        value_enum,
+        default_value = "none"
+    )]
     pub compression: Compression,
 
     /// End each record with `\n` unless it already ends with one.
@@ -126,16 +149,27 @@ pub struct Args {
     pub newline: bool,
 
     /// Input format.
-    #[arg(help_heading = "Input", long, env = "KDS_S3SINK_INPUT", value_enum, default_value = "raw")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_S3SINK_INPUT",
+        value_enum,
+        default_value = "raw"
+    )]
     pub input: InputMode,
 
     /// Dynamic partitioning key NAME=JSONPATH (dotted, e.g. uno or .type.device); use it in
     /// the prefix as !{partitionKeyFromQuery:NAME}. Repeatable.
-    #[arg(help_heading = "Output", long = "partition-key", value_name = "NAME=PATH")]
+    #[arg(
+        help_heading = "Output",
+        long = "partition-key",
+        value_name = "NAME=PATH"
+    )]
     pub partition_keys: Vec<String>,
 
     /// Time zone for timestamps in keys (IANA name, e.g. Asia/Tokyo).
-    #[arg(help_heading = "Output", 
+    #[arg(
+        help_heading = "Output",
         long,
         env = "KDS_S3SINK_TIME_ZONE",
         value_name = "ZONE",
@@ -148,7 +182,8 @@ pub struct Args {
     pub retry_duration: Duration,
 
     /// Directory for objects that could not be delivered.
-    #[arg(help_heading = "Errors", 
+    #[arg(
+        help_heading = "Errors",
         long,
         env = "KDS_S3SINK_SPILL",
         value_name = "DIR",
@@ -157,7 +192,13 @@ pub struct Args {
     pub spill: PathBuf,
 
     /// Uploads in flight at most (input is paused while they are all busy).
-    #[arg(help_heading = "Tuning", long, env = "KDS_S3SINK_CONCURRENCY", value_name = "N", default_value_t = 4)]
+    #[arg(
+        help_heading = "Tuning",
+        long,
+        env = "KDS_S3SINK_CONCURRENCY",
+        value_name = "N",
+        default_value_t = 4
+    )]
     pub concurrency: usize,
 
     /// Exit 1 at the first record that goes to the error output.

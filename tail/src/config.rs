@@ -34,7 +34,12 @@ Examples:
 #[command(name = "kds-tail", version, after_long_help = EXAMPLES)]
 pub struct Args {
     /// Stream to read.
-    #[arg(help_heading = "Input", long, env = "KDS_TAIL_STREAM", value_name = "NAME")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_STREAM",
+        value_name = "NAME"
+    )]
     pub stream: String,
 
     /// Where to start: trim-horizon | latest | TIME | -DURATION | "DURATION ago" |
@@ -42,7 +47,14 @@ pub struct Args {
     /// bare TIME and a relative one (-10m, "10m ago") start at that time (AT_TIMESTAMP).
     /// `latest` applies to shards open at start; shards that appear later are read from their
     /// first record. Ignored for shards that the checkpoint knows.
-    #[arg(help_heading = "Input", long, env = "KDS_TAIL_FROM", default_value = "latest", value_name = "POS", allow_hyphen_values = true)]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_FROM",
+        default_value = "latest",
+        value_name = "POS",
+        allow_hyphen_values = true
+    )]
     pub from: String,
 
     /// Stop when every open shard has been caught up once (MillisBehindLatest 0 on a page the
@@ -53,7 +65,12 @@ pub struct Args {
 
     /// Stop at records that arrived after TIME (RFC 3339 or epoch ms), or once the wall clock
     /// has passed TIME and every shard is caught up.
-    #[arg(help_heading = "Input", long, env = "KDS_TAIL_UNTIL", value_name = "TIME")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_UNTIL",
+        value_name = "TIME"
+    )]
     pub until: Option<String>,
 
     /// Stop after N records.
@@ -62,7 +79,12 @@ pub struct Args {
 
     /// Checkpoint file: per-shard last sequence number written, and finished shards. Read on
     /// start (resume after it), written atomically every --checkpoint-interval and on exit.
-    #[arg(help_heading = "Input", long, env = "KDS_TAIL_CHECKPOINT", value_name = "FILE")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_CHECKPOINT",
+        value_name = "FILE"
+    )]
     pub checkpoint: Option<PathBuf>,
 
     /// How often the checkpoint is written while running.
@@ -72,7 +94,8 @@ pub struct Args {
 
     /// Data that is not a single valid UTF-8 line: json-escape (a JSON string), base64, raw
     /// (as is), or auto (JSON string for several lines, base64 for invalid UTF-8; counted).
-    #[arg(help_heading = "Output", 
+    #[arg(
+        help_heading = "Output",
         long,
         env = "KDS_TAIL_DATA",
         value_enum,
@@ -87,11 +110,22 @@ pub struct Args {
 
     /// Read only subset I of N (0-based): shard lineages by a hash of their root shard id, so
     /// N processes with 0/N .. N-1/N together read every record once.
-    #[arg(help_heading = "Input", long, env = "KDS_TAIL_SHARDS", value_name = "I/N")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_SHARDS",
+        value_name = "I/N"
+    )]
     pub shards: Option<String>,
 
     /// Read only this shard (e.g. shardId-000000000001), not its children.
-    #[arg(help_heading = "Input", long, env = "KDS_TAIL_SHARD_ID", value_name = "ID", conflicts_with = "shards")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_SHARD_ID",
+        value_name = "ID",
+        conflicts_with = "shards"
+    )]
     pub shard_id: Option<String>,
 
     /// Stop after this long without a new record written (e.g. 30s).
@@ -103,7 +137,12 @@ pub struct Args {
     pub no_deaggregate: bool,
 
     /// Records asked for per GetRecords call (1-10000).
-    #[arg(help_heading = "Tuning", long, default_value_t = 10_000, value_name = "N")]
+    #[arg(
+        help_heading = "Tuning",
+        long,
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
     pub batch_limit: i32,
 
     /// How often the shard list is re-read to find new shards.
@@ -364,11 +403,27 @@ mod tests {
             From::parse_at("2021-03-19T13:15:48Z", now),
             Ok(From::AtTimestamp(1_616_159_748_000))
         );
-        assert_eq!(From::parse_at("1616159748000", now), Ok(From::AtTimestamp(now)));
-        assert_eq!(From::parse_at("-10m", now), Ok(From::AtTimestamp(now - 600_000)));
-        assert_eq!(From::parse_at("90s ago", now), Ok(From::AtTimestamp(now - 90_000)));
+        assert_eq!(
+            From::parse_at("1616159748000", now),
+            Ok(From::AtTimestamp(now))
+        );
+        assert_eq!(
+            From::parse_at("-10m", now),
+            Ok(From::AtTimestamp(now - 600_000))
+        );
+        assert_eq!(
+            From::parse_at("90s ago", now),
+            Ok(From::AtTimestamp(now - 90_000))
+        );
         assert_eq!(From::parse_at("-1000000h", now), Ok(From::AtTimestamp(0)));
-        for bad in ["-", "-x", "ago", "10 parsecs ago", "2021-13-01T00:00:00Z", "-10"] {
+        for bad in [
+            "-",
+            "-x",
+            "ago",
+            "10 parsecs ago",
+            "2021-13-01T00:00:00Z",
+            "-10",
+        ] {
             assert!(From::parse_at(bad, now).is_err(), "{bad}");
         }
     }

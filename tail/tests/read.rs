@@ -165,32 +165,77 @@ async fn from_time_shard_id_and_idle_timeout() -> anyhow::Result<()> {
     };
 
     let out = read(vec!["--from".into(), cut.clone(), "-e".into()]).await??;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(multiset(&lines(&out.stdout)) == datas(&after), "--from {cut}: only the later batch");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        multiset(&lines(&out.stdout)) == datas(&after),
+        "--from {cut}: only the later batch"
+    );
 
     let all: Vec<Put> = before.iter().chain(&after).cloned().collect();
     for relative in ["--from=-1h", "--from=1h ago"] {
         let out = read(vec![relative.into(), "-e".into()]).await??;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(multiset(&lines(&out.stdout)) == datas(&all), "{relative}: every record");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            multiset(&lines(&out.stdout)) == datas(&all),
+            "{relative}: every record"
+        );
     }
 
     let shard = all[0].shard_id.clone();
-    let one: Vec<Put> = all.iter().filter(|p| p.shard_id == shard).cloned().collect();
+    let one: Vec<Put> = all
+        .iter()
+        .filter(|p| p.shard_id == shard)
+        .cloned()
+        .collect();
     assert!(one.len() < all.len(), "the records spread over both shards");
     let args = ["--shard-id", &shard, "--from", "trim-horizon", "-e"].map(String::from);
     let out = read(args.to_vec()).await??;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(multiset(&lines(&out.stdout)) == datas(&one), "--shard-id {shard}: that shard only");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        multiset(&lines(&out.stdout)) == datas(&one),
+        "--shard-id {shard}: that shard only"
+    );
 
-    let out = read(["--shard-id", "shardId-999999999999"].map(String::from).to_vec()).await??;
-    assert_eq!(out.status.code(), Some(2), "an unknown shard is a usage error");
+    let out = read(
+        ["--shard-id", "shardId-999999999999"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await??;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shard is a usage error"
+    );
 
     // No -e: only the idle timeout can end this run (run_with_timeout fails a hang).
-    let out = read(["--from", "trim-horizon", "--idle-timeout", "2s"].map(String::from).to_vec())
-        .await??;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(multiset(&lines(&out.stdout)) == datas(&all), "every record before going idle");
+    let out = read(
+        ["--from", "trim-horizon", "--idle-timeout", "2s"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await??;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        multiset(&lines(&out.stdout)) == datas(&all),
+        "every record before going idle"
+    );
     stream.delete().await?;
     Ok(())
 }

@@ -5,7 +5,14 @@
 
 use std::process::{Command, Output, Stdio};
 
-const TOOLS: [&str; 5] = ["kds-gen", "kds-put", "kds-tail", "kds-window", "kds-s3sink"];
+const TOOLS: [&str; 6] = [
+    "kds-gen",
+    "kds-put",
+    "kds-tail",
+    "kds-window",
+    "kds-s3sink",
+    "kds-chart",
+];
 
 /// Runs `tool` with `args`, stdin closed and no `KDS_*` variable of the caller's shell.
 fn run(tool: &str, args: &[&str]) -> Output {
@@ -29,8 +36,15 @@ fn assert_usage_error(tool: &str, args: &[&str], wants: &[&str]) -> String {
     let out = run(tool, args);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{tool} {args:?}: {err}");
-    assert!(out.stdout.is_empty(), "{tool} {args:?}: stdout {:?}", text(&out.stdout));
-    assert!(err.starts_with(&format!("{tool}: ")), "{tool} {args:?}: {err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{tool} {args:?}: stdout {:?}",
+        text(&out.stdout)
+    );
+    assert!(
+        err.starts_with(&format!("{tool}: ")),
+        "{tool} {args:?}: {err}"
+    );
     assert!(!err.contains("error: error"), "{err}");
     for want in wants {
         assert!(err.contains(want), "{tool} {args:?}: no {want:?} in\n{err}");
@@ -78,11 +92,31 @@ fn a_mistyped_flag_gets_the_similar_argument_tip() {
 #[test]
 fn a_bad_value_names_the_flag_and_the_valid_values() {
     let cases: [(&str, &[&str], &[&str]); 5] = [
-        ("kds-put", &["-s", "x", "--concurrency", "many"], &["'many'", "--concurrency <N>"]),
-        ("kds-tail", &["--stream", "x", "--data", "hex"], &["'hex'", "--data <MODE>", "base64"]),
-        ("kds-s3sink", &["--bucket", "b", "--compression", "zip"], &["'zip'", "--compression", "gzip"]),
-        ("kds-gen", &["--format", "xml"], &["'xml'", "--format", "ndjson"]),
-        ("kds-window", &["--format", "xml"], &["'xml'", "--format", "ndjson"]),
+        (
+            "kds-put",
+            &["-s", "x", "--concurrency", "many"],
+            &["'many'", "--concurrency <N>"],
+        ),
+        (
+            "kds-tail",
+            &["--stream", "x", "--data", "hex"],
+            &["'hex'", "--data <MODE>", "base64"],
+        ),
+        (
+            "kds-s3sink",
+            &["--bucket", "b", "--compression", "zip"],
+            &["'zip'", "--compression", "gzip"],
+        ),
+        (
+            "kds-gen",
+            &["--format", "xml"],
+            &["'xml'", "--format", "ndjson"],
+        ),
+        (
+            "kds-window",
+            &["--format", "xml"],
+            &["'xml'", "--format", "ndjson"],
+        ),
     ];
     for (tool, args, wants) in cases {
         assert_usage_error(tool, args, wants);
@@ -92,9 +126,21 @@ fn a_bad_value_names_the_flag_and_the_valid_values() {
 #[test]
 fn our_own_checks_are_one_line_naming_the_flag() {
     let cases: [(&str, &[&str], &str); 5] = [
-        ("kds-put", &["-s", "x", "--concurrency", "0"], "--concurrency"),
-        ("kds-tail", &["--stream", "x", "--shards", "3/3"], "--shards"),
-        ("kds-s3sink", &["--bucket", "b", "--concurrency", "0"], "--concurrency"),
+        (
+            "kds-put",
+            &["-s", "x", "--concurrency", "0"],
+            "--concurrency",
+        ),
+        (
+            "kds-tail",
+            &["--stream", "x", "--shards", "3/3"],
+            "--shards",
+        ),
+        (
+            "kds-s3sink",
+            &["--bucket", "b", "--concurrency", "0"],
+            "--concurrency",
+        ),
         ("kds-gen", &["--late", "1.5"], "--late"),
         ("kds-window", &["--size", "0s"], "--size"),
     ];
@@ -103,7 +149,10 @@ fn our_own_checks_are_one_line_naming_the_flag() {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{tool} {args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{tool} {args:?}: {err}");
-        assert!(err.starts_with(&format!("{tool}: {flag}")), "{tool} {args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("{tool}: {flag}")),
+            "{tool} {args:?}: {err}"
+        );
     }
 }
 
@@ -125,7 +174,10 @@ fn kds_s3sink_takes_the_delivery_stream_version_as_stream_version() {
     assert!(help.contains("--stream-version <N>"), "{help}");
     let out = run("kds-s3sink", &["--bucket", "b", "--stream-version", "0"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).starts_with("kds-s3sink: --stream-version"), "{out:?}");
+    assert!(
+        text(&out.stderr).starts_with("kds-s3sink: --stream-version"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -133,29 +185,44 @@ fn long_help_groups_flags_and_ends_with_the_labs_examples() {
     let headings: [(&str, &[&str]); 5] = [
         ("kds-put", &["Output:", "Tuning:", "Errors:", "AWS:"]),
         ("kds-tail", &["Input:", "Output:", "Tuning:", "AWS:"]),
-        ("kds-s3sink", &["Input:", "Output:", "Tuning:", "Errors:", "AWS:"]),
+        (
+            "kds-s3sink",
+            &["Input:", "Output:", "Tuning:", "Errors:", "AWS:"],
+        ),
         ("kds-gen", &["Events:", "Output:", "Keys:", "Noise:"]),
-        ("kds-window", &["Input:", "Windows:", "Output:", "Tuning:", "SQL:"]),
+        (
+            "kds-window",
+            &["Input:", "Windows:", "Output:", "Tuning:", "SQL:"],
+        ),
     ];
     for (tool, wants) in headings {
         let out = run(tool, &["--help"]);
         assert_eq!(out.status.code(), Some(0), "{tool}");
         let help = text(&out.stdout);
         for want in wants {
-            assert!(help.lines().any(|l| l == *want), "{tool}: no heading {want}\n{help}");
+            assert!(
+                help.lines().any(|l| l == *want),
+                "{tool}: no heading {want}\n{help}"
+            );
         }
         let examples = help
             .rsplit_once("\nExamples:\n")
             .unwrap_or_else(|| panic!("{tool}: --help has no Examples\n{help}"))
             .1;
         // Only examples after the heading: no flag lines come after it.
-        assert!(!examples.contains("\n  -"), "{tool}: examples are not last\n{help}");
+        assert!(
+            !examples.contains("\n  -"),
+            "{tool}: examples are not last\n{help}"
+        );
         let first = examples
             .lines()
             .find(|l| l.trim_start().starts_with("kds-"))
             .unwrap_or_default();
         assert!(first.contains(tool), "{tool}: first example {first:?}");
-        assert!(first.contains("kds-lab1"), "{tool}: first example is not the lab's: {first:?}");
+        assert!(
+            first.contains("kds-lab1"),
+            "{tool}: first example is not the lab's: {first:?}"
+        );
     }
 }
 
@@ -166,7 +233,10 @@ fn short_help_stays_short() {
         let long = text(&run(tool, &["--help"]).stdout);
         assert!(!short.contains("Examples:"), "{tool} -h:\n{short}");
         assert!(short.lines().count() < long.lines().count(), "{tool}");
-        assert!(!long.contains("--generate"), "{tool}: the generator flag is hidden");
+        assert!(
+            !long.contains("--generate"),
+            "{tool}: the generator flag is hidden"
+        );
     }
 }
 
@@ -181,11 +251,19 @@ fn completions_name_the_tool_and_its_flags() {
         for (kind, marker) in kinds {
             let out = run(tool, &["--generate", kind]);
             let script = text(&out.stdout);
-            assert_eq!(out.status.code(), Some(0), "{tool} {kind}: {}", text(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{tool} {kind}: {}",
+                text(&out.stderr)
+            );
             assert!(script.contains(marker), "{tool} {kind}");
             assert!(script.contains(tool), "{tool} {kind}");
             assert!(script.contains("version"), "{tool} {kind}: flags missing");
-            assert!(!script.contains("generate"), "{tool} {kind}: hidden flag completed");
+            assert!(
+                !script.contains("generate"),
+                "{tool} {kind}: hidden flag completed"
+            );
         }
     }
     // bash parses what it would source.
@@ -193,7 +271,11 @@ fn completions_name_the_tool_and_its_flags() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("kds-put.bash");
     std::fs::write(&file, &out.stdout).expect("write completion");
-    let check = Command::new("bash").arg("-n").arg(&file).output().expect("bash -n");
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .output()
+        .expect("bash -n");
     assert!(check.status.success(), "{}", text(&check.stderr));
 }
 

@@ -17,7 +17,13 @@ fn repo_root() -> PathBuf {
 /// Every file git tracks, plus new files not yet committed (but not ignored ones).
 fn repo_files(root: &Path) -> Vec<PathBuf> {
     let out = Command::new("git")
-        .args(["ls-files", "--cached", "--others", "--exclude-standard", "-z"])
+        .args([
+            "ls-files",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "-z",
+        ])
         .current_dir(root)
         .output()
         .expect("git ls-files runs");
@@ -69,7 +75,10 @@ fn is_external(target: &str) -> bool {
 fn resolve(root: &Path, md: &Path, target: &str) -> Option<PathBuf> {
     let path = target.split('#').next().unwrap_or_default();
     let path = path.split_whitespace().next().unwrap_or_default();
-    let mut parts: Vec<Component> = md.parent().map(|p| p.components().collect()).unwrap_or_default();
+    let mut parts: Vec<Component> = md
+        .parent()
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
     for part in Path::new(path).components() {
         match part {
             Component::ParentDir => {
@@ -87,13 +96,19 @@ fn resolve(root: &Path, md: &Path, target: &str) -> Option<PathBuf> {
 fn every_relative_link_in_markdown_resolves_inside_the_repository() {
     let root = repo_root();
     let mut broken = Vec::new();
-    for md in repo_files(&root).iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+    for md in repo_files(&root)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+    {
         let text = std::fs::read_to_string(root.join(md)).expect("markdown is UTF-8");
         for target in link_targets(&text).iter().filter(|t| !is_external(t)) {
             match resolve(&root, md, target) {
                 Some(path) if path.exists() => {}
                 Some(_) => broken.push(format!("{}: {target}: no such file", md.display())),
-                None => broken.push(format!("{}: {target}: outside the repository", md.display())),
+                None => broken.push(format!(
+                    "{}: {target}: outside the repository",
+                    md.display()
+                )),
             }
         }
     }
@@ -145,18 +160,33 @@ fn no_file_refers_to_anything_outside_the_repository() {
         };
         for (n, line) in text.lines().enumerate() {
             for why in outside_references(line, &names) {
-                found.push(format!("{}:{}: {why}: {}", file.display(), n + 1, line.trim()));
+                found.push(format!(
+                    "{}:{}: {why}: {}",
+                    file.display(),
+                    n + 1,
+                    line.trim()
+                ));
             }
         }
     }
-    assert!(found.is_empty(), "references outside the repository:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "references outside the repository:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
 fn the_checks_catch_what_they_look_for() {
     let root = Path::new("/repo");
-    assert_eq!(link_targets("see [D](../shared/DESIGN.md) and [x](a.md#y)"), ["../shared/DESIGN.md", "a.md#y"]);
-    assert_eq!(resolve(root, Path::new("README.md"), "../shared/DESIGN.md"), None);
+    assert_eq!(
+        link_targets("see [D](../shared/DESIGN.md) and [x](a.md#y)"),
+        ["../shared/DESIGN.md", "a.md#y"]
+    );
+    assert_eq!(
+        resolve(root, Path::new("README.md"), "../shared/DESIGN.md"),
+        None
+    );
     assert_eq!(
         resolve(root, Path::new("gen/README.md"), "../docs/LAB.md#2"),
         Some(PathBuf::from("/repo/docs/LAB.md"))

@@ -24,8 +24,12 @@ fn trades(count: usize) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_tools_variables_exported_write_nothing_back_into_the_source() {
     let stack = Stack::get();
-    let source = TestStream::create_named(&stack, "kds-env-src", 1).await.unwrap();
-    let sink = TestStream::create_named(&stack, "kds-env-dst", 1).await.unwrap();
+    let source = TestStream::create_named(&stack, "kds-env-src", 1)
+        .await
+        .unwrap();
+    let sink = TestStream::create_named(&stack, "kds-env-dst", 1)
+        .await
+        .unwrap();
     let bin = common::tool_dir_for(&["kds-gen", "kds-put", "kds-tail", "kds-window", "kds-s3sink"]);
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.ndjson");
@@ -67,15 +71,30 @@ async fn every_tools_variables_exported_write_nothing_back_into_the_source() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "pipeline: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pipeline: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let client = stack.kinesis_client().await;
     let back = read_stream_all(&client, &source.name).await.unwrap();
-    assert_eq!(back.len(), 20, "the source holds only what was loaded into it");
-    assert!(back.iter().all(|r| r.text().contains("\"tno\"")), "a window row in the source");
+    assert_eq!(
+        back.len(),
+        20,
+        "the source holds only what was loaded into it"
+    );
+    assert!(
+        back.iter().all(|r| r.text().contains("\"tno\"")),
+        "a window row in the source"
+    );
     let rows = read_stream_all(&client, &sink.name).await.unwrap();
     assert_eq!(rows.len(), 1, "one minute, one window row");
-    assert!(rows[0].text().contains("\"count_tno\":20"), "{}", rows[0].text());
+    assert!(
+        rows[0].text().contains("\"count_tno\":20"),
+        "{}",
+        rows[0].text()
+    );
 
     // The old shared names alone configure nothing: kds-put still asks for --stream.
     let out = stack
@@ -86,7 +105,10 @@ async fn every_tools_variables_exported_write_nothing_back_into_the_source() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--stream <NAME>"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--stream <NAME>"),
+        "{out:?}"
+    );
 
     source.delete().await.unwrap();
     sink.delete().await.unwrap();
