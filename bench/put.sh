@@ -163,7 +163,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "\`--aggregate\` sends KPL aggregates of up to 50 KiB (far fewer, larger Kinesis records); the count"
   echo "check de-aggregates them (bench/peers/put_boto3.py count)."
   echo
-  echo "Targets (issue 4), for kds-put with default flags:"
+  echo "Targets, for kds-put with default flags:"
   echo
   echo "- ≥ 90% of the emulator's ceiling (best plain producer above: $ceiling records/s): **$pct%**, $verdict_rate"
   echo "- < 5% of a core per 1,000 records/s: **$core%**, $verdict_cpu"

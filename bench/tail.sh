@@ -170,7 +170,7 @@ commit=$(git rev-parse --short HEAD)
   echo "the target only says that no peer read faster. The load average shows other work on the"
   echo "machine (figures are noisy)."
   echo
-  echo "Target (issue 5): kds-tail ≥ 90% of the emulator's ceiling (the fastest reader above:"
+  echo "Target: kds-tail ≥ 90% of the emulator's ceiling (the fastest reader above:"
   echo "$ceiling_rate records/s): **${pct}%**, $verdict."
 } >"$out"
 cat "$out"

@@ -30,8 +30,8 @@ in S3. A failed run leaves the old checkpoint, so the next run reads the same re
 runs from overlapping: a run that finds the previous one still busy exits 0 at once.
 
 Options:
-  --stream NAME        stream to read (env KDS_STREAM)
-  --bucket NAME        destination bucket (env KDS_BUCKET)
+  --stream NAME        stream to read (env KDS_TAIL_STREAM, as kds-tail)
+  --bucket NAME        destination bucket (env KDS_S3SINK_BUCKET, as kds-s3sink)
   --prefix P           key prefix (default lab1-input/)
   --error-prefix E     error prefix (default lab1-error/)
   --name N             delivery stream name in the keys (default lab1-kfh)
@@ -52,8 +52,8 @@ usage_error() { printf '%s: %s (see --help)\n' "$PROG" "$*" >&2; exit 2; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 stamp() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
 
-STREAM="${KDS_STREAM:-}"
-BUCKET="${KDS_BUCKET:-}"
+STREAM="${KDS_TAIL_STREAM:-}"
+BUCKET="${KDS_S3SINK_BUCKET:-}"
 PREFIX=lab1-input/
 ERROR_PREFIX=lab1-error/
 NAME=lab1-kfh

@@ -2,7 +2,7 @@
 """A short Python generator of the kds-gen trade-event schema, for bench/gen.sh.
 
 Usage: gen.py N [SEED]   -- writes N NDJSON events as fast as possible to stdout.
-Same schema and key order as kds-gen (DESIGN.md section 2); tuptime is the wall clock.
+Same schema and key order as kds-gen (gen/README.md); tuptime is the wall clock.
 Written the idiomatic-but-quick way: f-strings, random.choices, one write per 10k lines.
 """
 import random

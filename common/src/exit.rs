@@ -5,7 +5,7 @@
 
 use std::fmt::Display;
 
-/// The three exit statuses of the DESIGN contract.
+/// The three exit statuses every tool uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Ok,
@@ -80,43 +80,9 @@ pub fn report(tool: &str, result: anyhow::Result<Exit>) -> Exit {
     }
 }
 
-/// Parses the arguments, runs the tool, prints any error as one line and exits.
-/// Clap's own usage errors exit 2, `--help`/`--version` exit 0.
+/// Parses the arguments, runs the tool, prints any error and exits; see [`crate::cli::main_with`].
 pub fn main_with<A: clap::Parser>(tool: &str, run: impl FnOnce(A) -> anyhow::Result<Exit>) -> ! {
-    let args = match A::try_parse() {
-        Ok(args) => args,
-        Err(err) => {
-            use clap::error::ErrorKind;
-            let code = match err.kind() {
-                ErrorKind::DisplayHelp
-                | ErrorKind::DisplayVersion
-                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
-                _ => 2,
-            };
-            if code == 0 {
-                let _ = err.print();
-            } else {
-                // Clap's message spans several lines; the contract wants one, naming the flag.
-                let rendered = err.kind().as_str().map(str::to_string);
-                let first = err
-                    .to_string()
-                    .lines()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or_default()
-                    .trim_start_matches("error: ")
-                    .to_string();
-                let msg = if first.is_empty() {
-                    rendered.unwrap_or_else(|| "invalid arguments".into())
-                } else {
-                    first
-                };
-                crate::diag!("{tool}: {msg} (see --help)");
-            }
-            std::process::exit(code);
-        }
-    };
-    let exit = report(tool, run(args));
-    std::process::exit(exit.code())
+    crate::cli::main_with(tool, run)
 }
 
 #[cfg(test)]

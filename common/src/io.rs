@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// Size of one read: large reads are what keep a pipe near memory speed (PERF-NOTES.md).
+/// Size of one read: large reads are what keep a pipe near memory speed (measured in bench/RESULTS.md).
 pub const READ_BLOCK: usize = 1 << 20;
 /// Pipe size asked for on stdin/stdout (best effort; bounded by /proc/sys/fs/pipe-max-size).
 pub const PIPE_SIZE: usize = 1 << 20;

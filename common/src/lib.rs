@@ -13,6 +13,7 @@ macro_rules! diag {
 }
 
 pub mod aws;
+pub mod cli;
 pub mod duration;
 pub mod exit;
 pub mod io;

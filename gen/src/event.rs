@@ -1,6 +1,6 @@
 //! One trade event and its byte-exact renderings (NDJSON, CSV), valid and malformed.
 //!
-//! The valid NDJSON line has the keys of DESIGN.md section 2 in order:
+//! The valid NDJSON line has the lab's keys in the lab's order:
 //! `{"tid":"1","tno":"AbCd20210319131548","tdate":"2021-03-19","uno":"U1030","pno":"P1002","tnum":10,"tuptime":"2021-03-19T13:15:48Z"}`
 //!
 //! Formatting is by hand: the date strings are computed once per second ([`TimeStrings`]),

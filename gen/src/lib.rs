@@ -1,8 +1,8 @@
-//! kds-gen: simulated trade events (DESIGN.md sections 2 and 4), as fast or as slow as asked.
+//! kds-gen: simulated trade events of the lab (gen/README.md), as fast or as slow as asked.
 //!
 //! `lib.rs` holds the flags ([`Args`]), their validation into a [`Config`] (before any I/O)
 //! and [`run`]; `generate.rs` is the loop, `event.rs` the formatting, `clock.rs` real vs
-//! simulated time, `rng.rs` the PRNG and `keys.rs` the (skewed) key choice.
+//! simulated time, `kds_common::rng` the PRNG and `keys.rs` the (skewed) key choice.
 
 pub mod clock;
 pub mod event;
@@ -27,62 +27,76 @@ pub use clock::{Clock, RealClock, SimulatedClock};
 pub use event::Format;
 pub use generate::generate;
 
+/// The end of `--help`: the lab's commands first.
+const EXAMPLES: &str = "\
+Examples:
+  # The lab's producer: one trade every 100 ms for trade date 2021-03-19, into Kinesis
+  kds-gen --log lab1.log 2021-03-19 | kds-put --stream kds-lab1
+
+  # A day of events at once, reproducibly, with realistic noise
+  kds-gen --simulated-clock --start 2021-03-19 --duration 24h --seed 7 --late 0.01 --duplicates 0.001
+
+  # As fast as possible, a million lines of CSV
+  kds-gen --rate 0 -n 1000000 --format csv > trades.csv";
+
 /// Simulate the lab's trade events as NDJSON (or CSV) on stdout.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "kds-gen", version, about, long_about = None)]
+#[command(name = "kds-gen", version, about, long_about = None, after_long_help = EXAMPLES)]
 pub struct Args {
     /// Trade date written in every event's `tdate`, YYYY-MM-DD [default: today, UTC].
-    #[arg(value_name = "TDATE", env = "KDS_TDATE")]
+    #[arg(help_heading = "Events", value_name = "TDATE", env = "KDS_GEN_TDATE")]
     pub tdate: Option<String>,
 
     /// Stop after N lines (duplicates and malformed lines count; a CSV header does not).
-    #[arg(short = 'n', long, value_name = "N")]
+    #[arg(help_heading = "Events", short = 'n', long, value_name = "N")]
     pub count: Option<u64>,
 
     /// Stop after this much (real or simulated) time, e.g. 90s, 5m, 1h.
-    #[arg(long, value_name = "DURATION", value_parser = kds_common::duration::parse_duration)]
+    #[arg(help_heading = "Events", long, value_name = "DURATION", value_parser = kds_common::duration::parse_duration)]
     pub duration: Option<Duration>,
 
     /// Events per second; 0 = as fast as possible.
     #[arg(
+        help_heading = "Events",
         long,
         value_name = "R",
         default_value_t = 10.0,
-        env = "KDS_RATE",
+        env = "KDS_GEN_RATE",
         allow_negative_numbers = true
     )]
     pub rate: f64,
 
     /// Seed for the random choices: the same seed gives the same events [default: random].
-    #[arg(long, value_name = "S", env = "KDS_SEED")]
+    #[arg(help_heading = "Events", long, value_name = "S", env = "KDS_GEN_SEED")]
     pub seed: Option<u64>,
 
     /// Start of simulated time (RFC 3339 or YYYY-MM-DD; needs --simulated-clock) [default: now].
-    #[arg(long, value_name = "TIME")]
+    #[arg(help_heading = "Events", long, value_name = "TIME")]
     pub start: Option<String>,
 
     /// Don't sleep: tuptime advances by 1/rate per event from --start (instant backfill).
-    #[arg(long)]
+    #[arg(help_heading = "Events", long)]
     pub simulated_clock: bool,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Ndjson)]
+    #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Ndjson)]
     pub format: Format,
 
     /// Number of distinct customers: uno is U1000 up to U(1000+N-1), N in 1..=9000.
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(help_heading = "Keys", long, value_name = "N", default_value_t = 100)]
     pub users: u32,
 
     /// Number of distinct products: pno is P1000 up to P(1000+N-1), N in 1..=9000.
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(help_heading = "Keys", long, value_name = "N", default_value_t = 100)]
     pub products: u32,
 
     /// Key popularity: `uniform`, or `zipf:S` (S > 0) so U1000/P1000 are hottest.
-    #[arg(long, value_name = "zipf:S")]
+    #[arg(help_heading = "Keys", long, value_name = "zipf:S")]
     pub skew: Option<String>,
 
     /// Fraction of events whose tuptime lags the clock by 60–300 s (more than one window).
     #[arg(
+        help_heading = "Noise",
         long,
         value_name = "P",
         default_value_t = 0.0,
@@ -92,6 +106,7 @@ pub struct Args {
 
     /// Fraction of events whose tuptime lags by 1–5 s, inside the current minute.
     #[arg(
+        help_heading = "Noise",
         long,
         value_name = "P",
         default_value_t = 0.0,
@@ -101,6 +116,7 @@ pub struct Args {
 
     /// Fraction of lines that repeat one of the last 64 valid lines verbatim (same tid).
     #[arg(
+        help_heading = "Noise",
         long,
         value_name = "P",
         default_value_t = 0.0,
@@ -110,6 +126,7 @@ pub struct Args {
 
     /// Fraction of lines that are broken: truncated, not a record, wrong type, missing field.
     #[arg(
+        help_heading = "Noise",
         long,
         value_name = "P",
         default_value_t = 0.0,
@@ -118,7 +135,7 @@ pub struct Args {
     pub malformed: f64,
 
     /// Append the lab script's start-up line to FILE before the first event.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
     /// Print a stats line (events, rate) every second on stderr, and a summary at the end.

@@ -1,4 +1,4 @@
 //! kds-gen: simulated trade events on stdout.
 fn main() {
-    kds_common::exit::main_with("kds-gen", kds_gen::run)
+    kds_common::cli::main_with("kds-gen", kds_gen::run)
 }

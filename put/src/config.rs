@@ -17,26 +17,48 @@ use crate::partition::{check_partition_key, KeySource};
 use crate::retry::Backoff;
 use crate::shard_map::parse_hash_key;
 
+/// The end of `--help`: the lab's commands first.
+const EXAMPLES: &str = "\
+Examples:
+  # The lab's producer: simulated trades into the stream
+  kds-gen 2021-03-19 | kds-put --stream kds-lab1
+
+  # The lab's KDA destination: per-minute rows into a second stream
+  kds-tail --stream kds-lab1 | kds-window \\
+      | kds-put --stream kds-lab1-out --partition-key-field window_start
+
+  # A file, keeping what fails, with one receipt per delivered record
+  kds-put --stream s trades.ndjson --dead-letter failed.ndjson --receipts > receipts.ndjson
+
+  # Environment instead of flags (kds-put reads only KDS_PUT_* variables, and AWS_*)
+  KDS_PUT_STREAM=kds-lab1 kds-put < trades.ndjson";
+
 /// Write NDJSON lines to a Kinesis data stream: one line, one record.
 ///
 /// Lines are batched into PutRecords calls (500 records / 5 MiB), rate-limited per shard,
 /// retried with jittered exponential backoff; records that still fail go to --dead-letter.
 /// Nothing is written on stdout unless --receipts is given.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "kds-put", version, max_term_width = 100)]
+#[command(name = "kds-put", version, max_term_width = 100, after_long_help = EXAMPLES)]
 pub struct Args {
     /// Input files, read one after another (default: stdin; `-` is stdin).
     #[arg(value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
 
     /// Stream to write to.
-    #[arg(short, long, env = "KDS_STREAM", value_name = "NAME")]
+    #[arg(
+        help_heading = "Output",
+        short,
+        long,
+        env = "KDS_PUT_STREAM",
+        value_name = "NAME"
+    )]
     pub stream: String,
 
     /// Dotted JSON path of the partition key in each line (string or number value).
-    #[arg(
+    #[arg(help_heading = "Output", 
         long,
-        env = "KDS_PARTITION_KEY_FIELD",
+        env = "KDS_PUT_PARTITION_KEY_FIELD",
         value_name = "PATH",
         default_value = "tno",
         conflicts_with_all = ["partition_key", "random_partition_key"]
@@ -45,98 +67,121 @@ pub struct Args {
 
     /// Use this partition key for every record (lines need not be JSON).
     #[arg(
+        help_heading = "Output",
         long,
-        env = "KDS_PARTITION_KEY",
+        env = "KDS_PUT_PARTITION_KEY",
         value_name = "KEY",
         conflicts_with = "random_partition_key"
     )]
     pub partition_key: Option<String>,
 
     /// A random partition key per record: spreads records over all shards.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub random_partition_key: bool,
 
     /// Route every record by this explicit hash key (decimal, 0..2^128-1). The partition key
     /// is then --partition-key if given, else the hash key itself.
-    #[arg(long, env = "KDS_EXPLICIT_HASH_KEY", value_name = "HASH")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        env = "KDS_PUT_EXPLICIT_HASH_KEY",
+        value_name = "HASH"
+    )]
     pub explicit_hash_key: Option<String>,
 
     /// Longest time a partial PutRecords call waits for more records.
-    #[arg(long, env = "KDS_LINGER", value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    #[arg(help_heading = "Tuning", long, env = "KDS_PUT_LINGER", value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
     pub linger: Duration,
 
     /// Most records per PutRecords call (Kinesis allows 500). Smaller calls cut latency.
-    #[arg(long, value_name = "N", default_value_t = MAX_BATCH_RECORDS)]
+    #[arg(help_heading = "Tuning", long, value_name = "N", default_value_t = MAX_BATCH_RECORDS)]
     pub batch_records: usize,
 
     /// PutRecords calls in flight (each packs records of any shards).
-    #[arg(long, env = "KDS_CONCURRENCY", value_name = "N", default_value_t = 4)]
+    #[arg(
+        help_heading = "Tuning",
+        long,
+        env = "KDS_PUT_CONCURRENCY",
+        value_name = "N",
+        default_value_t = 4
+    )]
     pub concurrency: usize,
 
     /// Keep the order of records per partition key, even under partial failures: at most one
     /// call in flight holding records of a shard, each key at most once per call.
-    #[arg(long)]
+    #[arg(help_heading = "Tuning", long)]
     pub ordered: bool,
 
     /// Attempts after the first for an entry that keeps failing.
-    #[arg(long, env = "KDS_MAX_RETRIES", value_name = "N", default_value_t = 10)]
+    #[arg(
+        help_heading = "Tuning",
+        long,
+        env = "KDS_PUT_MAX_RETRIES",
+        value_name = "N",
+        default_value_t = 10
+    )]
     pub max_retries: u32,
 
     /// Backoff before the first retry; doubles per attempt, with jitter.
-    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    #[arg(help_heading = "Tuning", long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
     pub retry_base: Duration,
 
     /// Longest backoff between attempts.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(help_heading = "Tuning", long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub retry_max: Duration,
 
     /// Time limit for one PutRecords attempt (then it is retried).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(help_heading = "Tuning", long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub call_timeout: Duration,
 
     /// Records per second per shard (Kinesis' limit; 0 = no limit).
-    #[arg(long, value_name = "N", default_value_t = SHARD_RECORDS_PER_SEC)]
+    #[arg(help_heading = "Tuning", long, value_name = "N", default_value_t = SHARD_RECORDS_PER_SEC)]
     pub shard_records_per_sec: u64,
 
     /// Bytes per second per shard, data plus partition key (Kinesis' limit; 0 = no limit).
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    #[arg(help_heading = "Tuning", long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     pub shard_bytes_per_sec: u64,
 
     /// Records read ahead of what was sent: input stops being read while queued records
     /// hold SIZE (plus a quarter of it on the way from the reader). Bounds memory when
     /// Kinesis is slower than the input.
-    #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_size)]
+    #[arg(help_heading = "Tuning", long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_size)]
     pub read_ahead: u64,
 
     /// Write records that could not be delivered to FILE as NDJSON (appends).
-    #[arg(long, env = "KDS_DEAD_LETTER", value_name = "FILE")]
+    #[arg(
+        help_heading = "Errors",
+        long,
+        env = "KDS_PUT_DEAD_LETTER",
+        value_name = "FILE"
+    )]
     pub dead_letter: Option<PathBuf>,
 
     /// Exit 0 even when records were dead-lettered (needs --dead-letter).
-    #[arg(long, requires = "dead_letter")]
+    #[arg(help_heading = "Errors", long, requires = "dead_letter")]
     pub allow_dead_letters: bool,
 
     /// Print one NDJSON line per delivered record on stdout: line, shard_id, sequence_number.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub receipts: bool,
 
     /// Pack small records into KPL aggregated records (de-aggregated by the KCL and kds-tail).
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub aggregate: bool,
 
     /// Largest aggregated record (data plus partition key).
-    #[arg(long, value_name = "SIZE", default_value = "50KiB", value_parser = parse_size, requires = "aggregate")]
+    #[arg(help_heading = "Output", long, value_name = "SIZE", default_value = "50KiB", value_parser = parse_size, requires = "aggregate")]
     pub aggregate_size: u64,
 
     /// Exit 1 at the first bad line instead of dead-lettering it and going on.
-    #[arg(long)]
+    #[arg(help_heading = "Errors", long)]
     pub strict: bool,
 
     /// Print progress every few seconds and a summary on stderr.
     #[arg(short, long)]
     pub verbose: bool,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
 }
 

@@ -15,7 +15,7 @@ pub const MAX_PARTITION_KEY_CHARS: usize = 256;
 pub const SHARD_RECORDS_PER_SEC: u64 = 1000;
 /// Bytes written per shard per second (data plus partition key).
 pub const SHARD_BYTES_PER_SEC: u64 = 1024 * 1024;
-/// Target size of one KPL-aggregated Kinesis record (the 50 KB).
+/// Target size of one KPL-aggregated Kinesis record (50 KB: large enough to cut per-record overhead, well under the 1 MiB record limit).
 pub const AGGREGATE_TARGET_BYTES: usize = 50 * 1024;
 
 /// Size a record counts for against the per-record, per-call and per-shard limits.

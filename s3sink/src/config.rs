@@ -58,38 +58,59 @@ Keys: <evaluated prefix><name>-<version>-<yyyy-MM-dd-HH-mm-ss>-<UUID>[.gz]. A pr
 !{timestamp:..} gets yyyy/MM/dd/HH/ appended (plain concatenation); an error prefix without
 expressions gets <error-output-type>/yyyy/MM/dd/HH/ appended.
 
-The lab's delivery stream:
-  kds-s3sink --bucket lab-<acct>-wzlinux-com --prefix lab1-input/ --error-prefix lab1-error/ \\
-      --buffer-size 1MiB --buffer-interval 60s --name lab1-kfh
-
 Each object written is printed on stdout as {\"bucket\":..,\"key\":..,\"records\":..,\"bytes\":..}.
-Exit status: 0 ok, 1 some records could not be delivered (they are in --spill DIR), 2 usage.";
+Exit status: 0 ok, 1 some records could not be delivered (they are in --spill DIR), 2 usage.
+
+Examples:
+  # The lab's delivery stream, fed from the lab's Kinesis stream
+  kds-tail --stream kds-lab1 --envelope | kds-s3sink --input envelope --bucket lab-<acct>-wzlinux-com \\
+      --prefix lab1-input/ --error-prefix lab1-error/ --buffer-size 1MiB --buffer-interval 60s --name lab1-kfh
+
+  # A file into gzip objects per customer, one line per record
+  kds-s3sink --bucket B --prefix 'by-user/!{partitionKeyFromQuery:uno}/' --partition-key uno=uno \\
+      --compression gzip --newline trades.ndjson";
 
 /// Buffer NDJSON lines into S3 objects with Kinesis Data Firehose's keys and buffering.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "kds-s3sink", after_help = AFTER_HELP)]
+#[command(name = "kds-s3sink", version, after_long_help = AFTER_HELP)]
 pub struct Args {
     /// Input files (default: stdin; `-` is stdin).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
     /// Destination bucket.
-    #[arg(long, env = "KDS_BUCKET", value_name = "BUCKET")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        env = "KDS_S3SINK_BUCKET",
+        value_name = "BUCKET"
+    )]
     pub bucket: String,
 
     /// Key prefix, with Firehose expressions (!{timestamp:yyyy}, !{firehose:random-string},
     /// !{partitionKeyFromQuery:NAME}).
-    #[arg(long, env = "KDS_PREFIX", value_name = "PREFIX")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        env = "KDS_S3SINK_PREFIX",
+        value_name = "PREFIX"
+    )]
     pub prefix: Option<String>,
 
     /// Prefix for error output (may use !{firehose:error-output-type}).
-    #[arg(long, env = "KDS_ERROR_PREFIX", value_name = "PREFIX")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        env = "KDS_S3SINK_ERROR_PREFIX",
+        value_name = "PREFIX"
+    )]
     pub error_prefix: Option<String>,
 
     /// Delivery stream name used in object keys.
     #[arg(
+        help_heading = "Output",
         long,
-        env = "KDS_NAME",
+        env = "KDS_S3SINK_NAME",
         value_name = "NAME",
         default_value = "kds-s3sink"
     )]
@@ -97,73 +118,98 @@ pub struct Args {
 
     /// Delivery stream version used in object keys.
     #[arg(
-        long = "version",
-        env = "KDS_STREAM_VERSION",
+        help_heading = "Output",
+        long = "stream-version",
+        env = "KDS_S3SINK_STREAM_VERSION",
         value_name = "N",
         default_value_t = 1
     )]
     pub stream_version: u32,
 
     /// Write an object when this much is buffered (1MiB–128MiB, before compression).
-    #[arg(long, env = "KDS_BUFFER_SIZE", value_name = "SIZE", default_value = limits::DEFAULT_BUFFER_SIZE, value_parser = parse_size)]
+    #[arg(help_heading = "Tuning", long, env = "KDS_S3SINK_BUFFER_SIZE", value_name = "SIZE", default_value = limits::DEFAULT_BUFFER_SIZE, value_parser = parse_size)]
     pub buffer_size: u64,
 
     /// Write an object when its oldest record has been buffered this long (0s–900s).
-    #[arg(long, env = "KDS_BUFFER_INTERVAL", value_name = "DURATION", default_value = limits::DEFAULT_BUFFER_INTERVAL, value_parser = parse_duration)]
+    #[arg(help_heading = "Tuning", long, env = "KDS_S3SINK_BUFFER_INTERVAL", value_name = "DURATION", default_value = limits::DEFAULT_BUFFER_INTERVAL, value_parser = parse_duration)]
     pub buffer_interval: Duration,
 
     /// Compress objects (gzip adds .gz to the key; no Content-Encoding header, as Firehose).
-    #[arg(long, env = "KDS_COMPRESSION", value_enum, default_value = "none")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        env = "KDS_S3SINK_COMPRESSION",
+        value_enum,
+        default_value = "none"
+    )]
     pub compression: Compression,
 
     /// End each record with `\n` unless it already ends with one.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub newline: bool,
 
     /// Input format.
-    #[arg(long, env = "KDS_INPUT", value_enum, default_value = "raw")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_S3SINK_INPUT",
+        value_enum,
+        default_value = "raw"
+    )]
     pub input: InputMode,
 
     /// Dynamic partitioning key NAME=JSONPATH (dotted, e.g. uno or .type.device); use it in
     /// the prefix as !{partitionKeyFromQuery:NAME}. Repeatable.
-    #[arg(long = "partition-key", value_name = "NAME=PATH")]
+    #[arg(
+        help_heading = "Output",
+        long = "partition-key",
+        value_name = "NAME=PATH"
+    )]
     pub partition_keys: Vec<String>,
 
     /// Time zone for timestamps in keys (IANA name, e.g. Asia/Tokyo).
     #[arg(
+        help_heading = "Output",
         long,
-        env = "KDS_TIME_ZONE",
+        env = "KDS_S3SINK_TIME_ZONE",
         value_name = "ZONE",
         default_value = "UTC"
     )]
     pub time_zone: String,
 
     /// Keep retrying a failed S3 upload this long before spilling it.
-    #[arg(long, env = "KDS_RETRY_DURATION", value_name = "DURATION", default_value = limits::DEFAULT_RETRY_DURATION, value_parser = parse_duration)]
+    #[arg(help_heading = "Tuning", long, env = "KDS_S3SINK_RETRY_DURATION", value_name = "DURATION", default_value = limits::DEFAULT_RETRY_DURATION, value_parser = parse_duration)]
     pub retry_duration: Duration,
 
     /// Directory for objects that could not be delivered.
     #[arg(
+        help_heading = "Errors",
         long,
-        env = "KDS_SPILL",
+        env = "KDS_S3SINK_SPILL",
         value_name = "DIR",
         default_value = "./kds-s3sink-spill"
     )]
     pub spill: PathBuf,
 
     /// Uploads in flight at most (input is paused while they are all busy).
-    #[arg(long, env = "KDS_CONCURRENCY", value_name = "N", default_value_t = 4)]
+    #[arg(
+        help_heading = "Tuning",
+        long,
+        env = "KDS_S3SINK_CONCURRENCY",
+        value_name = "N",
+        default_value_t = 4
+    )]
     pub concurrency: usize,
 
     /// Exit 1 at the first record that goes to the error output.
-    #[arg(long)]
+    #[arg(help_heading = "Errors", long)]
     pub strict: bool,
 
     /// Periodic stats and a summary on stderr.
     #[arg(short, long)]
     pub verbose: bool,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
 }
 
@@ -231,7 +277,7 @@ impl TryFrom<Args> for Config {
             return Err(usage("--name must not be empty"));
         }
         if a.stream_version == 0 {
-            return Err(usage("--version must be 1 or more"));
+            return Err(usage("--stream-version must be 1 or more"));
         }
         if !(1..=MAX_CONCURRENCY).contains(&a.concurrency) {
             return Err(usage(format!(

@@ -125,7 +125,7 @@ pub struct Prefixes {
 
 impl Prefixes {
     /// Parses and validates `--prefix` and `--error-prefix` with Firehose's semantic rules
-    /// (DESIGN.md section 4 decides where the AWS examples table disagrees with the rules):
+    /// (where the page's examples table disagrees with its rules, the rules win):
     ///
     /// * the main prefix may not contain `!{firehose:error-output-type}`;
     /// * an error prefix is required when the main prefix has expressions;
@@ -192,7 +192,7 @@ impl Prefixes {
     }
 }
 
-/// `<prefix><error-output-type>/yyyy/MM/dd/HH/` (DESIGN.md: a slash after the type).
+/// `<prefix><error-output-type>/yyyy/MM/dd/HH/` (a slash after the type, so the type is a folder).
 fn default_error_tokens(mut tokens: Vec<Token>) -> Vec<Token> {
     tokens.push(Token::ErrorOutputType);
     tokens.push(Token::Literal("/".into()));
@@ -655,7 +655,7 @@ mod tests {
 
     #[test]
     fn rule_no_timestamp_appends_yyyy_mm_dd_hh_by_concatenation() {
-        // DESIGN.md: plain concatenation, no slash inserted.
+        // The rules: plain concatenation, no slash inserted.
         let ms = ms_of(2021, 3, 19, 13, 15, 48);
         assert_eq!(
             both(Some("lab1-input/"), None, ms).0,
@@ -702,7 +702,7 @@ mod tests {
     #[test]
     fn rule_no_error_prefix_uses_the_prefix_with_type_and_time() {
         // "ErrorOutputPrefix evaluates to <specified-prefix><error-output-type>YYYY/MM/DD/HH/";
-        // DESIGN.md puts a slash after the type.
+        // We put a slash after the type, so the type is a folder of its own.
         let ms = ms_of(2021, 3, 19, 13, 0, 0);
         assert_eq!(
             both(Some("lab1-input/"), None, ms).1,
@@ -712,7 +712,7 @@ mod tests {
 
     #[test]
     fn rule_error_prefix_without_expressions_gets_type_and_time() {
-        // DESIGN.md: lab1-error/ -> lab1-error/processing-failed/2021/03/19/13/
+        // The rules: lab1-error/ -> lab1-error/processing-failed/2021/03/19/13/
         let ms = ms_of(2021, 3, 19, 13, 40, 0);
         let (main, error) = both(Some("lab1-input/"), Some("lab1-error/"), ms);
         assert_eq!(main, "lab1-input/2021/03/19/13/");
@@ -768,7 +768,7 @@ mod tests {
     #[test]
     fn example_row1_unspecified_prefix() {
         // Table: Prefix 2018/08/10/ — it drops the day (27) and takes the hour as the day.
-        // The rules (and DESIGN.md) append yyyy/MM/dd/HH/: 2018/08/27/10/.
+        // The rules append yyyy/MM/dd/HH/: 2018/08/27/10/.
         let (main, error) = both(
             None,
             Some("myFirehoseFailures/!{firehose:error-output-type}/"),
@@ -832,7 +832,7 @@ mod tests {
     #[test]
     fn example_row5_plain_prefix_without_error_prefix() {
         // Table: myFirehosePrefix/2018/08/27/ and myFirehosePrefix/processing-failed/2018/08/27/
-        // (a slash inserted, no hour). DESIGN.md: plain concatenation and the hour kept.
+        // (a slash inserted, no hour). The rules: plain concatenation and the hour kept.
         let (main, error) = both(Some("myFirehosePrefix"), None, AUG_27_2018_1030);
         assert_eq!(main, "myFirehosePrefix2018/08/27/10/");
         assert_eq!(error, "myFirehosePrefixprocessing-failed/2018/08/27/10/");

@@ -1,3 +1,3 @@
 fn main() {
-    kds_common::exit::main_with("kds-s3sink", kds_s3sink::run)
+    kds_common::cli::main_with("kds-s3sink", kds_s3sink::run)
 }

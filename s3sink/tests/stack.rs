@@ -14,7 +14,7 @@ use testkit::{list_objects_all, Stack, TestBucket};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kds-s3sink");
 
-/// Trade events as the lab generator writes them (DESIGN.md section 2), deterministic.
+/// Trade events as the lab generator writes them (gen/README.md, "Fields"), deterministic.
 fn trade_lines(n: usize, seed: u64) -> Vec<String> {
     let mut s = seed
         .wrapping_mul(6364136223846793005)

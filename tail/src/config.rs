@@ -10,54 +10,94 @@ use kds_common::exit::usage;
 
 use crate::output::DataMode;
 
+/// The end of `--help`: the lab's commands first.
+const EXAMPLES: &str = "\
+Examples:
+  # The lab's consumers: per-minute aggregates, and Firehose-like delivery to S3
+  kds-tail --stream kds-lab1 | kds-window
+  kds-tail --stream kds-lab1 --envelope | kds-s3sink --input envelope --bucket B --prefix lab1-input/
+
+  # Everything in the stream so far, then exit
+  kds-tail --stream kds-lab1 --from trim-horizon -e
+
+  # From cron: resume after the last record the previous run wrote
+  kds-tail --stream kds-lab1 --from trim-horizon --checkpoint state/kds-lab1.checkpoint -e
+
+  # Records that arrived after a time, with their metadata
+  kds-tail --stream kds-lab1 --from at-timestamp:2021-03-19T13:00:00Z --envelope";
+
 /// Read every shard of a Kinesis data stream and write the records to stdout as NDJSON.
 ///
 /// Parents are read to their end before their children, so per-key order holds across
 /// resharding. With --checkpoint, a restart resumes after the last record written.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "kds-tail", version)]
+#[command(name = "kds-tail", version, after_long_help = EXAMPLES)]
 pub struct Args {
     /// Stream to read.
-    #[arg(long, env = "KDS_STREAM", value_name = "NAME")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_STREAM",
+        value_name = "NAME"
+    )]
     pub stream: String,
 
-    /// Where to start: trim-horizon | latest | at-timestamp:TIME | at-sequence:SHARD:SEQ.
-    /// TIME is RFC 3339 or epoch milliseconds. `latest` applies to shards open at start;
-    /// shards that appear later are read from their first record. Ignored for shards that
-    /// the checkpoint knows.
-    #[arg(long, env = "KDS_FROM", default_value = "latest", value_name = "POS")]
+    /// Where to start: trim-horizon | latest | TIME | -DURATION | "DURATION ago" |
+    /// at-timestamp:TIME | at-sequence:SHARD:SEQ. TIME is RFC 3339 or epoch milliseconds; a
+    /// bare TIME and a relative one (-10m, "10m ago") start at that time (AT_TIMESTAMP).
+    /// `latest` applies to shards open at start; shards that appear later are read from their
+    /// first record. Ignored for shards that the checkpoint knows.
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_FROM",
+        default_value = "latest",
+        value_name = "POS",
+        allow_hyphen_values = true
+    )]
     pub from: String,
 
     /// Stop when every open shard has been caught up once (MillisBehindLatest 0 on a page the
     /// limit did not cut short; it is not read further) and every closed shard has been read
     /// to its end.
-    #[arg(short = 'e', long)]
+    #[arg(help_heading = "Input", short = 'e', long)]
     pub exit_at_tip: bool,
 
     /// Stop at records that arrived after TIME (RFC 3339 or epoch ms), or once the wall clock
     /// has passed TIME and every shard is caught up.
-    #[arg(long, env = "KDS_UNTIL", value_name = "TIME")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_UNTIL",
+        value_name = "TIME"
+    )]
     pub until: Option<String>,
 
     /// Stop after N records.
-    #[arg(short = 'n', long, value_name = "N")]
+    #[arg(help_heading = "Input", short = 'n', long, value_name = "N")]
     pub count: Option<u64>,
 
     /// Checkpoint file: per-shard last sequence number written, and finished shards. Read on
     /// start (resume after it), written atomically every --checkpoint-interval and on exit.
-    #[arg(long, env = "KDS_CHECKPOINT", value_name = "FILE")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_CHECKPOINT",
+        value_name = "FILE"
+    )]
     pub checkpoint: Option<PathBuf>,
 
     /// How often the checkpoint is written while running.
-    #[arg(long, env = "KDS_CHECKPOINT_INTERVAL", default_value = "5s", value_name = "DUR",
+    #[arg(help_heading = "Input", long, env = "KDS_TAIL_CHECKPOINT_INTERVAL", default_value = "5s", value_name = "DUR",
           value_parser = parse_duration)]
     pub checkpoint_interval: Duration,
 
     /// Data that is not a single valid UTF-8 line: json-escape (a JSON string), base64, raw
     /// (as is), or auto (JSON string for several lines, base64 for invalid UTF-8; counted).
     #[arg(
+        help_heading = "Output",
         long,
-        env = "KDS_DATA",
+        env = "KDS_TAIL_DATA",
         value_enum,
         default_value = "auto",
         value_name = "MODE"
@@ -65,31 +105,55 @@ pub struct Args {
     pub data: DataMode,
 
     /// Wrap each record: {"shard_id","sequence_number","partition_key","arrival","data"}.
-    #[arg(long, env = "KDS_ENVELOPE")]
+    #[arg(help_heading = "Output", long, env = "KDS_TAIL_ENVELOPE")]
     pub envelope: bool,
 
     /// Read only subset I of N (0-based): shard lineages by a hash of their root shard id, so
     /// N processes with 0/N .. N-1/N together read every record once.
-    #[arg(long, env = "KDS_SHARDS", value_name = "I/N")]
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_SHARDS",
+        value_name = "I/N"
+    )]
     pub shards: Option<String>,
 
+    /// Read only this shard (e.g. shardId-000000000001), not its children.
+    #[arg(
+        help_heading = "Input",
+        long,
+        env = "KDS_TAIL_SHARD_ID",
+        value_name = "ID",
+        conflicts_with = "shards"
+    )]
+    pub shard_id: Option<String>,
+
+    /// Stop after this long without a new record written (e.g. 30s).
+    #[arg(help_heading = "Input", long, env = "KDS_TAIL_IDLE_TIMEOUT", value_name = "DUR", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
     /// Write KPL-aggregated records as they are instead of as their user records.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub no_deaggregate: bool,
 
     /// Records asked for per GetRecords call (1-10000).
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(
+        help_heading = "Tuning",
+        long,
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
     pub batch_limit: i32,
 
     /// How often the shard list is re-read to find new shards.
-    #[arg(long, default_value = "10s", value_name = "DUR", value_parser = parse_duration)]
+    #[arg(help_heading = "Tuning", long, default_value = "10s", value_name = "DUR", value_parser = parse_duration)]
     pub list_interval: Duration,
 
     /// Print per-shard stats on stderr every few seconds, and a summary on exit.
     #[arg(short, long)]
     pub verbose: bool,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
 }
 
@@ -103,7 +167,26 @@ pub enum From {
 }
 
 impl From {
+    /// Parses `--from`; relative times count back from now.
     pub fn parse(text: &str) -> Result<From, String> {
+        From::parse_at(text, kds_common::time::now_ms())
+    }
+
+    /// Parses `--from` with `now_ms` as the present. Besides the named positions, a bare time
+    /// (`2021-03-19T13:00:00Z`, epoch ms) and a time relative to now (`-10m`, `10m ago`) are
+    /// AT_TIMESTAMP positions, as kcat's `-o s@TIME` / `-o -N` read.
+    pub fn parse_at(text: &str, now_ms: i64) -> Result<From, String> {
+        if let Some(ago) = relative_ago(text) {
+            let d = kds_common::duration::parse_duration(ago)
+                .map_err(|e| format!("--from {text}: {e}"))?;
+            let back = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+            return Ok(From::AtTimestamp(now_ms.saturating_sub(back).max(0)));
+        }
+        if text.starts_with(|c: char| c.is_ascii_digit()) {
+            if let Some(ms) = kds_common::time::parse_timestamp(text.as_bytes()) {
+                return Ok(From::AtTimestamp(ms));
+            }
+        }
         match text {
             "trim-horizon" | "trim_horizon" | "TRIM_HORIZON" => return Ok(From::TrimHorizon),
             "latest" | "LATEST" => return Ok(From::Latest),
@@ -128,7 +211,8 @@ impl From {
             return Err(format!("--from {text}: expected at-sequence:SHARD:SEQ"));
         }
         Err(format!(
-            "--from {text}: expected trim-horizon, latest, at-timestamp:TIME or at-sequence:SHARD:SEQ"
+            "--from {text}: expected trim-horizon, latest, TIME, -DURATION, 'DURATION ago', \
+             at-timestamp:TIME or at-sequence:SHARD:SEQ"
         ))
     }
 
@@ -141,6 +225,13 @@ impl From {
             From::AtSequence { shard, sequence } => format!("at-sequence:{shard}:{sequence}"),
         }
     }
+}
+
+/// The duration of a relative `--from`: `-10m` or `10m ago`.
+fn relative_ago(text: &str) -> Option<&str> {
+    text.strip_prefix('-')
+        .or_else(|| text.strip_suffix(" ago").map(str::trim_end))
+        .filter(|d| d.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// `--shards i/n`.
@@ -176,6 +267,8 @@ pub struct Config {
     pub data: DataMode,
     pub envelope: bool,
     pub subset: Option<Subset>,
+    pub shard_id: Option<String>,
+    pub idle_timeout: Option<Duration>,
     pub deaggregate: bool,
     pub batch_limit: i32,
     pub list_interval: Duration,
@@ -224,6 +317,12 @@ impl TryFrom<Args> for Config {
                 )));
             }
         }
+        if a.shard_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+            return Err(usage("--shard-id must not be empty"));
+        }
+        if a.idle_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(usage("--idle-timeout must be greater than 0"));
+        }
         let subset = a
             .shards
             .as_deref()
@@ -241,6 +340,8 @@ impl TryFrom<Args> for Config {
             data: a.data,
             envelope: a.envelope,
             subset,
+            shard_id: a.shard_id,
+            idle_timeout: a.idle_timeout,
             deaggregate: !a.no_deaggregate,
             batch_limit: a.batch_limit,
             list_interval: a.list_interval,
@@ -296,6 +397,38 @@ mod tests {
     }
 
     #[test]
+    fn bare_and_relative_times_are_at_timestamp() {
+        let now = 1_616_159_748_000;
+        assert_eq!(
+            From::parse_at("2021-03-19T13:15:48Z", now),
+            Ok(From::AtTimestamp(1_616_159_748_000))
+        );
+        assert_eq!(
+            From::parse_at("1616159748000", now),
+            Ok(From::AtTimestamp(now))
+        );
+        assert_eq!(
+            From::parse_at("-10m", now),
+            Ok(From::AtTimestamp(now - 600_000))
+        );
+        assert_eq!(
+            From::parse_at("90s ago", now),
+            Ok(From::AtTimestamp(now - 90_000))
+        );
+        assert_eq!(From::parse_at("-1000000h", now), Ok(From::AtTimestamp(0)));
+        for bad in [
+            "-",
+            "-x",
+            "ago",
+            "10 parsecs ago",
+            "2021-13-01T00:00:00Z",
+            "-10",
+        ] {
+            assert!(From::parse_at(bad, now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn subsets() {
         assert_eq!(Subset::parse("0/3"), Ok(Subset { index: 0, count: 3 }));
         assert_eq!(Subset::parse("2/3"), Ok(Subset { index: 2, count: 3 }));
@@ -314,6 +447,8 @@ mod tests {
             &["--batch-limit", "10001"],
             &["--shards", "1/1"],
             &["--checkpoint-interval", "0"],
+            &["--idle-timeout", "0s"],
+            &["--shard-id", ""],
         ] {
             let err = config(bad).unwrap_err();
             assert!(kds_common::exit::is_usage(&err), "{bad:?}: {err}");

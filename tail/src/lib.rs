@@ -135,7 +135,10 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     let mut s = Session {
         fmt: Formatter::new(config.data, config.envelope),
-        coord: Coordinator::new(config.subset),
+        coord: match &config.shard_id {
+            Some(id) => Coordinator::only(id.clone()),
+            None => Coordinator::new(config.subset),
+        },
         config,
         client,
         reader_client,
@@ -245,8 +248,19 @@ impl Session {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let mut last_save = Instant::now();
         let mut last_list = Instant::now();
+        // --idle-timeout counts from the last record written (or from the start).
+        let (mut last_written, mut last_record) = (self.written, Instant::now());
         loop {
             if self.done() || shutdown.requested() {
+                return Ok(());
+            }
+            if self.written != last_written {
+                (last_written, last_record) = (self.written, Instant::now());
+            } else if self
+                .config
+                .idle_timeout
+                .is_some_and(|idle| last_record.elapsed() >= idle)
+            {
                 return Ok(());
             }
             tokio::select! {
@@ -274,6 +288,14 @@ impl Session {
         let listing = shards::list_shards(&self.client, &self.config.stream).await?;
         self.initial = listing.iter().map(|s| s.id.clone()).collect();
         self.coord.update(listing);
+        if let Some(shard) = &self.config.shard_id {
+            if !self.initial.contains(shard) {
+                return Err(usage(format!(
+                    "--shard-id: stream {} has no shard {shard}",
+                    self.config.stream
+                )));
+            }
+        }
         if let From::AtSequence { shard, .. } = &self.from {
             if !self.initial.contains(shard) {
                 return Err(usage(format!(

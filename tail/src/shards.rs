@@ -117,12 +117,22 @@ pub struct Coordinator {
     shards: HashMap<String, ShardInfo>,
     states: HashMap<String, State>,
     subset: Option<Subset>,
+    /// `--shard-id`: the one shard this process reads.
+    only: Option<String>,
 }
 
 impl Coordinator {
     pub fn new(subset: Option<Subset>) -> Coordinator {
         Coordinator {
             subset,
+            ..Coordinator::default()
+        }
+    }
+
+    /// A coordinator that reads only shard `id` (not its children).
+    pub fn only(id: String) -> Coordinator {
+        Coordinator {
+            only: Some(id),
             ..Coordinator::default()
         }
     }
@@ -174,6 +184,9 @@ impl Coordinator {
 
     /// True when this process reads the shard under `--shards`.
     pub fn is_mine(&self, id: &str) -> bool {
+        if let Some(only) = &self.only {
+            return only == id;
+        }
         match self.subset {
             None => true,
             Some(s) => fnv1a64(self.root_of(id).as_bytes()) % s.count == s.index,
@@ -282,6 +295,19 @@ mod tests {
             shard("s4", Some("s2"), Some("s1"), false),
         ]);
         c
+    }
+
+    #[test]
+    fn shard_id_reads_that_shard_alone_at_once() {
+        let mut c = Coordinator::only("s3".into());
+        c.update(vec![
+            shard("s0", None, None, true),
+            shard("s3", Some("s0"), None, false),
+            shard("s4", Some("s0"), None, false),
+        ]);
+        // Its closed parent is another process's business: s3 starts without it.
+        assert_eq!(c.ready(), vec!["s3".to_string()]);
+        assert!(!c.is_mine("s0") && !c.is_mine("s4"));
     }
 
     #[test]

@@ -142,3 +142,100 @@ async fn exit_at_tip_ends_while_a_producer_keeps_writing() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+/// kcat-like positions: a bare time and a relative one (`-1h`, `1h ago`) start at that
+/// arrival time (AT_TIMESTAMP); `--shard-id` reads one shard; `--idle-timeout` ends a run that
+/// would otherwise follow the stream forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_time_shard_id_and_idle_timeout() -> anyhow::Result<()> {
+    let stack = Stack::get();
+    let stream = TestStream::create(&stack, 2).await?;
+    let client = stack.kinesis_client().await;
+    let before = put_all(&client, &stream.name, &keyed_records(40, 8, "before")).await?;
+    // Arrival times have millisecond resolution: keep the two batches apart.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let cut = kds_common::time::rfc3339_ms(kds_common::time::now_ms());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let after = put_all(&client, &stream.name, &keyed_records(40, 8, "after")).await?;
+    let datas = |puts: &[Put]| multiset(&puts.iter().map(|p| p.data.clone()).collect::<Vec<_>>());
+    let read = |args: Vec<String>| {
+        let mut cmd = tail(&stack);
+        cmd.args(["--stream", &stream.name]).args(args);
+        tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(90)))
+    };
+
+    let out = read(vec!["--from".into(), cut.clone(), "-e".into()]).await??;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        multiset(&lines(&out.stdout)) == datas(&after),
+        "--from {cut}: only the later batch"
+    );
+
+    let all: Vec<Put> = before.iter().chain(&after).cloned().collect();
+    for relative in ["--from=-1h", "--from=1h ago"] {
+        let out = read(vec![relative.into(), "-e".into()]).await??;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            multiset(&lines(&out.stdout)) == datas(&all),
+            "{relative}: every record"
+        );
+    }
+
+    let shard = all[0].shard_id.clone();
+    let one: Vec<Put> = all
+        .iter()
+        .filter(|p| p.shard_id == shard)
+        .cloned()
+        .collect();
+    assert!(one.len() < all.len(), "the records spread over both shards");
+    let args = ["--shard-id", &shard, "--from", "trim-horizon", "-e"].map(String::from);
+    let out = read(args.to_vec()).await??;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        multiset(&lines(&out.stdout)) == datas(&one),
+        "--shard-id {shard}: that shard only"
+    );
+
+    let out = read(
+        ["--shard-id", "shardId-999999999999"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await??;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shard is a usage error"
+    );
+
+    // No -e: only the idle timeout can end this run (run_with_timeout fails a hang).
+    let out = read(
+        ["--from", "trim-horizon", "--idle-timeout", "2s"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await??;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        multiset(&lines(&out.stdout)) == datas(&all),
+        "every record before going idle"
+    );
+    stream.delete().await?;
+    Ok(())
+}

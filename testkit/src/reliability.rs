@@ -1,10 +1,10 @@
-//! What the reliability scenarios (issue #10) measure and record.
+//! What the reliability scenarios (`tests/tests/reliability_*.rs`) measure and record.
 //!
 //! - [`wait_with_rusage`]: waits for one child and returns its exit status together with its own
 //!   peak RSS (`VmHWM` sampled from /proc until it exits), so a scenario can state the memory of each tool of a
 //!   pipeline, not of the test process.
 //! - [`HwmSampler`]: the same peak sampled from spawn on, for children waited for elsewhere.
-//! - [`Scale`]: `KDS_RELIABILITY=full` (set by `scripts/reliability --full`) selects the issue's
+//! - [`Scale`]: `KDS_RELIABILITY=full` (set by `scripts/reliability --full`) selects the
 //!   full volumes; the default is the scaled-down size that `scripts/test` runs.
 //! - [`Figures`]: one scenario's outcome (sent, delivered, duplicated, lost, peak RSS, command),
 //!   written as JSON to `<repo>/target/reliability/<scenario>.json`, from which
@@ -132,7 +132,7 @@ impl Drop for HwmSampler {
 pub enum Scale {
     /// The scaled-down volumes that `scripts/test` (and CI) runs.
     Ci,
-    /// The issue's volumes, run by `scripts/reliability --full`.
+    /// The full volumes, run by `scripts/reliability --full`.
     Full,
 }
 

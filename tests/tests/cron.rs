@@ -153,7 +153,7 @@ fn cron_example_without_stream_is_a_usage_error() {
     let out = std::process::Command::new("bash")
         .arg(common::script("cron-example.sh"))
         .args(["--bucket", "b"])
-        .env_remove("KDS_STREAM")
+        .env_remove("KDS_TAIL_STREAM")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -1,4 +1,4 @@
-//! Reliability, faults (issue #10, scenario 1): the pipeline's two halves through testkit's
+//! Reliability, faults (scenario 1): the pipeline's two halves through testkit's
 //! fault-injecting proxy at about 20% failure — PutRecords entry throttling, 500s, throttled
 //! calls, connection resets before and after the request reached the emulator, and 2 s stalls.
 //!

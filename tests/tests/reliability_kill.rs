@@ -1,4 +1,4 @@
-//! Reliability, kill and resume (issue #10, scenario 2): `kds-tail --checkpoint | kds-s3sink`
+//! Reliability, kill and resume (scenario 2): `kds-tail --checkpoint | kds-s3sink`
 //! run cron style (the protocol of `scripts/cron-example.sh`: each run works on a copy of the
 //! checkpoint, `-e` stops it at the tip, and the copy replaces the checkpoint only when both
 //! tools exited 0) while a producer (`kds-gen --rate R | kds-put`) keeps writing. Runs are

@@ -1,7 +1,7 @@
-//! Issue #10, item 5: back-pressure and memory. A fast producer in front of a slow service must
+//! Reliability, back-pressure and memory. A fast producer in front of a slow service must
 //! not make a tool buffer without bound:
 //! - kds-s3sink behind a slow S3 (every PutObject stalled by the fault proxy): its peak RSS
-//!   stays under the bound its buffer flags give (DESIGN.md / s3sink README "Buffering"), on an
+//!   stays under the bound its buffer flags give (s3sink/README.md, "Buffering"), on an
 //!   input several times that bound, and every record is delivered;
 //! - kds-window on kds-gen output: peak RSS flat in the input size (200k vs 2M lines in CI, 10M
 //!   at full scale) and a few MB for the lab query;

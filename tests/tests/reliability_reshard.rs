@@ -1,4 +1,4 @@
-//! Reliability, resharding under load (issue #10, scenario 3): shards are split and merged twice
+//! Reliability, resharding under load (scenario 3): shards are split and merged twice
 //! (SplitShard / MergeShards; kinesis-local runs with 0 ms state transitions) while
 //! `kds-gen --rate R | kds-put --ordered` writes and two consumers follow the stream:
 //! `kds-tail | kds-window` and `kds-tail --envelope | kds-s3sink --input envelope`.

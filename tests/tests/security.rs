@@ -1,4 +1,4 @@
-//! Issue #10, "Security basics":
+//! Security basics:
 //! - credentials are never printed: each AWS tool runs with distinctive fake credentials (the
 //!   emulators accept any), with `-v`, on its happy path and its error paths (missing stream or
 //!   bucket, an endpoint nobody listens on, and an endpoint that answers AccessDenied like AWS

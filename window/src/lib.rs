@@ -30,10 +30,25 @@ pub use engine::{Config, LatePolicy, Options, Stats};
 pub use output::Format;
 pub use query::{AggFunc, Aggregate, Column, GroupBy, Path, Query, TimeBasis};
 
+/// The end of `--help`: the lab's commands first.
+const EXAMPLES: &str = "\
+Examples:
+  # The lab's KDA application: count(*) and sum(tnum) per minute of ROWTIME
+  kds-tail --stream kds-lab1 | kds-window
+
+  # The same from the lab's SQL, verbatim
+  kds-tail --stream kds-lab1 | kds-window --sql lab1.sql
+
+  # Per product and 10 s window of event time, from a file
+  kds-window --time event:tuptime --size 10s --group-by pno --agg count,sum:tnum,max:tnum trades.ndjson
+
+  # Late rows as corrections instead of dropped
+  kds-window --time event --allowed-lateness 30s --late emit trades.ndjson";
+
 /// Tumbling-window aggregation of NDJSON lines: with no flags, the lab's KDA application
 /// (60 s windows on ROWTIME, count(*) AS count_tno, sum(tnum) AS sum_tnum).
 #[derive(Debug, Parser)]
-#[command(name = "kds-window", version, about, long_about = None)]
+#[command(name = "kds-window", version, about, long_about = None, after_long_help = EXAMPLES)]
 pub struct Args {
     /// Input files, read one after another (none or `-`: stdin).
     pub files: Vec<PathBuf>,
@@ -41,57 +56,57 @@ pub struct Args {
     /// Time basis: rowtime (when the line is read), arrival (`arrival` of a
     /// `kds-tail --envelope` line; fields are read inside `data`), or event:FIELD (a record
     /// field, RFC 3339 or epoch milliseconds; `event` alone is event:tuptime).
-    #[arg(long, default_value = "rowtime", env = "KDS_WINDOW_TIME", value_parser = query::parse_time_basis)]
+    #[arg(help_heading = "Windows", long, default_value = "rowtime", env = "KDS_WINDOW_TIME", value_parser = query::parse_time_basis)]
     pub time: TimeBasis,
 
     /// Window size (tumbling, aligned to the Unix epoch): 500ms, 10s, 1m, 1h.
-    #[arg(long, default_value = "60s", env = "KDS_WINDOW_SIZE", value_parser = kds_common::duration::parse_duration)]
+    #[arg(help_heading = "Windows", long, default_value = "60s", env = "KDS_WINDOW_SIZE", value_parser = kds_common::duration::parse_duration)]
     pub size: Duration,
 
     /// Group-by fields, comma separated, each PATH or PATH=NAME (dotted paths for nesting).
-    #[arg(long, value_delimiter = ',', value_parser = query::parse_group_by)]
+    #[arg(help_heading = "Windows", long, value_delimiter = ',', value_parser = query::parse_group_by)]
     pub group_by: Vec<GroupBy>,
 
     /// Aggregates, comma separated: count, count:P, sum:P, min:P, max:P, avg:P,
     /// count_distinct:P, each with an optional =NAME. Default names: count, count_P, sum_P, ...
     /// Without --agg: count=count_tno,sum:tnum=sum_tnum.
-    #[arg(long, value_delimiter = ',', value_parser = query::parse_agg)]
+    #[arg(help_heading = "Windows", long, value_delimiter = ',', value_parser = query::parse_agg)]
     pub agg: Vec<Aggregate>,
 
     /// Event/arrival time: how far the watermark trails the largest time seen. Default: 0 for
     /// event time; 5s for arrival time, where `kds-tail` interleaves shards out of arrival order.
-    #[arg(long, value_parser = kds_common::duration::parse_duration)]
+    #[arg(help_heading = "Windows", long, value_parser = kds_common::duration::parse_duration)]
     pub allowed_lateness: Option<Duration>,
 
     /// Records for windows already emitted: drop, emit (a correction row marked "late":true),
     /// or side:FILE (append the line to FILE). Counted in the summary either way.
-    #[arg(long, default_value = "drop", value_parser = parse_late)]
+    #[arg(help_heading = "Windows", long, default_value = "drop", value_parser = parse_late)]
     pub late: LatePolicy,
 
     /// Also emit windows that had no rows (count 0, other aggregates null).
-    #[arg(long)]
+    #[arg(help_heading = "Windows", long)]
     pub emit_empty: bool,
 
     /// Output format.
-    #[arg(long, value_enum, default_value = "ndjson")]
+    #[arg(help_heading = "Output", long, value_enum, default_value = "ndjson")]
     pub format: Format,
 
     /// Exit 1 at the first bad line (and on an i64 sum overflow) instead of skipping it.
-    #[arg(long)]
+    #[arg(help_heading = "Input", long)]
     pub strict: bool,
 
     /// Emit mergeable partial rows (for `kds-window --merge`) instead of final rows.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub partial: bool,
 
     /// Input is partial rows from `kds-window --partial` processes run with the same query
     /// flags; combine them into final rows.
-    #[arg(long)]
+    #[arg(help_heading = "Input", long)]
     pub merge: bool,
 
     /// Worker threads for FILE inputs with event or arrival time (record order then does not
     /// matter: no record is late).
-    #[arg(long, default_value_t = 1)]
+    #[arg(help_heading = "Tuning", long, default_value_t = 1)]
     pub threads: usize,
 
     /// Print a stats line every second and a summary on stderr.
@@ -99,7 +114,7 @@ pub struct Args {
     pub verbose: bool,
 
     /// The KDA SQL front end (`--sql`, `--discover`, `--schema`, `--explain-flink`).
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "SQL")]
     pub sql: sql::cli::SqlArgs,
 }
 

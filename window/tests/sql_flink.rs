@@ -15,7 +15,7 @@ FROM "SOURCE_SQL_STREAM_001"
 GROUP BY FLOOR(("SOURCE_SQL_STREAM_001".ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / 60 TO SECOND);
 "#;
 
-/// Lines as kds-gen writes them (DESIGN.md section 2).
+/// Lines as kds-gen writes them (gen/README.md).
 const GEN_LINES: &[&str] = &[
     r#"{"tid":"1","tno":"AwGi20210319131548","tdate":"2021-03-19","uno":"U1030","pno":"P1002","tnum":10,"tuptime":"2021-03-19T13:15:48Z"}"#,
     r#"{"tid":"2","tno":"QxZb20210319131549","tdate":"2021-03-19","uno":"U1004","pno":"P1007","tnum":3,"tuptime":"2021-03-19T13:15:49Z"}"#,

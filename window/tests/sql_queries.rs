@@ -10,7 +10,7 @@ use kds_window::sql::{
     SqlPlan, SqlType, TimeBasis, WindowSpec,
 };
 
-/// DESIGN.md section 1, byte for byte.
+/// The lab's KDA application SQL (docs/LAB.md), byte for byte.
 pub const LAB_SQL: &str = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (count_tno integer, sum_tnum integer);
 CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
 SELECT STREAM count(*), sum("tnum")

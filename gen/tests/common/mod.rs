@@ -1,4 +1,4 @@
-//! Shared by the integration tests: an independent checker of the event schema (DESIGN.md §2).
+//! Shared by the integration tests: an independent checker of the event schema (gen/README.md).
 #![allow(dead_code, clippy::unwrap_used)] // test helpers
 
 use regex_lite::Regex;

@@ -1,4 +1,4 @@
-//! Helpers for the reliability scenarios (`tests/tests/reliability_*.rs`, issue #10): spawning
+//! Helpers for the reliability scenarios (`tests/tests/reliability_*.rs`): spawning
 //! the tools on the local stack, a watchdog that kills every child when a scenario takes too
 //! long, a tee that keeps a copy of what flows through a pipe, reading S3 back, and comparing
 //! what was sent with what was delivered as multisets.

@@ -176,7 +176,7 @@ impl Schema {
         })
     }
 
-    /// The trade events of the lab (DESIGN.md section 2), as discovery finds them in `kds-gen`
+    /// The trade events of the lab (gen/README.md), as discovery finds them in `kds-gen`
     /// output. Used when no `--schema` is given to `--explain-flink`.
     pub fn trade_events() -> Schema {
         let col = |name: &str, t: SqlType| SchemaColumn {
