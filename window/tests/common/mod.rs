@@ -219,18 +219,28 @@ pub fn to_envelopes(events: &[Value], seed: u64) -> String {
             Value::String(s) => parse_ts(s).unwrap(),
             v => v.as_i64().unwrap(),
         } + rng.random_range(0..1000);
-        let data = if i % 3 == 0 {
-            json!(serde_json::to_string(e).unwrap())
-        } else {
-            e.clone()
+        // kds-tail's three forms of `data`: the record itself, its text ("utf8", here a
+        // record put with a trailing newline) and its base64.
+        let text = serde_json::to_string(e).unwrap() + "\n";
+        let (data, encoding) = match i % 3 {
+            0 => (json!(text), Some("utf8")),
+            1 if i % 2 == 1 => {
+                use base64::Engine;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&text);
+                (json!(b64), Some("base64"))
+            }
+            _ => (e.clone(), None),
         };
-        let env = json!({
+        let mut env = json!({
             "shard_id": "shardId-000000000001",
             "sequence_number": (49_000_000 + i).to_string(),
             "partition_key": e["tno"],
             "arrival": rfc3339(t, true),
             "data": data,
         });
+        if let Some(encoding) = encoding {
+            env["encoding"] = json!(encoding);
+        }
         s.push_str(&serde_json::to_string(&env).unwrap());
         s.push('\n');
     }
