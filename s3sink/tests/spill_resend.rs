@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use testkit::fault_proxy::{FaultConfig, FaultProxy};
 use testkit::{list_objects_all, Stack, TestBucket};
@@ -186,23 +186,28 @@ fn input_is_not_read_while_a_delivery_is_failing() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // Far more than the pipe, the reader's block and the channel's 4 hold: the writer must block.
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&written);
     let writer = std::thread::spawn(move || {
-        let block = vec![b'x'; 1 << 20];
-        let mut written = 0usize;
-        for _ in 0..40 {
-            let mut line = block.clone();
-            line.push(b'\n');
+        let mut line = vec![b'x'; 64 << 10];
+        line.push(b'\n');
+        for _ in 0..640 {
             if stdin.write_all(&line).is_err() {
                 break;
             }
-            written += line.len();
+            counter.fetch_add(line.len(), std::sync::atomic::Ordering::Relaxed);
         }
-        written
     });
     std::thread::sleep(std::time::Duration::from_secs(3));
+    let taken = written.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
         !writer.is_finished(),
         "40 MiB were taken while a delivery was failing"
+    );
+    // The pipe, the reader's block and the channel's 4 batches: a few MiB at most.
+    assert!(
+        taken < 8 << 20,
+        "{taken} bytes taken while a delivery was failing"
     );
     child.kill().unwrap();
     let _ = child.wait();
