@@ -292,7 +292,7 @@ mod tests {
                 None => {
                     let text = std::str::from_utf8(&out).unwrap();
                     let start = text.find(",\"data\":").unwrap() + 8;
-                    text[start..text.len() - 2].as_bytes().to_vec()
+                    text.as_bytes()[start..text.len() - 2].to_vec()
                 }
                 Some("utf8") => v["data"].as_str().unwrap().as_bytes().to_vec(),
                 Some(_) => base64::engine::general_purpose::STANDARD
