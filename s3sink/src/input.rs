@@ -4,8 +4,8 @@
 //! Framing decision: a raw record is one input line WITHOUT its `\n` (exactly what kds-put
 //! sends as a Kinesis record). Firehose concatenates records with no delimiter, so without
 //! `--newline` an object holds the lines run together; `--newline` appends `\n` after every
-//! record, as Firehose's AppendDelimiterToRecord processor does ("Data Delivery"), even after
-//! a record that already ends with one.
+//! record, as Firehose's AppendDelimiterToRecord processor does ("Dynamic partitioning", its
+//! "New line delimiter" option), even after a record that already ends with one.
 
 use base64::Engine;
 use serde::Deserialize;

@@ -210,7 +210,7 @@ pub fn to_lines(events: &[Value]) -> String {
 }
 
 /// Wraps events as `kds-tail --envelope` lines, arrival = the event time (to the ms);
-/// every third record's data is a JSON string rather than a value.
+/// every third record's data is its text (utf8), some others' its base64.
 pub fn to_envelopes(events: &[Value], seed: u64) -> String {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut s = String::new();
@@ -245,6 +245,24 @@ pub fn to_envelopes(events: &[Value], seed: u64) -> String {
         s.push('\n');
     }
     s
+}
+
+/// The record of a `kds-tail --envelope` line, by the envelope rule (docs/ENVELOPE.md): `data`
+/// itself without `encoding`, else the JSON in its utf8 text or base64 bytes.
+fn envelope_record(v: &Value) -> Option<Value> {
+    let data = v.get("data")?;
+    let bytes = match v.get("encoding").map(|e| e.as_str()) {
+        None => return Some(data.clone()),
+        Some(Some("utf8")) => data.as_str()?.as_bytes().to_vec(),
+        Some(Some("base64")) => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(data.as_str()?)
+                .ok()?
+        }
+        Some(_) => return None,
+    };
+    serde_json::from_slice(&bytes).ok()
 }
 
 #[derive(Clone, Debug)]
@@ -389,19 +407,9 @@ pub fn reference(q: &RefQuery, input: &str) -> RefResult {
                     res.bad += 1;
                     continue;
                 };
-                let data = match v.get("data") {
-                    Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-                        Ok(d) => d,
-                        Err(_) => {
-                            res.bad += 1;
-                            continue;
-                        }
-                    },
-                    Some(d) => d.clone(),
-                    None => {
-                        res.bad += 1;
-                        continue;
-                    }
+                let Some(data) = envelope_record(&v).filter(Value::is_object) else {
+                    res.bad += 1;
+                    continue;
                 };
                 (data, t)
             }
