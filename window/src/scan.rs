@@ -619,7 +619,7 @@ pub fn slow_extract(
 
 /// The record of an envelope when `data` is encoded (kds-tail's `"encoding"`: `utf8` holds the
 /// record's text, `base64` its bytes), parsed as JSON; None when `data` is the record verbatim.
-fn envelope_record(envelope: &Value) -> Result<Option<Value>, String> {
+pub fn envelope_record(envelope: &Value) -> Result<Option<Value>, String> {
     let data = envelope
         .get("data")
         .ok_or("missing field data (not a kds-tail --envelope line)")?;
