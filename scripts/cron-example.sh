@@ -18,9 +18,9 @@ Usage: scripts/cron-example.sh --stream NAME --bucket NAME [OPTIONS]
 One run, meant for cron (every minute): reads every record that arrived in the stream since the
 previous run and writes them into S3 with Firehose's keys, then exits:
 
-  kds-tail --stream S --from trim-horizon --checkpoint STATE/S.checkpoint.next -e \
+  kds-tail --stream S --from trim-horizon --checkpoint STATE/S.checkpoint.next -e --envelope \
     | kds-s3sink --input envelope --bucket B --prefix P --error-prefix E --name N \
-        --buffer-size 1MiB --buffer-interval 60s
+        --buffer-size 1MiB --buffer-interval 60s --spill STATE/spill --allow-spill
 
 Exactly once: kds-tail resumes after the sequence numbers in the checkpoint, and -e stops it at
 the tip. The run works on a copy of the checkpoint (STATE/S.checkpoint.next) and replaces the
@@ -28,6 +28,9 @@ real one (STATE/S.checkpoint) only when the whole pipeline succeeded, i.e. every
 in S3. A failed run leaves the old checkpoint, so the next run reads the same records again
 (nothing is lost; objects a failed run did upload may then hold them twice). A lock keeps two
 runs from overlapping: a run that finds the previous one still busy exits 0 at once.
+Objects S3 does not take within kds-s3sink's retry duration are spilled to STATE/spill
+(--allow-spill): they are safe on disk, the run counts as done, and the next run re-sends them
+first under their own keys, exactly once.
 
 Options:
   --stream NAME        stream to read (env KDS_TAIL_STREAM, as kds-tail)
@@ -114,7 +117,7 @@ set +e
   set -o pipefail
   "$TAIL" --stream "$STREAM" --from trim-horizon --checkpoint "$NEXT" -e --envelope |
     "$SINK" --input envelope --bucket "$BUCKET" --prefix "$PREFIX" --error-prefix "$ERROR_PREFIX" \
-      --name "$NAME" --buffer-size 1MiB --buffer-interval 60s --spill "$STATE/spill" >"$REPORTS"
+      --name "$NAME" --buffer-size 1MiB --buffer-interval 60s --spill "$STATE/spill" --allow-spill >"$REPORTS"
 )
 rc=$?
 set -e

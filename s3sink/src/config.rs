@@ -24,7 +24,15 @@ pub mod limits {
     pub const MIN_BUFFER_INTERVAL: Duration = Duration::ZERO;
     pub const MAX_BUFFER_INTERVAL: Duration = Duration::from_secs(900);
     pub const DEFAULT_BUFFER_INTERVAL: &str = "300s";
-    /// S3 retry duration default (Firehose's RetryOptions.DurationInSeconds default).
+    /// How long one object's delivery is retried before it is spilled. Firehose has two rules
+    /// ("Handle data delivery failure"): plain S3 delivery retries for up to 24 hours (and,
+    /// with a Kinesis source, stops reading meanwhile); with dynamic partitioning the
+    /// RetryOptions DurationInSeconds apply, 0–7200 s, default 300 s ("Dynamic partitioning").
+    pub const MAX_RETRY_DURATION: Duration = Duration::from_secs(24 * 3600);
+    pub const MAX_RETRY_DURATION_PARTITIONED: Duration = Duration::from_secs(7200);
+    /// Our default for both: a cron run must end before the next one starts, and what it
+    /// could not deliver in 300 s is spilled and re-sent by the next run, so nothing waits for
+    /// a person; `--retry-duration 24h` gives Firehose's plain-delivery behaviour.
     pub const DEFAULT_RETRY_DURATION: &str = "300s";
     /// Objects this large or larger go up as multipart uploads ...
     pub const MULTIPART_THRESHOLD: usize = 16 << 20;
@@ -51,15 +59,18 @@ pub enum InputMode {
 const AFTER_HELP: &str = "\
 Record framing: Firehose adds no delimiter between records. A record is one input line WITHOUT
 its newline (as kds-put sends it), so by default an object holds the lines run together
-(`{..}{..}`), exactly as Firehose stores what kds-put wrote. Give --newline to end every record
-with `\\n` (then the objects are the input lines byte for byte).
+(`{..}{..}`), exactly as Firehose stores what kds-put wrote. --newline appends `\\n` after
+every record, like Firehose's AppendDelimiterToRecord. With --input envelope an object holds
+each record's bytes exactly as they were put.
 
 Keys: <evaluated prefix><name>-<version>-<yyyy-MM-dd-HH-mm-ss>-<UUID>[.gz]. A prefix without
 !{timestamp:..} gets yyyy/MM/dd/HH/ appended (plain concatenation); an error prefix without
 expressions gets <error-output-type>/yyyy/MM/dd/HH/ appended.
 
 Each object written is printed on stdout as {\"bucket\":..,\"key\":..,\"records\":..,\"bytes\":..}.
-Exit status: 0 ok, 1 some records could not be delivered (they are in --spill DIR), 2 usage.
+Objects spilled by earlier runs are re-sent first, under their own keys (exactly once).
+Exit status: 0 ok, 1 some records could not be delivered (they are in --spill DIR; 0 with
+--allow-spill), 2 usage.
 
 Examples:
   # The lab's delivery stream, fed from the lab's Kinesis stream
@@ -144,7 +155,7 @@ pub struct Args {
     )]
     pub compression: Compression,
 
-    /// End each record with `\n` unless it already ends with one.
+    /// Append `\n` after every record (Firehose's AppendDelimiterToRecord).
     #[arg(help_heading = "Output", long)]
     pub newline: bool,
 
@@ -177,7 +188,8 @@ pub struct Args {
     )]
     pub time_zone: String,
 
-    /// Keep retrying a failed S3 upload this long before spilling it.
+    /// Keep retrying a failed S3 upload this long before spilling it (0s–24h; 0s–7200s with
+    /// dynamic partitioning). Input is not read while an upload is failing.
     #[arg(help_heading = "Tuning", long, env = "KDS_S3SINK_RETRY_DURATION", value_name = "DURATION", default_value = limits::DEFAULT_RETRY_DURATION, value_parser = parse_duration)]
     pub retry_duration: Duration,
 
@@ -190,6 +202,11 @@ pub struct Args {
         default_value = "./kds-s3sink-spill"
     )]
     pub spill: PathBuf,
+
+    /// Exit 0 even when objects were spilled: they are safe on disk and the next run re-sends
+    /// them (for cron jobs that advance a checkpoint on success).
+    #[arg(help_heading = "Errors", long)]
+    pub allow_spill: bool,
 
     /// Uploads in flight at most (input is paused while they are all busy).
     #[arg(
@@ -239,6 +256,7 @@ pub struct Config {
     pub tz: Tz,
     pub retry_duration: Duration,
     pub spill: PathBuf,
+    pub allow_spill: bool,
     pub concurrency: usize,
     pub strict: bool,
     pub verbose: bool,
@@ -251,6 +269,17 @@ fn size_text(bytes: u64) -> String {
     } else {
         format!("{bytes} bytes")
     }
+}
+
+/// Firehose counts intervals in whole seconds: `1500ms` is refused, not rounded.
+fn whole_seconds(flag: &str, value: Duration, range: &str) -> anyhow::Result<()> {
+    if value.subsec_nanos() == 0 {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "{flag} {} is not a whole number of seconds: it must be between {range}",
+        format_duration(value)
+    )))
 }
 
 impl TryFrom<Args> for Config {
@@ -268,6 +297,35 @@ impl TryFrom<Args> for Config {
             return Err(usage(format!(
                 "--buffer-interval {} is out of range: it must be between 0s and 900s",
                 format_duration(a.buffer_interval)
+            )));
+        }
+        if !a.buffer_size.is_multiple_of(1 << 20) {
+            return Err(usage(format!(
+                "--buffer-size {} is not a whole number of MiB: Firehose takes 1 to 128 MiB in whole MiB",
+                size_text(a.buffer_size)
+            )));
+        }
+        whole_seconds("--buffer-interval", a.buffer_interval, "0s and 900s")?;
+        let partitioned = !a.partition_keys.is_empty();
+        if partitioned && a.buffer_interval.is_zero() {
+            // "Buffer data for dynamic partitioning": zero buffering is not available.
+            return Err(usage(
+                "--buffer-interval 0s is not allowed with dynamic partitioning (--partition-key): Firehose takes 1s to 900s there",
+            ));
+        }
+        let (max_retry, retry_range) = if partitioned {
+            (
+                MAX_RETRY_DURATION_PARTITIONED,
+                "0s and 7200s with dynamic partitioning",
+            )
+        } else {
+            (MAX_RETRY_DURATION, "0s and 24h")
+        };
+        whole_seconds("--retry-duration", a.retry_duration, retry_range)?;
+        if a.retry_duration > max_retry {
+            return Err(usage(format!(
+                "--retry-duration {} is out of range: it must be between {retry_range}",
+                format_duration(a.retry_duration)
             )));
         }
         if a.bucket.is_empty() {
@@ -351,6 +409,7 @@ impl TryFrom<Args> for Config {
             tz,
             retry_duration: a.retry_duration,
             spill: a.spill,
+            allow_spill: a.allow_spill,
             concurrency: a.concurrency,
             strict: a.strict,
             verbose: a.verbose,
@@ -415,7 +474,60 @@ mod tests {
             assert!(!msg.contains('\n'));
         }
         assert!(config(&["--buffer-size", "128MiB", "--buffer-interval", "0"]).is_ok());
+        assert_eq!(
+            config(&["--retry-duration", "24h"]).unwrap().retry_duration,
+            Duration::from_secs(86_400)
+        );
         assert!(config(&["--buffer-size", "1MiB", "--buffer-interval", "900s"]).is_ok());
+    }
+
+    /// Values Firehose refuses: fractions of its units, retries beyond its ranges ("Handle data
+    /// delivery failure", "Dynamic partitioning") and zero buffering with dynamic partitioning
+    /// ("Buffer data for dynamic partitioning").
+    #[test]
+    fn values_firehose_refuses_are_usage_errors_naming_the_range() {
+        let dp = [
+            "--prefix",
+            "u=!{partitionKeyFromQuery:u}/",
+            "--error-prefix",
+            "err/",
+            "--partition-key",
+            "u=uno",
+        ];
+        let with_dp = |extra: &[&'static str]| [&dp[..], extra].concat();
+        for (args, says) in [
+            (vec!["--buffer-size", "1.5MiB"], "whole number of MiB"),
+            (vec!["--buffer-size", "5MB"], "whole number of MiB"),
+            (
+                vec!["--buffer-interval", "1500ms"],
+                "whole number of seconds",
+            ),
+            (vec!["--retry-duration", "2.5s"], "whole number of seconds"),
+            (vec!["--retry-duration", "25h"], "between 0s and 24h"),
+            (
+                with_dp(&["--retry-duration", "7201s"]),
+                "0s and 7200s with dynamic",
+            ),
+            (
+                with_dp(&["--buffer-interval", "0s"]),
+                "not allowed with dynamic partitioning",
+            ),
+        ] {
+            let e = config(&args).unwrap_err();
+            assert!(is_usage(&e), "{args:?}");
+            let msg = e.to_string();
+            assert!(msg.contains(says), "{args:?}: {msg}");
+            assert!(!msg.contains('\n'));
+        }
+        assert!(config(&with_dp(&[
+            "--retry-duration",
+            "7200s",
+            "--buffer-interval",
+            "1s"
+        ]))
+        .is_ok());
+        assert!(config(&with_dp(&["--retry-duration", "0s"])).is_ok());
+        assert!(config(&["--buffer-interval", "0s", "--retry-duration", "0s"]).is_ok());
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! Framing decision: a raw record is one input line WITHOUT its `\n` (exactly what kds-put
 //! sends as a Kinesis record). Firehose concatenates records with no delimiter, so without
-//! `--newline` an object holds the lines run together; with `--newline` every record that does
-//! not end with `\n` gets one, and the objects are the input bytes.
+//! `--newline` an object holds the lines run together; `--newline` appends `\n` after every
+//! record, as Firehose's AppendDelimiterToRecord processor does ("Dynamic partitioning", its
+//! "New line delimiter" option), even after a record that already ends with one.
 
 use base64::Engine;
 use serde::Deserialize;
@@ -15,6 +16,10 @@ use crate::key::METADATA_EXTRACTION_FAILED;
 
 /// Error output type for lines that are not valid `kds-tail --envelope` lines.
 pub const PROCESSING_FAILED: &str = "processing-failed";
+/// Error output type for records whose partition keys cannot be extracted ("Dynamic
+/// partitioning"): the folder is `partitioning-failed`, the record's `errorCode` stays
+/// `DynamicPartitioning.MetadataExtractionFailed`.
+pub const PARTITIONING_FAILED: &str = "partitioning-failed";
 
 /// Where a record goes: the main prefix (with its partition values, in the order of
 /// `Config::partition_keys`) or the error prefix (with its error output type).
@@ -85,20 +90,29 @@ fn decode_envelope(line: &[u8]) -> Result<(Vec<u8>, Option<i64>), String> {
     let raw = env
         .data
         .ok_or_else(|| "envelope has no \"data\" member".to_string())?;
+    // kds-tail's envelope rule: without `encoding`, `data` is the record verbatim (a JSON
+    // string keeps its quotes); otherwise it is a JSON string holding the record's text or its
+    // base64.
     let text = raw.get();
-    let data = if text.starts_with('"') {
-        let s: String =
-            serde_json::from_str(text).map_err(|e| format!("bad \"data\" string: {e}"))?;
-        if env.encoding.as_deref() == Some("base64") {
-            base64::engine::general_purpose::STANDARD
-                .decode(s.as_bytes())
-                .map_err(|e| format!("\"data\" is not valid base64: {e}"))?
-        } else {
-            s.into_bytes()
+    let string = || -> Result<String, String> {
+        serde_json::from_str(text).map_err(|_| {
+            format!(
+                "\"data\" must be a JSON string with \"encoding\":\"{}\"",
+                env.encoding.as_deref().unwrap_or_default()
+            )
+        })
+    };
+    let data = match env.encoding.as_deref() {
+        None => text.as_bytes().to_vec(),
+        Some("utf8") => string()?.into_bytes(),
+        Some("base64") => base64::engine::general_purpose::STANDARD
+            .decode(string()?.as_bytes())
+            .map_err(|e| format!("\"data\" is not valid base64: {e}"))?,
+        Some(other) => {
+            return Err(format!(
+                "unknown \"encoding\" {other:?} (kds-tail writes utf8 or base64)"
+            ))
         }
-    } else {
-        // A JSON value: its text exactly as kds-tail embedded it (the bytes that were put).
-        text.as_bytes().to_vec()
     };
     let arrival = match env.arrival {
         None => None,
@@ -220,7 +234,7 @@ impl RecordParser {
                         number,
                         &data,
                         arrival,
-                        METADATA_EXTRACTION_FAILED,
+                        PARTITIONING_FAILED,
                         METADATA_EXTRACTION_FAILED,
                         &reason,
                     );
@@ -230,7 +244,7 @@ impl RecordParser {
         };
         let start = batch.data.len();
         batch.data.extend_from_slice(&data);
-        if self.newline && !data.ends_with(b"\n") {
+        if self.newline {
             batch.data.push(b'\n');
         }
         batch.records.push(RecordMeta {
@@ -332,15 +346,35 @@ mod tests {
         assert_eq!(b.data, input);
     }
 
+    /// AppendDelimiterToRecord: a delimiter after every record, also after one that already
+    /// ends with `\n` (an envelope's record put as `{..}\n`).
+    #[test]
+    fn newline_is_appended_after_every_record() {
+        let input = concat!(
+            r#"{"data":"{\"a\":1}\n","encoding":"utf8"}"#,
+            "\n",
+            r#"{"data":{"b":2}}"#,
+            "\n",
+        );
+        let (b, recs) = records(
+            &parser(&["--input", "envelope", "--newline"]),
+            input.as_bytes(),
+        );
+        assert_eq!(b.data, b"{\"a\":1}\n\n{\"b\":2}\n");
+        assert_eq!(recs[0].1, b"{\"a\":1}\n\n");
+    }
+
     #[test]
     fn envelope_data_is_written_as_it_was_put() {
         let p = parser(&["--input", "envelope"]);
         let input = concat!(
             r#"{"shard_id":"s","sequence_number":"1","partition_key":"k","arrival":"2021-03-19T13:15:48.250Z","data":{"tnum": 1.50, "b":[1 ,2]}}"#,
             "\n",
-            r#"{"arrival":"2021-03-19T13:15:49.000Z","data":"plain text"}"#,
+            r#"{"arrival":"2021-03-19T13:15:49.000Z","data":"plain text\r\n","encoding":"utf8"}"#,
             "\n",
             r#"{"arrival":1616159750000,"encoding":"base64","data":"AAEC/w=="}"#,
+            "\n",
+            r#"{"data":"just a string"}"#,
             "\n",
         );
         let (b, recs) = records(&p, input.as_bytes());
@@ -350,10 +384,14 @@ mod tests {
             "exact JSON text, not reformatted"
         );
         assert_eq!(recs[0].2, 1_616_159_748_250);
-        assert_eq!(recs[1].1, b"plain text");
+        assert_eq!(recs[1].1, b"plain text\r\n");
         assert_eq!(recs[1].2, 1_616_159_749_000);
         assert_eq!(recs[2].1, vec![0u8, 1, 2, 255]);
         assert_eq!(recs[2].2, 1_616_159_750_000);
+        assert_eq!(
+            recs[3].1, br#""just a string""#,
+            "a verbatim JSON string keeps its quotes"
+        );
     }
 
     #[test]
@@ -368,8 +406,24 @@ mod tests {
 
     #[test]
     fn bad_envelopes_go_to_the_error_output() {
-        let (b, recs) = records(&parser(&["--input", "envelope"]), b"not json\n{\"x\":1}\n");
-        assert_eq!(b.errors.len(), 2);
+        let input = concat!(
+            "not json\n",
+            "{\"x\":1}\n",
+            "{\"data\":{\"a\":1},\"encoding\":\"utf8\"}\n",
+            "{\"data\":\"YQ==\",\"encoding\":\"rot13\"}\n",
+        );
+        let (b, recs) = records(&parser(&["--input", "envelope"]), input.as_bytes());
+        assert_eq!(b.errors.len(), 4, "{:?}", b.errors);
+        assert!(
+            b.errors[2].contains("must be a JSON string"),
+            "{:?}",
+            b.errors
+        );
+        assert!(
+            b.errors[3].contains("unknown \"encoding\""),
+            "{:?}",
+            b.errors
+        );
         assert!(recs.iter().all(|r| r.0 == Dest::Error(PROCESSING_FAILED)));
         let first: serde_json::Value = serde_json::from_slice(&recs[0].1).unwrap();
         assert_eq!(first["errorCode"], "InvalidEnvelope");
@@ -408,7 +462,7 @@ mod tests {
             (2, br#"{"uno":"U2"}"#, "no value at path .x.tnum"),
             (3, br#"{"uno":null,"x":{"tnum":1}}"#, "null"),
         ] {
-            assert_eq!(recs[i].0, Dest::Error(METADATA_EXTRACTION_FAILED));
+            assert_eq!(recs[i].0, Dest::Error(PARTITIONING_FAILED));
             assert!(recs[i].1.ends_with(b"}\n"), "one JSON object per line");
             let v: serde_json::Value = serde_json::from_slice(&recs[i].1).unwrap();
             assert_eq!(v.as_object().unwrap().len(), 6);

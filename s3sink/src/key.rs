@@ -19,7 +19,8 @@ use chrono_tz::Tz;
 pub const MAX_EVALUATED_PREFIX_CHARS: usize = 512;
 /// Length of `!{firehose:random-string}`.
 pub const RANDOM_STRING_LEN: usize = 11;
-/// The error-output-type of records whose partition keys could not be extracted.
+/// The `errorCode` of records whose partition keys could not be extracted (their error output
+/// type, the folder, is `partitioning-failed`: see `input::PARTITIONING_FAILED`).
 pub const METADATA_EXTRACTION_FAILED: &str = "DynamicPartitioning.MetadataExtractionFailed";
 
 /// A prefix validation error (a usage error: exit 2).
@@ -719,8 +720,15 @@ mod tests {
         assert_eq!(error, "lab1-error/processing-failed/2021/03/19/13/");
         let p = Prefixes::parse(Some("lab1-input/"), Some("lab1-error/")).unwrap();
         assert_eq!(
-            eval_with(&p.error, ms, Tz::UTC, METADATA_EXTRACTION_FAILED, &[]).unwrap(),
-            "lab1-error/DynamicPartitioning.MetadataExtractionFailed/2021/03/19/13/"
+            eval_with(
+                &p.error,
+                ms,
+                Tz::UTC,
+                crate::input::PARTITIONING_FAILED,
+                &[]
+            )
+            .unwrap(),
+            "lab1-error/partitioning-failed/2021/03/19/13/"
         );
     }
 

@@ -3,12 +3,14 @@
 //! Reading top-down: [`config`] (flags and validation), [`input`] (lines to records, envelope,
 //! partition keys, error records), [`buffer`] (size and interval triggers), [`key`] (prefix
 //! expressions and object names), [`sink`] (the pipeline), [`upload`] + [`retry`] (S3 calls),
-//! [`spill`] (what could not be delivered).
+//! [`spill`] (what could not be delivered, re-sent by the next run), [`outcome`] (receipts and
+//! counts).
 
 pub mod buffer;
 pub mod config;
 pub mod input;
 pub mod key;
+pub mod outcome;
 pub mod retry;
 pub mod sink;
 pub mod spill;

@@ -2,9 +2,14 @@
 //! bounded channel; the sink loop buffers them per destination, turns due buffers into objects
 //! and hands each to an upload task, at most `--concurrency` at once. While all upload slots
 //! are busy the loop stops taking batches, the channel fills and the reader blocks: stdin is
-//! back-pressured and memory stays bounded (channel + buffers + objects in flight).
+//! back-pressured and memory stays bounded (channel + buffers + objects in flight). While an
+//! upload is failing (being retried) the loop stops taking batches as well, as Firehose stops
+//! reading its Kinesis source while S3 delivery fails ("Handle data delivery failure"): behind
+//! a pipe, kds-tail then blocks too and its checkpoint stays close to what was delivered.
+//! Before reading, objects that earlier runs spilled are re-sent.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +26,8 @@ use crate::buffer::{Buffers, Clock, Flushed};
 use crate::config::Config;
 use crate::input::{Batch, Dest, RecordParser};
 use crate::key::{self, EvalContext};
+use crate::outcome::{print_outcomes, Outcome, Stats, REPORTED_BAD_LINES};
+use crate::retry::Failing;
 use crate::upload::Uploader;
 
 /// Batches (each at most about one 1 MiB read block) queued between reader and sink.
@@ -32,41 +39,6 @@ pub const CHANNEL_BATCHES: usize = 4;
 /// (Ctrl-C, a process-group SIGTERM, a cron job's timeout), kds-tail stops and closes the pipe
 /// within moments, so reading to the end delivers everything exactly once.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
-/// Bad lines reported verbatim on stderr before only counting.
-const REPORTED_BAD_LINES: u64 = 5;
-
-#[derive(Default)]
-pub struct Stats {
-    pub lines: AtomicU64,
-    pub records: AtomicU64,
-    pub error_records: AtomicU64,
-    pub objects: AtomicU64,
-    pub records_out: AtomicU64,
-    pub bytes_out: AtomicU64,
-    pub spilled_objects: AtomicU64,
-    pub spilled_records: AtomicU64,
-    pub lost_records: AtomicU64,
-}
-
-/// What became of one object.
-enum Outcome {
-    Delivered {
-        key: String,
-        records: u64,
-        bytes: usize,
-    },
-    Spilled {
-        key: String,
-        records: u64,
-        path: std::path::PathBuf,
-        error: String,
-    },
-    Lost {
-        key: String,
-        records: u64,
-        error: String,
-    },
-}
 
 /// The S3 client: the shared one, with the SDK's own retries off (ours run until
 /// `--retry-duration`) and bounded connect/attempt times.
@@ -155,6 +127,66 @@ impl Shipper {
         }
         Ok(())
     }
+
+    /// Re-sends, under the keys they were meant for, the objects earlier runs spilled. PUT
+    /// of the same key with the same bytes leaves one object, so an object whose first
+    /// delivery did land (its answer was lost) is not duplicated. A file is removed once
+    /// delivered; one that still fails stays for the next run.
+    async fn resend_spilled(&self) -> anyhow::Result<()> {
+        // Once one re-send has used up its retries S3 is likely still down: leave the rest for
+        // the next run rather than spend the retry duration on each of them.
+        let gave_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for (path, key) in crate::spill::pending(&self.config.spill)? {
+            if gave_up.load(Ordering::Relaxed) {
+                break;
+            }
+            let Some(key) = key else {
+                let error = "not an object key; deliver or remove it by hand".to_string();
+                let _ = self.outcomes.send(Outcome::NotResent { path, error });
+                continue;
+            };
+            let permit = Arc::clone(&self.slots)
+                .acquire_owned()
+                .await
+                .context("upload slots closed")?;
+            let uploader = self.uploader.clone();
+            let outcomes = self.outcomes.clone();
+            let gave_up = Arc::clone(&gave_up);
+            tokio::spawn(async move {
+                let outcome = resend(&uploader, path, key).await;
+                if matches!(outcome, Outcome::NotResent { .. }) {
+                    gave_up.store(true, Ordering::Relaxed);
+                }
+                drop(permit);
+                let _ = outcomes.send(outcome);
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn resend(uploader: &Uploader, path: PathBuf, key: String) -> Outcome {
+    let body = match tokio::fs::read(&path).await {
+        Ok(b) => Bytes::from(b),
+        Err(e) => {
+            let error = format!("cannot read it: {e}");
+            return Outcome::NotResent { path, error };
+        }
+    };
+    let bytes = body.len();
+    if let Err(e) = uploader.upload(&key, body).await {
+        let error = format!("{e:#}");
+        return Outcome::NotResent { path, error };
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => Outcome::Resent { key, bytes },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Resent { key, bytes },
+        Err(e) => {
+            // Delivered: the next run will PUT it again, harmlessly (same key, same bytes).
+            let error = format!("delivered to {key}, but cannot remove the file: {e}");
+            Outcome::NotResent { path, error }
+        }
+    }
 }
 
 async fn deliver(config: &Config, uploader: &Uploader, f: Flushed) -> Outcome {
@@ -218,74 +250,6 @@ fn spill(config: &Config, key: String, records: u64, body: &[u8], error: String)
             records,
             error: format!("{error}; and {e:#}"),
         },
-    }
-}
-
-/// Prints one NDJSON line per delivered object (flushed each time) and counts the rest.
-async fn print_outcomes(
-    mut rx: mpsc::UnboundedReceiver<Outcome>,
-    mut out: Output,
-    bucket: String,
-    stats: Arc<Stats>,
-) -> std::io::Result<()> {
-    let mut write_error: Option<std::io::Error> = None;
-    let mut line = Vec::with_capacity(256);
-    while let Some(outcome) = rx.recv().await {
-        match outcome {
-            Outcome::Delivered {
-                key,
-                records,
-                bytes,
-            } => {
-                stats.objects.fetch_add(1, Ordering::Relaxed);
-                stats.records_out.fetch_add(records, Ordering::Relaxed);
-                stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
-                if write_error.is_some() {
-                    continue;
-                }
-                line.clear();
-                line.extend_from_slice(b"{\"bucket\":");
-                kds_common::json::write_json_string(&mut line, &bucket);
-                line.extend_from_slice(b",\"key\":");
-                kds_common::json::write_json_string(&mut line, &key);
-                line.extend_from_slice(
-                    format!(",\"records\":{records},\"bytes\":{bytes}}}\n").as_bytes(),
-                );
-                if let Err(e) = out.write_all(&line).and_then(|()| out.flush()) {
-                    // Keep delivering: the data matters more than the receipts.
-                    write_error = Some(e);
-                }
-            }
-            Outcome::Spilled {
-                key,
-                records,
-                path,
-                error,
-            } => {
-                let n = stats.spilled_objects.fetch_add(1, Ordering::Relaxed);
-                stats.spilled_records.fetch_add(records, Ordering::Relaxed);
-                if n < REPORTED_BAD_LINES {
-                    kds_common::diag!(
-                        "kds-s3sink: could not deliver {key} ({records} records): {error}; written to {}",
-                        path.display()
-                    );
-                }
-            }
-            Outcome::Lost {
-                key,
-                records,
-                error,
-            } => {
-                stats.lost_records.fetch_add(records, Ordering::Relaxed);
-                kds_common::diag!(
-                    "kds-s3sink: could not deliver or spill {key} ({records} records): {error}"
-                );
-            }
-        }
-    }
-    match write_error {
-        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
-        _ => Ok(()),
     }
 }
 
@@ -388,6 +352,8 @@ pub async fn run(
         Arc::clone(&stats),
     ));
     let slots = Arc::new(Semaphore::new(config.concurrency));
+    let failing = Failing::default();
+    let mut failing_now = failing.subscribe();
     let shipper = Shipper {
         config: Arc::clone(&config),
         uploader: Uploader {
@@ -395,6 +361,7 @@ pub async fn run(
             bucket: config.bucket.clone(),
             retry_duration: config.retry_duration,
             retries: Arc::clone(&retries),
+            failing: failing.clone(),
         },
         slots: Arc::clone(&slots),
         outcomes: outcome_tx,
@@ -412,8 +379,10 @@ pub async fn run(
     // Set by the first signal: read on until the input ends, at most until then.
     let mut drain_until: Option<tokio::time::Instant> = None;
     let mut gave_up_on_input = false;
+    shipper.resend_spilled().await?;
 
     loop {
+        let paused = *failing_now.borrow_and_update() > 0;
         let wait = buffers
             .next_due_ms()
             .map(|due| Duration::from_millis(u64::try_from(due - clock.now_ms()).unwrap_or(0)));
@@ -435,7 +404,8 @@ pub async fn run(
                 gave_up_on_input = true;
                 break;
             }
-            batch = rx.recv() => match batch {
+            _ = failing_now.changed(), if paused => {}
+            batch = rx.recv(), if !paused => match batch {
                 Some(batch) => {
                     intake.absorb(batch, &mut buffers, &mut flushed);
                     buffers.take_due(clock.now_ms(), &mut flushed);
@@ -502,13 +472,24 @@ pub async fn run(
     }
     let spilled = stats.spilled_records.load(Ordering::Relaxed);
     if spilled > 0 {
-        anyhow::bail!(
+        let message = format!(
             "{spilled} records in {} objects could not be delivered to s3://{} (retried for {}); they are in {}",
             stats.spilled_objects.load(Ordering::Relaxed),
             config.bucket,
             kds_common::duration::format_duration(config.retry_duration),
             config.spill.display()
         );
+        spill_failure(&config, message)?;
+    }
+    let unsent = stats.unsent_objects.load(Ordering::Relaxed);
+    if unsent > 0 {
+        // The files left, including those not tried after a re-send gave up.
+        let left = crate::spill::pending(&config.spill).map_or(unsent as usize, |p| p.len());
+        let message = format!(
+            "objects spilled by earlier runs could not be re-sent: {left} files stay in {}",
+            config.spill.display()
+        );
+        spill_failure(&config, message)?;
     }
     input_result?;
     printed.context("writing stdout")?;
@@ -524,6 +505,15 @@ pub async fn run(
         );
     }
     Ok(Exit::Ok)
+}
+
+/// Spilled objects fail the run, unless `--allow-spill` (then the next run re-sends them).
+fn spill_failure(config: &Config, message: String) -> anyhow::Result<()> {
+    if !config.allow_spill {
+        anyhow::bail!(message);
+    }
+    kds_common::diag!("kds-s3sink: {message}; the next run re-sends them (--allow-spill)");
+    Ok(())
 }
 
 /// Fails early when the bucket certainly does not exist; other errors (S3 unreachable) are

@@ -74,6 +74,36 @@ pub fn write(dir: &Path, key: &str, body: &[u8]) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// What earlier runs spilled, oldest name first: each file with the key it is re-sent under,
+/// or None for a file that is not an object for this bucket (an `unnamed-` object whose key
+/// could not be evaluated, or a name that is not an escaped key). Temporary files are skipped.
+pub fn pending(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Option<String>)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot list spill directory {}", dir.display()))
+        }
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry =
+            entry.with_context(|| format!("cannot list spill directory {}", dir.display()))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            found.push((entry.path(), None));
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let key = unescape_key(name).filter(|k| !k.starts_with("unnamed-"));
+        found.push((entry.path(), key));
+    }
+    found.sort();
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +147,27 @@ mod tests {
         assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
         let mode = std::fs::metadata(&q).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn pending_lists_spilled_objects_with_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = dir.path().join("spill");
+        assert!(
+            pending(&spill).unwrap().is_empty(),
+            "no directory, nothing pending"
+        );
+        let b = write(&spill, "p/2021/b", b"2").unwrap();
+        let a = write(&spill, "p/2021/a", b"1").unwrap();
+        let unnamed = write(&spill, "unnamed-1234", b"3").unwrap();
+        std::fs::write(spill.join(".p%2Fc.tmp"), b"partial").unwrap();
+        assert_eq!(
+            pending(&spill).unwrap(),
+            vec![
+                (a, Some("p/2021/a".to_string())),
+                (b, Some("p/2021/b".to_string())),
+                (unnamed, None)
+            ]
+        );
     }
 }

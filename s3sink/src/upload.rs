@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::config::limits::{MULTIPART_THRESHOLD, PART_SIZE};
-use crate::retry::{error_code, with_retries};
+use crate::retry::{error_code, with_retries, Failing};
 
 /// Writes objects into one bucket.
 #[derive(Clone)]
@@ -21,6 +21,8 @@ pub struct Uploader {
     pub retry_duration: Duration,
     /// Retries made, for the stats line.
     pub retries: Arc<AtomicU64>,
+    /// Calls failing right now (the sink pauses its input while there are any).
+    pub failing: Failing,
 }
 
 impl Uploader {
@@ -30,7 +32,7 @@ impl Uploader {
         if body.len() >= MULTIPART_THRESHOLD {
             self.multipart(key, body, deadline).await
         } else {
-            with_retries(deadline, &self.retries, || {
+            with_retries(deadline, &self.retries, &self.failing, || {
                 self.client
                     .put_object()
                     .bucket(&self.bucket)
@@ -45,7 +47,7 @@ impl Uploader {
     }
 
     async fn multipart(&self, key: &str, body: Bytes, deadline: Instant) -> anyhow::Result<()> {
-        let created = with_retries(deadline, &self.retries, || {
+        let created = with_retries(deadline, &self.retries, &self.failing, || {
             self.client
                 .create_multipart_upload()
                 .bucket(&self.bucket)
@@ -89,7 +91,7 @@ impl Uploader {
         for (i, start) in (0..body.len()).step_by(PART_SIZE).enumerate() {
             let chunk = body.slice(start..(start + PART_SIZE).min(body.len()));
             let number = i32::try_from(i + 1)?;
-            let out = with_retries(deadline, &self.retries, || {
+            let out = with_retries(deadline, &self.retries, &self.failing, || {
                 self.client
                     .upload_part()
                     .bucket(&self.bucket)
@@ -114,7 +116,7 @@ impl Uploader {
             .set_parts(Some(parts))
             .build();
         let mut attempts = 0u32;
-        let done = with_retries(deadline, &self.retries, || {
+        let done = with_retries(deadline, &self.retries, &self.failing, || {
             attempts += 1;
             self.client
                 .complete_multipart_upload()

@@ -452,7 +452,7 @@ fn dynamic_partitioning_and_error_records() {
             }
         } else {
             let rest = key
-                .strip_prefix("lab1-error/DynamicPartitioning.MetadataExtractionFailed/")
+                .strip_prefix("lab1-error/partitioning-failed/")
                 .unwrap_or_else(|| panic!("unexpected key {key}"));
             let t = key_time(key);
             assert!(
@@ -499,7 +499,7 @@ fn envelope_input_writes_data_and_keys_by_arrival() {
     let input = concat!(
         r#"{"shard_id":"shardId-000000000000","sequence_number":"1","partition_key":"k","arrival":"2021-03-19T13:15:48.000Z","data":{"tid":"1","tnum": 10}}"#,
         "\n",
-        r#"{"shard_id":"shardId-000000000000","sequence_number":"2","partition_key":"k","arrival":"2021-03-19T13:15:47.500Z","data":"text record"}"#,
+        r#"{"shard_id":"shardId-000000000000","sequence_number":"2","partition_key":"k","arrival":"2021-03-19T13:15:47.500Z","data":"text record","encoding":"utf8"}"#,
         "\n",
         r#"{"shard_id":"shardId-000000000000","sequence_number":"3","partition_key":"k","arrival":"2021-03-19T14:01:00.000Z","encoding":"base64","data":"AAEC"}"#,
         "\n",
@@ -828,6 +828,25 @@ fn usage_errors_exit_2_with_the_valid_range() {
     for (args, want) in [
         (vec!["--buffer-size", "129MiB"], "between 1MiB and 128MiB"),
         (vec!["--buffer-interval", "901s"], "between 0s and 900s"),
+        (vec!["--buffer-size", "1.5MiB"], "whole number of MiB"),
+        (
+            vec!["--buffer-interval", "1500ms"],
+            "whole number of seconds",
+        ),
+        (vec!["--retry-duration", "25h"], "between 0s and 24h"),
+        (
+            vec![
+                "--prefix",
+                "u=!{partitionKeyFromQuery:u}/",
+                "--error-prefix",
+                "e/",
+                "--partition-key",
+                "u=uno",
+                "--buffer-interval",
+                "0s",
+            ],
+            "not allowed with dynamic partitioning",
+        ),
         (
             vec!["--prefix", "!{timestamp:yyyy}/"],
             "ErrorOutputPrefix can't be null",

@@ -127,27 +127,13 @@ impl Formatter {
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"data\":");
-        match std::str::from_utf8(rec.data) {
-            Ok(text) => {
-                let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
-                let is_json = !trimmed.is_empty()
-                    && serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok();
-                if is_json
-                    && memchr_newline(trimmed.as_bytes()).is_none()
-                    && !trimmed.contains('\r')
-                {
-                    out.extend_from_slice(trimmed.as_bytes());
-                } else if is_json {
-                    // Pretty-printed JSON: re-serialise compactly so the envelope stays one line.
-                    match serde_json::from_str::<serde_json::Value>(trimmed) {
-                        Ok(v) => out.extend_from_slice(v.to_string().as_bytes()),
-                        Err(_) => write_json_string(out, text),
-                    }
-                } else {
-                    write_json_string(out, text);
-                }
+        match envelope_data(rec.data) {
+            EnvelopeData::Verbatim(json) => out.extend_from_slice(json),
+            EnvelopeData::Utf8(text) => {
+                write_json_string(out, text);
+                out.extend_from_slice(b",\"encoding\":\"utf8\"");
             }
-            Err(_) => {
+            EnvelopeData::Base64 => {
                 self.warnings.base64 += 1;
                 out.push(b'"');
                 push_base64(out, rec.data);
@@ -155,6 +141,38 @@ impl Formatter {
             }
         }
         out.extend_from_slice(b"}\n");
+    }
+}
+
+/// How a record's bytes go into an envelope's `data`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EnvelopeData<'a> {
+    /// The record is one JSON value that fits on the line as it is: `data` is its text.
+    Verbatim(&'a [u8]),
+    /// Any other UTF-8 text: `data` is a JSON string of it, with `"encoding":"utf8"`.
+    Utf8(&'a str),
+    /// Not UTF-8: `data` is its base64, with `"encoding":"base64"`.
+    Base64,
+}
+
+/// The envelope rule: `data` holds the record verbatim only when the record is exactly one
+/// valid JSON value, with no whitespace around it and no line break inside, so that the
+/// envelope's text reproduces it byte for byte; a reader finds the bytes again without
+/// guessing (a verbatim JSON string such as `"just a string"` keeps its quotes). Anything
+/// else says how it is encoded.
+pub fn envelope_data(data: &[u8]) -> EnvelopeData<'_> {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return EnvelopeData::Base64;
+    };
+    let edge_is_space = |b: Option<&u8>| b.is_none_or(|c| c.is_ascii_whitespace());
+    let fits_on_the_line = !edge_is_space(data.first())
+        && !edge_is_space(data.last())
+        && !data.iter().any(|&c| c == b'\n' || c == b'\r');
+    // RawValue: the same validation kds-s3sink applies when it takes the value back out.
+    if fits_on_the_line && serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok() {
+        EnvelopeData::Verbatim(data)
+    } else {
+        EnvelopeData::Utf8(text)
     }
 }
 
@@ -230,7 +248,7 @@ mod tests {
 
     #[test]
     fn envelope_fields() {
-        let (l, _) = line(DataMode::Auto, true, b"{\"tnum\": 10}\n");
+        let (l, _) = line(DataMode::Auto, true, b"{\"tnum\": 10}");
         let v: serde_json::Value = serde_json::from_str(&l).unwrap();
         assert_eq!(v["shard_id"], "shardId-000000000001");
         assert_eq!(v["sequence_number"], "4960");
@@ -239,20 +257,52 @@ mod tests {
         assert_eq!(v["data"], serde_json::json!({"tnum": 10}));
         assert!(v.get("encoding").is_none());
         assert!(l.ends_with("}\n") && l.matches('\n').count() == 1);
+        assert!(
+            l.contains(",\"data\":{\"tnum\": 10}}"),
+            "verbatim, inner space kept: {l}"
+        );
+    }
 
-        let (l, _) = line(DataMode::Auto, true, b"{\n  \"a\": [1,\n 2]\n}");
-        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-        assert_eq!(v["data"], serde_json::json!({"a": [1, 2]}));
-        assert_eq!(l.matches('\n').count(), 1);
-
-        let (l, _) = line(DataMode::Auto, true, b"not json\nline 2");
-        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-        assert_eq!(v["data"], "not json\nline 2");
-
+    /// What `data` and `encoding` say for each kind of record, and that they give back the
+    /// record's bytes.
+    #[test]
+    fn envelope_data_carries_the_exact_bytes() {
+        let cases: [(&[u8], Option<&str>); 12] = [
+            (b"{\"a\": [1 ,2]}", None),
+            (b"\"just a string\"", None),
+            (b"42", None),
+            (b"[1,\t2]", None),
+            (b"{\"a\":1}\n", Some("utf8")),
+            (b"{\"a\":1}\r\n", Some("utf8")),
+            (b" {\"a\":1}", Some("utf8")),
+            (b"{\n  \"a\": [1,\n 2]\n}", Some("utf8")),
+            (b"not json\nline 2", Some("utf8")),
+            (b"", Some("utf8")),
+            (b"{\"a\":1}{\"b\":2}", Some("utf8")),
+            (&[0xde, 0xad, 0xbe, 0xef], Some("base64")),
+        ];
+        for (data, encoding) in cases {
+            let mut f = Formatter::new(DataMode::Auto, true);
+            let mut out = Vec::new();
+            f.write(&rec(data), &mut out);
+            assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 1, "one line");
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(v.get("encoding").and_then(|e| e.as_str()), encoding, "{v}");
+            let back = match encoding {
+                None => {
+                    let text = std::str::from_utf8(&out).unwrap();
+                    let start = text.find(",\"data\":").unwrap() + 8;
+                    text.as_bytes()[start..text.len() - 2].to_vec()
+                }
+                Some("utf8") => v["data"].as_str().unwrap().as_bytes().to_vec(),
+                Some(_) => base64::engine::general_purpose::STANDARD
+                    .decode(v["data"].as_str().unwrap())
+                    .unwrap(),
+            };
+            assert_eq!(back, data, "{}", String::from_utf8_lossy(&out));
+        }
         let (l, w) = line(DataMode::Auto, true, &[0xde, 0xad, 0xbe, 0xef]);
-        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-        assert_eq!(v["data"], "3q2+7w==");
-        assert_eq!(v["encoding"], "base64");
+        assert!(l.contains("\"data\":\"3q2+7w==\""), "{l}");
         assert_eq!(w.base64, 1);
     }
 

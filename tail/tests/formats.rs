@@ -146,12 +146,18 @@ async fn formats_positions_and_stops() -> anyhow::Result<()> {
                 assert!(e.get("sub_sequence_number").is_none());
             }
         }
+        // The envelope rule: a record that is one JSON value on the line is `data` itself;
+        // other text is a string with "encoding":"utf8", other bytes base64.
         assert_eq!(env[0]["data"], serde_json::json!({"a": 1}));
+        assert!(env[0].get("encoding").is_none());
         assert_eq!(env[1]["data"], "plain text");
+        assert_eq!(env[1]["encoding"], "utf8");
         assert_eq!(env[2]["data"], "line1\nline2");
+        assert_eq!(env[2]["encoding"], "utf8");
         assert_eq!(env[3]["data"], b64(&binary));
         assert_eq!(env[3]["encoding"], "base64");
-        assert_eq!(env[4]["data"], serde_json::json!({"b": 2}));
+        assert_eq!(env[4]["data"], "{\"b\":2}\n", "its trailing newline kept");
+        assert_eq!(env[4]["encoding"], "utf8");
         for (k, (pk, data)) in [
             ("u0", serde_json::json!({"u": 0})),
             ("u1", serde_json::json!({"u": 1})),

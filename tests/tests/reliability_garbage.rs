@@ -1148,7 +1148,7 @@ async fn s3sink_sends_unroutable_garbage_to_the_error_prefix() {
             }
         } else {
             assert!(
-                key.starts_with("err/DynamicPartitioning.MetadataExtractionFailed/"),
+                key.starts_with("err/partitioning-failed/"),
                 "unexpected key {key}"
             );
             for l in String::from_utf8_lossy(body).lines() {

@@ -601,19 +601,52 @@ pub fn slow_extract(
         None => return Err("missing field arrival (not a kds-tail --envelope line)".into()),
     };
     let parsed;
-    let data = match v.get("data") {
-        Some(Value::String(s)) => {
-            parsed = serde_json::from_str::<Value>(s)
-                .map_err(|e| format!("data is a string that is not JSON: {e}"))?;
+    let data = match envelope_record(&v)? {
+        Some(record) => {
+            parsed = record;
             &parsed
         }
-        Some(d) => d,
-        None => return Err("missing field data (not a kds-tail --envelope line)".into()),
+        None => &v["data"],
     };
+    if !data.is_object() {
+        return Err("data is not a JSON object".into());
+    }
     for (slot, p) in vals.iter_mut().zip(paths) {
         *slot = val_of(p.lookup(data), scratch);
     }
     Ok(Some(arrival))
+}
+
+/// The record of an envelope when `data` is encoded (kds-tail's `"encoding"`: `utf8` holds the
+/// record's text, `base64` its bytes), parsed as JSON; None when `data` is the record verbatim.
+pub fn envelope_record(envelope: &Value) -> Result<Option<Value>, String> {
+    let data = envelope
+        .get("data")
+        .ok_or("missing field data (not a kds-tail --envelope line)")?;
+    let Some(encoding) = envelope.get("encoding") else {
+        return Ok(None);
+    };
+    let text = data
+        .as_str()
+        .ok_or("data is not a string although encoding is given")?;
+    let bytes = match encoding.as_str() {
+        Some("utf8") => std::borrow::Cow::Borrowed(text.as_bytes()),
+        Some("base64") => {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("data is not valid base64: {e}"))?;
+            std::borrow::Cow::Owned(decoded)
+        }
+        _ => {
+            return Err(format!(
+                "unknown encoding {encoding} (kds-tail writes utf8 or base64)"
+            ))
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("data is not JSON: {e}"))
 }
 
 #[cfg(test)]
@@ -820,9 +853,22 @@ mod tests {
         let arrival = slow_extract(line, &paths, true, &mut vals, &mut scratch).unwrap();
         assert_eq!(arrival, Some(1_616_159_748_250));
         assert_eq!(render(&scratch, &vals), vec!["4", "\"x\""]);
-        let string_data = br#"{"arrival":"2021-03-19T13:15:48Z","data":"{\"tnum\":5}"}"#;
-        slow_extract(string_data, &paths, true, &mut vals, &mut scratch).unwrap();
+        // A record put as `{"tnum":5}\n` (utf8), and the same bytes as base64.
+        let utf8_data =
+            br#"{"arrival":"2021-03-19T13:15:48Z","data":"{\"tnum\":5}\n","encoding":"utf8"}"#;
+        slow_extract(utf8_data, &paths, true, &mut vals, &mut scratch).unwrap();
         assert_eq!(vals[0], Val::Int(5));
+        let base64_data =
+            br#"{"arrival":"2021-03-19T13:15:48Z","data":"eyJ0bnVtIjo2fQo=","encoding":"base64"}"#;
+        slow_extract(base64_data, &paths, true, &mut vals, &mut scratch).unwrap();
+        assert_eq!(vals[0], Val::Int(6));
+        let bare_string = br#"{"arrival":"2021-03-19T13:15:48Z","data":"{\"tnum\":5}"}"#;
+        assert!(
+            slow_extract(bare_string, &paths, true, &mut vals, &mut scratch)
+                .unwrap_err()
+                .contains("not a JSON object"),
+            "a verbatim JSON string is a string record, not an object"
+        );
         let no_arrival = br#"{"data":{"tnum":5}}"#;
         assert!(
             slow_extract(no_arrival, &paths, true, &mut vals, &mut scratch)

@@ -208,7 +208,7 @@ impl RowPrep {
         Ok(Some(record))
     }
 
-    /// A `kds-tail --envelope` line: its `data` (JSON, or a string holding JSON) with
+    /// A `kds-tail --envelope` line: its record (`data`, decoded per `encoding`) with
     /// `APPROXIMATE_ARRIVAL_TIME` set from `arrival`.
     fn unwrap_envelope(&self, mut v: Value) -> Result<Value, Rejection> {
         let not = |what: &str| {
@@ -221,11 +221,15 @@ impl RowPrep {
             Some(t) => time_of(t).ok_or_else(|| not("bad timestamp in arrival"))?,
             None => return Err(not("missing field arrival")),
         };
-        let data = match v.get_mut("data").map(Value::take) {
-            Some(Value::String(s)) => serde_json::from_str::<Value>(&s)
-                .map_err(|e| not(&format!("data is a string that is not JSON: {e}")))?,
-            Some(d) => d,
-            None => return Err(not("missing field data")),
+        // The envelope rule (docs/ENVELOPE.md): `data` itself, or the JSON in its utf8 text
+        // or base64 bytes when `encoding` says so.
+        let data = match crate::scan::envelope_record(&v) {
+            Ok(Some(record)) => record,
+            Ok(None) => v
+                .get_mut("data")
+                .map(Value::take)
+                .ok_or_else(|| not("missing field data"))?,
+            Err(e) => return Err(("NOT_AN_ENVELOPE", e)),
         };
         let Value::Object(mut o) = data else {
             return Err(("NOT_AN_OBJECT", "data is not a JSON object".to_string()));

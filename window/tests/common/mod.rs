@@ -210,7 +210,7 @@ pub fn to_lines(events: &[Value]) -> String {
 }
 
 /// Wraps events as `kds-tail --envelope` lines, arrival = the event time (to the ms);
-/// every third record's data is a JSON string rather than a value.
+/// every third record's data is its text (utf8), some others' its base64.
 pub fn to_envelopes(events: &[Value], seed: u64) -> String {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut s = String::new();
@@ -219,22 +219,50 @@ pub fn to_envelopes(events: &[Value], seed: u64) -> String {
             Value::String(s) => parse_ts(s).unwrap(),
             v => v.as_i64().unwrap(),
         } + rng.random_range(0..1000);
-        let data = if i % 3 == 0 {
-            json!(serde_json::to_string(e).unwrap())
-        } else {
-            e.clone()
+        // kds-tail's three forms of `data`: the record itself, its text ("utf8", here a
+        // record put with a trailing newline) and its base64.
+        let text = serde_json::to_string(e).unwrap() + "\n";
+        let (data, encoding) = match i % 3 {
+            0 => (json!(text), Some("utf8")),
+            1 if i % 2 == 1 => {
+                use base64::Engine;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&text);
+                (json!(b64), Some("base64"))
+            }
+            _ => (e.clone(), None),
         };
-        let env = json!({
+        let mut env = json!({
             "shard_id": "shardId-000000000001",
             "sequence_number": (49_000_000 + i).to_string(),
             "partition_key": e["tno"],
             "arrival": rfc3339(t, true),
             "data": data,
         });
+        if let Some(encoding) = encoding {
+            env["encoding"] = json!(encoding);
+        }
         s.push_str(&serde_json::to_string(&env).unwrap());
         s.push('\n');
     }
     s
+}
+
+/// The record of a `kds-tail --envelope` line, by the envelope rule (docs/ENVELOPE.md): `data`
+/// itself without `encoding`, else the JSON in its utf8 text or base64 bytes.
+fn envelope_record(v: &Value) -> Option<Value> {
+    let data = v.get("data")?;
+    let bytes = match v.get("encoding").map(|e| e.as_str()) {
+        None => return Some(data.clone()),
+        Some(Some("utf8")) => data.as_str()?.as_bytes().to_vec(),
+        Some(Some("base64")) => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(data.as_str()?)
+                .ok()?
+        }
+        Some(_) => return None,
+    };
+    serde_json::from_slice(&bytes).ok()
 }
 
 #[derive(Clone, Debug)]
@@ -379,19 +407,9 @@ pub fn reference(q: &RefQuery, input: &str) -> RefResult {
                     res.bad += 1;
                     continue;
                 };
-                let data = match v.get("data") {
-                    Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-                        Ok(d) => d,
-                        Err(_) => {
-                            res.bad += 1;
-                            continue;
-                        }
-                    },
-                    Some(d) => d.clone(),
-                    None => {
-                        res.bad += 1;
-                        continue;
-                    }
+                let Some(data) = envelope_record(&v).filter(Value::is_object) else {
+                    res.bad += 1;
+                    continue;
                 };
                 (data, t)
             }
