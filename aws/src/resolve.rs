@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use kds_common::exit::usage;
@@ -57,7 +58,7 @@ pub async fn resolve(args: &AwsArgs) -> anyhow::Result<Resolved> {
     let credentials = tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials())
         .await
         .map_err(|_| usage(no_credentials("the credentials provider did not answer")))?
-        .map_err(|e| usage(no_credentials(&one_line(&e))))?;
+        .map_err(|e| usage(no_credentials(&why_none(&e))))?;
     let profile = args
         .profile
         .clone()
@@ -107,6 +108,17 @@ fn no_credentials(why: &str) -> String {
         "no AWS credentials ({why}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
          pass --profile, or run `aws configure`"
     )
+}
+
+/// "Not loaded" means every link of the chain came up empty: name the links, not each one's
+/// long excuse. Any other failure (a broken profile, an SSO or STS error) is spelled out.
+fn why_none(err: &CredentialsError) -> String {
+    match err {
+        CredentialsError::CredentialsNotLoaded(_) => {
+            "none in the environment, the shared files, web identity, container or IMDS".into()
+        }
+        other => one_line(other),
+    }
 }
 
 fn one_line(err: &dyn std::error::Error) -> String {
