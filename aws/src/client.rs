@@ -157,7 +157,10 @@ mod tests {
         );
         let kinesis = kinesis(&resolved(None), Plane::Control);
         assert_eq!(
-            kinesis.config().timeout_config().and_then(|t| t.operation_timeout()),
+            kinesis
+                .config()
+                .timeout_config()
+                .and_then(|t| t.operation_timeout()),
             Some(CONTROL_OPERATION_TIMEOUT)
         );
     }

@@ -204,10 +204,7 @@ mod tests {
     #[test]
     fn source_names_the_provider() {
         let creds = Credentials::new("AKID", "SECRET", None, None, "Environment");
-        assert_eq!(
-            credentials_source(&creds, None),
-            "env (AWS_ACCESS_KEY_ID)"
-        );
+        assert_eq!(credentials_source(&creds, None), "env (AWS_ACCESS_KEY_ID)");
         let creds = Credentials::new("AKID", "SECRET", None, None, "ProfileFile");
         assert!(credentials_source(&creds, Some("prod")).starts_with("profile prod"));
     }

@@ -518,4 +518,3 @@ pub async fn run(
     }
     Ok(Exit::Ok)
 }
-

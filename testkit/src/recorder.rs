@@ -76,7 +76,10 @@ pub struct Seen {
 impl Recorder {
     pub fn start(answer: Answer) -> Recorder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the recorder");
-        let url = format!("http://{}", listener.local_addr().expect("recorder address"));
+        let url = format!(
+            "http://{}",
+            listener.local_addr().expect("recorder address")
+        );
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
         std::thread::spawn(move || {
@@ -116,7 +119,10 @@ struct Request {
     method: String,
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>, conn: &mut TcpStream) -> std::io::Result<Option<Request>> {
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    conn: &mut TcpStream,
+) -> std::io::Result<Option<Request>> {
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
         return Ok(None);
@@ -169,7 +175,11 @@ fn serve(conn: TcpStream, answer: &Answer, seen: &Mutex<Vec<Seen>>) -> std::io::
             headers,
             body,
         } => {
-            let body = if request.method == "HEAD" { "" } else { body.as_str() };
+            let body = if request.method == "HEAD" {
+                ""
+            } else {
+                body.as_str()
+            };
             let mut text = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
             for (k, v) in headers {
                 text.push_str(&format!("{k}: {v}\r\n"));
@@ -186,7 +196,9 @@ fn describe(request: &Request) -> Seen {
     let header = |name: &str| {
         request.head.iter().skip(1).find_map(|h| {
             let (k, v) = h.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
         })
     };
     let access_key_id = header("authorization")
@@ -199,7 +211,11 @@ fn describe(request: &Request) -> Seen {
         .map(|t| t.rsplit('.').next().unwrap_or("").to_string())
         .unwrap_or_else(|| {
             let mut parts = request.head[0].split(' ');
-            format!("{} {}", parts.next().unwrap_or(""), parts.next().unwrap_or(""))
+            format!(
+                "{} {}",
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or("")
+            )
         });
     Seen {
         operation,

@@ -102,7 +102,12 @@ fn isolate(cmd: &mut Command, files: &(String, String)) {
 }
 
 fn assert_usage(what: &str, run: &Run, needle: &str) {
-    assert_eq!(run.code, Some(2), "{what}: exit status; stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.code,
+        Some(2),
+        "{what}: exit status; stderr:\n{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains(needle),
         "{what}: stderr does not name the fix ({needle:?}):\n{}",
@@ -124,7 +129,8 @@ fn no_region_ends_each_tool_at_once() {
     for name in TOOLS {
         let mut cmd = tool(&stack, name, "kds-no-region-target");
         isolate(&mut cmd, &files);
-        cmd.env_remove("AWS_REGION").env_remove("AWS_DEFAULT_REGION");
+        cmd.env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION");
         let run = run_within(cmd, "{}\n", FAIL_FAST);
         assert_usage(name, &run, "no AWS region: pass --region or set AWS_REGION");
     }
@@ -152,7 +158,11 @@ fn refused_credentials_end_each_tool_at_once() {
     let kinesis = Recorder::start(Answer::kinesis_unrecognized_client());
     let s3 = Recorder::start(Answer::s3_invalid_access_key_id());
     for name in TOOLS {
-        let endpoint = if name == "kds-s3sink" { s3.url() } else { kinesis.url() };
+        let endpoint = if name == "kds-s3sink" {
+            s3.url()
+        } else {
+            kinesis.url()
+        };
         let mut cmd = tool(&stack, name, "kds-refused-target");
         cmd.args(["--endpoint-url", endpoint]);
         let run = run_within(cmd, "{\"a\":1}\n", FAIL_FAST);
@@ -175,14 +185,17 @@ async fn profile_beats_exported_keys() {
     let stream = TestStream::create(&stack, 1).await.expect("stream");
     let recorder = Recorder::start(Answer::Forward(stack.kinesis_endpoint.clone()));
     let dir = tempfile::tempdir().expect("tempdir");
-    let files = config_files(dir.path(), &[("default", "AKIDDEFAULT"), ("lab", "AKIDPROFILELAB")]);
+    let files = config_files(
+        dir.path(),
+        &[("default", "AKIDDEFAULT"), ("lab", "AKIDPROFILELAB")],
+    );
     let mut cmd = tool(&stack, "kds-put", &stream.name);
     isolate(&mut cmd, &files);
     cmd.args(["--profile", "lab", "--endpoint-url", recorder.url()])
         .env("AWS_ACCESS_KEY_ID", "AKIDEXPORTED")
         .env("AWS_SECRET_ACCESS_KEY", "exported-secret");
     let run = tokio::task::spawn_blocking(move || {
-        run_within(cmd, "{\"a\":1}\n{\"a\":2}\n", Duration::from_secs(60))
+        run_within(cmd, "{\"tno\":\"1\"}\n{\"tno\":\"2\"}\n", Duration::from_secs(60))
     })
     .await
     .expect("join");
@@ -203,7 +216,7 @@ async fn profile_beats_exported_keys() {
         .env("AWS_ACCESS_KEY_ID", "AKIDEXPORTED")
         .env("AWS_SECRET_ACCESS_KEY", "exported-secret");
     let run = tokio::task::spawn_blocking(move || {
-        run_within(cmd, "{\"a\":3}\n", Duration::from_secs(60))
+        run_within(cmd, "{\"tno\":\"3\"}\n", Duration::from_secs(60))
     })
     .await
     .expect("join");
@@ -239,9 +252,11 @@ async fn a_bucket_that_does_not_exist_is_a_usage_error() {
     let bucket = TestBucket::create(&stack).await.expect("bucket");
     let mut cmd = tool(&stack, "kds-s3sink", &bucket.name);
     cmd.args(["--buffer-interval", "60s"]);
-    let run = tokio::task::spawn_blocking(move || run_within(cmd, "{\"a\":1}\n", Duration::from_secs(60)))
-        .await
-        .expect("join");
+    let run = tokio::task::spawn_blocking(move || {
+        run_within(cmd, "{\"a\":1}\n", Duration::from_secs(60))
+    })
+    .await
+    .expect("join");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     bucket.delete().await.expect("delete bucket");
 }
@@ -267,7 +282,9 @@ async fn tail_started_on_a_creating_stream_waits_for_active() {
         .put_record()
         .stream_name(&name)
         .partition_key("k")
-        .data(aws_sdk_kinesis::primitives::Blob::new(b"{\"n\":1}".to_vec()))
+        .data(aws_sdk_kinesis::primitives::Blob::new(
+            b"{\"n\":1}".to_vec(),
+        ))
         .send()
         .await
         .expect("PutRecord");
@@ -287,9 +304,21 @@ fn show_config_names_the_sources_and_exits_0() {
         cmd.arg("--show-config");
         let run = run_within(cmd, "", FAIL_FAST);
         assert_eq!(run.code, Some(0), "{name}: {}", run.stderr);
-        assert!(run.stdout.contains("credentials  env (AWS_ACCESS_KEY_ID)"), "{name}: {}", run.stdout);
-        assert!(run.stdout.contains("region       us-east-1"), "{name}: {}", run.stdout);
-        let service = if name == "kds-s3sink" { "(s3)" } else { "(kinesis)" };
+        assert!(
+            run.stdout.contains("credentials  env (AWS_ACCESS_KEY_ID)"),
+            "{name}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("region       us-east-1"),
+            "{name}: {}",
+            run.stdout
+        );
+        let service = if name == "kds-s3sink" {
+            "(s3)"
+        } else {
+            "(kinesis)"
+        };
         assert!(run.stdout.contains(service), "{name}: {}", run.stdout);
 
         let mut cmd = tool(&stack, name, "kds-show-target");
@@ -297,9 +326,21 @@ fn show_config_names_the_sources_and_exits_0() {
         cmd.args(["--show-config", "--profile", "lab"]);
         let run = run_within(cmd, "", FAIL_FAST);
         assert_eq!(run.code, Some(0), "{name}: {}", run.stderr);
-        assert!(run.stdout.contains("profile      lab  (--profile)"), "{name}: {}", run.stdout);
-        assert!(run.stdout.contains("credentials  profile lab"), "{name}: {}", run.stdout);
-        assert!(run.stdout.contains("CLAB"), "masked key id keeps its end: {}", run.stdout);
+        assert!(
+            run.stdout.contains("profile      lab  (--profile)"),
+            "{name}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("credentials  profile lab"),
+            "{name}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("GLAB"),
+            "masked key id keeps its end: {}",
+            run.stdout
+        );
         assert!(!run.stdout.contains("AKIDSHOWCONFIGLAB"), "{}", run.stdout);
         assert!(!run.stdout.contains("secret-of-lab"), "{}", run.stdout);
     }

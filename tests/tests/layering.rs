@@ -9,7 +9,17 @@ fn dependencies(package: &str) -> Vec<String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(testkit::repo_root())
-        .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p"])
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+            "-p",
+        ])
         .arg(package)
         .output()
         .expect("run cargo tree");
@@ -45,6 +55,9 @@ fn the_aws_layer_is_where_the_sdk_is() {
     let deps = dependencies("kds-aws");
     let bad = forbidden(&deps);
     for needed in ["aws-sdk-kinesis", "aws-sdk-s3", "tokio"] {
-        assert!(bad.iter().any(|d| *d == needed), "kds-aws lacks {needed}: {deps:?}");
+        assert!(
+            bad.iter().any(|d| *d == needed),
+            "kds-aws lacks {needed}: {deps:?}"
+        );
     }
 }

@@ -453,7 +453,11 @@ fn show_config_and_the_call_log_print_no_secret() {
     let stack = Stack::get();
     for tool in ["kds-put", "kds-tail", "kds-s3sink"] {
         let mut cmd = tool_command(&stack, tool);
-        let target = if tool == "kds-s3sink" { "--bucket" } else { "--stream" };
+        let target = if tool == "kds-s3sink" {
+            "--bucket"
+        } else {
+            "--stream"
+        };
         cmd.args([target, "kds-security-show-config", "--show-config"]);
         let run = run_bounded(cmd, b"", Duration::from_secs(30));
         assert_no_credentials(&format!("{tool} --show-config"), &run);
@@ -480,18 +484,30 @@ fn show_config_and_the_call_log_print_no_secret() {
     // The SDK's own trace (opted into by name) shows the access key id, as the AWS CLI's
     // --debug does, but never the secret or the session token.
     let mut cmd = tool_command(&stack, "kds-tail");
-    cmd.env("KDS_LOG", "trace,aws=trace,hyper=trace")
-        .args(["--stream", "kds-security-log", "--endpoint-url", &deny.url]);
+    cmd.env("KDS_LOG", "trace,aws=trace,hyper=trace").args([
+        "--stream",
+        "kds-security-log",
+        "--endpoint-url",
+        &deny.url,
+    ]);
     let run = run_bounded(cmd, b"", Duration::from_secs(60));
     let encoded_secret = SECRET.replace('/', "%2F").replace('+', "%2B");
-    for needle in [SECRET, encoded_secret.as_str(), "SECRETkds123", SESSION_TOKEN] {
+    for needle in [
+        SECRET,
+        encoded_secret.as_str(),
+        "SECRETkds123",
+        SESSION_TOKEN,
+    ] {
         assert!(
             !run.stderr.contains(needle) && !run.stdout.contains(needle),
             "SDK trace shows a secret: {}",
             run.stderr.replace(needle, "<<HERE>>")
         );
     }
-    assert!(run.stderr.contains("aws_smithy_runtime"), "SDK trace was on");
+    assert!(
+        run.stderr.contains("aws_smithy_runtime"),
+        "SDK trace was on"
+    );
 }
 
 fn mode(p: &Path) -> u32 {
