@@ -1,5 +1,5 @@
 //! The offline tools and the shared core build neither the AWS SDK nor an async runtime:
-//! `cargo tree -e normal` of kds-gen, kds-window and kds-common lists no aws-*, tokio or hyper
+//! `cargo tree -e normal` of kds-gen, kds-window, kds-chart and kds-common lists no aws-*, tokio or hyper
 //! crate, and kds-aws (the one AWS layer) does, so the check can fail.
 
 use std::process::Command;
@@ -42,7 +42,7 @@ fn forbidden(deps: &[String]) -> Vec<&String> {
 
 #[test]
 fn offline_crates_build_no_sdk_and_no_runtime() {
-    for package in ["kds-gen", "kds-window", "kds-common"] {
+    for package in ["kds-gen", "kds-window", "kds-chart", "kds-common"] {
         let deps = dependencies(package);
         assert!(deps.iter().any(|d| d == package), "{package}: {deps:?}");
         let bad = forbidden(&deps);

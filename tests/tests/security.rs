@@ -421,8 +421,9 @@ async fn kds_s3sink_never_prints_credentials() {
             ),
             (
                 "access denied",
+                // Refused at start-up by HeadBucket: a configuration error, exit 2.
                 sink(&["--bucket", &name, "--endpoint-url", &deny_url], "d"),
-                Some(1),
+                Some(2),
             ),
         ]
     })
