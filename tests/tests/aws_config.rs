@@ -195,7 +195,11 @@ async fn profile_beats_exported_keys() {
         .env("AWS_ACCESS_KEY_ID", "AKIDEXPORTED")
         .env("AWS_SECRET_ACCESS_KEY", "exported-secret");
     let run = tokio::task::spawn_blocking(move || {
-        run_within(cmd, "{\"tno\":\"1\"}\n{\"tno\":\"2\"}\n", Duration::from_secs(60))
+        run_within(
+            cmd,
+            "{\"tno\":\"1\"}\n{\"tno\":\"2\"}\n",
+            Duration::from_secs(60),
+        )
     })
     .await
     .expect("join");
