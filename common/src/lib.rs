@@ -1,5 +1,6 @@
 //! Pieces every kds-tools binary shares: NDJSON input and output, exit codes, signal handling,
-//! duration and size parsing, timestamps, AWS client construction and the stderr stats reporter.
+//! duration and size parsing, timestamps and the stderr stats reporter. The AWS SDK and tokio
+//! stay out (they live in `kds-aws`), so the offline tools build neither.
 //!
 //! Something lives here only when two or more tools need it.
 
@@ -12,7 +13,6 @@ macro_rules! diag {
     }};
 }
 
-pub mod aws;
 pub mod cli;
 pub mod duration;
 pub mod exit;

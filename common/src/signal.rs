@@ -2,7 +2,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -54,13 +53,6 @@ impl Shutdown {
     pub fn signal_count(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }
-
-    /// Resolves once shutdown has been requested.
-    pub async fn wait(&self) {
-        while !self.requested() {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -75,18 +67,5 @@ mod tests {
         s.trigger();
         assert!(seen.requested());
         assert_eq!(seen.signal_count(), 1);
-    }
-
-    #[tokio::test]
-    async fn wait_resolves_after_trigger() {
-        let s = Shutdown::manual();
-        let t = s.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            t.trigger();
-        });
-        tokio::time::timeout(Duration::from_secs(5), s.wait())
-            .await
-            .expect("wait() should resolve once triggered");
     }
 }

@@ -35,8 +35,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use aws_sdk_kinesis::config::retry::RetryConfig;
-use aws_sdk_kinesis::config::timeout::TimeoutConfig;
+use kds_aws::client::Plane;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::{LineReader, Output};
 use kds_common::signal::Shutdown;
@@ -63,8 +62,6 @@ const INPUT_CHANNEL: usize = 4096;
 const ITEMS_PER_TURN: usize = 256;
 /// Least time between two ListShards refreshes.
 const SHARD_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
-/// Connect timeout of the Kinesis client.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the reader thread hands to the dispatcher.
 enum Item {
@@ -103,7 +100,7 @@ pub fn run_with(config: Config, shutdown: Shutdown) -> anyhow::Result<Exit> {
         None => None,
     };
     let receipts = config.receipts.then(Output::stdout);
-    let runtime = kds_common::aws::runtime()?;
+    let runtime = kds_aws::runtime()?;
     runtime.block_on(run_async(
         config,
         shutdown,
@@ -119,21 +116,18 @@ async fn run_async(
     sink: Sink,
 ) -> anyhow::Result<Exit> {
     let started = Instant::now();
-    let sdk = kds_common::aws::sdk_config(&config.aws).await;
-    // Control-plane calls keep the SDK's standard retries.
-    let control = aws_sdk_kinesis::Client::new(&sdk);
+    let Some(aws) = kds_aws::start(&config.aws, &[kds_aws::Service::Kinesis]).await? else {
+        return Ok(Exit::Ok);
+    };
+    let control = kds_aws::client::kinesis(&aws, Plane::Control);
     // PutRecords: no SDK retries, so every attempt is ours and counted.
-    let data_plane = aws_sdk_kinesis::Client::from_conf(
-        aws_sdk_kinesis::config::Builder::from(&sdk)
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(config.call_timeout)
-                    .build(),
-            )
-            .build(),
+    let data_plane = kds_aws::client::kinesis(
+        &aws,
+        Plane::Data {
+            attempt_timeout: config.call_timeout,
+        },
     );
+    kds_aws::preflight::stream_active(&control, &config.stream, "kds-put").await?;
     let map = match list_open_shards(&control, &config.stream).await {
         Ok(m) => m,
         Err(ListShardsFailure::StreamNotFound(msg)) => {

@@ -102,7 +102,7 @@ pub fn classify_service_error(code: Option<&str>, status: u16, message: &str) ->
 
 /// Classifies an SDK error from a PutRecords call.
 pub fn classify_call_error(err: &SdkError<PutRecordsError, HttpResponse>) -> CallVerdict {
-    let detail = kds_common::aws::describe_sdk_error(err);
+    let detail = kds_aws::describe_sdk_error(err);
     match err {
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();

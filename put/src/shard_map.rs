@@ -115,7 +115,7 @@ pub async fn list_open_shards(
                 }
                 return Err(ListShardsFailure::Other(anyhow::anyhow!(
                     "ListShards on stream '{stream}' failed: {}",
-                    kds_common::aws::describe_sdk_error(&err)
+                    kds_aws::describe_sdk_error(&err)
                 )));
             }
         };

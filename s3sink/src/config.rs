@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 use clap::{Parser, ValueEnum};
-use kds_common::aws::AwsArgs;
+use kds_aws::AwsArgs;
 use kds_common::duration::{format_duration, parse_duration};
 use kds_common::exit::usage;
 use kds_common::size::parse_size;

@@ -30,7 +30,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let config = Config::try_from(args)?;
     let input = LineReader::open(&config.files)?;
     let shutdown = Shutdown::install()?;
-    let runtime = kds_common::aws::runtime()?;
+    let runtime = kds_aws::runtime()?;
     runtime.block_on(sink::run(
         config,
         input,

@@ -119,7 +119,7 @@ where
         write!(
             f,
             "{} (after {} attempt{}{})",
-            kds_common::aws::describe_sdk_error(&self.last),
+            kds_aws::describe_sdk_error(&self.last),
             self.attempts,
             if self.attempts == 1 { "" } else { "s" },
             if self.retryable {

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
+use kds_aws::client::Plane;
 use kds_common::exit::Exit;
 use kds_common::io::{LineReader, Output};
 use kds_common::signal::Shutdown;
@@ -40,25 +41,8 @@ pub const CHANNEL_BATCHES: usize = 4;
 /// within moments, so reading to the end delivers everything exactly once.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
-/// The S3 client: the shared one, with the SDK's own retries off (ours run until
-/// `--retry-duration`) and bounded connect/attempt times.
-pub async fn s3_client(config: &Config) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::retry::RetryConfig;
-    use aws_sdk_s3::config::timeout::TimeoutConfig;
-    let base = kds_common::aws::s3_client(&config.aws).await;
-    let conf = base
-        .config()
-        .to_builder()
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(120))
-                .build(),
-        )
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
+/// One S3 call's attempt: our own retries run until `--retry-duration`.
+const S3_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The object key for a flushed buffer.
 pub fn object_key(config: &Config, f: &Flushed) -> Result<String, key::PrefixError> {
@@ -300,8 +284,17 @@ pub async fn run(
 ) -> anyhow::Result<Exit> {
     let started = std::time::Instant::now();
     let config = Arc::new(config);
-    let client = s3_client(&config).await;
-    check_bucket(&client, &config.bucket).await?;
+    let Some(aws) = kds_aws::start(&config.aws, &[kds_aws::Service::S3]).await? else {
+        return Ok(Exit::Ok);
+    };
+    let control = kds_aws::client::s3(&aws, Plane::Control);
+    kds_aws::preflight::bucket_reachable(&control, &config.bucket, &aws.region).await?;
+    let client = kds_aws::client::s3(
+        &aws,
+        Plane::Data {
+            attempt_timeout: S3_ATTEMPT_TIMEOUT,
+        },
+    );
 
     let stats = Arc::new(Stats::default());
     let retries = Arc::new(AtomicU64::new(0));
@@ -387,7 +380,7 @@ pub async fn run(
             .next_due_ms()
             .map(|due| Duration::from_millis(u64::try_from(due - clock.now_ms()).unwrap_or(0)));
         tokio::select! {
-            _ = shutdown.wait(), if drain_until.is_none() => {
+            _ = kds_aws::wait_for_shutdown(&shutdown), if drain_until.is_none() => {
                 if config.verbose {
                     kds_common::diag!(
                         "kds-s3sink: signal: reading the input to its end (at most {}), then flushing",
@@ -516,14 +509,3 @@ fn spill_failure(config: &Config, message: String) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fails early when the bucket certainly does not exist; other errors (S3 unreachable) are
-/// left to the uploads' retries and the spill directory.
-async fn check_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
-    use aws_sdk_s3::error::SdkError;
-    match client.head_bucket().bucket(bucket).send().await {
-        Err(SdkError::ServiceError(ctx)) if ctx.raw().status().as_u16() == 404 => {
-            anyhow::bail!("bucket {bucket} does not exist")
-        }
-        _ => Ok(()),
-    }
-}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use kds_common::aws::AwsArgs;
+use kds_aws::AwsArgs;
 use kds_common::duration::parse_duration;
 use kds_common::exit::usage;
 

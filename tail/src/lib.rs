@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use aws_sdk_kinesis::Client;
+use kds_aws::client::Plane;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::Output;
 use kds_common::signal::Shutdown;
@@ -36,12 +37,14 @@ use reader::{Event, ShardReader, ShardStats, Start};
 use shards::{Coordinator, State};
 
 const TOOL: &str = "kds-tail";
+/// One GetShardIterator or GetRecords attempt (our own retries follow).
+const READ_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Entry point for `main`: validate, then run on a small multi-threaded runtime.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let config = Config::try_from(args)?;
     let shutdown = Shutdown::install()?;
-    let runtime = kds_common::aws::runtime()?;
+    let runtime = kds_aws::runtime()?;
     let result = runtime.block_on(tail(config, Output::stdout(), shutdown));
     runtime.shutdown_timeout(Duration::from_millis(200));
     result
@@ -74,17 +77,15 @@ struct Session {
 
 /// Reads the stream per `config`, writing to `out` until a stop condition or `shutdown`.
 pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Result<Exit> {
-    let shared = kds_common::aws::sdk_config(&config.aws).await;
-    let client = Client::new(&shared);
-    let reader_client = Client::from_conf(
-        aws_sdk_kinesis::config::Builder::from(&shared)
-            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_smithy_types::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .build(),
-            )
-            .build(),
+    let Some(aws) = kds_aws::start(&config.aws, &[kds_aws::Service::Kinesis]).await? else {
+        return Ok(Exit::Ok);
+    };
+    let client = kds_aws::client::kinesis(&aws, Plane::Control);
+    let reader_client = kds_aws::client::kinesis(
+        &aws,
+        Plane::Data {
+            attempt_timeout: READ_ATTEMPT_TIMEOUT,
+        },
     );
 
     // Lock and read the checkpoint before any AWS call: a second run must refuse at once.
@@ -132,6 +133,7 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         }
     };
 
+    kds_aws::preflight::stream_active(&client, &config.stream, TOOL).await?;
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     let mut s = Session {
         fmt: Formatter::new(config.data, config.envelope),
@@ -279,7 +281,7 @@ impl Session {
                     }
                     self.until_by_clock();
                 }
-                _ = shutdown.wait() => return Ok(()),
+                _ = kds_aws::wait_for_shutdown(shutdown) => return Ok(()),
             }
         }
     }

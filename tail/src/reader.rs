@@ -134,7 +134,7 @@ impl ShardReader {
                 (None, Start::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
                 (None, Start::AtTimestamp(ms)) => req
                     .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                    .timestamp(aws_smithy_types::DateTime::from_millis(*ms)),
+                    .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(*ms)),
                 (None, Start::AtSequence(seq)) => req
                     .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
                     .starting_sequence_number(seq),

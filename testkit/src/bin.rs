@@ -14,7 +14,7 @@ use crate::stack::repo_root;
 /// builds it before the integration tests run. `bin_path` is for another crate's binary (e.g.
 /// the s3sink tests piping `kds-tail`). It looks in `<target>/<profile>/` (the directory above
 /// the running test executable's `deps/`). If the binary is there and newer than every file of
-/// its package and of `common/` (and `Cargo.lock`) — always the case under
+/// its package, of `common/` and `aws/` (and `Cargo.lock`) — always the case under
 /// `cargo test --workspace`, which builds every binary — it is used as is. Otherwise the first
 /// call per binary and process runs `cargo build -p <name> --bin <name>` (plus `--release` for
 /// release tests) from the repository root. Set `KDS_TESTKIT_NO_BUILD=1` to never build.
@@ -54,7 +54,7 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
-/// True if `bin` exists and is newer than every source of package `name`, `common/` and
+/// True if `bin` exists and is newer than every source of package `name`, `common/`, `aws/` and
 /// `Cargo.lock`. Unknown package directory: not fresh (cargo decides).
 fn is_fresh(bin: &Path, name: &str) -> bool {
     let Some(bin_time) = mtime(bin) else {
@@ -65,7 +65,7 @@ fn is_fresh(bin: &Path, name: &str) -> bool {
         return false;
     };
     let mut newest = mtime(&root.join("Cargo.lock"));
-    for dir in [pkg_dir, root.join("common")] {
+    for dir in [pkg_dir, root.join("common"), root.join("aws")] {
         newest = newest.max(newest_in(&dir));
     }
     newest.is_some_and(|n| n <= bin_time)

@@ -43,6 +43,7 @@ mod stack;
 mod stream;
 
 pub mod fault_proxy;
+pub mod recorder;
 pub mod reliability;
 
 pub use bin::bin_path;

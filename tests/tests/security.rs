@@ -103,6 +103,8 @@ fn tool_command(stack: &Stack, tool: &str) -> Command {
         .env("AWS_SECRET_ACCESS_KEY", SECRET)
         .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
         .env("RUST_LOG", "trace")
+        // The call log at its most verbose.
+        .env("KDS_LOG", "trace")
         .env("RUST_BACKTRACE", "full");
     cmd
 }
@@ -419,8 +421,9 @@ async fn kds_s3sink_never_prints_credentials() {
             ),
             (
                 "access denied",
+                // Refused at start-up by HeadBucket: a configuration error, exit 2.
                 sink(&["--bucket", &name, "--endpoint-url", &deny_url], "d"),
-                Some(1),
+                Some(2),
             ),
         ]
     })
@@ -443,6 +446,70 @@ async fn kds_s3sink_never_prints_credentials() {
 // ---------------------------------------------------------------------------------------------
 // File modes and temporary files
 // ---------------------------------------------------------------------------------------------
+
+/// `--show-config` names the credentials' source and a masked key id, never a secret; and the
+/// call log (`KDS_LOG=debug`) really logs the calls, so the runs above did exercise it.
+#[test]
+fn show_config_and_the_call_log_print_no_secret() {
+    let stack = Stack::get();
+    for tool in ["kds-put", "kds-tail", "kds-s3sink"] {
+        let mut cmd = tool_command(&stack, tool);
+        let target = if tool == "kds-s3sink" {
+            "--bucket"
+        } else {
+            "--stream"
+        };
+        cmd.args([target, "kds-security-show-config", "--show-config"]);
+        let run = run_bounded(cmd, b"", Duration::from_secs(30));
+        assert_no_credentials(&format!("{tool} --show-config"), &run);
+        assert_eq!(run.status.code(), Some(0), "{tool}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("env (AWS_ACCESS_KEY_ID)") && run.stdout.contains("EST7"),
+            "{tool}: {}",
+            run.stdout
+        );
+    }
+    let deny = DenyingServer::start();
+    let mut cmd = tool_command(&stack, "kds-tail");
+    cmd.env("KDS_LOG", "debug")
+        .args(["--stream", "kds-security-log", "--endpoint-url", &deny.url]);
+    let run = run_bounded(cmd, b"", Duration::from_secs(60));
+    assert_no_credentials("kds-tail KDS_LOG=debug", &run);
+    assert!(
+        run.stderr.contains("DescribeStreamSummary") && run.stderr.contains("status=400"),
+        "the call log names the operation and the status: {}",
+        run.stderr
+    );
+    assert!(deny.saw_key_id());
+
+    // The SDK's own trace (opted into by name) shows the access key id, as the AWS CLI's
+    // --debug does, but never the secret or the session token.
+    let mut cmd = tool_command(&stack, "kds-tail");
+    cmd.env("KDS_LOG", "trace,aws=trace,hyper=trace").args([
+        "--stream",
+        "kds-security-log",
+        "--endpoint-url",
+        &deny.url,
+    ]);
+    let run = run_bounded(cmd, b"", Duration::from_secs(60));
+    let encoded_secret = SECRET.replace('/', "%2F").replace('+', "%2B");
+    for needle in [
+        SECRET,
+        encoded_secret.as_str(),
+        "SECRETkds123",
+        SESSION_TOKEN,
+    ] {
+        assert!(
+            !run.stderr.contains(needle) && !run.stdout.contains(needle),
+            "SDK trace shows a secret: {}",
+            run.stderr.replace(needle, "<<HERE>>")
+        );
+    }
+    assert!(
+        run.stderr.contains("aws_smithy_runtime"),
+        "SDK trace was on"
+    );
+}
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p)

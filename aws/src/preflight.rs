@@ -1,0 +1,121 @@
+//! One cheap call at start-up that proves the credentials and the target before any record is
+//! read: DescribeStreamSummary for a stream, HeadBucket for a bucket.
+//!
+//! Bad credentials answer this call with UnrecognizedClientException, InvalidAccessKeyId,
+//! SignatureDoesNotMatch or ExpiredToken: the run ends at once with exit 2 and the fix, instead
+//! of retrying every record as if the network had failed.
+
+use std::time::Duration;
+
+use aws_sdk_kinesis::types::StreamStatus;
+use kds_common::diag;
+use kds_common::exit::usage;
+
+use crate::error::credentials_error;
+
+/// Longest wait for a CREATING or UPDATING stream to become ACTIVE. AWS page "Create a stream
+/// in Kinesis Data Streams": a new stream is usually ACTIVE within a minute or two.
+pub const STREAM_ACTIVE_WAIT: Duration = Duration::from_secs(180);
+/// Pause between two DescribeStreamSummary calls while waiting.
+const STREAM_POLL: Duration = Duration::from_millis(500);
+
+/// Waits until `stream` is ACTIVE (bounded, each new status reported on stderr as `tool:`).
+///
+/// A missing stream, throttling or a network failure are left to the tool's own listing, which
+/// retries and reports them in its words; bad credentials and a stream being deleted are usage
+/// errors.
+pub async fn stream_active(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    tool: &str,
+) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    let mut reported: Option<StreamStatus> = None;
+    loop {
+        let answer = client
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await;
+        let status = match answer {
+            Ok(out) => out
+                .stream_description_summary()
+                .map(|s| s.stream_status().clone()),
+            Err(e) => {
+                if let Some(fatal) = credentials_error(&e) {
+                    return Err(fatal);
+                }
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception())
+                {
+                    return Ok(());
+                }
+                // Anything else (throttling, a network failure): the tool's own listing
+                // retries and reports it as it always did.
+                return Ok(());
+            }
+        };
+        match status {
+            Some(StreamStatus::Active) | None => return Ok(()),
+            Some(StreamStatus::Deleting) => {
+                return Err(usage(format!("stream {stream} is being deleted")))
+            }
+            Some(other) => {
+                if started.elapsed() >= STREAM_ACTIVE_WAIT {
+                    return Err(usage(format!(
+                        "stream {stream} is still {} after {}s: try again when it is ACTIVE",
+                        other.as_str(),
+                        STREAM_ACTIVE_WAIT.as_secs()
+                    )));
+                }
+                if reported.as_ref() != Some(&other) {
+                    diag!(
+                        "{tool}: stream {stream} is {}; waiting for ACTIVE (up to {}s)",
+                        other.as_str(),
+                        STREAM_ACTIVE_WAIT.as_secs()
+                    );
+                    reported = Some(other);
+                }
+                tokio::time::sleep(STREAM_POLL).await;
+            }
+        }
+    }
+}
+
+/// HeadBucket: a missing bucket, a bucket in another region (S3 names it in the
+/// `x-amz-bucket-region` header of its 301 or 400 answer, AWS page "HeadBucket" of the Amazon
+/// S3 API Reference) and refused credentials end the run with exit 2. A network or server
+/// failure does not: the uploads will retry and spill as usual.
+pub async fn bucket_reachable(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    region: &str,
+) -> anyhow::Result<()> {
+    use aws_sdk_s3::error::SdkError;
+    let err = match client.head_bucket().bucket(bucket).send().await {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    if let Some(fatal) = credentials_error(&err) {
+        return Err(fatal);
+    }
+    let SdkError::ServiceError(ctx) = &err else {
+        return Ok(());
+    };
+    let status = ctx.raw().status().as_u16();
+    if let Some(actual) = ctx.raw().headers().get("x-amz-bucket-region") {
+        if actual != region {
+            return Err(usage(format!(
+                "bucket {bucket} is in {actual}: use --region {actual}"
+            )));
+        }
+    }
+    match status {
+        404 => Err(usage(format!("bucket {bucket} does not exist"))),
+        401 | 403 => Err(usage(format!(
+            "access to bucket {bucket} refused (HTTP {status}): check the credentials \
+             (AWS_ACCESS_KEY_ID, --profile) and that they may s3:ListBucket and s3:PutObject on it"
+        ))),
+        _ => Ok(()),
+    }
+}
