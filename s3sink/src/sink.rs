@@ -508,4 +508,3 @@ fn spill_failure(config: &Config, message: String) -> anyhow::Result<()> {
     kds_common::diag!("kds-s3sink: {message}; the next run re-sends them (--allow-spill)");
     Ok(())
 }
-
