@@ -85,7 +85,10 @@ fn minute_rows(ndjson: &str) -> BTreeSet<(String, u64, i64)> {
             let v: serde_json::Value =
                 serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"));
             (
-                v["window_start"].as_str().expect("window_start").to_string(),
+                v["window_start"]
+                    .as_str()
+                    .expect("window_start")
+                    .to_string(),
                 v["count_tno"].as_u64().expect("count_tno"),
                 v["sum_tnum"].as_i64().expect("sum_tnum"),
             )
@@ -120,7 +123,11 @@ async fn sql_over_delivered_objects_counts_every_record_and_matches_kds_window_p
     );
 
     let total = query(&stack, &bucket.name, "csv", "SELECT count(*) FROM lab1");
-    assert_eq!(total.trim(), RECORDS.to_string(), "count(*) over the objects");
+    assert_eq!(
+        total.trim(),
+        RECORDS.to_string(),
+        "count(*) over the objects"
+    );
     let distinct = query(
         &stack,
         &bucket.name,
@@ -146,7 +153,11 @@ async fn sql_over_delivered_objects_counts_every_record_and_matches_kds_window_p
         "SELECT strftime(date_trunc('minute', tuptime), '%Y-%m-%dT%H:%M:%S.000Z') AS window_start, \
          count(*) AS count_tno, CAST(sum(tnum) AS BIGINT) AS sum_tnum FROM lab1 GROUP BY 1 ORDER BY 1",
     );
-    assert_eq!(minute_rows(&got), want, "per-minute rows: SQL vs kds-window");
+    assert_eq!(
+        minute_rows(&got),
+        want,
+        "per-minute rows: SQL vs kds-window"
+    );
 
     // The key layout columns are the ones in each object's key.
     let s3 = stack.s3_client().await;
@@ -182,7 +193,10 @@ async fn sql_over_delivered_objects_counts_every_record_and_matches_kds_window_p
 fn usage_errors_exit_2_and_name_the_flag() {
     for (args, needle) in [
         (vec!["--format", "xml", "SELECT 1"], "--format"),
-        (vec!["--prefix", "in/!{timestamp:yyyy}/", "SELECT 1"], "--prefix"),
+        (
+            vec!["--prefix", "in/!{timestamp:yyyy}/", "SELECT 1"],
+            "--prefix",
+        ),
         (vec![], "no SQL"),
         (vec!["--bogus", "SELECT 1"], "--bogus"),
     ] {
