@@ -230,3 +230,30 @@ fn athena_ddl_reads_the_firehose_layout_with_partition_projection() {
         assert!(ddl.contains(needle), "missing {needle:?} in\n{ddl}");
     }
 }
+
+#[test]
+fn without_a_stack_an_endpoint_or_aws_it_exits_2_and_touches_nothing() {
+    // A copy of the scripts outside the checkout: no .tools/, so no local stack to find.
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = dir.path().join("scripts");
+    std::fs::create_dir(&scripts).unwrap();
+    for name in ["query", "lib.sh", "requirements-duckdb.txt"] {
+        std::fs::copy(common::script(name), scripts.join(name)).expect("copy a script");
+    }
+    let out = std::process::Command::new(scripts.join("query"))
+        .arg("SELECT count(*) FROM lab1")
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("scripts/stack start") && err.contains("--aws"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join(".tools").exists(),
+        "nothing installed before a target is known"
+    );
+}
