@@ -111,8 +111,15 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The IAM actions of the SDK calls in `package`'s code (and its workspace dependencies).
+/// The IAM actions of the SDK calls in `package`'s code (and its workspace dependencies), for
+/// the services whose SDK crate `package` itself depends on: the shared AWS layer (kds-aws) has
+/// calls for both services, and a tool reaches only those of the clients it builds.
 fn code_actions(package: &str) -> BTreeSet<String> {
+    let services: Vec<&str> = [("aws-sdk-kinesis", "kinesis:"), ("aws-sdk-s3", "s3:")]
+        .into_iter()
+        .filter(|(sdk, _)| direct_dependency(package, sdk))
+        .map(|(_, prefix)| prefix)
+        .collect();
     let mut files = Vec::new();
     for dir in crate_sources(package) {
         rust_files(&dir, &mut files);
@@ -121,12 +128,28 @@ fn code_actions(package: &str) -> BTreeSet<String> {
     for f in files {
         let src = std::fs::read_to_string(&f).unwrap_or_default();
         for (method, action) in SDK_ACTIONS {
-            if src.contains(&format!(".{method}()")) {
+            if src.contains(&format!(".{method}()"))
+                && services.iter().any(|s| action.starts_with(s))
+            {
                 actions.insert(action.to_string());
             }
         }
     }
     actions
+}
+
+/// Whether `package`'s own manifest lists `dependency` as a normal dependency.
+fn direct_dependency(package: &str, dependency: &str) -> bool {
+    let manifest = repo_root()
+        .join(package.trim_start_matches("kds-"))
+        .join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+    let normal = text.split("[dev-dependencies]").next().unwrap_or_default();
+    normal.lines().any(|l| {
+        l.trim_start().starts_with(&format!("{dependency}."))
+            || l.trim_start().starts_with(&format!("{dependency} "))
+    })
 }
 
 /// Shell functions of scripts/aws.sh: name → body.
