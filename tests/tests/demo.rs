@@ -65,6 +65,7 @@ async fn demo_fast_reconciles_ok_and_leaves_the_shared_stack_running() {
         "records counted by the windows",
         "records in S3 (kds-s3sink object reports)",
         "records in S3 (parsed from the objects)",
+        "records counted by SQL over S3 (scripts/query)",
     ] {
         assert_eq!(row(&stdout, label), generated, "{label}\n{stdout}");
     }
@@ -73,6 +74,18 @@ async fn demo_fast_reconciles_ok_and_leaves_the_shared_stack_running() {
     assert_eq!(row(&stdout, "sum of tnum from the windows"), tnum);
     assert!(row(&stdout, "window rows read back from the output stream") > 0);
     assert!(stdout.contains("lab1-input/"), "{stdout}");
+
+    // The chart of the run's windows is kept (the rest of the temporary work directory goes):
+    // a panel and a data line for each of the two fields (kds-chart's own tests check points).
+    let svg_path = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("chart of the windows kept: "))
+        .unwrap_or_else(|| panic!("no kept chart in:\n{stdout}"));
+    let svg = std::fs::read_to_string(svg_path).expect("demo-chart.svg");
+    assert!(svg.starts_with("<svg"), "{svg_path} is not an SVG");
+    assert!(svg.contains("count_tno") && svg.contains("sum_tnum"));
+    assert!(svg.matches("<polyline").count() >= 2, "{svg_path}: no data lines");
+    std::fs::remove_dir_all(std::path::Path::new(svg_path).parent().expect("work dir")).ok();
 
     // Torn down: both streams and the bucket are gone (or going).
     let kinesis = stack.kinesis_client().await;
