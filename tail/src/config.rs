@@ -145,6 +145,11 @@ pub struct Args {
     )]
     pub batch_limit: i32,
 
+    /// Time between two GetRecords calls on one shard (default 200ms: 5 calls/s, the per-shard
+    /// limit shared by all readers of the stream; give each of several readers a longer one).
+    #[arg(help_heading = "Tuning", long, env = "KDS_TAIL_POLL_INTERVAL", default_value = "200ms", value_name = "DUR", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+
     /// How often the shard list is re-read to find new shards.
     #[arg(help_heading = "Tuning", long, default_value = "10s", value_name = "DUR", value_parser = parse_duration)]
     pub list_interval: Duration,
@@ -271,6 +276,7 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     pub deaggregate: bool,
     pub batch_limit: i32,
+    pub poll_interval: Duration,
     pub list_interval: Duration,
     pub verbose: bool,
     pub aws: AwsArgs,
@@ -305,6 +311,9 @@ impl TryFrom<Args> for Config {
         }
         if a.checkpoint_interval.is_zero() {
             return Err(usage("--checkpoint-interval must be greater than 0"));
+        }
+        if a.poll_interval.is_zero() {
+            return Err(usage("--poll-interval must be greater than 0"));
         }
         if a.list_interval < Duration::from_millis(100) {
             return Err(usage("--list-interval must be at least 100ms"));
@@ -344,6 +353,7 @@ impl TryFrom<Args> for Config {
             idle_timeout: a.idle_timeout,
             deaggregate: !a.no_deaggregate,
             batch_limit: a.batch_limit,
+            poll_interval: a.poll_interval,
             list_interval: a.list_interval,
             verbose: a.verbose,
             aws: a.aws,

@@ -372,6 +372,7 @@ impl Session {
                 shard: Arc::from(id.as_str()),
                 start: self.start_position(&id),
                 limit: self.config.batch_limit,
+                poll_interval: self.config.poll_interval,
                 tx: self.tx.clone(),
                 stats,
             };
