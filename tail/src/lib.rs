@@ -133,7 +133,8 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         }
     };
 
-    kds_aws::preflight::stream_active(&client, &config.stream, TOOL).await?;
+    // kds-tail reads records of any size the stream holds: the limit is not needed here.
+    let _max_record = kds_aws::preflight::stream_active(&client, &config.stream, TOOL).await?;
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     let mut s = Session {
         fmt: Formatter::new(config.data, config.envelope),
