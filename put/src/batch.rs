@@ -1,12 +1,12 @@
 //! Records, PutRecords entries, and one PutRecords call being packed: at most
-//! [`MAX_BATCH_RECORDS`] entries and [`MAX_BATCH_BYTES`] per call, entries of any shards.
+//! [`MAX_BATCH_RECORDS`] entries and [`MAX_BATCH_BYTES`](crate::limits::MAX_BATCH_BYTES) per call, entries of any shards.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault};
 use std::time::Instant;
 
-use crate::limits::{record_size, MAX_BATCH_BYTES, MAX_BATCH_RECORDS};
+use crate::limits::{record_size, MAX_BATCH_RECORDS};
 
 /// One input line on its way to Kinesis.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub struct Call {
     /// Collector slots (shards) with entries in this call, each once.
     pub slots: Vec<usize>,
     max_records: usize,
-    /// Bytes per call: [`MAX_BATCH_BYTES`], more for a stream with larger records.
+    /// Bytes per call: [`MAX_BATCH_BYTES`](crate::limits::MAX_BATCH_BYTES), more for a stream with larger records.
     max_bytes: usize,
     /// `--ordered`: the partition keys in the call (see [`Call::admits`]).
     keys: Option<HashSet<u64, KeyHasher>>,
@@ -199,7 +199,7 @@ pub enum Admit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::MAX_RECORD_BYTES;
+    use crate::limits::{MAX_BATCH_BYTES, MAX_RECORD_BYTES};
 
     fn entry(line: u64, len: usize, key: &str) -> Entry {
         Entry::plain(UserRecord {
