@@ -247,7 +247,11 @@ mod tests {
                 panic!("three and two records stay aggregates")
             };
             assert!(recs.iter().all(|r| shard_of(r.hash) == *shard));
-            assert_eq!(shard_of(part.hash), *shard, "routed by its own first record");
+            assert_eq!(
+                shard_of(part.hash),
+                *shard,
+                "routed by its own first record"
+            );
             let Decoded::Aggregated(decoded) = decode(&part.data).unwrap() else {
                 panic!("not aggregated")
             };

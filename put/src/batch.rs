@@ -293,7 +293,11 @@ mod tests {
     #[test]
     fn a_large_record_stream_takes_calls_up_to_its_record_limit() {
         let big = 8 * MAX_RECORD_BYTES;
-        let mut c = Call::new(MAX_BATCH_RECORDS, crate::limits::max_batch_bytes(big), false);
+        let mut c = Call::new(
+            MAX_BATCH_RECORDS,
+            crate::limits::max_batch_bytes(big),
+            false,
+        );
         let now = Instant::now();
         assert_eq!(c.admits(&entry(0, big - 1, "k")), Admit::Yes);
         c.push(entry(0, big - 1, "k"), 0, now);

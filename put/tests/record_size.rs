@@ -20,7 +20,9 @@ async fn a_stream_with_a_2_mib_limit_takes_a_1_5_mib_record_and_refuses_2_5_mib(
         .send()
         .await
         .expect("UpdateMaxRecordSize (kinesis-local supports it)");
-    testkit::wait_active(&client, &stream.name).await.expect("active");
+    testkit::wait_active(&client, &stream.name)
+        .await
+        .expect("active");
 
     let dir = tempfile::tempdir().unwrap();
     let fits = format!(r#"{{"tno":"FITS","pad":"{}"}}"#, "y".repeat(1536 * KIB));

@@ -306,7 +306,8 @@ mod tests {
             t0 + Duration::from_secs(1)
         );
         // The default keeps a lone reader at the 5 calls per second per shard limit.
-        let default_rate = Duration::from_secs(1).as_secs_f64() / DEFAULT_POLL_INTERVAL.as_secs_f64();
+        let default_rate =
+            Duration::from_secs(1).as_secs_f64() / DEFAULT_POLL_INTERVAL.as_secs_f64();
         assert!(default_rate <= 5.0, "{default_rate}");
     }
 }

@@ -15,8 +15,15 @@ use testkit::{Stack, TestStream};
 async fn get_records_calls(stack: &Stack, stream: &str, poll: &str) -> (usize, Duration) {
     let recorder = Recorder::start(Answer::Forward(stack.kinesis_endpoint.clone()));
     let mut cmd = tail(stack);
-    cmd.args(["--stream", stream, "--from", "latest", "--idle-timeout", "3s"])
-        .args(["--poll-interval", poll, "--endpoint-url", recorder.url()]);
+    cmd.args([
+        "--stream",
+        stream,
+        "--from",
+        "latest",
+        "--idle-timeout",
+        "3s",
+    ])
+    .args(["--poll-interval", poll, "--endpoint-url", recorder.url()]);
     let started = Instant::now();
     let out = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(60)))
         .await
