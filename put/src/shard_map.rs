@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use aws_sdk_kinesis::operation::list_shards::ListShardsError;
-use md5::{Digest, Md5};
 
 /// One open shard and its inclusive hash-key range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +27,7 @@ pub struct ShardMap {
 
 /// The hash key Kinesis derives from a partition key.
 pub fn hash_key(partition_key: &str) -> u128 {
-    let digest = Md5::digest(partition_key.as_bytes());
-    u128::from_be_bytes(digest.into())
+    kds_common::kpl::partition_key_hash(partition_key)
 }
 
 /// Parses an explicit hash key: a decimal integer in `0..=2^128-1` written as AWS's pattern

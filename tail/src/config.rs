@@ -136,6 +136,11 @@ pub struct Args {
     #[arg(help_heading = "Output", long)]
     pub no_deaggregate: bool,
 
+    /// Drop de-aggregated records whose hash key is outside their shard's range, as the KCL
+    /// does (default: keep them, counted and reported on stderr).
+    #[arg(help_heading = "Output", long, env = "KDS_TAIL_KCL_DROP_OUTSIDE_SHARD")]
+    pub kcl_drop_outside_shard: bool,
+
     /// Records asked for per GetRecords call (1-10000).
     #[arg(
         help_heading = "Tuning",
@@ -275,6 +280,7 @@ pub struct Config {
     pub shard_id: Option<String>,
     pub idle_timeout: Option<Duration>,
     pub deaggregate: bool,
+    pub kcl_drop_outside_shard: bool,
     pub batch_limit: i32,
     pub poll_interval: Duration,
     pub list_interval: Duration,
@@ -352,6 +358,7 @@ impl TryFrom<Args> for Config {
             shard_id: a.shard_id,
             idle_timeout: a.idle_timeout,
             deaggregate: !a.no_deaggregate,
+            kcl_drop_outside_shard: a.kcl_drop_outside_shard,
             batch_limit: a.batch_limit,
             poll_interval: a.poll_interval,
             list_interval: a.list_interval,

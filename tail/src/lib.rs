@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod output;
+pub mod range;
 pub mod reader;
 pub mod shards;
 
@@ -72,6 +73,8 @@ struct Session {
     fmt: Formatter,
     written: u64,
     bad_aggregates: u64,
+    /// User records outside their shard's hash-key range (see [`range`]).
+    outside_shard: u64,
     warned: bool,
 }
 
@@ -157,6 +160,7 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         out,
         written: 0,
         bad_aggregates: 0,
+        outside_shard: 0,
         warned: false,
     };
 
@@ -187,6 +191,17 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         renewals
     );
     let w = s.fmt.warnings;
+    if s.outside_shard > 0 {
+        let what = if s.config.kcl_drop_outside_shard {
+            "dropped (--kcl-drop-outside-shard)"
+        } else {
+            "kept; the KCL would drop them"
+        };
+        kds_common::diag!(
+            "{TOOL}: warning: {} de-aggregated records outside their shard's hash-key range, {what}",
+            s.outside_shard
+        );
+    }
     if w.total() > 0 || s.bad_aggregates > 0 {
         let warn = format!(
             "warning: {} records not a single UTF-8 line ({} as JSON strings, {} as base64), {} bad KPL aggregates",
@@ -522,10 +537,14 @@ impl Session {
                 }
                 Decoded::Aggregated(users) => {
                     let mut complete = true;
+                    let range = self.coord.info(shard).and_then(|i| i.hash_range);
                     for (i, u) in users.iter().enumerate() {
                         if self.limit_reached() {
                             complete = false;
                             break;
+                        }
+                        if range::outside_shard(u, range) && self.outside(shard, r, i) {
+                            continue;
                         }
                         let rec = OutRecord {
                             sub_sequence: Some(i as u64),
@@ -559,6 +578,19 @@ impl Session {
             self.state.shards.insert(shard.to_string(), seq.to_string());
         }
         Ok(())
+    }
+
+    /// Counts user record `i` of `r`, outside `shard`'s range; true when it is to be dropped.
+    fn outside(&mut self, shard: &str, r: &aws_sdk_kinesis::types::Record, i: usize) -> bool {
+        self.outside_shard += 1;
+        if self.outside_shard == 1 || self.config.verbose {
+            kds_common::diag!(
+                "{TOOL}: warning: {shard} {} user record {i}: hash key outside the shard's range, {}",
+                r.sequence_number,
+                if self.config.kcl_drop_outside_shard { "dropped" } else { "kept" }
+            );
+        }
+        self.config.kcl_drop_outside_shard
     }
 
     fn save_checkpoint(&mut self) -> anyhow::Result<()> {
