@@ -192,15 +192,8 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
     );
     let w = s.fmt.warnings;
     if s.outside_shard > 0 {
-        let what = if s.config.kcl_drop_outside_shard {
-            "dropped (--kcl-drop-outside-shard)"
-        } else {
-            "kept; the KCL would drop them"
-        };
-        kds_common::diag!(
-            "{TOOL}: warning: {} de-aggregated records outside their shard's hash-key range, {what}",
-            s.outside_shard
-        );
+        let line = range::summary(s.outside_shard, s.config.kcl_drop_outside_shard);
+        kds_common::diag!("{TOOL}: warning: {line}");
     }
     if w.total() > 0 || s.bad_aggregates > 0 {
         let warn = format!(

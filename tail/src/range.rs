@@ -19,6 +19,16 @@ pub fn outside_shard(r: &Record<'_>, range: Option<(u128, u128)>) -> bool {
     }
 }
 
+/// The exit summary's sentence about `count` such records.
+pub fn summary(count: u64, dropped: bool) -> String {
+    let what = if dropped {
+        "dropped (--kcl-drop-outside-shard)"
+    } else {
+        "kept; the KCL would drop them"
+    };
+    format!("{count} de-aggregated records outside their shard's hash-key range, {what}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
