@@ -20,6 +20,9 @@ pub const STREAM_ACTIVE_WAIT: Duration = Duration::from_secs(180);
 const STREAM_POLL: Duration = Duration::from_millis(500);
 
 /// Waits until `stream` is ACTIVE (bounded, each new status reported on stderr as `tool:`).
+/// Returns the stream's largest record in bytes when the answer names it
+/// (`MaxRecordSizeInKiB`, AWS page "UpdateMaxRecordSize": 1024 to 10240 KiB); `None` when the
+/// call was refused or failed, or the field is absent, and the caller keeps the 1 MiB default.
 ///
 /// A missing stream, throttling or a network failure are left to the tool's own listing, which
 /// retries and reports them in its words; bad credentials and a stream being deleted are usage
@@ -28,7 +31,7 @@ pub async fn stream_active(
     client: &aws_sdk_kinesis::Client,
     stream: &str,
     tool: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<usize>> {
     let started = tokio::time::Instant::now();
     let mut reported: Option<StreamStatus> = None;
     loop {
@@ -37,10 +40,15 @@ pub async fn stream_active(
             .stream_name(stream)
             .send()
             .await;
-        let status = match answer {
-            Ok(out) => out
-                .stream_description_summary()
-                .map(|s| s.stream_status().clone()),
+        let (status, max_record) = match answer {
+            Ok(out) => {
+                let summary = out.stream_description_summary();
+                let max_record = summary
+                    .and_then(|s| s.max_record_size_in_kib())
+                    .and_then(|kib| usize::try_from(kib).ok())
+                    .map(|kib| kib * 1024);
+                (summary.map(|s| s.stream_status().clone()), max_record)
+            }
             Err(e) => {
                 if let Some(fatal) = credentials_error(&e) {
                     return Err(fatal);
@@ -48,15 +56,16 @@ pub async fn stream_active(
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception())
                 {
-                    return Ok(());
+                    return Ok(None);
                 }
-                // Anything else (throttling, a network failure): the tool's own listing
-                // retries and reports it as it always did.
-                return Ok(());
+                // Anything else (throttling, a network failure, AccessDenied for a policy
+                // without kinesis:DescribeStreamSummary): the tool's own listing retries and
+                // reports it as it always did.
+                return Ok(None);
             }
         };
         match status {
-            Some(StreamStatus::Active) | None => return Ok(()),
+            Some(StreamStatus::Active) | None => return Ok(max_record),
             Some(StreamStatus::Deleting) => {
                 return Err(usage(format!("stream {stream} is being deleted")))
             }

@@ -37,6 +37,22 @@ pub struct Record<'a> {
     pub data: &'a [u8],
 }
 
+/// The 128-bit hash key Kinesis routes a record by: its explicit hash key (decimal) when it has
+/// one, else the MD5 of its partition key as a big-endian integer (AWS API Reference
+/// "PutRecords": "An MD5 hash function is used to map partition keys to 128-bit integer
+/// values"). `None` for an explicit hash key that is not a decimal below 2^128.
+pub fn routing_hash(partition_key: &str, explicit_hash_key: Option<&str>) -> Option<u128> {
+    match explicit_hash_key {
+        Some(k) => k.parse().ok(),
+        None => Some(partition_key_hash(partition_key)),
+    }
+}
+
+/// MD5 of a partition key as a 128-bit big-endian integer.
+pub fn partition_key_hash(partition_key: &str) -> u128 {
+    u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into())
+}
+
 pub fn varint_len(mut v: u64) -> usize {
     let mut n = 1;
     while v >= 0x80 {

@@ -116,6 +116,43 @@ impl Aggregator {
     }
 }
 
+/// Splits an entry so that every part holds only user records of one shard, as `shard_of`
+/// (hash key to shard) says; each part is returned with its shard, parts in input order.
+///
+/// The KCL's de-aggregation (AWS page "Consumer De-aggregation" of the KPL guide) drops user
+/// records whose hash key lies outside the range of the shard the aggregate was read from:
+/// after a reshard an aggregate packed for a parent shard is re-packed per child before it is
+/// sent (or sent again).
+pub fn split_by_shard(entry: Entry, shard_of: impl Fn(u128) -> usize) -> Vec<(usize, Entry)> {
+    let first = shard_of(entry.hash);
+    let Origin::Aggregate(recs) = &entry.origin else {
+        return vec![(first, entry)];
+    };
+    if recs.iter().all(|r| shard_of(r.hash) == first) {
+        return vec![(first, entry)];
+    }
+    let attempts = entry.attempts;
+    let Origin::Aggregate(recs) = entry.origin else {
+        unreachable!("checked above")
+    };
+    let mut groups: Vec<(usize, Vec<UserRecord>)> = Vec::new();
+    for r in recs {
+        let shard = shard_of(r.hash);
+        match groups.iter_mut().find(|(s, _)| *s == shard) {
+            Some((_, g)) => g.push(r),
+            None => groups.push((shard, vec![r])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(shard, g)| {
+            let mut part = pack(g);
+            part.attempts = attempts;
+            (shard, part)
+        })
+        .collect()
+}
+
 /// Turns user records into one entry: a plain record for one, an aggregate for several.
 pub fn pack(mut records: Vec<UserRecord>) -> Entry {
     if records.len() == 1 {
@@ -189,6 +226,50 @@ mod tests {
         assert!(entries
             .iter()
             .any(|e| e.data.len() + e.partition_key.len() > target - 60));
+    }
+
+    #[test]
+    fn split_by_shard_repacks_each_shard_apart() {
+        let mut agg = Aggregator::new(10_000);
+        for (line, hash) in [(1, 10u128), (2, 900), (3, 20), (4, 950), (5, 30)] {
+            let mut r = rec(line, &format!("k{line}"), b"data");
+            r.hash = hash;
+            assert!(agg.push(r).is_empty());
+        }
+        let mut whole = agg.take().unwrap();
+        whole.attempts = 2;
+        // One shard below 500, one from 500 up: the aggregate must become two.
+        let shard_of = |h: u128| usize::from(h >= 500);
+        let parts = split_by_shard(whole, shard_of);
+        assert_eq!(parts.len(), 2);
+        for (shard, part) in &parts {
+            let Origin::Aggregate(recs) = &part.origin else {
+                panic!("three and two records stay aggregates")
+            };
+            assert!(recs.iter().all(|r| shard_of(r.hash) == *shard));
+            assert_eq!(
+                shard_of(part.hash),
+                *shard,
+                "routed by its own first record"
+            );
+            let Decoded::Aggregated(decoded) = decode(&part.data).unwrap() else {
+                panic!("not aggregated")
+            };
+            assert_eq!(decoded.len(), recs.len());
+            assert_eq!(part.attempts, 2);
+        }
+        let lines = |i: usize| match &parts[i].1.origin {
+            Origin::Aggregate(recs) => recs.iter().map(|r| r.line).collect::<Vec<_>>(),
+            Origin::Line(_) => Vec::new(),
+        };
+        assert_eq!(lines(0), [1, 3, 5]);
+        assert_eq!(lines(1), [2, 4]);
+        // An aggregate within one shard is left as it is.
+        let mut agg = Aggregator::new(10_000);
+        agg.push(rec(1, "a", b"x"));
+        agg.push(rec(2, "b", b"y"));
+        let one = split_by_shard(agg.take().unwrap(), |_| 0);
+        assert_eq!(one.len(), 1);
     }
 
     #[test]

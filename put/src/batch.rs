@@ -1,12 +1,12 @@
 //! Records, PutRecords entries, and one PutRecords call being packed: at most
-//! [`MAX_BATCH_RECORDS`] entries and [`MAX_BATCH_BYTES`] per call, entries of any shards.
+//! [`MAX_BATCH_RECORDS`] entries and [`MAX_BATCH_BYTES`](crate::limits::MAX_BATCH_BYTES) per call, entries of any shards.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault};
 use std::time::Instant;
 
-use crate::limits::{record_size, MAX_BATCH_BYTES, MAX_BATCH_RECORDS};
+use crate::limits::{record_size, MAX_BATCH_RECORDS};
 
 /// One input line on its way to Kinesis.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,8 @@ pub struct Call {
     /// Collector slots (shards) with entries in this call, each once.
     pub slots: Vec<usize>,
     max_records: usize,
+    /// Bytes per call: [`MAX_BATCH_BYTES`](crate::limits::MAX_BATCH_BYTES), more for a stream with larger records.
+    max_bytes: usize,
     /// `--ordered`: the partition keys in the call (see [`Call::admits`]).
     keys: Option<HashSet<u64, KeyHasher>>,
     /// An entry did not fit (bytes): nothing more will, send it.
@@ -99,15 +101,16 @@ pub struct Call {
 }
 
 impl Call {
-    /// An empty call that takes up to `max_records` entries (at most [`MAX_BATCH_RECORDS`]);
-    /// `ordered`: each partition key at most once.
-    pub fn new(max_records: usize, ordered: bool) -> Call {
+    /// An empty call that takes up to `max_records` entries (at most [`MAX_BATCH_RECORDS`]) and
+    /// `max_bytes` bytes; `ordered`: each partition key at most once.
+    pub fn new(max_records: usize, max_bytes: usize, ordered: bool) -> Call {
         Call {
             entries: Vec::new(),
             bytes: 0,
             oldest: None,
             slots: Vec::new(),
             max_records: max_records.clamp(1, MAX_BATCH_RECORDS),
+            max_bytes,
             keys: ordered.then(HashSet::default),
             full: false,
         }
@@ -123,7 +126,7 @@ impl Call {
 
     /// No further entry can join (count, or bytes after one did not fit).
     pub fn is_full(&self) -> bool {
-        self.full || self.entries.len() >= self.max_records || self.bytes >= MAX_BATCH_BYTES
+        self.full || self.entries.len() >= self.max_records || self.bytes >= self.max_bytes
     }
 
     /// Why `entry` may not join now.
@@ -131,7 +134,7 @@ impl Call {
         if self.entries.len() >= self.max_records {
             return Admit::Full;
         }
-        if self.bytes + entry.size() > MAX_BATCH_BYTES {
+        if self.bytes + entry.size() > self.max_bytes {
             return Admit::NoRoom;
         }
         // PutRecords may accept some entries of a call and reject others; with at most one
@@ -187,7 +190,7 @@ pub enum Admit {
     Yes,
     /// The call has its maximum number of entries.
     Full,
-    /// The entry's bytes would pass the 5 MiB call limit.
+    /// The entry's bytes would pass the call's byte limit.
     NoRoom,
     /// `--ordered`: the call already holds a record of this partition key.
     KeyRepeats,
@@ -196,7 +199,7 @@ pub enum Admit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::MAX_RECORD_BYTES;
+    use crate::limits::{MAX_BATCH_BYTES, MAX_RECORD_BYTES};
 
     fn entry(line: u64, len: usize, key: &str) -> Entry {
         Entry::plain(UserRecord {
@@ -210,7 +213,7 @@ mod tests {
 
     #[test]
     fn call_takes_500_entries() {
-        let mut c = Call::new(MAX_BATCH_RECORDS, false);
+        let mut c = Call::new(MAX_BATCH_RECORDS, MAX_BATCH_BYTES, false);
         let now = Instant::now();
         for i in 0..500 {
             assert_eq!(c.admits(&entry(i, 10, "k")), Admit::Yes);
@@ -227,7 +230,7 @@ mod tests {
 
     #[test]
     fn smaller_calls_on_request() {
-        let mut c = Call::new(20, false);
+        let mut c = Call::new(20, MAX_BATCH_BYTES, false);
         let now = Instant::now();
         for i in 0..20 {
             c.push(entry(i, 10, "k"), 0, now);
@@ -237,7 +240,7 @@ mod tests {
 
     #[test]
     fn call_bytes_stop_at_5_mib() {
-        let mut c = Call::new(MAX_BATCH_RECORDS, false);
+        let mut c = Call::new(MAX_BATCH_RECORDS, MAX_BATCH_BYTES, false);
         let now = Instant::now();
         // Maximal records: data + key = 1 MiB each; five fill a call exactly.
         for i in 0..5 {
@@ -249,7 +252,7 @@ mod tests {
         assert!(c.is_full());
         assert_eq!(c.admits(&entry(6, 1, "k")), Admit::NoRoom);
         // One byte more each: the fifth does not fit.
-        let mut c = Call::new(MAX_BATCH_RECORDS, false);
+        let mut c = Call::new(MAX_BATCH_RECORDS, MAX_BATCH_BYTES, false);
         for i in 0..4 {
             c.push(entry(i, MAX_RECORD_BYTES, "k"), 0, now);
         }
@@ -258,7 +261,7 @@ mod tests {
 
     #[test]
     fn ordered_calls_hold_each_key_once() {
-        let mut c = Call::new(MAX_BATCH_RECORDS, true);
+        let mut c = Call::new(MAX_BATCH_RECORDS, MAX_BATCH_BYTES, true);
         let now = Instant::now();
         for (i, k) in ["a", "b", "c"].iter().enumerate() {
             c.push(entry(i as u64, 1, k), 0, now);
@@ -268,14 +271,14 @@ mod tests {
         c.take().unwrap();
         assert_eq!(c.admits(&entry(3, 1, "a")), Admit::Yes);
         // Unordered calls take repeats.
-        let mut c = Call::new(MAX_BATCH_RECORDS, false);
+        let mut c = Call::new(MAX_BATCH_RECORDS, MAX_BATCH_BYTES, false);
         c.push(entry(0, 1, "a"), 0, now);
         assert_eq!(c.admits(&entry(1, 1, "a")), Admit::Yes);
     }
 
     #[test]
     fn linger_starts_with_the_first_entry() {
-        let mut c = Call::new(MAX_BATCH_RECORDS, false);
+        let mut c = Call::new(MAX_BATCH_RECORDS, MAX_BATCH_BYTES, false);
         let t0 = Instant::now();
         assert_eq!(c.oldest, None);
         c.push(entry(1, 1, "k"), 0, t0);
@@ -285,5 +288,19 @@ mod tests {
             t0 + std::time::Duration::from_millis(50),
         );
         assert_eq!(c.oldest, Some(t0));
+    }
+
+    #[test]
+    fn a_large_record_stream_takes_calls_up_to_its_record_limit() {
+        let big = 8 * MAX_RECORD_BYTES;
+        let mut c = Call::new(
+            MAX_BATCH_RECORDS,
+            crate::limits::max_batch_bytes(big),
+            false,
+        );
+        let now = Instant::now();
+        assert_eq!(c.admits(&entry(0, big - 1, "k")), Admit::Yes);
+        c.push(entry(0, big - 1, "k"), 0, now);
+        assert_eq!(c.admits(&entry(1, 2, "k")), Admit::NoRoom);
     }
 }

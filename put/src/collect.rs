@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::aggregate::Aggregator;
+use crate::aggregate::{split_by_shard, Aggregator};
 use crate::batch::{Admit, Call, Entry, UserRecord};
 use crate::rate::ShardLimit;
 use crate::shard_map::ShardMap;
@@ -35,6 +35,8 @@ pub const MAX_QUEUED_BYTES: usize = 32 << 20;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub max_records: usize,
+    /// Bytes per PutRecords call (see [`crate::limits::max_batch_bytes`]).
+    pub max_call_bytes: usize,
     pub ordered: bool,
     pub linger: Duration,
     /// `--aggregate`: the largest aggregated record.
@@ -92,7 +94,7 @@ pub struct Collector {
 impl Collector {
     pub fn new(map: Arc<ShardMap>, opts: Options, now: Instant) -> Collector {
         let mut c = Collector {
-            call: Call::new(opts.max_records, opts.ordered),
+            call: Call::new(opts.max_records, opts.max_call_bytes, opts.ordered),
             opts,
             map: Arc::clone(&map),
             route: Vec::new(),
@@ -148,6 +150,17 @@ impl Collector {
 
     pub fn map(&self) -> &Arc<ShardMap> {
         &self.map
+    }
+
+    /// An entry as the current map routes it: an aggregate packed by an older map (before a
+    /// reshard) is re-packed per shard, the queue counters following the extra parts.
+    fn split_for_map(&mut self, entry: Entry) -> Vec<(usize, Entry)> {
+        let size = entry.size();
+        let parts = split_by_shard(entry, |h| self.slot_for_hash(h));
+        self.queued += parts.len() - 1;
+        self.queued_bytes += parts.iter().map(|(_, e)| e.size()).sum::<usize>();
+        self.queued_bytes -= size;
+        parts
     }
 
     fn enqueue_back(&mut self, slot: usize, entry: Entry) {
@@ -222,12 +235,13 @@ impl Collector {
     /// Puts entries (in their order) at the fronts of their shards' queues.
     fn push_fronts(&mut self, entries: Vec<Entry>, not_before: Option<Instant>) {
         for e in entries.into_iter().rev() {
-            let slot = self.slot_for_hash(e.hash);
-            let s = &mut self.slots[slot];
-            if let Some(t) = not_before {
-                s.not_before = Some(s.not_before.map_or(t, |n| n.max(t)));
+            for (slot, part) in self.split_for_map(e).into_iter().rev() {
+                let s = &mut self.slots[slot];
+                if let Some(t) = not_before {
+                    s.not_before = Some(s.not_before.map_or(t, |n| n.max(t)));
+                }
+                s.queue.push_front(part);
             }
-            s.queue.push_front(e);
         }
     }
 
@@ -424,12 +438,13 @@ impl Collector {
         }
         self.install_map(map, now);
         for (e, nb) in pending {
-            let slot = self.slot_for_hash(e.hash);
-            let s = &mut self.slots[slot];
-            if let Some(t) = nb {
-                s.not_before = Some(s.not_before.map_or(t, |n| n.max(t)));
+            for (slot, part) in self.split_for_map(e) {
+                let s = &mut self.slots[slot];
+                if let Some(t) = nb {
+                    s.not_before = Some(s.not_before.map_or(t, |n| n.max(t)));
+                }
+                s.queue.push_back(part);
             }
-            s.queue.push_back(e);
         }
         if self.opts.ordered {
             self.barrier = true;
@@ -475,6 +490,7 @@ mod tests {
     fn opts() -> Options {
         Options {
             max_records: 500,
+            max_call_bytes: crate::limits::MAX_BATCH_BYTES,
             ordered: false,
             linger: Duration::from_millis(100),
             aggregate: None,
@@ -728,6 +744,60 @@ mod tests {
             shards.contains("lo-a") && shards.contains("lo-b"),
             "{shards:?}"
         );
+    }
+
+    #[test]
+    fn reshard_repacks_aggregates_per_child_shard() {
+        let t0 = Instant::now();
+        let o = Options {
+            aggregate: Some(50 * 1024),
+            ..opts()
+        };
+        let mut c = Collector::new(two_shards(), o, t0);
+        // One aggregate sent and failed (a retry waiting), one still queued, both on "lo".
+        for i in 0..40 {
+            c.push(rec(i, &key_on(true, i as usize), 10), t0);
+        }
+        c.flush_aggregators(t0, true);
+        c.fill(t0);
+        let failed = c.take_call().unwrap();
+        c.release(&failed.slots);
+        c.requeue(failed.entries, t0 + Duration::from_millis(50));
+        for i in 40..80 {
+            c.push(rec(i, &key_on(true, i as usize), 10), t0);
+        }
+        c.flush_aggregators(t0, true);
+        let lo_mid = 1u128 << 126;
+        let split = map(&[
+            ("lo-a", 0, lo_mid - 1),
+            ("lo-b", lo_mid, (1 << 127) - 1),
+            ("hi", 1 << 127, u128::MAX),
+        ]);
+        c.reshard(split, t0);
+        let t1 = t0 + Duration::from_secs(1);
+        let mut lines_seen = Vec::new();
+        loop {
+            c.fill(t1);
+            let Some(call) = c.take_call() else { break };
+            let shard_of = |h: u128| c.map().shards()[c.map().index_for_hash(h)].shard_id.clone();
+            for e in &call.entries {
+                // Kinesis routes the aggregate by its outer hash key: every user record in it
+                // must belong to that shard.
+                let shard = shard_of(e.hash);
+                match &e.origin {
+                    Origin::Aggregate(recs) => {
+                        for r in recs {
+                            assert_eq!(shard_of(r.hash), shard, "line {}", r.line);
+                            lines_seen.push(r.line);
+                        }
+                    }
+                    Origin::Line(n) => lines_seen.push(*n),
+                }
+            }
+            c.release(&call.slots);
+        }
+        lines_seen.sort_unstable();
+        assert_eq!(lines_seen, (0..80).collect::<Vec<_>>(), "nothing lost");
     }
 
     #[test]

@@ -79,8 +79,8 @@ pub struct Args {
     #[arg(help_heading = "Output", long)]
     pub random_partition_key: bool,
 
-    /// Route every record by this explicit hash key (decimal, 0..2^128-1). The partition key
-    /// is then --partition-key if given, else the hash key itself.
+    /// Route every record by this explicit hash key (decimal, 0..2^128-1, no leading zeros).
+    /// The partition key is then --partition-key if given, else the hash key itself.
     #[arg(
         help_heading = "Output",
         long,
@@ -362,6 +362,7 @@ mod tests {
             &["-s", "s", "--batch-records", "501"],
             &["-s", "s", "--max-retries", "1000"],
             &["-s", "s", "--explicit-hash-key=-5"],
+            &["-s", "s", "--explicit-hash-key", "042"],
             &["-s", "s", "--partition-key", ""],
             &["-s", "s", "--aggregate", "--aggregate-size", "2MiB"],
             &["-s", "s", "--read-ahead", "512KiB"],

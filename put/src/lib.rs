@@ -49,7 +49,6 @@ use crate::batch::UserRecord;
 use crate::budget::ByteBudget;
 use crate::collect::{Collector, Options};
 use crate::dead_letter::{codes, write_dead_letter, DeadLetter};
-use crate::limits::MAX_RECORD_BYTES;
 use crate::partition::{KeyError, Keyer};
 use crate::sender::{send_call, Ctx, Outcome, Sink};
 use crate::shard_map::{hash_key, list_open_shards, ListShardsFailure};
@@ -127,7 +126,9 @@ async fn run_async(
             attempt_timeout: config.call_timeout,
         },
     );
-    kds_aws::preflight::stream_active(&control, &config.stream, "kds-put").await?;
+    let stream_says =
+        kds_aws::preflight::stream_active(&control, &config.stream, "kds-put").await?;
+    let max_record = limits::max_record_bytes(stream_says);
     let map = match list_open_shards(&control, &config.stream).await {
         Ok(m) => m,
         Err(ListShardsFailure::StreamNotFound(msg)) => {
@@ -175,12 +176,13 @@ async fn run_async(
         let stop = Arc::clone(&stop_reading);
         let shutdown = shutdown.clone();
         let strict = config.strict;
+        let limits = InputLimits { strict, max_record };
         std::thread::Builder::new()
             .name("kds-put-reader".into())
             .spawn(move || {
                 let handoff = Handoff { tx, budget };
                 read_input(
-                    reader, keyer, ehk, strict, handoff, &stats, &stop, &shutdown,
+                    reader, keyer, ehk, limits, handoff, &stats, &stop, &shutdown,
                 )
             })
             .context("cannot start the reader thread")?
@@ -190,6 +192,7 @@ async fn run_async(
         map,
         Options {
             max_records: config.batch_records,
+            max_call_bytes: limits::max_batch_bytes(max_record),
             ordered: config.ordered,
             linger: config.linger,
             aggregate: config.aggregate,
@@ -276,14 +279,25 @@ struct Handoff {
     budget: Arc<ByteBudget>,
 }
 
+/// What the reader thread checks each line against.
+#[derive(Debug, Clone, Copy)]
+struct InputLimits {
+    /// `--strict`: stop at the first bad line.
+    strict: bool,
+    /// Largest record (data plus partition key) the stream accepts.
+    max_record: usize,
+}
+
 /// Reads lines into records until the end of input, a signal, a fatal error, or (with
 /// `--strict`) the first bad line.
+///
+/// [`InputLimits::max_record`] is the stream's own record limit (see [`limits::max_record_bytes`]).
 #[allow(clippy::too_many_arguments)]
 fn read_input(
     mut reader: LineReader,
     mut keyer: Keyer,
     explicit_hash_key: Option<(String, u128)>,
-    strict: bool,
+    limits: InputLimits,
     handoff: Handoff,
     stats: &Stats,
     stop: &AtomicBool,
@@ -295,11 +309,12 @@ fn read_input(
         }
         let number = line.number;
         let item = match keyer.key_for(line.bytes) {
-            Ok(key) if line.bytes.len() + key.len() > MAX_RECORD_BYTES => Item::Bad {
+            Ok(key) if line.bytes.len() + key.len() > limits.max_record => Item::Bad {
                 line: number,
                 message: format!(
-                    "record is {} bytes with its partition key, over the {MAX_RECORD_BYTES}-byte limit",
-                    line.bytes.len() + key.len()
+                    "record is {} bytes with its partition key, over the stream's {}-byte limit",
+                    line.bytes.len() + key.len(),
+                    limits.max_record
                 ),
                 data: line.bytes.to_vec(),
                 partition_key: Some(key),
@@ -330,7 +345,7 @@ fn read_input(
                 message: e.to_string(),
             },
         };
-        if strict {
+        if limits.strict {
             if let Item::Bad { line, message, .. } = &item {
                 Stats::add(&stats.read, 1);
                 stop.store(true, Ordering::Relaxed);

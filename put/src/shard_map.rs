@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use aws_sdk_kinesis::operation::list_shards::ListShardsError;
-use md5::{Digest, Md5};
 
 /// One open shard and its inclusive hash-key range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,15 +27,21 @@ pub struct ShardMap {
 
 /// The hash key Kinesis derives from a partition key.
 pub fn hash_key(partition_key: &str) -> u128 {
-    let digest = Md5::digest(partition_key.as_bytes());
-    u128::from_be_bytes(digest.into())
+    kds_common::kpl::partition_key_hash(partition_key)
 }
 
-/// Parses an explicit hash key: a decimal integer in `0..=2^128-1`.
+/// Parses an explicit hash key: a decimal integer in `0..=2^128-1` written as AWS's pattern
+/// `0|([1-9]\d{0,38})` requires (Kinesis API Reference, "PutRecordsRequestEntry":
+/// ExplicitHashKey), so no sign and no leading zero.
 pub fn parse_hash_key(text: &str) -> Result<u128, String> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
             "invalid hash key '{text}': expected a decimal integer 0..2^128-1"
+        ));
+    }
+    if text.len() > 1 && text.starts_with('0') {
+        return Err(format!(
+            "invalid hash key '{text}': no leading zeros (AWS pattern 0|([1-9]\\d{{0,38}}))"
         ));
     }
     text.parse::<u128>()
@@ -229,5 +234,9 @@ mod tests {
         assert!(parse_hash_key("-1").is_err());
         assert!(parse_hash_key("").is_err());
         assert!(parse_hash_key("0x10").is_err());
+        assert!(parse_hash_key("007").is_err());
+        assert!(parse_hash_key("00").is_err());
+        assert!(parse_hash_key("+7").is_err());
+        assert_eq!(parse_hash_key("7"), Ok(7));
     }
 }

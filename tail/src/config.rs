@@ -136,6 +136,11 @@ pub struct Args {
     #[arg(help_heading = "Output", long)]
     pub no_deaggregate: bool,
 
+    /// Drop de-aggregated records whose hash key is outside their shard's range, as the KCL
+    /// does (default: keep them, counted and reported on stderr).
+    #[arg(help_heading = "Output", long, env = "KDS_TAIL_KCL_DROP_OUTSIDE_SHARD")]
+    pub kcl_drop_outside_shard: bool,
+
     /// Records asked for per GetRecords call (1-10000).
     #[arg(
         help_heading = "Tuning",
@@ -144,6 +149,11 @@ pub struct Args {
         value_name = "N"
     )]
     pub batch_limit: i32,
+
+    /// Time between two GetRecords calls on one shard (default 200ms: 5 calls/s, the per-shard
+    /// limit shared by all readers of the stream; give each of several readers a longer one).
+    #[arg(help_heading = "Tuning", long, env = "KDS_TAIL_POLL_INTERVAL", default_value = "200ms", value_name = "DUR", value_parser = parse_duration)]
+    pub poll_interval: Duration,
 
     /// How often the shard list is re-read to find new shards.
     #[arg(help_heading = "Tuning", long, default_value = "10s", value_name = "DUR", value_parser = parse_duration)]
@@ -270,7 +280,9 @@ pub struct Config {
     pub shard_id: Option<String>,
     pub idle_timeout: Option<Duration>,
     pub deaggregate: bool,
+    pub kcl_drop_outside_shard: bool,
     pub batch_limit: i32,
+    pub poll_interval: Duration,
     pub list_interval: Duration,
     pub verbose: bool,
     pub aws: AwsArgs,
@@ -305,6 +317,9 @@ impl TryFrom<Args> for Config {
         }
         if a.checkpoint_interval.is_zero() {
             return Err(usage("--checkpoint-interval must be greater than 0"));
+        }
+        if a.poll_interval.is_zero() {
+            return Err(usage("--poll-interval must be greater than 0"));
         }
         if a.list_interval < Duration::from_millis(100) {
             return Err(usage("--list-interval must be at least 100ms"));
@@ -343,7 +358,9 @@ impl TryFrom<Args> for Config {
             shard_id: a.shard_id,
             idle_timeout: a.idle_timeout,
             deaggregate: !a.no_deaggregate,
+            kcl_drop_outside_shard: a.kcl_drop_outside_shard,
             batch_limit: a.batch_limit,
+            poll_interval: a.poll_interval,
             list_interval: a.list_interval,
             verbose: a.verbose,
             aws: a.aws,

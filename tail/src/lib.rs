@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod output;
+pub mod range;
 pub mod reader;
 pub mod shards;
 
@@ -72,6 +73,8 @@ struct Session {
     fmt: Formatter,
     written: u64,
     bad_aggregates: u64,
+    /// User records outside their shard's hash-key range (see [`range`]).
+    outside_shard: u64,
     warned: bool,
 }
 
@@ -133,7 +136,8 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         }
     };
 
-    kds_aws::preflight::stream_active(&client, &config.stream, TOOL).await?;
+    // kds-tail reads records of any size the stream holds: the limit is not needed here.
+    let _max_record = kds_aws::preflight::stream_active(&client, &config.stream, TOOL).await?;
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     let mut s = Session {
         fmt: Formatter::new(config.data, config.envelope),
@@ -156,6 +160,7 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         out,
         written: 0,
         bad_aggregates: 0,
+        outside_shard: 0,
         warned: false,
     };
 
@@ -186,6 +191,10 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         renewals
     );
     let w = s.fmt.warnings;
+    if s.outside_shard > 0 {
+        let line = range::summary(s.outside_shard, s.config.kcl_drop_outside_shard);
+        kds_common::diag!("{TOOL}: warning: {line}");
+    }
     if w.total() > 0 || s.bad_aggregates > 0 {
         let warn = format!(
             "warning: {} records not a single UTF-8 line ({} as JSON strings, {} as base64), {} bad KPL aggregates",
@@ -372,6 +381,7 @@ impl Session {
                 shard: Arc::from(id.as_str()),
                 start: self.start_position(&id),
                 limit: self.config.batch_limit,
+                poll_interval: self.config.poll_interval,
                 tx: self.tx.clone(),
                 stats,
             };
@@ -520,10 +530,14 @@ impl Session {
                 }
                 Decoded::Aggregated(users) => {
                     let mut complete = true;
+                    let range = self.coord.info(shard).and_then(|i| i.hash_range);
                     for (i, u) in users.iter().enumerate() {
                         if self.limit_reached() {
                             complete = false;
                             break;
+                        }
+                        if range::outside_shard(u, range) && self.outside(shard, r, i) {
+                            continue;
                         }
                         let rec = OutRecord {
                             sub_sequence: Some(i as u64),
@@ -557,6 +571,19 @@ impl Session {
             self.state.shards.insert(shard.to_string(), seq.to_string());
         }
         Ok(())
+    }
+
+    /// Counts user record `i` of `r`, outside `shard`'s range; true when it is to be dropped.
+    fn outside(&mut self, shard: &str, r: &aws_sdk_kinesis::types::Record, i: usize) -> bool {
+        self.outside_shard += 1;
+        if self.outside_shard == 1 || self.config.verbose {
+            kds_common::diag!(
+                "{TOOL}: warning: {shard} {} user record {i}: hash key outside the shard's range, {}",
+                r.sequence_number,
+                if self.config.kcl_drop_outside_shard { "dropped" } else { "kept" }
+            );
+        }
+        self.config.kcl_drop_outside_shard
     }
 
     fn save_checkpoint(&mut self) -> anyhow::Result<()> {

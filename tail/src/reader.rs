@@ -1,8 +1,10 @@
 //! One task per shard: GetShardIterator, then a GetRecords loop that keeps the per-shard limits
 //! and survives throttling, server errors and expired iterators.
 //!
-//! - At most [`MAX_CALLS_PER_SEC`] GetRecords calls per second per shard, and after a page of
-//!   B bytes the next call waits B / [`READ_BYTES_PER_SEC`] seconds (the 2 MB/s read budget).
+//! - One GetRecords call per shard every `--poll-interval` (default 200 ms: the 5 calls per
+//!   second per shard of AWS page "Quotas and Limits"), full or empty page alike, and after a
+//!   page of B bytes the next call waits at least B / [`READ_BYTES_PER_SEC`] seconds (the
+//!   2 MB/s per-shard read budget of the same page). See [`next_call_at`].
 //! - ProvisionedThroughputExceeded / KMS throttling: jittered exponential backoff, same iterator.
 //! - ExpiredIteratorException, 5xx, timeouts, broken connections: a fresh iterator
 //!   `AFTER_SEQUENCE_NUMBER` of the last record received (or the original start position when
@@ -23,10 +25,10 @@ use aws_sdk_kinesis::Client;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-pub const MAX_CALLS_PER_SEC: u32 = 5;
+/// Default `--poll-interval`: AWS page "Quotas and Limits" allows 5 GetRecords calls per second
+/// per shard, shared by every consumer of the shard.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub const READ_BYTES_PER_SEC: f64 = 2_000_000.0;
-/// Wait after an empty page before asking again.
-pub const IDLE_INTERVAL: Duration = Duration::from_millis(500);
 /// Consecutive failed calls after which the shard (and the run) gives up.
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 30;
 
@@ -75,6 +77,8 @@ pub struct ShardReader {
     pub shard: Arc<str>,
     pub start: Start,
     pub limit: i32,
+    /// Time between the starts of two GetRecords calls on this shard (`--poll-interval`).
+    pub poll_interval: Duration,
     pub tx: mpsc::Sender<Event>,
     pub stats: Arc<ShardStats>,
 }
@@ -89,6 +93,14 @@ pub fn is_transient<E>(e: &SdkError<E, HttpResponse>) -> bool {
         SdkError::ServiceError(ctx) => ctx.raw().status().is_server_error(),
         _ => false,
     }
+}
+
+/// When the next GetRecords call may start, after one that started at `started` and returned
+/// `bytes` bytes: one poll interval later, or later still when the page used more than that
+/// interval's share of the 2 MB/s read budget ("Quotas and Limits").
+pub fn next_call_at(started: Instant, bytes: usize, poll_interval: Duration) -> Instant {
+    let budget = Duration::from_secs_f64(bytes as f64 / READ_BYTES_PER_SEC);
+    started + budget.max(poll_interval)
 }
 
 /// Jittered exponential backoff: 100 ms doubling to 5 s, times a factor in [0.5, 1).
@@ -176,7 +188,7 @@ impl ShardReader {
         let mut next_call = Instant::now();
         let mut failures = 0u32;
         let mut tip_sent: Option<bool> = None;
-        let min_interval = Duration::from_secs(1) / MAX_CALLS_PER_SEC;
+        let poll_interval = self.poll_interval;
         loop {
             tokio::time::sleep_until(next_call).await;
             let started = Instant::now();
@@ -191,8 +203,7 @@ impl ShardReader {
                 Ok(out) => {
                     failures = 0;
                     let bytes: usize = out.records.iter().map(|r| r.data.as_ref().len()).sum();
-                    let budget = Duration::from_secs_f64(bytes as f64 / READ_BYTES_PER_SEC);
-                    next_call = started + budget.max(min_interval);
+                    next_call = next_call_at(started, bytes, poll_interval);
                     let millis = out.millis_behind_latest;
                     if let Some(m) = millis {
                         self.stats.millis_behind.store(m, Ordering::Relaxed);
@@ -230,9 +241,6 @@ impl ShardReader {
                         }
                         Some(it) => iterator = it,
                     }
-                    if n == 0 {
-                        next_call = next_call.max(started + IDLE_INTERVAL);
-                    }
                 }
                 Err(e) => {
                     failures += 1;
@@ -254,13 +262,13 @@ impl ShardReader {
                     } else if service.is_some_and(|s| s.is_expired_iterator_exception()) {
                         self.stats.renewals.fetch_add(1, Ordering::Relaxed);
                         iterator = self.iterator(last_seq.as_deref()).await?;
-                        next_call = Instant::now() + min_interval;
+                        next_call = Instant::now() + poll_interval;
                     } else if is_transient(&e) {
                         self.stats.errors.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(backoff(failures)).await;
                         self.stats.renewals.fetch_add(1, Ordering::Relaxed);
                         iterator = self.iterator(last_seq.as_deref()).await?;
-                        next_call = Instant::now();
+                        next_call = Instant::now().max(started + poll_interval);
                     } else {
                         return Err(anyhow::Error::new(e))
                             .with_context(|| format!("GetRecords on {}", self.shard));
@@ -283,5 +291,23 @@ mod tests {
             assert!(backoff(a) <= Duration::from_secs(5));
         }
         assert!(backoff(10) >= Duration::from_millis(2_500));
+    }
+
+    #[test]
+    fn calls_are_a_poll_interval_apart_unless_the_page_was_big() {
+        let t0 = Instant::now();
+        let poll = Duration::from_millis(400);
+        // Empty and small pages: exactly one poll interval.
+        assert_eq!(next_call_at(t0, 0, poll), t0 + poll);
+        assert_eq!(next_call_at(t0, 100_000, poll), t0 + poll);
+        // 2 MB at 2 MB/s needs a second, longer than the interval.
+        assert_eq!(
+            next_call_at(t0, 2_000_000, poll),
+            t0 + Duration::from_secs(1)
+        );
+        // The default keeps a lone reader at the 5 calls per second per shard limit.
+        let default_rate =
+            Duration::from_secs(1).as_secs_f64() / DEFAULT_POLL_INTERVAL.as_secs_f64();
+        assert!(default_rate <= 5.0, "{default_rate}");
     }
 }

@@ -25,6 +25,8 @@ pub struct ShardInfo {
     pub adjacent_parent: Option<String>,
     /// ListShards shows an ending sequence number: no records will be added.
     pub closed: bool,
+    /// The shard's HashKeyRange (first, last), when ListShards gave a parsable one.
+    pub hash_range: Option<(u128, u128)>,
 }
 
 impl ShardInfo {
@@ -59,6 +61,12 @@ pub async fn list_shards(client: &Client, stream: &str) -> anyhow::Result<Vec<Sh
                             .sequence_number_range()
                             .and_then(|r| r.ending_sequence_number())
                             .is_some(),
+                        hash_range: s.hash_key_range().and_then(|r| {
+                            Some((
+                                r.starting_hash_key().parse().ok()?,
+                                r.ending_hash_key().parse().ok()?,
+                            ))
+                        }),
                     });
                 }
                 match resp.next_token() {
@@ -281,6 +289,7 @@ mod tests {
             parent: parent.map(Into::into),
             adjacent_parent: adjacent.map(Into::into),
             closed,
+            hash_range: None,
         }
     }
 
