@@ -6,12 +6,14 @@
 //!
 //! One terminal, one progress line: the tools of a pipeline share stderr, so a tool draws only
 //! while it holds an exclusive `flock` on a lock file named after the terminal device. The
-//! claim waits [`CLAIM_DELAY`] so that `kds-chart`, which claims at once for its live view,
-//! always wins; among the others the first to claim draws and the rest stay silent.
+//! claim waits (see [`claim_delay`]) so that `kds-chart`, which claims at once for its live
+//! view, always wins, and then the head of the pipeline (stdin not a pipe) before the tools it
+//! feeds: the head usually finishes first, so the others' summaries print below a cleared bar.
+//! Whoever loses stays silent for the whole run.
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -21,8 +23,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, T
 
 /// indicatif's draw-rate limit.
 pub const REDRAWS_PER_SEC: u8 = 10;
-/// How long a progress line waits before claiming the terminal (a bar is pointless before).
-pub const CLAIM_DELAY: Duration = Duration::from_millis(300);
+/// How long a progress line waits before claiming the terminal (a bar is pointless before);
+/// tools reading a pipe wait longer, so the pipeline's head claims first.
+pub fn claim_delay() -> Duration {
+    use std::os::unix::fs::FileTypeExt;
+    let fed_by_pipe = std::fs::metadata("/dev/stdin").is_ok_and(|m| m.file_type().is_fifo());
+    Duration::from_millis(if fed_by_pipe { 700 } else { 300 })
+}
 
 /// `--no-progress` wins, then `--progress` (or its environment variable), else a terminal.
 pub fn wanted(on: bool, off: bool) -> bool {
@@ -63,7 +70,7 @@ impl Bar {
     /// stderr redirected) as plain lines.
     pub fn claim(&mut self) {
         let target = if std::io::stderr().is_terminal() {
-            match claim_terminal() {
+            match claim_terminal(&std::io::stderr()) {
                 Some(lock) => self.claim = Some(lock),
                 None => return,
             }
@@ -117,10 +124,11 @@ fn template(spec: Spec) -> String {
     format!("{{prefix}} [{{elapsed_precise}}]{known} {{text}}")
 }
 
-/// Takes the lock of the terminal on stderr for the life of the returned file; None when
-/// another process holds it (or no lock file can be made: then drawing could garble).
-pub fn claim_terminal() -> Option<File> {
-    let path = lock_path()?;
+/// Takes the progress lock of the terminal `tty` is open on, for the life of the returned
+/// file; None when another process holds it (or there is no lock file: drawing could garble).
+/// `kds-chart` holds it while its live view is up, so no progress line draws over the view.
+pub fn claim_terminal(tty: &impl AsRawFd) -> Option<File> {
+    let path = lock_path(tty.as_raw_fd())?;
     let file = File::options()
         .create(true)
         .truncate(false)
@@ -132,13 +140,22 @@ pub fn claim_terminal() -> Option<File> {
     locked.then_some(file)
 }
 
-/// `$TMPDIR/kds-progress-<uid>-<device>.lock` for the terminal on stderr.
-fn lock_path() -> Option<PathBuf> {
-    let meta = std::fs::metadata("/dev/stderr").ok()?;
+/// `$TMPDIR/kds-progress-<uid>-<device>.lock`, the device being the terminal's own (`/dev/tty`
+/// is an alias, so the name comes from ttyname).
+fn lock_path(fd: RawFd) -> Option<PathBuf> {
+    let mut name = [0u8; 256];
+    // SAFETY: `name` is writable for its full length, which is passed as the buffer size.
+    let failed = unsafe { libc::ttyname_r(fd, name.as_mut_ptr().cast(), name.len()) };
+    if failed != 0 {
+        return None;
+    }
+    let end = name.iter().position(|&b| b == 0)?;
+    let device = std::str::from_utf8(&name[..end]).ok()?;
+    let meta = std::fs::metadata(device).ok()?;
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
-    let name = format!("kds-progress-{uid}-{}.lock", meta.rdev());
-    Some(std::env::temp_dir().join(name))
+    let file = format!("kds-progress-{uid}-{}.lock", meta.rdev());
+    Some(std::env::temp_dir().join(file))
 }
 
 /// A "terminal" for a redirected stderr: each redraw is one plain line, no cursor moves.

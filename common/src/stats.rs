@@ -113,7 +113,7 @@ fn draw_bar(
     stopped: &mpsc::Receiver<()>,
     tick: impl Fn() -> Tick,
 ) {
-    if let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(progress::CLAIM_DELAY) {
+    if let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(progress::claim_delay()) {
         bar.claim();
     } else {
         return;

@@ -314,3 +314,20 @@ pub fn run_query<F: driver::BlockFilter + ?Sized>(
     ));
     Ok(Exit::Ok)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_size_is_known_only_for_regular_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, b"12345").expect("write a");
+        std::fs::write(&b, b"678").expect("write b");
+        assert_eq!(input_size(&[a.clone(), b]), Some(8));
+        assert_eq!(input_size(&[]), None, "stdin");
+        assert_eq!(input_size(&[a, "/dev/null".into()]), None, "not a regular file");
+    }
+}
