@@ -106,11 +106,14 @@ impl Bar {
 fn style(spec: Spec, text: Arc<Mutex<String>>) -> ProgressStyle {
     let style = ProgressStyle::with_template(&template(spec))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
-    style.with_key("text", move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
-        if let Ok(text) = text.lock() {
-            let _ = out.write_str(&text);
-        }
-    })
+    style.with_key(
+        "text",
+        move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
+            if let Ok(text) = text.lock() {
+                let _ = out.write_str(&text);
+            }
+        },
+    )
 }
 
 /// `{text}` carries the tool's own counts and rates; the bar adds size, percent and ETA.

@@ -20,8 +20,8 @@ use anyhow::Context;
 use clap::Parser;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::Output;
-use kds_common::signal::Shutdown;
 use kds_common::progress::{Bar, Spec};
+use kds_common::signal::Shutdown;
 use kds_common::stats::{rate, Reporter, Tick};
 
 pub use clock::{Clock, RealClock, SimulatedClock};

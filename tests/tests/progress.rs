@@ -40,11 +40,20 @@ fn progress_flag_draws_on_redirected_stderr_and_never_on_stdout() {
     let out = gen(&["--progress"]);
     assert!(out.status.success(), "{out:?}");
     let stderr = text(&out.stderr);
-    let bar = stderr.lines().find(|l| l.starts_with("kds-gen [")).unwrap_or_else(|| {
-        panic!("no progress line on stderr:\n{stderr}");
-    });
-    assert!(bar.contains("% ETA"), "known size shows percent and ETA: {bar}");
-    assert!(bar.contains("events "), "the stats text is on the bar: {bar}");
+    let bar = stderr
+        .lines()
+        .find(|l| l.starts_with("kds-gen ["))
+        .unwrap_or_else(|| {
+            panic!("no progress line on stderr:\n{stderr}");
+        });
+    assert!(
+        bar.contains("% ETA"),
+        "known size shows percent and ETA: {bar}"
+    );
+    assert!(
+        bar.contains("events "),
+        "the stats text is on the bar: {bar}"
+    );
     let stdout = text(&out.stdout);
     assert_eq!(stdout.lines().count(), 2000, "stdout holds the events only");
     assert!(!stdout.contains("kds-gen ["), "progress leaked into stdout");
@@ -54,7 +63,11 @@ fn progress_flag_draws_on_redirected_stderr_and_never_on_stdout() {
 fn progress_is_off_by_default_when_stderr_is_not_a_terminal() {
     let out = gen(&[]);
     assert!(out.status.success(), "{out:?}");
-    assert!(!text(&out.stderr).contains("kds-gen ["), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("kds-gen ["),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -91,12 +104,18 @@ fn window_fed_through_a_pipe_shows_bytes_and_lines_per_second() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let stderr = text(&out.stderr);
-    let bar = stderr.lines().find(|l| l.starts_with("kds-window [")).unwrap_or_else(|| {
-        panic!("no progress line on stderr:\n{stderr}");
-    });
+    let bar = stderr
+        .lines()
+        .find(|l| l.starts_with("kds-window ["))
+        .unwrap_or_else(|| {
+            panic!("no progress line on stderr:\n{stderr}");
+        });
     assert!(bar.contains("KiB"), "bytes read shown: {bar}");
     assert!(bar.contains("lines/s"), "{bar}");
-    assert!(!text(&out.stdout).contains("kds-window ["), "progress leaked into stdout");
+    assert!(
+        !text(&out.stdout).contains("kds-window ["),
+        "progress leaked into stdout"
+    );
 }
 
 /// A tmux server of its own (socket in a temp dir), killed on drop.
@@ -111,7 +130,17 @@ impl Pane {
         let socket = dir.path().join("tmux");
         let pane = Pane { socket, _dir: dir };
         let out = pane
-            .tmux(&["new-session", "-d", "-x", "120", "-y", "20", "-s", "t", command])
+            .tmux(&[
+                "new-session",
+                "-d",
+                "-x",
+                "120",
+                "-y",
+                "20",
+                "-s",
+                "t",
+                command,
+            ])
             .output()
             .unwrap_or_else(|e| panic!("tmux is required (scripts/test installs it): {e}"));
         assert!(out.status.success(), "tmux new-session: {out:?}");
@@ -129,7 +158,10 @@ impl Pane {
     }
 
     fn screen(&self) -> String {
-        let out = self.tmux(&["capture-pane", "-p", "-t", "t"]).output().unwrap();
+        let out = self
+            .tmux(&["capture-pane", "-p", "-t", "t"])
+            .output()
+            .unwrap();
         text(&out.stdout)
     }
 }
@@ -164,7 +196,11 @@ fn a_pipeline_in_a_terminal_draws_exactly_one_progress_line() {
     let started = Instant::now();
     let mut seen = Vec::new();
     while !done.exists() {
-        assert!(started.elapsed() < PATIENCE, "pipeline hung:\n{}", pane.screen());
+        assert!(
+            started.elapsed() < PATIENCE,
+            "pipeline hung:\n{}",
+            pane.screen()
+        );
         let screen = pane.screen();
         let bars = progress_lines(&screen);
         assert!(bars.len() <= 1, "two tools drew on one terminal:\n{screen}");

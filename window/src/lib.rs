@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::Output;
-use kds_common::signal::Shutdown;
 use kds_common::progress::{Bar, Spec};
+use kds_common::signal::Shutdown;
 use kds_common::stats::{Reporter, Tick};
 
 pub use engine::{Config, LatePolicy, Options, Stats};
@@ -221,7 +221,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
 /// The stats line and, unless `--threads` (whose workers keep no shared counters), the
 /// progress bar: bytes of the inputs, with an ETA when they are all regular files.
 fn start_reporter(args: &Args, progress: &driver::Progress, started: Instant) -> Reporter {
-    let show_bar = args.threads <= 1 && kds_common::progress::wanted(args.progress, args.no_progress);
+    let show_bar =
+        args.threads <= 1 && kds_common::progress::wanted(args.progress, args.no_progress);
     let bar = show_bar.then(|| {
         let spec = Spec {
             total: input_size(&args.files),
@@ -328,6 +329,10 @@ mod tests {
         std::fs::write(&b, b"678").expect("write b");
         assert_eq!(input_size(&[a.clone(), b]), Some(8));
         assert_eq!(input_size(&[]), None, "stdin");
-        assert_eq!(input_size(&[a, "/dev/null".into()]), None, "not a regular file");
+        assert_eq!(
+            input_size(&[a, "/dev/null".into()]),
+            None,
+            "not a regular file"
+        );
     }
 }
