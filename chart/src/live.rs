@@ -49,6 +49,8 @@ pub fn run(config: &Config, mut pass: PassThrough, shutdown: &Shutdown) -> anyho
         }
         Err(e) => return Err(e).context("cannot open the terminal /dev/tty"),
     };
+    // The other tools' progress lines stay off this terminal while the view is up.
+    let _progress_lock = kds_common::progress::claim_terminal(&tty);
     let ended = Arc::new(AtomicBool::new(false));
     bad.hold();
     let reader = {

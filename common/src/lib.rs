@@ -19,6 +19,7 @@ pub mod exit;
 pub mod io;
 pub mod json;
 pub mod kpl;
+pub mod progress;
 pub mod rng;
 pub mod signal;
 pub mod size;

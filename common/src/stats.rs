@@ -4,7 +4,15 @@
 use std::io::IsTerminal;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::progress::{self, Bar};
+
+/// One reading of a tool's counters: `pos` moves the progress bar, `text` is the stats line.
+pub struct Tick {
+    pub pos: u64,
+    pub text: String,
+}
 
 /// Prints `tool: <line>` every interval on a background thread while running (when verbose).
 pub struct Reporter {
@@ -21,14 +29,35 @@ impl Reporter {
         interval: Duration,
         line: impl Fn() -> String + Send + 'static,
     ) -> Reporter {
+        Reporter::with_progress(tool, verbose, None, interval, move || Tick {
+            pos: 0,
+            text: line(),
+        })
+    }
+
+    /// Like [`Reporter::start`], and with `bar` also redraws the progress line from `tick`
+    /// (at most [`progress::REDRAWS_PER_SEC`]); `-v` lines then go above the bar.
+    pub fn with_progress(
+        tool: &'static str,
+        verbose: bool,
+        bar: Option<Bar>,
+        interval: Duration,
+        tick: impl Fn() -> Tick + Send + 'static,
+    ) -> Reporter {
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread = verbose.then(|| {
-            std::thread::spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    crate::diag!("{tool}: {}", line());
-                }
-            })
-        });
+        let thread = match bar {
+            Some(bar) => Some(std::thread::spawn(move || {
+                draw_bar(bar, tool, verbose, interval, &stopped, tick)
+            })),
+            None => verbose.then(|| {
+                std::thread::spawn(move || {
+                    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval)
+                    {
+                        crate::diag!("{tool}: {}", tick().text);
+                    }
+                })
+            }),
+        };
         Reporter {
             tool,
             verbose,
@@ -72,6 +101,37 @@ impl Drop for Reporter {
     fn drop(&mut self) {
         self.stop_thread();
     }
+}
+
+/// The reporter thread with a progress bar: claim the terminal after a short delay, redraw
+/// every tick, `-v` lines every `interval`, clear the bar when stopped.
+fn draw_bar(
+    mut bar: Bar,
+    tool: &str,
+    verbose: bool,
+    interval: Duration,
+    stopped: &mpsc::Receiver<()>,
+    tick: impl Fn() -> Tick,
+) {
+    if let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(progress::claim_delay()) {
+        bar.claim();
+    } else {
+        return;
+    }
+    let redraw = Duration::from_secs(1) / u32::from(progress::REDRAWS_PER_SEC);
+    let mut last_line = Instant::now();
+    loop {
+        let now = tick();
+        if verbose && last_line.elapsed() >= interval {
+            bar.println(&format!("{tool}: {}", now.text));
+            last_line = Instant::now();
+        }
+        bar.update(now.pos, now.text);
+        if let Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) = stopped.recv_timeout(redraw) {
+            break;
+        }
+    }
+    bar.finish();
 }
 
 /// Records per second over an elapsed time, for summaries.

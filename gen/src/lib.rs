@@ -20,8 +20,9 @@ use anyhow::Context;
 use clap::Parser;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::Output;
+use kds_common::progress::{Bar, Spec};
 use kds_common::signal::Shutdown;
-use kds_common::stats::{rate, Reporter};
+use kds_common::stats::{rate, Reporter, Tick};
 
 pub use clock::{Clock, RealClock, SimulatedClock};
 pub use event::Format;
@@ -141,6 +142,14 @@ pub struct Args {
     /// Print a stats line (events, rate) every second on stderr, and a summary at the end.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Draw a progress line on stderr (default: only when stderr is a terminal).
+    #[arg(long, env = "KDS_GEN_PROGRESS", overrides_with = "no_progress")]
+    pub progress: bool,
+
+    /// Never draw the progress line.
+    #[arg(long, overrides_with = "progress")]
+    pub no_progress: bool,
 }
 
 /// The realism knobs, each a probability.
@@ -171,6 +180,7 @@ pub struct Config {
     pub knobs: Knobs,
     pub log: Option<PathBuf>,
     pub verbose: bool,
+    pub progress: bool,
 }
 
 /// Parses and checks a `YYYY-MM-DD` date.
@@ -324,6 +334,7 @@ impl TryFrom<Args> for Config {
             knobs,
             log: a.log,
             verbose: a.verbose,
+            progress: kds_common::progress::wanted(a.progress, a.no_progress),
         })
     }
 }
@@ -402,13 +413,22 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let reporter = {
         let progress = Arc::clone(&progress);
-        Reporter::start(
+        let spec = Spec {
+            total: config.count,
+            bytes: false,
+        };
+        let bar = config.progress.then(|| Bar::new("kds-gen", spec));
+        Reporter::with_progress(
             "kds-gen",
             config.verbose,
+            bar,
             Duration::from_secs(1),
             move || {
                 let n = progress.load(Ordering::Relaxed);
-                format!("events {n}, {:.0}/s", rate(n, started.elapsed()))
+                Tick {
+                    pos: n,
+                    text: format!("events {n}, {:.0}/s", rate(n, started.elapsed())),
+                }
             },
         )
     };

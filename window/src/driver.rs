@@ -88,10 +88,11 @@ impl<F: BlockFilter> BlockFilter for Option<F> {
     }
 }
 
-/// Where progress is published for the `-v` stats line.
+/// Where progress is published (once per block) for the `-v` stats line and progress bar.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
     pub lines: Arc<AtomicU64>,
+    pub bytes: Arc<AtomicU64>,
 }
 
 /// How long to wait for input before the clock needs looking at: until the next rowtime
@@ -146,6 +147,7 @@ pub fn run_filtered<F: BlockFilter + ?Sized>(
 ) -> anyhow::Result<Stats> {
     let mut engine = Engine::new(cfg, out, diag)?;
     engine.start_clock(clock.now_ms());
+    let mut bytes_read = 0u64;
     loop {
         if shutdown.requested() {
             engine.finish(true)?;
@@ -154,6 +156,7 @@ pub fn run_filtered<F: BlockFilter + ?Sized>(
         let wait = wait_time(&engine, clock);
         match input.next(wait).context("reading input")? {
             Next::Block(block) => {
+                bytes_read += block.bytes.len() as u64;
                 let bytes = filter.apply(block.bytes, block.first_line);
                 // Unfiltered, the engine's count of the block's lines saves the input a count.
                 let unfiltered = std::ptr::eq(bytes, block.bytes);
@@ -163,6 +166,7 @@ pub fn run_filtered<F: BlockFilter + ?Sized>(
                 }
                 engine.flush()?;
                 progress.lines.store(engine.stats.lines, Ordering::Relaxed);
+                progress.bytes.store(bytes_read, Ordering::Relaxed);
             }
             Next::Idle => {
                 engine.observe_clock(clock.now_ms())?;

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::Output;
+use kds_common::progress::{Bar, Spec};
 use kds_common::signal::Shutdown;
-use kds_common::stats::Reporter;
+use kds_common::stats::{Reporter, Tick};
 
 pub use engine::{Config, LatePolicy, Options, Stats};
 pub use output::Format;
@@ -112,6 +113,15 @@ pub struct Args {
     /// Print a stats line every second and a summary on stderr.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Draw a progress line on stderr (bytes, lines/s; ETA for files); default: only when
+    /// stderr is a terminal. Not with --threads.
+    #[arg(long, env = "KDS_WINDOW_PROGRESS", overrides_with = "no_progress")]
+    pub progress: bool,
+
+    /// Never draw the progress line.
+    #[arg(long, overrides_with = "progress")]
+    pub no_progress: bool,
 
     /// The KDA SQL front end (`--sql`, `--discover`, `--schema`, `--explain-flink`).
     #[command(flatten, next_help_heading = "SQL")]
@@ -208,6 +218,46 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     run_query(&args, &cfg, &mut driver::NoFilter)
 }
 
+/// The stats line and, unless `--threads` (whose workers keep no shared counters), the
+/// progress bar: bytes of the inputs, with an ETA when they are all regular files.
+fn start_reporter(args: &Args, progress: &driver::Progress, started: Instant) -> Reporter {
+    let show_bar =
+        args.threads <= 1 && kds_common::progress::wanted(args.progress, args.no_progress);
+    let bar = show_bar.then(|| {
+        let spec = Spec {
+            total: input_size(&args.files),
+            bytes: true,
+        };
+        Bar::new("kds-window", spec)
+    });
+    let progress = progress.clone();
+    Reporter::with_progress(
+        "kds-window",
+        args.verbose,
+        bar,
+        Duration::from_secs(1),
+        move || {
+            let n = progress.lines.load(Ordering::Relaxed);
+            let rate = kds_common::stats::rate(n, started.elapsed());
+            Tick {
+                pos: progress.bytes.load(Ordering::Relaxed),
+                text: format!("{n} lines, {rate:.0} lines/s"),
+            }
+        },
+    )
+}
+
+/// The inputs' total size when every one is a regular file (stdin or a pipe: unknown).
+fn input_size(files: &[std::path::PathBuf]) -> Option<u64> {
+    if files.is_empty() {
+        return None;
+    }
+    files.iter().try_fold(0u64, |sum, path| {
+        let meta = std::fs::metadata(path).ok()?;
+        meta.is_file().then(|| sum + meta.len())
+    })
+}
+
 /// Runs a validated query over the command line's inputs (the flags' query, or `--sql`'s with
 /// its WHERE clause as `filter`): `--threads` splits files across cores, otherwise stdin and
 /// files are read with `poll()` in this thread ([`driver::run_filtered`]). Prints the bad-line
@@ -220,17 +270,7 @@ pub fn run_query<F: driver::BlockFilter + ?Sized>(
     let shutdown = Shutdown::install()?;
     let progress = driver::Progress::default();
     let started = Instant::now();
-    let lines = progress.lines.clone();
-    let reporter = Reporter::start(
-        "kds-window",
-        args.verbose,
-        Duration::from_secs(1),
-        move || {
-            let n = lines.load(Ordering::Relaxed);
-            let rate = kds_common::stats::rate(n, started.elapsed());
-            format!("{n} lines, {rate:.0} lines/s")
-        },
-    );
+    let reporter = start_reporter(args, &progress, started);
     let stats = if args.threads > 1 {
         // The SQL front end refuses --threads with a WHERE clause (sql_config), so no filter
         // is lost here.
@@ -274,4 +314,25 @@ pub fn run_query<F: driver::BlockFilter + ?Sized>(
         kds_common::stats::rate(stats.lines, secs)
     ));
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_size_is_known_only_for_regular_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, b"12345").expect("write a");
+        std::fs::write(&b, b"678").expect("write b");
+        assert_eq!(input_size(&[a.clone(), b]), Some(8));
+        assert_eq!(input_size(&[]), None, "stdin");
+        assert_eq!(
+            input_size(&[a, "/dev/null".into()]),
+            None,
+            "not a regular file"
+        );
+    }
 }
