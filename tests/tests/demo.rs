@@ -84,7 +84,10 @@ async fn demo_fast_reconciles_ok_and_leaves_the_shared_stack_running() {
     let svg = std::fs::read_to_string(svg_path).expect("demo-chart.svg");
     assert!(svg.starts_with("<svg"), "{svg_path} is not an SVG");
     assert!(svg.contains("count_tno") && svg.contains("sum_tnum"));
-    assert!(svg.matches("<polyline").count() >= 2, "{svg_path}: no data lines");
+    assert!(
+        svg.matches("<polyline").count() >= 2,
+        "{svg_path}: no data lines"
+    );
     std::fs::remove_dir_all(std::path::Path::new(svg_path).parent().expect("work dir")).ok();
 
     // Torn down: both streams and the bucket are gone (or going).
