@@ -2,10 +2,12 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{run_window as run, window_bin};
 use serde_json::Value;
 
 const LAB_SQL: &str = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (count_tno integer, sum_tnum integer);
@@ -14,28 +16,6 @@ SELECT STREAM count(*), sum("tnum")
 FROM "SOURCE_SQL_STREAM_001"
 GROUP BY FLOOR(("SOURCE_SQL_STREAM_001".ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / 60 TO SECOND);
 "#;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kds-window"))
-}
-
-fn run(args: &[&str], input: &str) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_string();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
 
 fn trades(n: usize) -> String {
     (0..n)
@@ -120,7 +100,7 @@ fn bad_sql_is_a_usage_error_before_any_input_is_read() {
         "FROM \"SOURCE_SQL_STREAM_001\" s\nJOIN x ON s.a = x.a\n",
     );
     // stdin stays open and empty: a tool that read it first would hang.
-    let mut child = bin()
+    let mut child = window_bin()
         .args(["--sql", &bad])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
