@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
+use testkit::usage::assert_usage_shape;
 
 fn run(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
     let out = run_window(args, stdin);
@@ -48,17 +49,6 @@ fn usage_errors_exit_2_naming_the_problem() {
         assert!(out.is_empty());
         assert_usage_shape("kds-window", &err);
     }
-}
-
-/// A usage error as the tools print it: one line from our own checks, or clap's whole message
-/// (the flag and value named, then its usage or `--help` hint) for what clap refuses itself.
-fn assert_usage_shape(tool: &str, err: &str) {
-    assert!(err.starts_with(&format!("{tool}: ")), "{err}");
-    let lines = err.trim_end().lines().count();
-    assert!(
-        lines == 1 || (lines <= 10 && err.trim_end().ends_with("try '--help'.")),
-        "{err}"
-    );
 }
 
 #[test]
