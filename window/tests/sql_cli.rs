@@ -140,7 +140,7 @@ fn sql_conflicts_with_query_flags() {
 #[test]
 fn discover_prints_a_schema_that_schema_reads_back() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(&["--discover", "-n", "50"], &trades(80));
+    let out = run(&["--discover", "-n", "50"], trades(80));
     assert!(
         out.status.success(),
         "{}",
@@ -182,7 +182,7 @@ fn discover_prints_a_schema_that_schema_reads_back() {
     );
     let ok = run(
         &["--sql", LAB_SQL, "--schema", schema.to_str().unwrap()],
-        &trades(10),
+        trades(10),
     );
     assert!(
         ok.status.success(),
