@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
 use common::Schema;
+use testkit::usage::assert_usage_shape;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kds-gen");
 
@@ -147,17 +148,6 @@ fn bad_flags_exit_2_naming_the_flag() {
             "{flags:?}: {err}"
         );
     }
-}
-
-/// A usage error as the tools print it: one line from our own checks, or clap's whole message
-/// (the flag and value named, then its usage or `--help` hint) for what clap refuses itself.
-fn assert_usage_shape(tool: &str, err: &str) {
-    assert!(err.starts_with(&format!("{tool}: ")), "{err}");
-    let lines = err.trim_end().lines().count();
-    assert!(
-        lines == 1 || (lines <= 10 && err.trim_end().ends_with("try '--help'.")),
-        "{err}"
-    );
 }
 
 #[test]

@@ -34,6 +34,8 @@
 //! - [`list_objects_all`], [`list_keys`]: S3 read-back.
 //! - [`reliability`]: `wait_with_rusage(&mut child)` (exit status + the child's peak RSS),
 //!   `Scale::from_env()` (`KDS_RELIABILITY=full`), `Figures` recorded for `bench/RELIABILITY.md`.
+//! - [`usage`]: `assert_usage_shape(tool, stderr)` (one line, or clap's message ending in the
+//!   `--help` hint).
 //! - [`bin_path`]`(name)`: another crate's binary (reused when fresh, else `cargo build -p name`).
 
 mod bin;
@@ -45,6 +47,7 @@ mod stream;
 pub mod fault_proxy;
 pub mod recorder;
 pub mod reliability;
+pub mod usage;
 
 pub use bin::bin_path;
 pub use bucket::{list_keys, list_objects_all, TestBucket};

@@ -3,16 +3,11 @@
 //! headings and examples, `-h` short, and the hidden `--generate` (man page rendered with
 //! `man -l`, bash/zsh/fish completions).
 
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
-const TOOLS: [&str; 6] = [
-    "kds-gen",
-    "kds-put",
-    "kds-tail",
-    "kds-window",
-    "kds-s3sink",
-    "kds-chart",
-];
+use common::TOOLS;
 
 /// Runs `tool` with `args`, stdin closed and no `KDS_*` variable of the caller's shell.
 fn run(tool: &str, args: &[&str]) -> Output {

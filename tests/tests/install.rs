@@ -8,14 +8,7 @@ mod common;
 
 use std::process::Command;
 
-const TOOLS: [&str; 6] = [
-    "kds-gen",
-    "kds-put",
-    "kds-tail",
-    "kds-window",
-    "kds-s3sink",
-    "kds-chart",
-];
+use common::TOOLS;
 
 #[test]
 fn install_places_binaries_man_pages_and_completions_under_the_prefix() {

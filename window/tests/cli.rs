@@ -11,26 +11,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kds-window"))
-}
+use testkit::usage::assert_usage_shape;
 
 fn run(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
+    let out = run_window(args, stdin);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout).unwrap(),
@@ -65,17 +49,6 @@ fn usage_errors_exit_2_naming_the_problem() {
         assert!(out.is_empty());
         assert_usage_shape("kds-window", &err);
     }
-}
-
-/// A usage error as the tools print it: one line from our own checks, or clap's whole message
-/// (the flag and value named, then its usage or `--help` hint) for what clap refuses itself.
-fn assert_usage_shape(tool: &str, err: &str) {
-    assert!(err.starts_with(&format!("{tool}: ")), "{err}");
-    let lines = err.trim_end().lines().count();
-    assert!(
-        lines == 1 || (lines <= 10 && err.trim_end().ends_with("try '--help'.")),
-        "{err}"
-    );
 }
 
 #[test]
@@ -189,7 +162,7 @@ fn event_time_csv_and_strict() {
 /// come out while it is still writing.
 #[test]
 fn live_pipe_prints_windows_before_the_writer_stops() {
-    let mut child = bin()
+    let mut child = window_bin()
         .args(["--size", "2s"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -250,7 +223,7 @@ fn live_pipe_prints_windows_before_the_writer_stops() {
 
 #[test]
 fn sigterm_emits_open_windows_marked_not_final_and_exits_0() {
-    let mut child = bin()
+    let mut child = window_bin()
         .args(["--time", "event"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -412,7 +385,7 @@ fn late_side_file_gets_the_late_lines_verbatim() {
 #[test]
 fn closed_stdout_is_success() {
     let input = lines(20_000, T0, 100);
-    let mut child = bin()
+    let mut child = window_bin()
         .args(["--time", "event", "--size", "1s"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -3,33 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
+use common::run_window as run;
 use serde_json::Value;
 
 const SIMPLE_ALERTS_SQL: &str = include_str!("golden/simple_alerts.kda.sql");
 
 /// The demo stream's schema as the tumbling-window page prints it.
 const DEMO_SCHEMA: &str = r#"[{"Name":"TICKER_SYMBOL","SqlType":"VARCHAR(4)"},{"Name":"SECTOR","SqlType":"VARCHAR(16)"},{"Name":"CHANGE","SqlType":"REAL"},{"Name":"PRICE","SqlType":"REAL"}]"#;
-
-fn run(args: &[&str], input: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kds-window"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_string();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
 
 #[test]
 fn the_simple_alerts_example_writes_each_record_over_one_percent() {

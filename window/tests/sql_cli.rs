@@ -2,10 +2,12 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{run_window as run, window_bin};
 use serde_json::Value;
 
 const LAB_SQL: &str = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (count_tno integer, sum_tnum integer);
@@ -14,28 +16,6 @@ SELECT STREAM count(*), sum("tnum")
 FROM "SOURCE_SQL_STREAM_001"
 GROUP BY FLOOR(("SOURCE_SQL_STREAM_001".ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / 60 TO SECOND);
 "#;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kds-window"))
-}
-
-fn run(args: &[&str], input: &str) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_string();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
 
 fn trades(n: usize) -> String {
     (0..n)
@@ -120,7 +100,7 @@ fn bad_sql_is_a_usage_error_before_any_input_is_read() {
         "FROM \"SOURCE_SQL_STREAM_001\" s\nJOIN x ON s.a = x.a\n",
     );
     // stdin stays open and empty: a tool that read it first would hang.
-    let mut child = bin()
+    let mut child = window_bin()
         .args(["--sql", &bad])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -160,7 +140,7 @@ fn sql_conflicts_with_query_flags() {
 #[test]
 fn discover_prints_a_schema_that_schema_reads_back() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(&["--discover", "-n", "50"], &trades(80));
+    let out = run(&["--discover", "-n", "50"], trades(80));
     assert!(
         out.status.success(),
         "{}",
@@ -202,7 +182,7 @@ fn discover_prints_a_schema_that_schema_reads_back() {
     );
     let ok = run(
         &["--sql", LAB_SQL, "--schema", schema.to_str().unwrap()],
-        &trades(10),
+        trades(10),
     );
     assert!(
         ok.status.success(),

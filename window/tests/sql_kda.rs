@@ -5,10 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+mod common;
 
+use common::{run_window as run, SharedBuf};
 use kds_common::io::Output;
 use kds_window::driver::BlockFilter;
 use kds_window::engine::{Config, Engine, Options};
@@ -18,30 +17,6 @@ use serde_json::Value;
 
 /// The guide's query, verbatim (trailing spaces included).
 const TWO_WINDOW_SQL: &str = include_str!("golden/two_window.kda.sql");
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Shared {
-    fn json_lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
 
 fn ms(ts: &str) -> i64 {
     kds_common::time::parse_timestamp(ts.as_bytes()).unwrap()
@@ -67,8 +42,8 @@ fn run_batches(
         query: to_query(&bound).unwrap(),
         options: Options::default(),
     };
-    let rows = Shared::default();
-    let errors = Shared::default();
+    let rows = SharedBuf::default();
+    let errors = SharedBuf::default();
     let stream = ErrorStream::new(
         Some(Output::new(errors.clone())),
         Box::new(std::io::sink()),
@@ -279,28 +254,6 @@ fn values_convert_as_kda_documents_and_the_rest_go_to_the_error_stream() {
     let (rows, errors) = run_batches(CHANGE_SQL, Some(change_schema("INTEGER")), &batches);
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert_eq!(rows[0]["total"], 210);
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kds-window"))
-}
-
-fn run(args: &[&str], input: &str) -> std::process::Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_string();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
 }
 
 #[test]

@@ -320,6 +320,9 @@ fn rejected() -> Vec<Rejected> {
           4, "\"tnum\"", "cannot compare a number with a string"),
         s(format!("{D1}SELECT STREAM COUNT(*) FROM SOURCE_SQL_STREAM_001\nWHERE \"tnum\" LIKE '1%'\nGROUP BY {STEP60};"),
           4, "\"tnum\"", "LIKE needs a string, not a number"),
+        // A per-row pump's INSERT column list names each declared column once, as a grouped one's.
+        r("CREATE STREAM \"D\" (a VARCHAR(8), b VARCHAR(8));\nCREATE PUMP \"P\" AS INSERT INTO \"D\" (a, a)\nSELECT STREAM \"uno\", \"pno\" FROM SOURCE_SQL_STREAM_001;".into(),
+          2, "a)", "a is listed twice"),
     ]
 }
 

@@ -6,9 +6,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
+use std::io::Read;
 
+use common::SharedBuf;
 use kds_common::io::Output;
 use kds_common::signal::Shutdown;
 use kds_window::driver::{run_filtered, ManualClock, Progress};
@@ -24,19 +24,6 @@ SELECT STREAM count(*), sum("tnum")
 FROM "SOURCE_SQL_STREAM_001"
 GROUP BY FLOOR(("SOURCE_SQL_STREAM_001".ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / 60 TO SECOND);
 "#;
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Trade events as kds-gen writes them, `tuptime` rising 0–2 s per event from 13:15:00, some
 /// without `tnum`. Returns (line, event time ms).
@@ -67,7 +54,7 @@ fn generated(n: usize) -> Vec<(String, i64)> {
 
 /// Feeds each line to an engine as if it were read at its event time (rowtime = tuptime).
 fn run_at_event_times(query: Query, lines: &[(String, i64)]) -> Vec<Value> {
-    let buf = Shared::default();
+    let buf = SharedBuf::default();
     let cfg = Config {
         query,
         options: Options::default(),
@@ -156,7 +143,7 @@ fn run_fixed(sql: &str) -> Vec<String> {
         query: to_query(&b).unwrap(),
         options: Options::default(),
     };
-    let buf = Shared::default();
+    let buf = SharedBuf::default();
     let stats = run_filtered(
         &cfg,
         common::input_of(FIXED.as_bytes()),

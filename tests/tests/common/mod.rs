@@ -4,6 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Every binary the workspace installs.
+pub const TOOLS: [&str; 6] = [
+    "kds-gen",
+    "kds-put",
+    "kds-tail",
+    "kds-window",
+    "kds-s3sink",
+    "kds-chart",
+];
+
 /// The five tools, built (debug) and fresh; returns the directory that holds them all.
 pub fn tool_dir() -> PathBuf {
     tool_dir_for(&["kds-gen", "kds-put", "kds-tail", "kds-window", "kds-s3sink"])

@@ -257,12 +257,7 @@ pub fn sql_config(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<(Config, 
     if args.merge {
         return Ok((cfg, SqlFilter::None));
     }
-    let errors_file = sql
-        .errors
-        .as_deref()
-        .map(kds_common::io::Output::append)
-        .transpose()?;
-    let errors = ErrorStream::new(errors_file, Box::new(std::io::stderr()), &plan.pump);
+    let errors = error_stream(sql, &plan.pump)?;
     let filter = match RowPrep::for_query(&bound, schema, errors)
         .map_err(|e| usage(format!("--sql: {e}")))?
     {
@@ -297,6 +292,16 @@ impl BlockFilter for SqlFilter {
 }
 
 /// After the run: the error stream's count on stderr, and a failed `--errors` write as an error.
+/// The in-application error stream of `pump`, written where `--errors` says.
+fn error_stream(sql: &SqlArgs, pump: &str) -> anyhow::Result<ErrorStream> {
+    let file = sql
+        .errors
+        .as_deref()
+        .map(kds_common::io::Output::append)
+        .transpose()?;
+    Ok(ErrorStream::new(file, Box::new(std::io::stderr()), pump))
+}
+
 fn report_error_stream(filter: &mut SqlFilter, to_file: bool) -> anyhow::Result<()> {
     let SqlFilter::Prep(p) = filter else {
         return Ok(());
@@ -441,12 +446,7 @@ fn run_per_row(args: &crate::Args, sql: &SqlArgs, plan: &super::RowPlan) -> anyh
         ));
     }
     let schema = sql.schema.as_deref().map(load_schema).transpose()?;
-    let errors_file = sql
-        .errors
-        .as_deref()
-        .map(kds_common::io::Output::append)
-        .transpose()?;
-    let errors = ErrorStream::new(errors_file, Box::new(std::io::stderr()), &plan.pump);
+    let errors = error_stream(sql, &plan.pump)?;
     let mut rows =
         super::alerts::bind_rows(plan, schema, errors).map_err(|e| usage(format!("--sql: {e}")))?;
     let exit = super::alerts::run(args, &mut rows)?;

@@ -1243,39 +1243,7 @@ impl Parser {
             ));
         }
         // Which declared column each value goes to.
-        let targets: Vec<usize> = match &pump.target_columns {
-            None => (0..stream.columns.len()).collect(),
-            Some(cols) => {
-                let mut idx = Vec::new();
-                for c in cols {
-                    let Some(i) = stream
-                        .columns
-                        .iter()
-                        .position(|(d, _)| d.kda_name() == c.kda_name())
-                    else {
-                        return Err(SqlError::new(
-                            c.pos,
-                            format!("{} is not a column of {}", c.sql(), stream.name.sql()),
-                        ));
-                    };
-                    if idx.contains(&i) {
-                        return Err(SqlError::new(c.pos, format!("{} is listed twice", c.sql())));
-                    }
-                    idx.push(i);
-                }
-                if idx.len() != stream.columns.len() {
-                    let missing = (0..stream.columns.len())
-                        .find(|i| !idx.contains(i))
-                        .map(|i| stream.columns[i].0.sql())
-                        .unwrap_or_default();
-                    return Err(SqlError::unsupported(
-                        pump.target.pos,
-                        format!("INSERT column list without {missing} (every declared column needs a value)"),
-                    ));
-                }
-                idx
-            }
-        };
+        let targets = rows::insert_targets(&stream, &pump.target, pump.target_columns.as_deref())?;
         if values.len() != targets.len() {
             return Err(SqlError::new(
                 sel.pos,

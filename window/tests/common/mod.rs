@@ -519,3 +519,57 @@ pub fn input_of(bytes: &[u8]) -> kds_window::input::Input {
     f.rewind().unwrap();
     kds_window::input::Input::from_fd(f)
 }
+
+/// The built `kds-window` binary.
+pub fn window_bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kds-window"))
+}
+
+/// Runs `kds-window args` with `input` on stdin (fed from a thread so a full stdout pipe cannot
+/// deadlock the test) and returns its whole output.
+pub fn run_window(args: &[&str], input: impl AsRef<[u8]>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = window_bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.as_ref().to_vec();
+    let writer = std::thread::spawn(move || {
+        // The tool may exit before reading everything (usage errors): a broken pipe is expected.
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// An in-memory sink the engine can own while the test keeps a handle to read what it wrote.
+#[derive(Clone, Default)]
+pub struct SharedBuf(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedBuf {
+    /// What was written, one JSON value per line.
+    pub fn json_lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}

@@ -1,7 +1,7 @@
 //! Assembling a pump without GROUP BY: each record that passes the WHERE clause is written to
 //! the destination stream (KDA's "Example: Creating Simple Alerts").
 
-use super::{Parser, PumpDecl, SelectItem, SelectValue, StreamDecl};
+use super::{Ident, Parser, PumpDecl, SelectItem, SelectValue, StreamDecl};
 use crate::sql::{RowPlan, SqlError};
 
 impl Parser {
@@ -31,26 +31,7 @@ impl Parser {
                 }
             }
         }
-        let order: Vec<usize> = match &pump.target_columns {
-            None => (0..stream.columns.len()).collect(),
-            Some(cols) => {
-                let mut idx = Vec::new();
-                for c in cols {
-                    let Some(i) = stream
-                        .columns
-                        .iter()
-                        .position(|(d, _)| d.kda_name() == c.kda_name())
-                    else {
-                        return Err(SqlError::new(
-                            c.pos,
-                            format!("{} is not a column of {}", c.sql(), stream.name.sql()),
-                        ));
-                    };
-                    idx.push(i);
-                }
-                idx
-            }
-        };
+        let order = insert_targets(&stream, &pump.target, pump.target_columns.as_deref())?;
         if values.len() != order.len() || order.len() != stream.columns.len() {
             return Err(SqlError::new(
                 sel.pos,
@@ -115,4 +96,44 @@ fn check_names(
         ));
     }
     Ok(())
+}
+
+/// The declared column each SELECT value goes to: by position, or by the INSERT column list,
+/// which must name each declared column exactly once.
+pub(super) fn insert_targets(
+    stream: &StreamDecl,
+    target: &Ident,
+    target_columns: Option<&[Ident]>,
+) -> Result<Vec<usize>, SqlError> {
+    let Some(cols) = target_columns else {
+        return Ok((0..stream.columns.len()).collect());
+    };
+    let mut idx = Vec::new();
+    for c in cols {
+        let Some(i) = stream
+            .columns
+            .iter()
+            .position(|(d, _)| d.kda_name() == c.kda_name())
+        else {
+            return Err(SqlError::new(
+                c.pos,
+                format!("{} is not a column of {}", c.sql(), stream.name.sql()),
+            ));
+        };
+        if idx.contains(&i) {
+            return Err(SqlError::new(c.pos, format!("{} is listed twice", c.sql())));
+        }
+        idx.push(i);
+    }
+    if idx.len() != stream.columns.len() {
+        let missing = (0..stream.columns.len())
+            .find(|i| !idx.contains(i))
+            .map(|i| stream.columns[i].0.sql())
+            .unwrap_or_default();
+        return Err(SqlError::unsupported(
+            target.pos,
+            format!("INSERT column list without {missing} (every declared column needs a value)"),
+        ));
+    }
+    Ok(idx)
 }
