@@ -8,12 +8,7 @@ use std::path::PathBuf;
 
 use kds_window::sql::{discover_wide, explain_flink, parse_sql, FlinkOptions, Schema, SqlType};
 
-const LAB_SQL: &str = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (count_tno integer, sum_tnum integer);
-CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
-SELECT STREAM count(*), sum("tnum")
-FROM "SOURCE_SQL_STREAM_001"
-GROUP BY FLOOR(("SOURCE_SQL_STREAM_001".ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / 60 TO SECOND);
-"#;
+const LAB_SQL: &str = include_str!("golden/lab1.kda.sql");
 
 /// Lines as kds-gen writes them (gen/README.md).
 const GEN_LINES: &[&str] = &[
@@ -87,13 +82,7 @@ fn lab_query_explains_as_the_golden_flink_sql() {
 
 #[test]
 fn event_time_grouped_filtered_query_explains_as_golden() {
-    let sql = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" ("pno" VARCHAR(8), trades BIGINT, qty BIGINT, biggest INTEGER, buyers INTEGER);
-CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
-SELECT STREAM "pno", COUNT(*), SUM("tnum"), MAX("tnum"), COUNT(DISTINCT "uno")
-FROM "SOURCE_SQL_STREAM_001"
-WHERE "tnum" >= 5 AND "uno" LIKE 'U1%'
-GROUP BY "pno", STEP("SOURCE_SQL_STREAM_001"."tuptime" BY INTERVAL '5' MINUTE);
-"#;
+    let sql = include_str!("golden/event_time_by_product.kda.sql");
     let plan = parse_sql(sql).unwrap();
     let out = explain_flink(&plan, &Schema::trade_events(), &FlinkOptions::default()).unwrap();
     check_golden("event_time_by_product.flink.sql", &out);

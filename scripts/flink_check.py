@@ -1,0 +1,221 @@
+"""Runs kds-window's Flink SQL migrations on Apache Flink and compares Flink's rows with kds-window's.
+
+    scripts/flink-check            # the wrapper: installs PyFlink, builds kds-window, calls this
+
+For every example `NAME.kda.sql` in the golden folder:
+  1. `kds-window --sql NAME.kda.sql --explain-flink` prints the Flink SQL (exit 2 = the example
+     cannot be expressed in Flink yet: reported as such, with kds-window's reason);
+  2. `kds-window --sql NAME.kda.sql` runs the application over the example's input
+     (`NAME.input.ndjson` and `NAME.schema.json` when the example has them; for the KDA guide's
+     examples, which read the demo stream, `demo_stream.*`; otherwise kds-gen's trades);
+  3. Flink runs the same SQL on a local mini-cluster over the same input: the Kinesis source's
+     WITH (...) becomes the filesystem connector on the input file (the Kinesis connector jar is
+     not reachable here), and the pump's SELECT is collected instead of inserted into the sink;
+  4. the rows are compared: row for row for event-time examples (a bounded source ends with a
+     final watermark that closes every window); for ROWTIME examples, which Flink runs on
+     PROCTIME() and whose windows depend on the clock, the totals of every numeric column per
+     group.
+Exit status 0 when every expressible example agrees, 1 otherwise.
+"""
+
+import datetime
+import decimal
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+TIME_COLUMNS = {"window_start", "window_end", "rowtime"}
+
+
+def statements(text):
+    body = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]
+
+
+def file_source(ddl, input_path, unbounded):
+    """The Kinesis source table's DDL with the filesystem connector on the input file.
+
+    A bounded source ends with a final watermark that closes every event-time window, but Flink
+    fires no processing-time timer after the end of input: for PROCTIME() windows the source is
+    made unbounded (monitored) and the job cancelled once its windows have closed.
+    """
+    monitor = "  'source.monitor-interval' = '10 s',\n" if unbounded else ""
+    options = (
+        "WITH (\n  'connector' = 'filesystem',\n" + monitor +
+        f"  'path' = '{input_path}',\n  'format' = 'json',\n"
+        "  'json.timestamp-format.standard' = 'ISO-8601',\n"
+        "  'json.ignore-parse-errors' = 'true'\n)"
+    )
+    return re.sub(r"WITH \((.|\n)*\)\s*$", options, ddl)
+
+
+def pump_select(insert):
+    """The SELECT of `INSERT INTO `SINK` SELECT ...`."""
+    return re.sub(r"^INSERT INTO `[^`]*`\s*", "", insert, flags=re.S)
+
+
+def flink_rows(flink_sql, input_path):
+    proctime = "PROCTIME()" in flink_sql
+    settings = EnvironmentSettings.in_streaming_mode()
+    env = TableEnvironment.create(settings)
+    config = env.get_config()
+    config.set("parallelism.default", "1")
+    # kds-window writes window bounds in UTC; Flink gives TIMESTAMP_LTZ windows in this zone.
+    config.set("table.local-time-zone", "UTC")
+    selects = []
+    for stmt in statements(flink_sql):
+        head = stmt.upper()
+        if head.startswith("CREATE TABLE") and "'kinesis'" in stmt:
+            env.execute_sql(file_source(stmt, input_path, proctime))
+        elif head.startswith("INSERT"):
+            selects.append(pump_select(stmt))
+        elif head.startswith("CREATE TABLE"):
+            continue  # the sink: its rows are collected below instead
+        else:
+            env.execute_sql(stmt)
+    rows = []
+    for select in selects:
+        table = env.sql_query(select)
+        names = table.get_schema().get_field_names()
+        result = table.execute()
+        if proctime:
+            collect_until_windows_close(result, names, rows)
+        else:
+            with result.collect() as results:
+                rows.extend(dict(zip(names, list(row))) for row in results)
+    return rows
+
+
+# How long Flink may take to read the input after the job starts (generous: a loaded 2-core VM).
+READ_ALLOWANCE_S = 30
+
+
+def collect_until_windows_close(result, names, rows):
+    """Collects an unbounded PROCTIME() job's rows until every window that can hold input closed.
+
+    Every record gets its processing time before start + READ_ALLOWANCE_S, so no window holding
+    one ends later than the next whole minute after that; the job is cancelled 5 s past it.
+    """
+    start = time.time()
+    deadline = (int(start + READ_ALLOWANCE_S) // 60 + 1) * 60 + 5
+
+    def drain():
+        try:
+            with result.collect() as results:
+                for row in results:
+                    rows.append(dict(zip(names, list(row))))
+        except Exception:  # noqa: BLE001 - the cancellation below ends the iterator this way
+            pass
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    time.sleep(max(0.0, deadline - time.time()))
+    result.get_job_client().cancel().result()
+    reader.join(timeout=30)
+
+
+def norm_value(value):
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?Z?", value):
+        return norm_value(datetime.datetime.fromisoformat(value.rstrip("Z").replace(" ", "T")))
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return round(float(value), 6)
+    return value
+
+
+def norm_row(row):
+    return {k.lower(): norm_value(v) for k, v in row.items()}
+
+
+def row_key(row):
+    return json.dumps(row, sort_keys=True)
+
+
+def totals(rows):
+    """Sum of every numeric column per group (the non-numeric, non-time columns)."""
+    out = {}
+    for row in rows:
+        group = tuple(sorted((k, v) for k, v in row.items()
+                             if k not in TIME_COLUMNS and not isinstance(v, float)))
+        sums = out.setdefault(group, {})
+        for k, v in row.items():
+            if k not in TIME_COLUMNS and isinstance(v, float):
+                sums[k] = round(sums.get(k, 0.0) + v, 6)
+    return out
+
+
+def run(cmd, stdin=None):
+    with open(stdin, "rb") if stdin else open(os.devnull, "rb") as f:
+        return subprocess.run(cmd, stdin=f, capture_output=True, text=True)
+
+
+def example_files(kda, trades):
+    """The example's own input and schema files; else the KDA demo stream's for the guide's
+    examples (they name TICKER_SYMBOL); else kds-gen's trades with the built-in schema."""
+    folder = os.path.dirname(kda)
+    for stem in (kda.replace(".kda.sql", ""), os.path.join(folder, "demo_stream")):
+        if stem.endswith("demo_stream"):
+            with open(kda, encoding="utf-8") as f:
+                if "TICKER_SYMBOL" not in f.read().upper():
+                    break
+        input_path, schema = stem + ".input.ndjson", stem + ".schema.json"
+        if os.path.exists(input_path) or os.path.exists(schema):
+            return (os.path.abspath(input_path if os.path.exists(input_path) else trades),
+                    schema if os.path.exists(schema) else None)
+    return os.path.abspath(trades), None
+
+
+def check(window_bin, kda, input_path, schema):
+    extra = ["--schema", schema] if schema else []
+    explained = run([window_bin, "--sql", kda, "--explain-flink", *extra])
+    if explained.returncode == 2:
+        return "not expressible", explained.stderr.strip().splitlines()[-1]
+    if explained.returncode != 0:
+        return "FAILED", f"--explain-flink: {explained.stderr.strip()}"
+    ours = run([window_bin, "--sql", kda, *extra], stdin=input_path)
+    if ours.returncode != 0:
+        return "FAILED", f"kds-window: {ours.stderr.strip()}"
+    our_rows = [norm_row(json.loads(l)) for l in ours.stdout.splitlines() if l.strip()]
+    try:
+        their_rows = [norm_row(r) for r in flink_rows(explained.stdout, input_path)]
+    except Exception as e:  # noqa: BLE001 - report Flink's error for this example and go on
+        return "FAILED", f"Flink: {str(e).splitlines()[0]}"
+    if "PROCTIME()" in explained.stdout:
+        ours_t, theirs_t = totals(our_rows), totals(their_rows)
+        if ours_t == theirs_t:
+            return "equal totals", f"{len(our_rows)} rows here, {len(their_rows)} in Flink (ROWTIME → PROCTIME)"
+        return "FAILED", f"totals differ: kds-window {ours_t} / Flink {theirs_t}"
+    ours_s = sorted(map(row_key, our_rows))
+    theirs_s = sorted(map(row_key, their_rows))
+    if ours_s == theirs_s:
+        return "equal rows", f"{len(our_rows)} rows"
+    only_ours = sorted(set(ours_s) - set(theirs_s))[:3]
+    only_theirs = sorted(set(theirs_s) - set(ours_s))[:3]
+    return "FAILED", (f"{len(our_rows)} rows here, {len(their_rows)} in Flink; only here: "
+                      f"{only_ours}; only in Flink: {only_theirs}")
+
+
+def main(window_bin, default_input, examples):
+    failed = False
+    for kda in examples:
+        name = os.path.basename(kda).replace(".kda.sql", "")
+        input_path, schema = example_files(kda, default_input)
+        verdict, detail = check(window_bin, kda, input_path, schema)
+        failed |= verdict == "FAILED"
+        print(f"{name:32} {verdict:16} {detail}", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3:])
