@@ -60,64 +60,68 @@ def pump_select(insert):
     return re.sub(r"^INSERT INTO `[^`]*`\s*", "", insert, flags=re.S)
 
 
-def flink_rows(flink_sql, input_path):
-    proctime = "PROCTIME()" in flink_sql
-    settings = EnvironmentSettings.in_streaming_mode()
-    env = TableEnvironment.create(settings)
-    config = env.get_config()
-    config.set("parallelism.default", "1")
-    # kds-window writes window bounds in UTC; Flink gives TIMESTAMP_LTZ windows in this zone.
-    config.set("table.local-time-zone", "UTC")
-    selects = []
-    for stmt in statements(flink_sql):
-        head = stmt.upper()
-        if head.startswith("CREATE TABLE") and "'kinesis'" in stmt:
-            env.execute_sql(file_source(stmt, input_path, proctime))
-        elif head.startswith("INSERT"):
-            selects.append(pump_select(stmt))
-        elif head.startswith("CREATE TABLE"):
-            continue  # the sink: its rows are collected below instead
-        else:
-            env.execute_sql(stmt)
-    rows = []
-    for select in selects:
-        table = env.sql_query(select)
-        names = table.get_schema().get_field_names()
-        result = table.execute()
-        if proctime:
-            collect_until_windows_close(result, names, rows)
-        else:
-            with result.collect() as results:
-                rows.extend(dict(zip(names, list(row))) for row in results)
-    return rows
-
-
-# How long Flink may take to read the input after the job starts (generous: a loaded 2-core VM).
+# How long Flink may take to read an input after its job starts (generous: a loaded 2-core VM).
 READ_ALLOWANCE_S = 30
 
 
-def collect_until_windows_close(result, names, rows):
-    """Collects an unbounded PROCTIME() job's rows until every window that can hold input closed.
+class FlinkJob:
+    """One example's Flink SQL running on a local mini-cluster, its rows collected by a thread.
 
-    Every record gets its processing time before start + READ_ALLOWANCE_S, so no window holding
-    one ends later than the next whole minute after that; the job is cancelled 5 s past it.
+    Jobs of all examples run at the same time, so the PROCTIME() ones wait for the clock once.
     """
-    start = time.time()
-    deadline = (int(start + READ_ALLOWANCE_S) // 60 + 1) * 60 + 5
 
-    def drain():
+    def __init__(self, flink_sql, input_path):
+        self.proctime = "PROCTIME()" in flink_sql
+        env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+        config = env.get_config()
+        config.set("parallelism.default", "1")
+        # kds-window writes window bounds in UTC; Flink gives TIMESTAMP_LTZ windows in this zone.
+        config.set("table.local-time-zone", "UTC")
+        selects = []
+        for stmt in statements(flink_sql):
+            head = stmt.upper()
+            if head.startswith("CREATE TABLE") and "'kinesis'" in stmt:
+                env.execute_sql(file_source(stmt, input_path, self.proctime))
+            elif head.startswith("INSERT"):
+                selects.append(pump_select(stmt))
+            elif head.startswith("CREATE TABLE"):
+                continue  # the sink: its rows are collected below instead
+            else:
+                env.execute_sql(stmt)
+        self.rows, self.results, self.readers = [], [], []
+        for select in selects:
+            table = env.sql_query(select)
+            names = table.get_schema().get_field_names()
+            result = table.execute()
+            reader = threading.Thread(target=self._drain, args=(result, names), daemon=True)
+            reader.start()
+            self.results.append(result)
+            self.readers.append(reader)
+
+    def _drain(self, result, names):
         try:
             with result.collect() as results:
                 for row in results:
-                    rows.append(dict(zip(names, list(row))))
-        except Exception:  # noqa: BLE001 - the cancellation below ends the iterator this way
+                    self.rows.append(dict(zip(names, list(row))))
+        except Exception:  # noqa: BLE001 - cancelling a PROCTIME() job ends its iterator so
             pass
 
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    time.sleep(max(0.0, deadline - time.time()))
-    result.get_job_client().cancel().result()
-    reader.join(timeout=30)
+    def finish(self, deadline):
+        """The rows: a bounded (event-time) job's when it ends; a PROCTIME() job's at the
+        deadline, when every window that can hold input has closed and the job is cancelled."""
+        if self.proctime:
+            time.sleep(max(0.0, deadline - time.time()))
+            for result in self.results:
+                result.get_job_client().cancel().result()
+        for reader in self.readers:
+            reader.join(timeout=30 if self.proctime else None)
+        return self.rows
+
+
+def proctime_deadline():
+    """Every record of a job started by now gets its processing time before now +
+    READ_ALLOWANCE_S, so no window holding one ends after the next whole minute; 5 s more."""
+    return (int(time.time() + READ_ALLOWANCE_S) // 60 + 1) * 60 + 5
 
 
 def norm_value(value):
@@ -176,22 +180,28 @@ def example_files(kda, trades):
     return os.path.abspath(trades), None
 
 
-def check(window_bin, kda, input_path, schema):
+def start(window_bin, kda, input_path, schema):
+    """kds-window's rows and the running Flink job of one example, or its verdict when it has
+    one already."""
     extra = ["--schema", schema] if schema else []
     explained = run([window_bin, "--sql", kda, "--explain-flink", *extra])
     if explained.returncode == 2:
-        return "not expressible", explained.stderr.strip().splitlines()[-1]
+        return ("not expressible", explained.stderr.strip().splitlines()[-1])
     if explained.returncode != 0:
-        return "FAILED", f"--explain-flink: {explained.stderr.strip()}"
+        return ("FAILED", f"--explain-flink: {explained.stderr.strip()}")
     ours = run([window_bin, "--sql", kda, *extra], stdin=input_path)
     if ours.returncode != 0:
-        return "FAILED", f"kds-window: {ours.stderr.strip()}"
+        return ("FAILED", f"kds-window: {ours.stderr.strip()}")
     our_rows = [norm_row(json.loads(l)) for l in ours.stdout.splitlines() if l.strip()]
     try:
-        their_rows = [norm_row(r) for r in flink_rows(explained.stdout, input_path)]
+        return our_rows, FlinkJob(explained.stdout, input_path)
     except Exception as e:  # noqa: BLE001 - report Flink's error for this example and go on
-        return "FAILED", f"Flink: {str(e).splitlines()[0]}"
-    if "PROCTIME()" in explained.stdout:
+        return ("FAILED", f"Flink: {str(e).splitlines()[0]}")
+
+
+def compare(our_rows, job, deadline):
+    their_rows = [norm_row(r) for r in job.finish(deadline)]
+    if job.proctime:
         ours_t, theirs_t = totals(our_rows), totals(their_rows)
         if ours_t == theirs_t:
             return "equal totals", f"{len(our_rows)} rows here, {len(their_rows)} in Flink (ROWTIME → PROCTIME)"
@@ -207,11 +217,15 @@ def check(window_bin, kda, input_path, schema):
 
 
 def main(window_bin, default_input, examples):
-    failed = False
+    started = []
     for kda in examples:
         name = os.path.basename(kda).replace(".kda.sql", "")
         input_path, schema = example_files(kda, default_input)
-        verdict, detail = check(window_bin, kda, input_path, schema)
+        started.append((name, start(window_bin, kda, input_path, schema)))
+    deadline = proctime_deadline()
+    failed = False
+    for name, state in started:
+        verdict, detail = compare(*state, deadline) if isinstance(state[1], FlinkJob) else state
         failed |= verdict == "FAILED"
         print(f"{name:32} {verdict:16} {detail}", flush=True)
     sys.exit(1 if failed else 0)
