@@ -1,0 +1,338 @@
+//! `SELECT STREAM ... FROM ... [WHERE ...] [GROUP BY ...]`: the select list, FROM, GROUP BY.
+
+use super::{Parser, Ref, Select, SelectValue, AGGREGATES};
+use crate::sql::lexer::Tok;
+use crate::sql::{AggFunc, Ident, Pos, SelectItem, SqlError, WindowSpec};
+
+impl Parser {
+    // ---- SELECT -----------------------------------------------------------------------------
+
+    pub(super) fn parse_select(&mut self) -> Result<Select, SqlError> {
+        let pos = self.expect_kw("SELECT")?;
+        if !self.eat_kw("STREAM") {
+            let t = self.peek();
+            return Err(SqlError::new(
+                t.pos,
+                format!("expected STREAM after SELECT (a query over a stream is SELECT STREAM ...), found {}", t.describe()),
+            ));
+        }
+        if self.peek().is_kw("DISTINCT") || self.peek().is_kw("ALL") {
+            return Err(SqlError::unsupported(
+                self.peek().pos,
+                format!("SELECT STREAM {}", self.peek().describe()),
+            ));
+        }
+        let mut items = Vec::new();
+        let mut qualifiers: Vec<Ident> = Vec::new();
+        loop {
+            let item_pos = self.peek().pos;
+            let value = self.parse_select_item(&mut qualifiers)?;
+            // Optional alias; in a pump the destination's declaration names the columns.
+            let aliased = self.eat_kw("AS");
+            if aliased
+                || (matches!(self.peek().tok, Tok::Ident { .. })
+                    && !Self::is_clause_word(self.peek()))
+            {
+                self.ident("an alias")?;
+            }
+            items.push((value, item_pos));
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        if !self.peek().is_kw("FROM") {
+            if Self::is_clause_word(self.peek()) {
+                return Err(SqlError::unsupported(self.peek().pos, self.clause_name()));
+            }
+            let t = self.peek();
+            if matches!(t.tok, Tok::Sym("+" | "-" | "*" | "/" | "||")) {
+                return Err(SqlError::unsupported(
+                    t.pos,
+                    format!("expression with {} in the select list (only aggregates, GROUP BY columns and the window)", t.describe()),
+                ));
+            }
+            return Err(self.expected("FROM"));
+        }
+        self.i += 1;
+        let source = self.ident("the source stream name")?;
+        if self.peek().is_sym("(") {
+            return Err(SqlError::unsupported(
+                self.peek().pos,
+                "table function in FROM",
+            ));
+        }
+        if self.peek().is_sym(".") {
+            return Err(SqlError::unsupported(
+                self.peek().pos,
+                "qualified stream name in FROM",
+            ));
+        }
+        let mut source_alias = None;
+        let aliased = self.eat_kw("AS");
+        if aliased
+            || (matches!(self.peek().tok, Tok::Ident { .. }) && !Self::is_clause_word(self.peek()))
+        {
+            source_alias = Some(self.ident("an alias")?);
+        }
+        if self.peek().is_sym(",") {
+            return Err(SqlError::unsupported(
+                self.peek().pos,
+                "clause JOIN (several streams in FROM)",
+            ));
+        }
+        let join_words = ["JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL"];
+        if join_words.iter().any(|w| self.peek().is_kw(w)) {
+            return Err(SqlError::unsupported(self.peek().pos, "clause JOIN"));
+        }
+        let filter = if self.eat_kw("WHERE") {
+            Some(self.parse_expr(&mut qualifiers)?)
+        } else {
+            None
+        };
+        if !self.peek().is_kw("GROUP") {
+            let t = self.peek();
+            if Self::is_clause_word(t) {
+                return Err(SqlError::unsupported(t.pos, self.clause_name()));
+            }
+            if matches!(t.tok, Tok::Eof) || t.is_sym(";") {
+                let end = t.pos;
+                self.check_qualifiers(qualifiers, &source, source_alias.as_ref())?;
+                return Ok(Select {
+                    pos,
+                    end,
+                    items,
+                    source,
+                    filter,
+                    group_by: Vec::new(),
+                    window: None,
+                    time_groups: Vec::new(),
+                });
+            }
+            return Err(self.expected("GROUP BY"));
+        }
+        self.i += 1;
+        self.expect_kw("BY")?;
+        let mut group_by: Vec<Ident> = Vec::new();
+        let mut windows: Vec<(WindowSpec, Pos)> = Vec::new();
+        loop {
+            let t = self.peek().clone();
+            if (t.is_kw("FLOOR") || t.is_kw("STEP")) && self.peek_at(1).is_sym("(") {
+                let w = self.parse_window(&mut qualifiers)?;
+                windows.push((w, t.pos));
+            } else if matches!(t.tok, Tok::Ident { .. }) && !self.peek_at(1).is_sym("(") {
+                match self.column_ref(&mut qualifiers)? {
+                    Ref::Rowtime => {
+                        return Err(SqlError::new(
+                            t.pos,
+                            "GROUP BY ROWTIME makes a group per row: use FLOOR(S.ROWTIME TO MINUTE) or \
+                             STEP(S.ROWTIME BY INTERVAL '60' SECOND)",
+                        ))
+                    }
+                    Ref::Column(c) => {
+                        if group_by.iter().any(|g| g.same_as(&c)) {
+                            return Err(SqlError::new(c.pos, format!("{} is twice in GROUP BY", c.sql())));
+                        }
+                        group_by.push(c);
+                    }
+                }
+            } else if matches!(t.tok, Tok::Ident { .. }) {
+                return Err(SqlError::unsupported(
+                    t.pos,
+                    format!("function {} in GROUP BY", t.describe()),
+                ));
+            } else {
+                return Err(SqlError::unsupported(
+                    t.pos,
+                    format!("GROUP BY expression {}", t.describe()),
+                ));
+            }
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        let Some((window, time_groups)) = crate::sql::windows::split_windows(windows)? else {
+            return Err(SqlError::new(
+                pos,
+                "GROUP BY has no window expression over ROWTIME or a TIMESTAMP column: the groups would \
+                 never close. Add FLOOR(S.ROWTIME TO MINUTE) or STEP(S.ROWTIME BY INTERVAL '60' SECOND)",
+            ));
+        };
+        if Self::is_clause_word(self.peek()) {
+            return Err(SqlError::unsupported(self.peek().pos, self.clause_name()));
+        }
+        self.check_qualifiers(qualifiers, &source, source_alias.as_ref())?;
+        let end = self.peek().pos;
+        Ok(Select {
+            pos,
+            end,
+            items,
+            source,
+            filter,
+            group_by,
+            window: Some(window),
+            time_groups,
+        })
+    }
+
+    /// Qualifiers must name the source (or its alias).
+    pub(super) fn check_qualifiers(
+        &self,
+        qualifiers: Vec<Ident>,
+        source: &Ident,
+        source_alias: Option<&Ident>,
+    ) -> Result<(), SqlError> {
+        for q in qualifiers {
+            let ok = q.same_as(source) || source_alias.is_some_and(|a| q.same_as(a));
+            if !ok {
+                return Err(SqlError::new(
+                    q.pos,
+                    format!(
+                        "unknown stream {}: the query reads {}",
+                        q.sql(),
+                        source.sql()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn parse_select_item(
+        &mut self,
+        qualifiers: &mut Vec<Ident>,
+    ) -> Result<SelectValue, SqlError> {
+        let t = self.peek().clone();
+        if t.is_sym("*") {
+            return Err(SqlError::unsupported(
+                t.pos,
+                "SELECT STREAM * (a filter without aggregation)",
+            ));
+        }
+        let Tok::Ident { text, quoted } = &t.tok else {
+            return Err(SqlError::unsupported(
+                t.pos,
+                format!(
+                    "select expression {} (only aggregates, GROUP BY columns and the window)",
+                    t.describe()
+                ),
+            ));
+        };
+        if !quoted && self.peek_at(1).is_sym("(") {
+            let upper = text.to_ascii_uppercase();
+            if AGGREGATES.contains(&upper.as_str()) {
+                return Ok(SelectValue::Item(self.parse_aggregate(qualifiers)?));
+            }
+            if upper == "FLOOR" || upper == "STEP" {
+                let w = self.parse_window(qualifiers)?;
+                // Checked against the GROUP BY window in `assemble`.
+                self.pending_windows.push((w, t.pos));
+                return Ok(SelectValue::Item(SelectItem::WindowStart));
+            }
+            return Err(SqlError::unsupported(
+                t.pos,
+                format!("function {upper} in the select list"),
+            ));
+        }
+        match self.column_ref(qualifiers)? {
+            Ref::Rowtime => Ok(SelectValue::Rowtime),
+            Ref::Column(c) => Ok(SelectValue::Item(SelectItem::Column(c))),
+        }
+    }
+
+    pub(super) fn parse_aggregate(
+        &mut self,
+        qualifiers: &mut Vec<Ident>,
+    ) -> Result<SelectItem, SqlError> {
+        let name_tok = self.next();
+        let upper = name_tok.describe();
+        self.expect_sym("(")?;
+        let mut func = match upper.as_str() {
+            "COUNT" => AggFunc::Count,
+            "SUM" => AggFunc::Sum,
+            "MIN" => AggFunc::Min,
+            "MAX" => AggFunc::Max,
+            _ => AggFunc::Avg,
+        };
+        let column;
+        if self.peek().is_sym("*") {
+            if func != AggFunc::Count {
+                return Err(SqlError::new(
+                    self.peek().pos,
+                    format!("{upper}(*) is not valid SQL"),
+                ));
+            }
+            self.i += 1;
+            func = AggFunc::CountStar;
+            column = None;
+        } else {
+            if self.peek().is_kw("DISTINCT") {
+                if func != AggFunc::Count {
+                    return Err(SqlError::unsupported(
+                        self.peek().pos,
+                        format!("{upper}(DISTINCT ...)"),
+                    ));
+                }
+                self.i += 1;
+                func = AggFunc::CountDistinct;
+            } else {
+                self.eat_kw("ALL");
+            }
+            let t = self.peek().clone();
+            if !matches!(t.tok, Tok::Ident { .. }) || self.peek_at(1).is_sym("(") {
+                return Err(SqlError::unsupported(
+                    t.pos,
+                    format!("argument {} of {upper} (only a column)", t.describe()),
+                ));
+            }
+            match self.column_ref(qualifiers)? {
+                Ref::Rowtime => {
+                    return Err(SqlError::unsupported(t.pos, format!("{upper}(ROWTIME)")));
+                }
+                Ref::Column(c) => column = Some(c),
+            }
+        }
+        if !self.peek().is_sym(")") {
+            let t = self.peek();
+            return Err(SqlError::unsupported(
+                t.pos,
+                format!(
+                    "expression in {upper}(...) at {} (only a column)",
+                    t.describe()
+                ),
+            ));
+        }
+        self.i += 1;
+        if self.peek().is_kw("OVER") {
+            return Err(SqlError::unsupported(
+                self.peek().pos,
+                "clause OVER (sliding windows)",
+            ));
+        }
+        if self.peek().is_kw("FILTER") {
+            return Err(SqlError::unsupported(self.peek().pos, "clause FILTER"));
+        }
+        Ok(SelectItem::Aggregate { func, column })
+    }
+
+    /// `col`, `"col"`, `S."col"`, `ROWTIME`, `S.ROWTIME`.
+    pub(super) fn column_ref(&mut self, qualifiers: &mut Vec<Ident>) -> Result<Ref, SqlError> {
+        let first = self.ident("a column name")?;
+        let col = if self.eat_sym(".") {
+            qualifiers.push(first);
+            let second = self.ident("a column name after '.'")?;
+            if self.peek().is_sym(".") {
+                return Err(SqlError::unsupported(
+                    self.peek().pos,
+                    "nested column reference (a.b.c)",
+                ));
+            }
+            second
+        } else {
+            first
+        };
+        if col.kda_name() == "ROWTIME" {
+            return Ok(Ref::Rowtime);
+        }
+        Ok(Ref::Column(col))
+    }
+}
