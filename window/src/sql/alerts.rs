@@ -11,13 +11,15 @@ use kds_common::exit::{usage, Exit};
 use kds_common::io::{LineReader, Output};
 use serde_json::Value;
 
-use super::bind::{bind_expr, resolve_column, BoundColumn};
+use super::bind::{bind_expr, resolve_column};
+use super::eval::{eval_json, BoundExpr, ROWTIME_KEY};
 use super::rows::{ErrorStream, RowPrep};
 use super::{RowPlan, Schema, SqlError};
 
-/// A per-row pump bound to its input: output column names and the source columns they copy.
+/// A per-row pump bound to its input: output column names and the values they get (a source
+/// column, copied as the record holds it, or an expression).
 pub struct BoundRows {
-    pub columns: Vec<(String, BoundColumn)>,
+    pub columns: Vec<(String, BoundExpr)>,
     pub prep: RowPrep,
 }
 
@@ -32,7 +34,7 @@ pub fn bind_rows(
     let columns = plan
         .columns
         .iter()
-        .map(|(name, _, id)| col(id).map(|c| (name.clone(), c)))
+        .map(|(name, _, e)| bind_expr(e, &col).map(|(b, _)| (name.clone(), b)))
         .collect::<Result<Vec<_>, _>>()?;
     let filter = match &plan.filter {
         None => None,
@@ -44,17 +46,24 @@ pub fn bind_rows(
 
 /// The output row of a record read at `now`: `ROWTIME`, then the destination's columns in
 /// declaration order (written by hand: a `serde_json::Map` would sort the keys).
-fn row(columns: &[(String, BoundColumn)], record: &Value, now: i64, out: &mut Vec<u8>) {
+fn row(columns: &[(String, BoundExpr)], record: &mut Value, now: i64, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"ROWTIME\":\"");
     kds_common::time::format_rfc3339_ms(now, out);
     out.push(b'"');
-    for (name, c) in columns {
-        let v = c.path.iter().try_fold(record, |v, k| v.get(k));
+    if let Value::Object(o) = record {
+        o.insert(ROWTIME_KEY.to_string(), Value::from(now));
+    }
+    for (name, e) in columns {
         out.push(b',');
         // Serializing a String or a Value into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, name);
         out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, v.unwrap_or(&Value::Null));
+        if let BoundExpr::Column(c) = e {
+            let v = c.path.iter().try_fold(&*record, |v, k| v.get(k));
+            let _ = serde_json::to_writer(&mut *out, v.unwrap_or(&Value::Null));
+        } else {
+            let _ = serde_json::to_writer(&mut *out, &eval_json(e, record));
+        }
     }
     out.push(b'}');
 }
@@ -85,9 +94,9 @@ pub fn run_rows(
             }
         };
         match rows.prep.prepare(record) {
-            Ok(Some(r)) => {
+            Ok(Some(mut r)) => {
                 text.clear();
-                row(&rows.columns, &r, kds_common::time::now_ms(), &mut text);
+                row(&rows.columns, &mut r, kds_common::time::now_ms(), &mut text);
                 out.write_line(&text)?;
             }
             Ok(None) => {}

@@ -502,12 +502,25 @@ pub(super) fn bind_expr(
                 Class::Bool,
             )
         }
-        Expr::Call { func, args, .. } => {
+        Expr::Call { func, args, pos } => {
+            if let (super::ScalarFunc::RegexReplace, Some(Expr::Literal(Literal::Str(re)))) =
+                (func, args.get(1))
+            {
+                super::funcs::compile_regex(re).map_err(|m| SqlError::new(*pos, m))?;
+            }
+            let dated = matches!(
+                func,
+                super::ScalarFunc::CharToTimestamp | super::ScalarFunc::TimestampToChar
+            );
+            if let (true, Some(Expr::Literal(Literal::Str(f)))) = (dated, args.first()) {
+                super::funcs::java_format(f)
+                    .map_err(|m| SqlError::new(*pos, format!("format '{f}': {m}")))?;
+            }
             let (params, result) = signature(*func);
             let mut bound = Vec::new();
             for (a, want) in args.iter().zip(params) {
                 let (b, cl) = bind_expr(a, col)?;
-                if cl != *want && cl != Class::Any {
+                if cl != *want && cl != Class::Any && *want != Class::Any {
                     return Err(mismatch(format!(
                         "{} needs {}, not {}",
                         func.sql_name(),
@@ -537,6 +550,18 @@ fn signature(f: super::ScalarFunc) -> (&'static [Class], Class) {
         CharLength => (&[Class::Str], Class::Num),
         Substring => (&[Class::Str, Class::Num, Class::Num], Class::Str),
         Position => (&[Class::Str, Class::Str], Class::Num),
+        RegexReplace => (
+            &[Class::Str, Class::Str, Class::Str, Class::Num, Class::Num],
+            Class::Str,
+        ),
+        CharToTimestamp => (&[Class::Str, Class::Str], Class::Time),
+        TimestampToChar => (&[Class::Str, Class::Time], Class::Str),
+        UnixTimestamp => (&[Class::Time], Class::Num),
+        CurrentRowTimestamp => (&[], Class::Time),
+        Cast(t) if t.is_numeric() => (&[Class::Any], Class::Num),
+        Cast(t) if t.is_string() => (&[Class::Any], Class::Str),
+        Cast(SqlType::Boolean) => (&[Class::Any], Class::Bool),
+        Cast(_) => (&[Class::Any], Class::Time),
     }
 }
 

@@ -159,13 +159,40 @@ fn call(func: ScalarFunc, args: Vec<V<'_>>) -> V<'_> {
                 .collect();
             V::Str(Cow::Owned(taken))
         }
+        (ScalarFunc::RegexReplace, [V::Str(s), V::Str(re), V::Str(with), start, occurrence]) => {
+            match (int(start), int(occurrence)) {
+                (Some(st), Some(o)) => super::funcs::regex_replace(s, re, with, st, o)
+                    .map_or(V::Null, |r| V::Str(Cow::Owned(r))),
+                _ => V::Null,
+            }
+        }
+        (ScalarFunc::CharToTimestamp, [V::Str(f), V::Str(s)]) => {
+            super::funcs::char_to_timestamp(f, s).map_or(V::Null, V::Ts)
+        }
+        (ScalarFunc::TimestampToChar, [V::Str(f), V::Ts(t)]) => {
+            super::funcs::timestamp_to_char(f, *t).map_or(V::Null, |s| V::Str(Cow::Owned(s)))
+        }
+        (ScalarFunc::TimestampToChar, [f @ V::Str(_), V::Str(s)]) => {
+            match kds_common::time::parse_timestamp(s.as_bytes()) {
+                Some(t) => call(func, vec![f.clone(), V::Ts(t)]),
+                None => V::Null,
+            }
+        }
+        (ScalarFunc::UnixTimestamp, [V::Ts(t)]) => V::Int(*t),
+        (ScalarFunc::UnixTimestamp, [V::Str(s)]) => {
+            kds_common::time::parse_timestamp(s.as_bytes()).map_or(V::Null, V::Int)
+        }
+        (ScalarFunc::Cast(ty), [v]) => super::funcs::cast(v.clone(), ty),
         _ => V::Null,
     }
 }
 
+/// The record key that carries a row's ROWTIME (epoch ms) to `CURRENT_ROW_TIMESTAMP`.
+pub const ROWTIME_KEY: &str = "$ROWTIME";
+
 /// A runtime value.
 #[derive(Debug, Clone, PartialEq)]
-enum V<'a> {
+pub(super) enum V<'a> {
     Null,
     Bool(bool),
     Int(i64),
@@ -384,6 +411,14 @@ fn eval<'a>(e: &'a BoundExpr, r: &'a Value) -> V<'a> {
                 Some(b) => V::Bool(b != *negated),
             }
         }
+        BoundExpr::Call {
+            func: ScalarFunc::CurrentRowTimestamp,
+            ..
+        } => V::Ts(
+            r.get(ROWTIME_KEY)
+                .and_then(Value::as_i64)
+                .unwrap_or_else(kds_common::time::now_ms),
+        ),
         BoundExpr::Call { func, args } => {
             let vals: Vec<V> = args.iter().map(|a| eval(a, r)).collect();
             call(*func, vals)
@@ -411,6 +446,19 @@ fn eval<'a>(e: &'a BoundExpr, r: &'a Value) -> V<'a> {
                 V::Bool(*negated)
             }
         }
+    }
+}
+
+/// The value of a select-list expression as JSON: timestamps as RFC 3339 with milliseconds, a
+/// floating-point result that is not finite as NULL.
+pub fn eval_json(expr: &BoundExpr, record: &Value) -> Value {
+    match eval(expr, record) {
+        V::Null => Value::Null,
+        V::Bool(b) => Value::Bool(b),
+        V::Int(i) => Value::from(i),
+        V::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        V::Str(s) => Value::String(s.into_owned()),
+        V::Ts(t) => Value::String(kds_common::time::rfc3339_ms(t)),
     }
 }
 

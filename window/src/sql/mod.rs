@@ -11,6 +11,7 @@ pub mod cli;
 mod coerce;
 mod eval;
 mod flink;
+mod funcs;
 mod lexer;
 mod parser;
 mod rows;
@@ -374,6 +375,18 @@ pub enum ScalarFunc {
     Substring,
     /// `POSITION(needle IN s)`: 1-based, 0 when absent.
     Position,
+    /// `REGEX_REPLACE(s, regex, replacement, startPosition, occurrence)` (Java's `replaceAll`).
+    RegexReplace,
+    /// `CHAR_TO_TIMESTAMP(format, s)`, a Java `SimpleDateFormat` pattern.
+    CharToTimestamp,
+    /// `TIMESTAMP_TO_CHAR(format, ts)`.
+    TimestampToChar,
+    /// `UNIX_TIMESTAMP(ts)`: epoch milliseconds.
+    UnixTimestamp,
+    /// `CURRENT_ROW_TIMESTAMP`: when the row was read (its ROWTIME, per row).
+    CurrentRowTimestamp,
+    /// `CAST(x AS type)`, with KDA's conversion rules.
+    Cast(SqlType),
 }
 
 impl ScalarFunc {
@@ -386,6 +399,12 @@ impl ScalarFunc {
             ScalarFunc::CharLength => "CHAR_LENGTH",
             ScalarFunc::Substring => "SUBSTRING",
             ScalarFunc::Position => "POSITION",
+            ScalarFunc::RegexReplace => "REGEX_REPLACE",
+            ScalarFunc::CharToTimestamp => "CHAR_TO_TIMESTAMP",
+            ScalarFunc::TimestampToChar => "TIMESTAMP_TO_CHAR",
+            ScalarFunc::UnixTimestamp => "UNIX_TIMESTAMP",
+            ScalarFunc::CurrentRowTimestamp => "CURRENT_ROW_TIMESTAMP",
+            ScalarFunc::Cast(_) => "CAST",
         }
     }
 }
@@ -425,8 +444,9 @@ pub struct RowPlan {
     pub destination: String,
     pub pump: String,
     pub source: String,
-    /// Destination columns in declaration order, each with the source column written to it.
-    pub columns: Vec<(String, SqlType, Ident)>,
+    /// Destination columns in declaration order, each with the value written to it (a source
+    /// column, or a scalar expression over the source's columns).
+    pub columns: Vec<(String, SqlType, Expr)>,
     pub filter: Option<Expr>,
 }
 

@@ -86,6 +86,8 @@ enum SelectValue {
     Item(SelectItem),
     /// `ROWTIME` in the select list: every output row carries it anyway.
     Rowtime,
+    /// A scalar expression (`REGEX_REPLACE(..)`, `price * 2`): per-row pumps only.
+    Expr(Expr, Pos),
 }
 
 impl Parser {

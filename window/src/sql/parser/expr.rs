@@ -3,7 +3,7 @@
 
 use super::{sql_timestamp, Parser, Ref, AGGREGATES};
 use crate::sql::lexer::Tok;
-use crate::sql::{BinOp, Expr, Ident, Literal, SqlError, UnOp};
+use crate::sql::{BinOp, Expr, Ident, Literal, ScalarFunc, SqlError, UnOp};
 
 impl Parser {
     // ---- WHERE expressions ------------------------------------------------------------------
@@ -248,6 +248,14 @@ impl Parser {
                     t.pos,
                     format!("function {upper} in WHERE"),
                 ))
+            }
+            Tok::Ident { quoted: false, .. } if t.is_kw("CURRENT_ROW_TIMESTAMP") => {
+                self.i += 1;
+                Ok(Expr::Call {
+                    func: ScalarFunc::CurrentRowTimestamp,
+                    args: Vec::new(),
+                    pos: t.pos,
+                })
             }
             Tok::Ident { quoted: false, .. } if t.is_kw("TRUE") || t.is_kw("FALSE") => {
                 self.i += 1;

@@ -1,6 +1,8 @@
 //! Scalar function calls in expressions: `ABS(x)`, `UPPER(s)`, `LOWER(s)`, `TRIM(s)`,
 //! `CHAR_LENGTH(s)` (also `CHARACTER_LENGTH`), `SUBSTRING(s FROM n [FOR m])`,
-//! `POSITION(needle IN s)`, as the KDA SQL Reference writes them.
+//! `POSITION(needle IN s)`, `REGEX_REPLACE(s, regex, replacement, start, occurrence)`,
+//! `CHAR_TO_TIMESTAMP(format, s)`, `TIMESTAMP_TO_CHAR(format, ts)`, `UNIX_TIMESTAMP(ts)`,
+//! `CAST(x AS type)`, as the KDA SQL Reference writes them.
 
 use super::{Expr, Ident, Parser, Pos, SqlError};
 use crate::sql::ScalarFunc;
@@ -22,12 +24,26 @@ impl Parser {
             "CHAR_LENGTH" | "CHARACTER_LENGTH" => ScalarFunc::CharLength,
             "SUBSTRING" => ScalarFunc::Substring,
             "POSITION" => ScalarFunc::Position,
+            "REGEX_REPLACE" => ScalarFunc::RegexReplace,
+            "CHAR_TO_TIMESTAMP" => ScalarFunc::CharToTimestamp,
+            "TIMESTAMP_TO_CHAR" => ScalarFunc::TimestampToChar,
+            "UNIX_TIMESTAMP" => ScalarFunc::UnixTimestamp,
+            "CAST" => return self.parse_cast(pos, q).map(Some),
             _ => return Ok(None),
         };
         self.i += 2; // the name and '('
         let args = match func {
             ScalarFunc::Substring => {
                 let s = self.parse_expr(q)?;
+                if self.eat_sym(",") {
+                    // SUBSTRING(s, start [, length]), as the guide's examples write it.
+                    let mut args = vec![s, self.parse_expr(q)?];
+                    if self.eat_sym(",") {
+                        args.push(self.parse_expr(q)?);
+                    }
+                    self.expect_sym(")")?;
+                    return Ok(Some(Expr::Call { func, args, pos }));
+                }
                 self.expect_kw("FROM")?;
                 let from = self.parse_expr(q)?;
                 let mut args = vec![s, from];
@@ -55,9 +71,47 @@ impl Parser {
                 }
                 vec![self.parse_expr(q)?]
             }
+            ScalarFunc::RegexReplace => self.arguments(5, name, q)?,
+            ScalarFunc::CharToTimestamp | ScalarFunc::TimestampToChar => {
+                self.arguments(2, name, q)?
+            }
             _ => vec![self.parse_expr(q)?],
         };
         self.expect_sym(")")?;
         Ok(Some(Expr::Call { func, args, pos }))
+    }
+
+    /// `n` comma-separated arguments.
+    fn arguments(
+        &mut self,
+        n: usize,
+        name: &str,
+        q: &mut Vec<Ident>,
+    ) -> Result<Vec<Expr>, SqlError> {
+        let mut args = vec![self.parse_expr(q)?];
+        while self.eat_sym(",") {
+            args.push(self.parse_expr(q)?);
+        }
+        if args.len() != n {
+            return Err(SqlError::new(
+                self.peek().pos,
+                format!("{name} takes {n} arguments, not {}", args.len()),
+            ));
+        }
+        Ok(args)
+    }
+
+    /// `CAST(x AS type)`; the name is the current token.
+    fn parse_cast(&mut self, pos: Pos, q: &mut Vec<Ident>) -> Result<Expr, SqlError> {
+        self.i += 2; // CAST and '('
+        let x = self.parse_expr(q)?;
+        self.expect_kw("AS")?;
+        let ty = self.parse_type()?;
+        self.expect_sym(")")?;
+        Ok(Expr::Call {
+            func: ScalarFunc::Cast(ty),
+            args: vec![x],
+            pos,
+        })
     }
 }

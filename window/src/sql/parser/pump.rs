@@ -76,6 +76,13 @@ impl Parser {
                 }
                 SelectValue::Item(i) => values.push((i, p)),
                 SelectValue::Rowtime => {}
+                SelectValue::Expr(_, pos) => {
+                    return Err(SqlError::unsupported(
+                        pos,
+                        "expression in the select list of a GROUP BY pump (scalar expressions \
+                         run in pumps without GROUP BY; chain one in front)",
+                    ))
+                }
             }
         }
         for (v, p) in &values {

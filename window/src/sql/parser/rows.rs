@@ -1,7 +1,7 @@
 //! Assembling a pump without GROUP BY: each record that passes the WHERE clause is written to
 //! the destination stream (KDA's "Example: Creating Simple Alerts").
 
-use super::{Ident, Parser, PumpDecl, SelectItem, SelectValue, StreamDecl};
+use super::{Expr, Ident, Parser, PumpDecl, SelectItem, SelectValue, StreamDecl};
 use crate::sql::{RowPlan, SqlError};
 
 impl Parser {
@@ -19,7 +19,8 @@ impl Parser {
         for (v, pos) in sel.items {
             match v {
                 SelectValue::Rowtime => {}
-                SelectValue::Item(SelectItem::Column(c)) => values.push(c),
+                SelectValue::Item(SelectItem::Column(c)) => values.push(Expr::Column(c)),
+                SelectValue::Expr(e, _) => values.push(e),
                 SelectValue::Item(SelectItem::Aggregate { .. }) => {
                     return Err(self.no_group_by_error())
                 }

@@ -209,13 +209,8 @@ impl Parser {
             ));
         }
         let Tok::Ident { text, quoted } = &t.tok else {
-            return Err(SqlError::unsupported(
-                t.pos,
-                format!(
-                    "select expression {} (only aggregates, GROUP BY columns and the window)",
-                    t.describe()
-                ),
-            ));
+            // A literal, `(...)` or `-x`: a scalar expression (per-row pumps).
+            return Ok(SelectValue::Expr(self.parse_expr(qualifiers)?, t.pos));
         };
         if !quoted && self.peek_at(1).is_sym("(") {
             let upper = text.to_ascii_uppercase();
@@ -228,12 +223,21 @@ impl Parser {
                 self.pending_windows.push((w, t.pos));
                 return Ok(SelectValue::Item(SelectItem::WindowStart));
             }
-            return Err(SqlError::unsupported(
-                t.pos,
-                format!("function {upper} in the select list"),
-            ));
+            return Ok(SelectValue::Expr(self.parse_expr(qualifiers)?, t.pos));
         }
-        match self.column_ref(qualifiers)? {
+        let start = self.i;
+        let column = self.column_ref(qualifiers)?;
+        let t_next = self.peek();
+        let alone = t_next.is_sym(",")
+            || matches!(t_next.tok, Tok::Ident { .. } | Tok::Eof)
+            || t_next.is_sym(";");
+        if !alone || (!quoted && is_expression_word(text)) {
+            // `col - 1`, `EVENT_TIME - INTERVAL ...`, `CURRENT_ROW_TIMESTAMP`: read it again
+            // as an expression.
+            self.i = start;
+            return Ok(SelectValue::Expr(self.parse_expr(qualifiers)?, t.pos));
+        }
+        match column {
             Ref::Rowtime => Ok(SelectValue::Rowtime),
             Ref::Column(c) => Ok(SelectValue::Item(SelectItem::Column(c))),
         }
@@ -335,4 +339,17 @@ impl Parser {
         }
         Ok(Ref::Column(col))
     }
+}
+
+/// Words that start an expression although they look like a column name.
+fn is_expression_word(word: &str) -> bool {
+    [
+        "CURRENT_ROW_TIMESTAMP",
+        "TRUE",
+        "FALSE",
+        "NULL",
+        "TIMESTAMP",
+    ]
+    .iter()
+    .any(|w| word.eq_ignore_ascii_case(w))
 }

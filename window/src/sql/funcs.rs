@@ -1,0 +1,299 @@
+//! The scalar functions beyond the string basics: `REGEX_REPLACE`, `CHAR_TO_TIMESTAMP`,
+//! `TIMESTAMP_TO_CHAR`, `UNIX_TIMESTAMP` and `CAST`, as the KDA SQL Reference describes them
+//! ("REGEX_REPLACE", "CHAR_TO_TIMESTAMP(sys)", "TIMESTAMP_TO_CHAR", "UNIX_TIMESTAMP", "CAST").
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime};
+use fancy_regex::Regex;
+use serde_json::Value;
+
+use super::coerce::coerce;
+use super::eval::V;
+use super::SqlType;
+
+/// Compiled regexes by pattern: a query has a handful, each compiled once per thread.
+const REGEX_CACHE_LIMIT: usize = 64;
+
+thread_local! {
+    static REGEXES: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
+}
+
+/// Compiles a pattern as KDA's Java regex would read it (fancy-regex has lookaround and
+/// backreferences); the message says what is wrong.
+pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| format!("bad regular expression '{pattern}': {e}"))
+}
+
+/// `REGEX_REPLACE(original, regex, replacement, startPosition, occurrence)`: Java's
+/// `replaceAll` from the 1-based `start` on, every match when `occurrence` is 0, else only the
+/// n-th. KDA writes a start below 1 or a negative occurrence to the error stream; here they are
+/// NULL. A start past the end returns the original.
+pub fn regex_replace(
+    s: &str,
+    pattern: &str,
+    replacement: &str,
+    start: i64,
+    occurrence: i64,
+) -> Option<String> {
+    if start < 1 || occurrence < 0 {
+        return None;
+    }
+    let Some((from, _)) = s.char_indices().nth((start - 1) as usize) else {
+        return Some(s.to_string());
+    };
+    REGEXES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !cache.contains_key(pattern) {
+            if cache.len() >= REGEX_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(pattern.to_string(), compile_regex(pattern).ok()?);
+        }
+        let re = cache.get(pattern)?;
+        let (head, tail) = s.split_at(from);
+        let replaced = replace_matches(re, tail, replacement, occurrence as usize)?;
+        Some(format!("{head}{replaced}"))
+    })
+}
+
+/// Replaces the `n`-th match (every match when `n` is 0); `None` when the regex engine gives
+/// up (its backtracking limit).
+fn replace_matches(re: &Regex, s: &str, replacement: &str, n: usize) -> Option<String> {
+    let replacement = java_replacement(replacement);
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    for (i, caps) in re.captures_iter(s).enumerate() {
+        let caps = caps.ok()?;
+        if n != 0 && i + 1 != n {
+            continue;
+        }
+        let whole = caps.get(0)?;
+        out.push_str(&s[copied..whole.start()]);
+        caps.expand(&replacement, &mut out);
+        copied = whole.end();
+        if n != 0 {
+            break;
+        }
+    }
+    out.push_str(&s[copied..]);
+    Some(out)
+}
+
+/// Java's replacement syntax: `$1` is group 1 and `\$` a literal dollar; fancy-regex reads
+/// `$1` the same and writes a literal dollar as `$$`.
+fn java_replacement(r: &str) -> Cow<'_, str> {
+    if !r.contains('\\') {
+        return Cow::Borrowed(r);
+    }
+    let mut out = String::with_capacity(r.len());
+    let mut chars = r.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('$') => out.push_str("$$"),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            _ => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A Java `SimpleDateFormat` pattern (`yyyy-MM-dd hh:mm:ss`) as a chrono format string, or the
+/// letter that is not supported. Quoted text (`'T'`) is literal; `''` is a quote.
+pub fn java_format(pattern: &str) -> Result<String, String> {
+    java_format_for(pattern, false)
+}
+
+/// As [`java_format`]; for parsing, `hh` without an am/pm marker reads the hour as written
+/// (Java's lenient parse of `03` is 3 AM), which chrono's `%I` would refuse.
+fn java_format_for(pattern: &str, parsing: bool) -> Result<String, String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let twelve_hour = if parsing && !pattern.contains('a') {
+        "%H"
+    } else {
+        "%I"
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let run = chars[i..].iter().take_while(|&&x| x == c).count();
+        if c == '\'' {
+            let close = chars[i + 1..].iter().position(|&x| x == '\'');
+            match close {
+                Some(0) => out.push('\''),
+                Some(n) => chars[i + 1..i + 1 + n]
+                    .iter()
+                    .for_each(|&x| push_literal(&mut out, x)),
+                None => return Err("unclosed quote".to_string()),
+            }
+            i += close.map_or(chars.len(), |n| n + 2);
+            continue;
+        }
+        let spec = match (c, run) {
+            ('y', 2) => "%y",
+            ('y', _) => "%Y",
+            ('M', 1 | 2) => "%m",
+            ('M', 3) => "%b",
+            ('M', _) => "%B",
+            ('d', _) => "%d",
+            ('H', _) => "%H",
+            ('h', _) => twelve_hour,
+            ('m', _) => "%M",
+            ('s', _) => "%S",
+            ('S', _) => "%3f",
+            ('a', _) => "%p",
+            ('E', 1..=3) => "%a",
+            ('E', _) => "%A",
+            ('D', _) => "%j",
+            ('Z', _) => "%z",
+            (c, _) if c.is_ascii_alphabetic() => {
+                return Err(format!("pattern letter '{c}' is not supported"))
+            }
+            (c, _) => {
+                (0..run).for_each(|_| push_literal(&mut out, c));
+                i += run;
+                continue;
+            }
+        };
+        out.push_str(spec);
+        i += run;
+    }
+    Ok(out)
+}
+
+fn push_literal(out: &mut String, c: char) {
+    if c == '%' {
+        out.push_str("%%");
+    } else {
+        out.push(c);
+    }
+}
+
+/// `TIMESTAMP_TO_CHAR(format, ts)`.
+pub fn timestamp_to_char(pattern: &str, ms: i64) -> Option<String> {
+    let fmt = java_format(pattern).ok()?;
+    let t = DateTime::from_timestamp_millis(ms)?.naive_utc();
+    let mut s = String::new();
+    use std::fmt::Write;
+    write!(s, "{}", t.format(&fmt)).ok()?;
+    Some(s)
+}
+
+/// `CHAR_TO_TIMESTAMP(format, s)`: NULL when `s` does not match the format.
+pub fn char_to_timestamp(pattern: &str, s: &str) -> Option<i64> {
+    let fmt = java_format_for(pattern, true).ok()?;
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, &fmt) {
+        return Some(t.and_utc().timestamp_millis());
+    }
+    // A pattern without time fields (`yyyy-MM-dd`) is midnight of that day.
+    chrono::NaiveDate::parse_from_str(s, &fmt)
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// `CAST(v AS ty)`: KDA's conversion rules ([`coerce`]); a value that does not convert is NULL.
+pub fn cast(v: V<'_>, ty: SqlType) -> V<'static> {
+    let json = match v {
+        V::Null => return V::Null,
+        V::Bool(b) => Value::Bool(b),
+        V::Int(i) => Value::from(i),
+        V::Float(f) => Value::from(f),
+        V::Str(s) => Value::String(s.into_owned()),
+        V::Ts(t) if ty.is_numeric() => Value::from(t),
+        V::Ts(t) => Value::String(kds_common::time::rfc3339_ms(t)),
+    };
+    match (coerce(&json, ty), ty) {
+        (Ok(Value::String(s)), SqlType::Timestamp) => {
+            kds_common::time::parse_timestamp(s.as_bytes()).map_or(V::Null, V::Ts)
+        }
+        (Ok(Value::Number(n)), _) => match n.as_i64() {
+            Some(i) => V::Int(i),
+            None => n.as_f64().map_or(V::Null, V::Float),
+        },
+        (Ok(Value::String(s)), _) => V::Str(Cow::Owned(s)),
+        (Ok(Value::Bool(b)), _) => V::Bool(b),
+        _ => V::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_replace_follows_the_reference() {
+        let r = |s, p, w, st, o| regex_replace(s, p, w, st, o);
+        assert_eq!(
+            r("http://www.amazon.com", "http://", "https://", 1, 0).as_deref(),
+            Some("https://www.amazon.com")
+        );
+        assert_eq!(r("a1b2c3", "[0-9]", "#", 1, 2).as_deref(), Some("a1b#c3"));
+        assert_eq!(r("a1b2c3", "[0-9]", "#", 4, 0).as_deref(), Some("a1b#c#"));
+        assert_eq!(r("abc", "b", "x", 9, 0).as_deref(), Some("abc"));
+        assert_eq!(r("abc", "b", "x", 0, 0), None);
+        assert_eq!(r("abc", "b", "x", 1, -1), None);
+        // Java's group references and a lookahead (not in the regex crate).
+        assert_eq!(
+            r("2021-03-19", r"(\d+)-(\d+)-(\d+)", "$3.$2.$1", 1, 0).as_deref(),
+            Some("19.03.2021")
+        );
+        assert_eq!(
+            r("price 10", r"\d+(?= *$)", r"\$$0", 1, 0).as_deref(),
+            Some("price $10")
+        );
+        assert!(compile_regex("(").is_err());
+    }
+
+    #[test]
+    fn java_date_patterns() {
+        let ms = char_to_timestamp("yyyy-MM-dd hh:mm:ss", "2009-09-16 03:15:24").unwrap();
+        assert_eq!(kds_common::time::rfc3339_ms(ms), "2009-09-16T03:15:24.000Z");
+        assert_eq!(
+            timestamp_to_char("yyyy-MM-dd hh:mm:ss", ms).as_deref(),
+            Some("2009-09-16 03:15:24")
+        );
+        let pm = char_to_timestamp("yyyy-MM-dd HH:mm:ss.SSS", "2018-05-09 12:50:41.337").unwrap();
+        assert_eq!(
+            timestamp_to_char("hh:mm a 'on' dd MMM yyyy", pm).as_deref(),
+            Some("12:50 PM on 09 May 2018")
+        );
+        assert_eq!(
+            timestamp_to_char("yyyyMMdd'T'HHmmss''", pm).as_deref(),
+            Some("20180509T125041'")
+        );
+        assert_eq!(
+            char_to_timestamp("yyyy-MM-dd", "2018-05-09"),
+            Some(pm - pm % 86_400_000)
+        );
+        assert_eq!(char_to_timestamp("yyyy-MM-dd", "09.05.2018"), None);
+        assert!(java_format("yyyy-ww").unwrap_err().contains("'w'"));
+    }
+
+    #[test]
+    fn cast_uses_kda_conversions() {
+        let s = |t: &'static str| V::Str(Cow::Borrowed(t));
+        assert_eq!(cast(s(" 42 "), SqlType::Integer), V::Int(42));
+        assert_eq!(cast(s("4.5"), SqlType::Double), V::Float(4.5));
+        assert_eq!(cast(s("abc"), SqlType::Integer), V::Null);
+        assert_eq!(cast(V::Int(300), SqlType::Tinyint), V::Null);
+        assert_eq!(
+            cast(V::Int(7), SqlType::Varchar(8)),
+            V::Str(Cow::Owned("7".into()))
+        );
+        assert_eq!(
+            cast(s("abcdef"), SqlType::Varchar(3)),
+            V::Str(Cow::Owned("abc".into()))
+        );
+        assert_eq!(
+            cast(s("2021-03-19 13:15:48"), SqlType::Timestamp),
+            V::Ts(1_616_159_748_000)
+        );
+    }
+}
