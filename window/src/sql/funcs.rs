@@ -199,11 +199,25 @@ pub fn char_to_timestamp(pattern: &str, s: &str) -> Option<i64> {
 }
 
 /// `CAST(v AS ty)`: KDA's conversion rules ([`coerce`]); a value that does not convert is NULL.
+/// A fraction cast to an integer type is cut towards zero, as Java's casts do.
 pub fn cast(v: V<'_>, ty: SqlType) -> V<'static> {
+    let integer = matches!(
+        ty,
+        SqlType::Tinyint | SqlType::Smallint | SqlType::Integer | SqlType::Bigint
+    );
+    let v = match v {
+        V::Float(f) if integer => V::Float(f.trunc()),
+        V::Str(s) if integer && s.trim().parse::<i64>().is_err() => s
+            .trim()
+            .parse::<f64>()
+            .map_or(V::Null, |f| V::Float(f.trunc())),
+        other => other,
+    };
     let json = match v {
         V::Null => return V::Null,
         V::Bool(b) => Value::Bool(b),
         V::Int(i) => Value::from(i),
+        V::Float(f) if integer && f.fract() == 0.0 && f.abs() < 9.2e18 => Value::from(f as i64),
         V::Float(f) => Value::from(f),
         V::Str(s) => Value::String(s.into_owned()),
         V::Ts(t) if ty.is_numeric() => Value::from(t),
@@ -283,6 +297,8 @@ mod tests {
         assert_eq!(cast(s("4.5"), SqlType::Double), V::Float(4.5));
         assert_eq!(cast(s("abc"), SqlType::Integer), V::Null);
         assert_eq!(cast(V::Int(300), SqlType::Tinyint), V::Null);
+        assert_eq!(cast(V::Float(-33.9), SqlType::Integer), V::Int(-33));
+        assert_eq!(cast(s("40.5"), SqlType::Smallint), V::Int(40));
         assert_eq!(
             cast(V::Int(7), SqlType::Varchar(8)),
             V::Str(Cow::Owned("7".into()))
