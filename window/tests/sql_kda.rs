@@ -49,7 +49,7 @@ fn run_batches(
         Box::new(std::io::sink()),
         &plan.pump,
     );
-    let mut prep = RowPrep::for_query(&bound, schema, stream)
+    let mut prep = RowPrep::for_query(&bound, schema, None, stream)
         .unwrap()
         .expect("this query needs the row preparation stage");
     let mut engine =

@@ -117,6 +117,7 @@ fn lab_sql_verbatim_parses_to_the_lab_plan() {
             size: Duration::from_secs(60),
         },
         time_groups: vec![],
+        upstream: vec![],
     };
     assert_eq!(plan, want);
     // It binds against the discovered trade schema too: tnum is an INTEGER at $.tnum.

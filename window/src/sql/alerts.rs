@@ -12,6 +12,7 @@ use kds_common::io::{LineReader, Output};
 use serde_json::Value;
 
 use super::bind::{bind_expr, resolve_column};
+use super::chain::bind_chain;
 use super::eval::{eval_json, BoundExpr, ROWTIME_KEY};
 use super::rows::{ErrorStream, RowPrep};
 use super::{RowPlan, Schema, SqlError};
@@ -29,8 +30,10 @@ pub fn bind_rows(
     schema: Option<Schema>,
     errors: ErrorStream,
 ) -> Result<BoundRows, SqlError> {
+    let chain = bind_chain(&plan.upstream, schema.as_ref())?;
+    let reads = chain.as_ref().map(|c| &c.schema).or(schema.as_ref());
     let envelope = Cell::new(false);
-    let col = |id: &super::Ident| resolve_column(id, schema.as_ref(), &envelope);
+    let col = |id: &super::Ident| resolve_column(id, reads, &envelope);
     let columns = plan
         .columns
         .iter()
@@ -40,7 +43,7 @@ pub fn bind_rows(
         None => None,
         Some(e) => Some(bind_expr(e, &col)?.0),
     };
-    let prep = RowPrep::for_rows(schema, envelope.get(), filter, errors);
+    let prep = RowPrep::for_rows(schema, envelope.get(), filter, chain, errors);
     Ok(BoundRows { columns, prep })
 }
 

@@ -231,7 +231,10 @@ pub fn sql_config(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<(Config, 
     };
     let plan = load_plan(text)?;
     let schema = sql.schema.as_deref().map(load_schema).transpose()?;
-    let bound = bind(&plan, schema.as_ref()).map_err(|e| usage(format!("--sql: {e}")))?;
+    let chain = super::bind_chain(&plan.upstream, schema.as_ref())
+        .map_err(|e| usage(format!("--sql: {e}")))?;
+    let reads = chain.as_ref().map(|c| &c.schema).or(schema.as_ref());
+    let bound = bind(&plan, reads).map_err(|e| usage(format!("--sql: {e}")))?;
     let mut conflicts = Vec::new();
     if !args.agg.is_empty() {
         conflicts.push("--agg");
@@ -258,7 +261,7 @@ pub fn sql_config(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<(Config, 
         return Ok((cfg, SqlFilter::None));
     }
     let errors = error_stream(sql, &plan.pump)?;
-    let filter = match RowPrep::for_query(&bound, schema, errors)
+    let filter = match RowPrep::for_query(&bound, schema, chain, errors)
         .map_err(|e| usage(format!("--sql: {e}")))?
     {
         Some(prep) => SqlFilter::Prep(Box::new(prep)),

@@ -7,6 +7,7 @@
 
 pub mod alerts;
 mod bind;
+mod chain;
 pub mod cli;
 mod coerce;
 mod eval;
@@ -22,6 +23,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use bind::{bind, BoundAggregate, BoundColumn, BoundQuery, BoundTime, BoundTimeGroup};
+pub use chain::{bind_chain, Chain};
 pub use cli::SqlArgs;
 pub use eval::{eval_filter, BoundExpr};
 pub use flink::{explain_flink, FlinkOptions};
@@ -428,6 +430,8 @@ pub struct SqlPlan {
     /// GROUP BY's other STEP/FLOOR expressions (over `APPROXIMATE_ARRIVAL_TIME` or an event-time
     /// column): group keys next to the window, as in AWS's two-window pattern.
     pub time_groups: Vec<WindowSpec>,
+    /// Per-row pumps in front of this one (see [`RowPlan::upstream`]).
+    pub upstream: Vec<RowPlan>,
 }
 
 /// A parsed application: a windowed aggregation, or a pump that writes each record that passes
@@ -448,6 +452,10 @@ pub struct RowPlan {
     /// column, or a scalar expression over the source's columns).
     pub columns: Vec<(String, SqlType, Expr)>,
     pub filter: Option<Expr>,
+    /// Per-row pumps in front of this one, first first: the first reads the source, each next
+    /// the stream the previous one writes, this one the last of them (chained in-application
+    /// streams). Their column names are KDA names.
+    pub upstream: Vec<RowPlan>,
 }
 
 /// Parses and validates KDA SQL text (both statements, or a file's content) as a windowed

@@ -1,6 +1,7 @@
 //! Recursive-descent parser for the KDA subset. It validates as it goes, so what comes out is a
 //! plan the engine can run; anything else is an error at the offending token.
 
+mod chain;
 mod expr;
 mod functions;
 mod pump;
@@ -196,10 +197,10 @@ impl Parser {
 
     // ---- statements -------------------------------------------------------------------------
 
-    /// `CREATE STREAM …; CREATE PUMP …;` in any order, one of each.
+    /// `CREATE STREAM …; CREATE PUMP …;` in any order: streams, and pumps that chain them.
     pub fn parse_application(&mut self) -> Result<Application, SqlError> {
-        let mut stream: Option<StreamDecl> = None;
-        let mut pump: Option<PumpDecl> = None;
+        let mut streams: Vec<StreamDecl> = Vec::new();
+        let mut pumps: Vec<PumpDecl> = Vec::new();
         loop {
             while self.eat_sym(";") {}
             if self.at_eof() {
@@ -215,20 +216,20 @@ impl Parser {
                 if what.is_kw("STREAM") {
                     self.i += 1;
                     let decl = self.parse_stream()?;
-                    if stream.is_some() {
-                        return Err(SqlError::unsupported(
-                            start.pos,
-                            "second CREATE STREAM (in-application streams chained by several pumps)",
+                    if let Some(prev) = streams.iter().find(|s| s.name.same_as(&decl.name)) {
+                        return Err(SqlError::new(
+                            decl.name.pos,
+                            format!(
+                                "stream {} is created twice (first at line {})",
+                                decl.name.sql(),
+                                prev.name.pos.line
+                            ),
                         ));
                     }
-                    stream = Some(decl);
+                    streams.push(decl);
                 } else if what.is_kw("PUMP") {
                     self.i += 1;
-                    let decl = self.parse_pump()?;
-                    if pump.is_some() {
-                        return Err(SqlError::unsupported(start.pos, "second CREATE PUMP"));
-                    }
-                    pump = Some(decl);
+                    pumps.push(self.parse_pump()?);
                 } else {
                     return Err(SqlError::unsupported(
                         what.pos,
@@ -255,28 +256,13 @@ impl Parser {
             }
         }
         let end = self.peek().pos;
-        let Some(pump) = pump else {
+        if pumps.is_empty() {
             return Err(SqlError::new(
                 end,
                 "no CREATE PUMP ... AS INSERT INTO ... SELECT STREAM ...: nothing would run",
             ));
-        };
-        let Some(stream) = stream else {
-            return Err(SqlError::new(
-                pump.target.pos,
-                format!(
-                    "stream {} is not declared: add CREATE OR REPLACE STREAM {} (col type, ...)",
-                    pump.target.sql(),
-                    pump.target.sql()
-                ),
-            ));
-        };
-        match pump.select.window.clone() {
-            Some(window) => self
-                .assemble(stream, pump, window)
-                .map(Application::Windowed),
-            None => self.assemble_rows(stream, pump).map(Application::PerRow),
         }
+        self.assemble_chain(streams, pumps)
     }
 }
 

@@ -9,6 +9,7 @@ use std::io::Write;
 use serde_json::Value;
 
 use super::bind::{BoundColumn, BoundQuery};
+use super::chain::Chain;
 use super::coerce::coerce;
 use super::eval::{eval_filter, BoundExpr};
 use super::schema::Schema;
@@ -112,6 +113,8 @@ pub struct RowPrep {
     envelope: bool,
     time_groups: Vec<TimeGroup>,
     filter: Option<BoundExpr>,
+    /// Per-row pumps in front of the query's own (chained in-application streams).
+    chain: Option<Chain>,
     pub errors: ErrorStream,
     buf: Vec<u8>,
 }
@@ -125,9 +128,10 @@ impl RowPrep {
     pub fn for_query(
         q: &BoundQuery,
         schema: Option<Schema>,
+        chain: Option<Chain>,
         errors: ErrorStream,
     ) -> Result<Option<RowPrep>, String> {
-        if schema.is_none() && !q.envelope && q.time_groups.is_empty() {
+        if schema.is_none() && !q.envelope && q.time_groups.is_empty() && chain.is_none() {
             return Ok(None);
         }
         let mut time_groups = Vec::new();
@@ -141,9 +145,10 @@ impl RowPrep {
         }
         Ok(Some(RowPrep {
             schema,
-            envelope: q.envelope,
+            envelope: q.envelope || chain.as_ref().is_some_and(|c| c.envelope),
             time_groups,
             filter: q.filter.clone(),
+            chain,
             errors,
             buf: Vec::new(),
         }))
@@ -154,13 +159,15 @@ impl RowPrep {
         schema: Option<Schema>,
         envelope: bool,
         filter: Option<BoundExpr>,
+        chain: Option<Chain>,
         errors: ErrorStream,
     ) -> RowPrep {
         RowPrep {
             schema,
-            envelope,
+            envelope: envelope || chain.as_ref().is_some_and(|c| c.envelope),
             time_groups: Vec::new(),
             filter,
+            chain,
             errors,
             buf: Vec::new(),
         }
@@ -180,6 +187,12 @@ impl RowPrep {
                     *slot = coerce(slot, c.sql_type)
                         .map_err(|e| ("COERCION_ERROR", format!("column {}: {e}", c.name)))?;
                 }
+            }
+        }
+        if let Some(chain) = &self.chain {
+            match chain.apply(record, kds_common::time::now_ms())? {
+                Some(row) => record = row,
+                None => return Ok(None),
             }
         }
         for (i, g) in self.time_groups.iter().enumerate() {

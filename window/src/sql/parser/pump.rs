@@ -145,6 +145,7 @@ impl Parser {
             group_by: sel.group_by,
             window,
             time_groups: sel.time_groups,
+            upstream: Vec::new(),
         })
     }
 }

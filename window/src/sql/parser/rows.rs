@@ -60,6 +60,7 @@ impl Parser {
             source: sel.source.kda_name(),
             columns,
             filter: sel.filter,
+            upstream: Vec::new(),
         })
     }
 

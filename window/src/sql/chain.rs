@@ -1,0 +1,120 @@
+//! In-application streams chained by pumps: `PUMP_A` writes `STREAM_A` from the source, `PUMP_B`
+//! reads `STREAM_A` into `DESTINATION_SQL_STREAM` ("Application Code" and "In-Application
+//! Streams and Pumps", KDA SQL Developer Guide). The pumps in front of the last one write each
+//! record (no GROUP BY); here they run as stages on each record, in order, before the last
+//! pump's own work, and the stream between two pumps is a schema: its declared columns, read
+//! by name.
+
+use serde_json::{Map, Value};
+
+use super::bind::{bind_expr, resolve_column};
+use super::coerce::coerce;
+use super::eval::{eval_filter, eval_json, BoundExpr, ROWTIME_KEY};
+use super::rows::Rejection;
+use super::{Ident, RowPlan, Schema, SchemaColumn, SqlError, SqlType};
+
+/// One per-row pump in front of the last one.
+#[derive(Debug, Clone)]
+struct Stage {
+    filter: Option<BoundExpr>,
+    /// The stream's columns (KDA names) in declaration order, their types and values.
+    columns: Vec<(String, SqlType, BoundExpr)>,
+}
+
+/// The pumps in front of the last one, bound; `schema` is the stream the last pump reads.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    stages: Vec<Stage>,
+    pub schema: Schema,
+    /// The first pump reads `APPROXIMATE_ARRIVAL_TIME`: input lines are envelopes.
+    pub envelope: bool,
+}
+
+/// The schema of an in-application stream: each declared column read from the key of its name.
+fn stream_schema(columns: &[(String, SqlType, BoundExpr)]) -> Schema {
+    Schema {
+        columns: columns
+            .iter()
+            .map(|(name, ty, _)| SchemaColumn {
+                name: name.clone(),
+                sql_type: *ty,
+                mapping: format!("$.{name}"),
+                path: vec![name.clone()],
+            })
+            .collect(),
+    }
+}
+
+/// Binds the pumps in front of the last one, the first against the source's schema, each next
+/// against the stream the previous one writes. `None` when there are none.
+pub fn bind_chain(
+    upstream: &[RowPlan],
+    source: Option<&Schema>,
+) -> Result<Option<Chain>, SqlError> {
+    if upstream.is_empty() {
+        return Ok(None);
+    }
+    let envelope = std::cell::Cell::new(false);
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut schema: Option<Schema> = source.cloned();
+    // Only the first pump reads the source (and so perhaps envelopes).
+    let later = std::cell::Cell::new(false);
+    for (i, plan) in upstream.iter().enumerate() {
+        let seen = if i == 0 { &envelope } else { &later };
+        let col = |id: &Ident| resolve_column(id, schema.as_ref(), seen);
+        let filter = plan
+            .filter
+            .as_ref()
+            .map(|e| bind_expr(e, &col))
+            .transpose()?
+            .map(|(b, _)| b);
+        let columns = plan
+            .columns
+            .iter()
+            .map(|(name, ty, e)| bind_expr(e, &col).map(|(b, _)| (name.clone(), *ty, b)))
+            .collect::<Result<Vec<_>, _>>()?;
+        schema = Some(stream_schema(&columns));
+        stages.push(Stage { filter, columns });
+    }
+    Ok(Some(Chain {
+        stages,
+        schema: schema.unwrap_or_default(),
+        envelope: envelope.get(),
+    }))
+}
+
+impl Chain {
+    /// Runs `record` (read at `now`, converted by the source schema) through the pumps: `None`
+    /// when a WHERE drops it, the last stream's row otherwise, its values converted to the
+    /// declared types (a value that does not fit sends the record to the error stream).
+    pub(super) fn apply(&self, mut record: Value, now: i64) -> Result<Option<Value>, Rejection> {
+        for stage in &self.stages {
+            if let Value::Object(o) = &mut record {
+                o.insert(ROWTIME_KEY.to_string(), Value::from(now));
+            }
+            if let Some(f) = &stage.filter {
+                if !eval_filter(f, &record) {
+                    return Ok(None);
+                }
+            }
+            let mut row = Map::new();
+            for (name, ty, e) in &stage.columns {
+                let v = match e {
+                    BoundExpr::Column(c) => {
+                        lookup(&record, &c.path).cloned().unwrap_or(Value::Null)
+                    }
+                    _ => eval_json(e, &record),
+                };
+                let v = coerce(&v, *ty)
+                    .map_err(|m| ("COERCION_ERROR", format!("column {name}: {m}")))?;
+                row.insert(name.clone(), v);
+            }
+            record = Value::Object(row);
+        }
+        Ok(Some(record))
+    }
+}
+
+fn lookup<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(v, |v, k| v.get(k))
+}

@@ -1,0 +1,142 @@
+//! Several pumps chained through in-application streams ("In-Application Streams and Pumps",
+//! KDA SQL Developer Guide): the first pump reads the source, each next one the stream the
+//! previous one writes, the last one writes the stream nobody reads (the output). The pumps in
+//! front of the last one must write each record (no GROUP BY).
+
+use super::{Parser, PumpDecl, StreamDecl};
+use crate::sql::{Application, Ident, SqlError};
+
+impl Parser {
+    /// Orders the pumps from the source to the output and assembles them.
+    pub(super) fn assemble_chain(
+        &mut self,
+        mut streams: Vec<StreamDecl>,
+        pumps: Vec<PumpDecl>,
+    ) -> Result<Application, SqlError> {
+        if pumps.len() == 1 && streams.len() <= 1 {
+            // One pump, one stream: the names are checked where the pump is assembled.
+            let pump = pumps.into_iter().next().expect("one pump");
+            let stream = match streams.pop() {
+                Some(s) => s,
+                None => take_stream(&mut streams, &pump.target)?,
+            };
+            return self.assemble_last(stream, pump, Vec::new());
+        }
+        let order = chain_order(&pumps)?;
+        let mut slots: Vec<Option<PumpDecl>> = pumps.into_iter().map(Some).collect();
+        let mut chain: Vec<PumpDecl> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        let last = chain.pop().expect("a chain has a last pump");
+        let mut upstream = Vec::new();
+        for pump in chain {
+            if pump.select.window.is_some() {
+                return Err(SqlError::unsupported(
+                    pump.select.pos,
+                    "a GROUP BY pump feeding another pump (only pumps without GROUP BY feed \
+                     other pumps here)",
+                ));
+            }
+            let stream = take_stream(&mut streams, &pump.target)?;
+            // The next pump reads this stream's columns by their KDA names.
+            let names: Vec<String> = stream.columns.iter().map(|(c, _)| c.kda_name()).collect();
+            let mut plan = self.assemble_rows(stream, pump)?;
+            for ((name, _, _), kda) in plan.columns.iter_mut().zip(names) {
+                *name = kda;
+            }
+            upstream.push(plan);
+        }
+        let stream = take_stream(&mut streams, &last.target)?;
+        self.assemble_last(stream, last, upstream)
+    }
+
+    fn assemble_last(
+        &mut self,
+        stream: StreamDecl,
+        pump: PumpDecl,
+        upstream: Vec<crate::sql::RowPlan>,
+    ) -> Result<Application, SqlError> {
+        Ok(match pump.select.window.clone() {
+            Some(window) => {
+                let mut plan = self.assemble(stream, pump, window)?;
+                plan.upstream = upstream;
+                Application::Windowed(plan)
+            }
+            None => {
+                let mut plan = self.assemble_rows(stream, pump)?;
+                plan.upstream = upstream;
+                Application::PerRow(plan)
+            }
+        })
+    }
+}
+
+/// Indices of the pumps from the one reading the source to the last one.
+fn chain_order(pumps: &[PumpDecl]) -> Result<Vec<usize>, SqlError> {
+    let read = |target: &Ident| pumps.iter().any(|q| q.select.source.same_as(target));
+    let lasts: Vec<usize> = (0..pumps.len())
+        .filter(|&i| !read(&pumps[i].target))
+        .collect();
+    match lasts.as_slice() {
+        [_] => {}
+        [] => {
+            return Err(SqlError::new(
+                pumps[0].name.pos,
+                "the pumps read each other's streams in a circle: no stream is the output",
+            ))
+        }
+        [_, second, ..] => {
+            return Err(SqlError::unsupported(
+                pumps[*second].target.pos,
+                "a second output stream (only one chain of pumps, ending in one stream)",
+            ))
+        }
+    }
+    let mut order = vec![lasts[0]];
+    loop {
+        let source = &pumps[order[order.len() - 1]].select.source;
+        let writers: Vec<usize> = (0..pumps.len())
+            .filter(|&i| pumps[i].target.same_as(source))
+            .collect();
+        match writers.as_slice() {
+            [] => break,
+            [w] if order.contains(w) => {
+                return Err(SqlError::new(
+                    pumps[*w].name.pos,
+                    "the pumps read each other's streams in a circle",
+                ))
+            }
+            [w] => order.push(*w),
+            [_, second, ..] => {
+                return Err(SqlError::unsupported(
+                    pumps[*second].name.pos,
+                    "two pumps writing one stream (only one chain of pumps)",
+                ))
+            }
+        }
+    }
+    if let Some(off) = (0..pumps.len()).find(|i| !order.contains(i)) {
+        return Err(SqlError::unsupported(
+            pumps[off].name.pos,
+            "a pump off the chain from the source to the output (branches)",
+        ));
+    }
+    order.reverse();
+    Ok(order)
+}
+
+/// The declared stream a pump writes.
+fn take_stream(streams: &mut Vec<StreamDecl>, target: &Ident) -> Result<StreamDecl, SqlError> {
+    match streams
+        .iter()
+        .position(|s| s.name.kda_name() == target.kda_name())
+    {
+        Some(i) => Ok(streams.swap_remove(i)),
+        None => Err(SqlError::new(
+            target.pos,
+            format!(
+                "stream {} is not declared: add CREATE OR REPLACE STREAM {} (col type, ...)",
+                target.sql(),
+                target.sql()
+            ),
+        )),
+    }
+}
