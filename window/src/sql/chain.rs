@@ -7,11 +7,11 @@
 
 use serde_json::{Map, Value};
 
-use super::bind::{bind_expr, resolve_column};
+use super::bind::{bind, bind_expr, resolve_column, BoundQuery};
 use super::coerce::coerce;
 use super::eval::{eval_filter, eval_json, BoundExpr, ROWTIME_KEY};
 use super::rows::Rejection;
-use super::{Ident, RowPlan, Schema, SchemaColumn, SqlError, SqlType};
+use super::{Ident, RowPlan, Schema, SchemaColumn, SqlError, SqlPlan, SqlType};
 
 /// One per-row pump in front of the last one.
 #[derive(Debug, Clone)]
@@ -81,6 +81,17 @@ pub fn bind_chain(
         schema: schema.unwrap_or_default(),
         envelope: envelope.get(),
     }))
+}
+
+/// Binds a windowed application: the pumps in front, then the last pump against the stream
+/// they write (or the source).
+pub fn bind_app(
+    plan: &SqlPlan,
+    source: Option<&Schema>,
+) -> Result<(BoundQuery, Option<Chain>), SqlError> {
+    let chain = bind_chain(&plan.upstream, source)?;
+    let reads = chain.as_ref().map(|c| &c.schema).or(source);
+    Ok((bind(plan, reads)?, chain))
 }
 
 impl Chain {

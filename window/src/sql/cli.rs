@@ -13,7 +13,7 @@ use anyhow::Context;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::{LineReader, Output};
 
-use super::bind::{bind, BoundAggregate, BoundQuery, BoundTime};
+use super::bind::{BoundAggregate, BoundQuery, BoundTime};
 use super::eval::{eval_filter, BoundExpr};
 use super::flink::{explain_flink, FlinkOptions};
 use super::rows::{time_group_key, ErrorStream, RowPrep};
@@ -231,10 +231,8 @@ pub fn sql_config(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<(Config, 
     };
     let plan = load_plan(text)?;
     let schema = sql.schema.as_deref().map(load_schema).transpose()?;
-    let chain = super::bind_chain(&plan.upstream, schema.as_ref())
-        .map_err(|e| usage(format!("--sql: {e}")))?;
-    let reads = chain.as_ref().map(|c| &c.schema).or(schema.as_ref());
-    let bound = bind(&plan, reads).map_err(|e| usage(format!("--sql: {e}")))?;
+    let (bound, chain) =
+        super::chain::bind_app(&plan, schema.as_ref()).map_err(|e| usage(format!("--sql: {e}")))?;
     let mut conflicts = Vec::new();
     if !args.agg.is_empty() {
         conflicts.push("--agg");
