@@ -2,7 +2,8 @@
 //! "Example: Replacing a Substring using Regex (REGEX_REPLACE Function)" and "Example:
 //! Extracting a Portion of a String (SUBSTRING Function)", on the guide's sample record
 //! `{"REFERRER": "http://www.amazon.com"}` read as `kds-tail --envelope` lines (both select
-//! `APPROXIMATE_ARRIVAL_TIME`). Also the other scalar functions of the select list.
+//! `APPROXIMATE_ARRIVAL_TIME`); "Example: Transforming DateTime Values" on its five sample
+//! records. Also the other scalar functions of the select list.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
@@ -13,6 +14,7 @@ use serde_json::{json, Value};
 
 const REGEX_REPLACE_SQL: &str = include_str!("golden/regex_replace.kda.sql");
 const SUBSTRING_SQL: &str = include_str!("golden/substring.kda.sql");
+const TRANSFORMING_DATES_SQL: &str = include_str!("golden/transforming_dates.kda.sql");
 
 /// The guide's record, put three times, arriving one second apart.
 fn referrer_envelopes() -> (String, Vec<String>) {
@@ -134,4 +136,46 @@ fn select_list_functions_compute_per_row() {
     assert_eq!(second["day"], json!("10.05.2018"));
     assert_eq!(second["parsed"], Value::Null);
     assert_eq!(second["price_int"], json!(40));
+}
+
+#[test]
+fn transforming_dates_example_converts_the_event_time() {
+    // The guide's sample records, and its schema: discovered, EVENT_TIME edited to TIMESTAMP.
+    let input = r#"{"EVENT_TIME": "2018-05-09T12:50:41.337510", "TICKER": "AAPL"}
+{"EVENT_TIME": "2018-05-09T12:50:41.427227", "TICKER": "MSFT"}
+{"EVENT_TIME": "2018-05-09T12:50:41.520549", "TICKER": "INTC"}
+{"EVENT_TIME": "2018-05-09T12:50:41.610145", "TICKER": "MSFT"}
+{"EVENT_TIME": "2018-05-09T12:50:41.704395", "TICKER": "AAPL"}
+"#;
+    let schema =
+        r#"[{"Name":"EVENT_TIME","SqlType":"TIMESTAMP"},{"Name":"TICKER","SqlType":"VARCHAR(4)"}]"#;
+    let got: Vec<Value> = run_example(TRANSFORMING_DATES_SQL, schema, input)
+        .into_iter()
+        .map(|mut r| {
+            r.as_object_mut().unwrap().remove("ROWTIME");
+            r
+        })
+        .collect();
+    // Timestamps to the millisecond (KDA's TIMESTAMP precision); 12:50:41 is 12 on the
+    // 12-hour clock (`hh`); 2018-05-09T12:50:41Z is 1525870241 s after the epoch.
+    let want: Vec<Value> = [
+        ("AAPL", 337),
+        ("MSFT", 427),
+        ("INTC", 520),
+        ("MSFT", 610),
+        ("AAPL", 704),
+    ]
+    .iter()
+    .map(|(ticker, ms)| {
+        json!({
+            "TICKER": ticker,
+            "event_time": format!("2018-05-09T12:50:41.{ms:03}Z"),
+            "five_minutes_before": format!("2018-05-09T12:45:41.{ms:03}Z"),
+            "event_unix_timestamp": 1_525_870_241_000i64 + ms,
+            "event_timestamp_as_char": "2018-05-09 12:50:41",
+            "event_second": 41,
+        })
+    })
+    .collect();
+    assert_eq!(got, want);
 }

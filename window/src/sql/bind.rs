@@ -276,6 +276,7 @@ pub(super) enum Class {
     Str,
     Bool,
     Time,
+    Interval,
     /// NULL, or a column without a schema.
     Any,
 }
@@ -319,6 +320,7 @@ fn lit_class(l: &Literal) -> Class {
         Literal::Int(_) | Literal::Float(_) => Class::Num,
         Literal::Str(_) => Class::Str,
         Literal::Timestamp(_) => Class::Time,
+        Literal::Interval(_) => Class::Interval,
     }
 }
 
@@ -398,6 +400,13 @@ pub(super) fn bind_expr(
                         )));
                     }
                     Class::Bool
+                }
+                BinOp::Add | BinOp::Sub
+                    if matches!((lc, rc), (Class::Time | Class::Any, Class::Interval)) =>
+                {
+                    // `EVENT_TIME - INTERVAL '5' MINUTE` ("Date, Timestamp, and Interval
+                    // Operators", KDA SQL Reference).
+                    Class::Time
                 }
                 BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
                     for (c, side) in [(lc, left), (rc, right)] {
@@ -562,6 +571,7 @@ fn signature(f: super::ScalarFunc) -> (&'static [Class], Class) {
         Cast(t) if t.is_string() => (&[Class::Any], Class::Str),
         Cast(SqlType::Boolean) => (&[Class::Any], Class::Bool),
         Cast(_) => (&[Class::Any], Class::Time),
+        Extract(_) => (&[Class::Time], Class::Num),
     }
 }
 
@@ -571,6 +581,7 @@ fn class_name(c: Class) -> &'static str {
         Class::Str => "a string",
         Class::Bool => "TRUE/FALSE",
         Class::Time => "a timestamp",
+        Class::Interval => "an interval",
         Class::Any => "NULL",
     }
 }

@@ -182,6 +182,7 @@ fn call(func: ScalarFunc, args: Vec<V<'_>>) -> V<'_> {
         (ScalarFunc::UnixTimestamp, [V::Str(s)]) => {
             kds_common::time::parse_timestamp(s.as_bytes()).map_or(V::Null, V::Int)
         }
+        (ScalarFunc::Extract(field), [V::Ts(t)]) => V::Int(super::funcs::extract(field, *t)),
         (ScalarFunc::Cast(ty), [v]) => super::funcs::cast(v.clone(), ty),
         _ => V::Null,
     }
@@ -240,6 +241,8 @@ fn literal(l: &Literal) -> V<'_> {
         Literal::Float(f) => V::Float(*f),
         Literal::Str(s) => V::Str(Cow::Borrowed(s.as_str())),
         Literal::Timestamp(t) => V::Ts(*t),
+        // Only bound next to a timestamp (`ts - INTERVAL '5' MINUTE`).
+        Literal::Interval(ms) => V::Int(*ms),
     }
 }
 
@@ -275,6 +278,8 @@ fn arith<'a>(op: BinOp, a: V<'a>, b: V<'a>) -> V<'a> {
             // Overflow continues in floating point.
             r.map_or_else(|| arith(op, V::Float(x as f64), V::Float(y as f64)), V::Int)
         }
+        (V::Ts(t), V::Int(ms)) if op == BinOp::Add => t.checked_add(ms).map_or(V::Null, V::Ts),
+        (V::Ts(t), V::Int(ms)) if op == BinOp::Sub => t.checked_sub(ms).map_or(V::Null, V::Ts),
         (V::Int(x), V::Float(y)) => arith(op, V::Float(x as f64), V::Float(y)),
         (V::Float(x), V::Int(y)) => arith(op, V::Float(x), V::Float(y as f64)),
         (V::Float(x), V::Float(y)) => match op {

@@ -246,6 +246,10 @@ fn literal(l: &Literal) -> String {
         Literal::Float(f) => format!("{f:?}"),
         Literal::Str(s) => lit_str(s),
         Literal::Timestamp(ms) => format!("TO_TIMESTAMP_LTZ({ms}, 3)"),
+        Literal::Interval(ms) => {
+            let secs = (ms / 1000).to_string();
+            format!("INTERVAL '{secs}' SECOND({})", secs.len().max(2))
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::coerce::coerce;
 use super::eval::V;
-use super::SqlType;
+use super::{SqlType, TimeField};
 
 /// Compiled regexes by pattern: a query has a handful, each compiled once per thread.
 const REGEX_CACHE_LIMIT: usize = 64;
@@ -237,6 +237,20 @@ pub fn cast(v: V<'_>, ty: SqlType) -> V<'static> {
     }
 }
 
+/// `EXTRACT(field FROM ts)` in UTC; SECOND is the whole seconds.
+pub fn extract(field: TimeField, ms: i64) -> i64 {
+    let day_ms = ms.rem_euclid(86_400_000);
+    let (year, month, day) = kds_common::time::days_to_civil(ms.div_euclid(86_400_000));
+    match field {
+        TimeField::Year => year,
+        TimeField::Month => i64::from(month),
+        TimeField::Day => i64::from(day),
+        TimeField::Hour => day_ms / 3_600_000,
+        TimeField::Minute => day_ms / 60_000 % 60,
+        TimeField::Second => day_ms / 1000 % 60,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +302,17 @@ mod tests {
         );
         assert_eq!(char_to_timestamp("yyyy-MM-dd", "09.05.2018"), None);
         assert!(java_format("yyyy-ww").unwrap_err().contains("'w'"));
+        let fields = [
+            TimeField::Year,
+            TimeField::Month,
+            TimeField::Day,
+            TimeField::Hour,
+            TimeField::Minute,
+            TimeField::Second,
+        ];
+        let got: Vec<i64> = fields.iter().map(|f| extract(*f, pm)).collect();
+        assert_eq!(got, [2018, 5, 9, 12, 50, 41]);
+        assert_eq!(extract(TimeField::Year, -1), 1969);
     }
 
     #[test]

@@ -295,6 +295,19 @@ pub enum Literal {
     Str(String),
     /// `TIMESTAMP '2021-03-19 13:15:48'`, as epoch milliseconds (UTC).
     Timestamp(i64),
+    /// `INTERVAL '5' MINUTE`, in milliseconds: added to or subtracted from a timestamp.
+    Interval(i64),
+}
+
+/// A field of a timestamp, for `EXTRACT(field FROM ts)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeField {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,6 +402,8 @@ pub enum ScalarFunc {
     CurrentRowTimestamp,
     /// `CAST(x AS type)`, with KDA's conversion rules.
     Cast(SqlType),
+    /// `EXTRACT(field FROM ts)`.
+    Extract(TimeField),
 }
 
 impl ScalarFunc {
@@ -407,6 +422,7 @@ impl ScalarFunc {
             ScalarFunc::UnixTimestamp => "UNIX_TIMESTAMP",
             ScalarFunc::CurrentRowTimestamp => "CURRENT_ROW_TIMESTAMP",
             ScalarFunc::Cast(_) => "CAST",
+            ScalarFunc::Extract(_) => "EXTRACT",
         }
     }
 }

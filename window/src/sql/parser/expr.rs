@@ -280,8 +280,13 @@ impl Parser {
                 self.i += 1;
                 Ok(Expr::Literal(Literal::Timestamp(ms)))
             }
+            Tok::Ident { quoted: false, .. } if t.is_kw("INTERVAL") => {
+                self.i += 1;
+                self.parse_interval()
+                    .map(|ms| Expr::Literal(Literal::Interval(ms)))
+            }
             Tok::Ident { quoted: false, .. }
-                if ["CASE", "CAST", "INTERVAL", "SELECT", "EXISTS"]
+                if ["CASE", "CAST", "SELECT", "EXISTS"]
                     .iter()
                     .any(|w| t.is_kw(w)) =>
             {
@@ -296,5 +301,32 @@ impl Parser {
             },
             _ => Err(self.expected("an expression")),
         }
+    }
+
+    /// After INTERVAL: `'5' MINUTE` (SECOND, MINUTE, HOUR, DAY), in milliseconds.
+    fn parse_interval(&mut self) -> Result<i64, SqlError> {
+        let t = self.peek().clone();
+        let n = match &t.tok {
+            Tok::Str(s) => s.trim().parse::<i64>().ok(),
+            Tok::Num(s) => s.parse::<i64>().ok(),
+            _ => None,
+        };
+        let Some(n) = n else {
+            return Err(self.expected("a whole number like '5' after INTERVAL"));
+        };
+        self.i += 1;
+        let unit = self.peek().clone();
+        let Some(secs) = super::window::unit_seconds(&unit) else {
+            return Err(SqlError::unsupported(
+                unit.pos,
+                format!(
+                    "interval unit {} (SECOND, MINUTE, HOUR, DAY)",
+                    unit.describe()
+                ),
+            ));
+        };
+        self.i += 1;
+        n.checked_mul(secs as i64 * 1000)
+            .ok_or_else(|| SqlError::new(t.pos, "interval out of range"))
     }
 }

@@ -5,7 +5,7 @@
 //! `CAST(x AS type)`, as the KDA SQL Reference writes them.
 
 use super::{Expr, Ident, Parser, Pos, SqlError};
-use crate::sql::ScalarFunc;
+use crate::sql::{ScalarFunc, TimeField};
 
 impl Parser {
     /// Parses the call whose name (upper-cased) is the current token, or returns `None` when
@@ -29,6 +29,7 @@ impl Parser {
             "TIMESTAMP_TO_CHAR" => ScalarFunc::TimestampToChar,
             "UNIX_TIMESTAMP" => ScalarFunc::UnixTimestamp,
             "CAST" => return self.parse_cast(pos, q).map(Some),
+            "EXTRACT" => return self.parse_extract(pos, q).map(Some),
             _ => return Ok(None),
         };
         self.i += 2; // the name and '('
@@ -110,6 +111,38 @@ impl Parser {
         self.expect_sym(")")?;
         Ok(Expr::Call {
             func: ScalarFunc::Cast(ty),
+            args: vec![x],
+            pos,
+        })
+    }
+
+    /// `EXTRACT(YEAR|MONTH|DAY|HOUR|MINUTE|SECOND FROM ts)`; the name is the current token.
+    fn parse_extract(&mut self, pos: Pos, q: &mut Vec<Ident>) -> Result<Expr, SqlError> {
+        self.i += 2; // EXTRACT and '('
+        let unit = self.peek().clone();
+        let field = match unit.describe().as_str() {
+            "YEAR" => TimeField::Year,
+            "MONTH" => TimeField::Month,
+            "DAY" => TimeField::Day,
+            "HOUR" => TimeField::Hour,
+            "MINUTE" => TimeField::Minute,
+            "SECOND" => TimeField::Second,
+            _ => {
+                return Err(SqlError::unsupported(
+                    unit.pos,
+                    format!(
+                        "EXTRACT field {} (YEAR, MONTH, DAY, HOUR, MINUTE, SECOND)",
+                        unit.describe()
+                    ),
+                ))
+            }
+        };
+        self.i += 1;
+        self.expect_kw("FROM")?;
+        let x = self.parse_expr(q)?;
+        self.expect_sym(")")?;
+        Ok(Expr::Call {
+            func: ScalarFunc::Extract(field),
             args: vec![x],
             pos,
         })

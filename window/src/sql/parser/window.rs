@@ -139,7 +139,7 @@ impl Parser {
     }
 }
 
-fn unit_seconds(tok: &Token) -> Option<u64> {
+pub(super) fn unit_seconds(tok: &Token) -> Option<u64> {
     let Tok::Ident {
         text,
         quoted: false,
