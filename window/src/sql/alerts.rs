@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::bind::{bind_expr, resolve_column};
 use super::chain::bind_chain;
+use super::sliding::{bind_sliding, Sliding};
 use super::eval::{eval_json, BoundExpr, ROWTIME_KEY};
 use super::rows::{ErrorStream, RowPrep};
 use super::{RowPlan, Schema, SqlError};
@@ -21,6 +22,8 @@ use super::{RowPlan, Schema, SqlError};
 /// column, copied as the record holds it, or an expression).
 pub struct BoundRows {
     pub columns: Vec<(String, BoundExpr)>,
+    /// `... OVER W1` columns: their sliding windows.
+    pub sliding: Sliding,
     pub prep: RowPrep,
 }
 
@@ -43,25 +46,38 @@ pub fn bind_rows(
         None => None,
         Some(e) => Some(bind_expr(e, &col)?.0),
     };
+    let sliding = bind_sliding(&plan.sliding, &col)?;
     let prep = RowPrep::for_rows(schema, envelope.get(), filter, chain, errors);
-    Ok(BoundRows { columns, prep })
+    Ok(BoundRows {
+        columns,
+        sliding,
+        prep,
+    })
 }
 
 /// The output row of a record read at `now`: `ROWTIME`, then the destination's columns in
 /// declaration order (written by hand: a `serde_json::Map` would sort the keys).
-fn row(columns: &[(String, BoundExpr)], record: &mut Value, now: i64, out: &mut Vec<u8>) {
+fn row(
+    columns: &[(String, BoundExpr)],
+    overs: &[(usize, Value)],
+    record: &mut Value,
+    now: i64,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(b"{\"ROWTIME\":\"");
     kds_common::time::format_rfc3339_ms(now, out);
     out.push(b'"');
     if let Value::Object(o) = record {
         o.insert(ROWTIME_KEY.to_string(), Value::from(now));
     }
-    for (name, e) in columns {
+    for (i, (name, e)) in columns.iter().enumerate() {
         out.push(b',');
         // Serializing a String or a Value into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, name);
         out.push(b':');
-        if let BoundExpr::Column(c) = e {
+        if let Some((_, v)) = overs.iter().find(|(o, _)| *o == i) {
+            let _ = serde_json::to_writer(&mut *out, v);
+        } else if let BoundExpr::Column(c) = e {
             let v = c.path.iter().try_fold(&*record, |v, k| v.get(k));
             let _ = serde_json::to_writer(&mut *out, v.unwrap_or(&Value::Null));
         } else {
@@ -99,7 +115,9 @@ pub fn run_rows(
         match rows.prep.prepare(record) {
             Ok(Some(mut r)) => {
                 text.clear();
-                row(&rows.columns, &mut r, kds_common::time::now_ms(), &mut text);
+                let now = kds_common::time::now_ms();
+                let overs = rows.sliding.push(&r, now);
+                row(&rows.columns, &overs, &mut r, now, &mut text);
                 out.write_line(&text)?;
             }
             Ok(None) => {}

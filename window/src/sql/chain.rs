@@ -5,18 +5,23 @@
 //! pump's own work, and the stream between two pumps is a schema: its declared columns, read
 //! by name.
 
+use std::cell::RefCell;
+
 use serde_json::{Map, Value};
 
 use super::bind::{bind, bind_expr, resolve_column, BoundQuery};
 use super::coerce::coerce;
 use super::eval::{eval_filter, eval_json, BoundExpr, ROWTIME_KEY};
 use super::rows::Rejection;
+use super::sliding::{bind_sliding, Sliding};
 use super::{Ident, RowPlan, Schema, SchemaColumn, SqlError, SqlPlan, SqlType};
 
 /// One per-row pump in front of the last one.
 #[derive(Debug, Clone)]
 struct Stage {
     filter: Option<BoundExpr>,
+    /// `... OVER W1` columns (their state changes with each row; the chain is shared by `&`).
+    sliding: RefCell<Sliding>,
     /// The stream's columns (KDA names) in declaration order, their types and values.
     columns: Vec<(String, SqlType, BoundExpr)>,
 }
@@ -73,8 +78,13 @@ pub fn bind_chain(
             .iter()
             .map(|(name, ty, e)| bind_expr(e, &col).map(|(b, _)| (name.clone(), *ty, b)))
             .collect::<Result<Vec<_>, _>>()?;
+        let sliding = RefCell::new(bind_sliding(&plan.sliding, &col)?);
         schema = Some(stream_schema(&columns));
-        stages.push(Stage { filter, columns });
+        stages.push(Stage {
+            filter,
+            sliding,
+            columns,
+        });
     }
     Ok(Some(Chain {
         stages,
@@ -108,13 +118,16 @@ impl Chain {
                     return Ok(None);
                 }
             }
+            let overs = stage.sliding.borrow_mut().push(&record, now);
             let mut row = Map::new();
-            for (name, ty, e) in &stage.columns {
-                let v = match e {
-                    BoundExpr::Column(c) => {
+            for (i, (name, ty, e)) in stage.columns.iter().enumerate() {
+                let over = overs.iter().find(|(o, _)| *o == i).map(|(_, v)| v.clone());
+                let v = match (over, e) {
+                    (Some(v), _) => v,
+                    (None, BoundExpr::Column(c)) => {
                         lookup(&record, &c.path).cloned().unwrap_or(Value::Null)
                     }
-                    _ => eval_json(e, &record),
+                    (None, _) => eval_json(e, &record),
                 };
                 let v = coerce(&v, *ty)
                     .map_err(|m| ("COERCION_ERROR", format!("column {name}: {m}")))?;

@@ -17,6 +17,7 @@ mod lexer;
 mod parser;
 mod rows;
 mod schema;
+mod sliding;
 mod windows;
 
 use std::fmt;
@@ -450,6 +451,29 @@ pub struct SqlPlan {
     pub upstream: Vec<RowPlan>,
 }
 
+/// A sliding window's frame ("Sliding Windows", KDA SQL Developer Guide): the rows whose ROWTIME
+/// is at most the range before the current row's, or the current row and `n` rows before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    Range(Duration),
+    Rows(u64),
+}
+
+/// `(PARTITION BY col, ... RANGE INTERVAL '1' MINUTE PRECEDING)` or `(... ROWS 10 PRECEDING)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverSpec {
+    pub partition_by: Vec<Ident>,
+    pub frame: Frame,
+}
+
+/// An aggregate over a sliding window: `COUNT(*) OVER W1`, `AVG(price) OVER (...)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlidingAgg {
+    pub func: AggFunc,
+    pub column: Option<Ident>,
+    pub spec: OverSpec,
+}
+
 /// A parsed application: a windowed aggregation, or a pump that writes each record that passes
 /// its WHERE clause (KDA's "Simple Alerts" example).
 #[derive(Debug, Clone, PartialEq)]
@@ -468,6 +492,9 @@ pub struct RowPlan {
     /// column, or a scalar expression over the source's columns).
     pub columns: Vec<(String, SqlType, Expr)>,
     pub filter: Option<Expr>,
+    /// Sliding-window aggregates (`COUNT(*) OVER W1`): the index of the column they fill (its
+    /// expression is a NULL placeholder), and the aggregate.
+    pub sliding: Vec<(usize, SlidingAgg)>,
     /// Per-row pumps in front of this one, first first: the first reads the source, each next
     /// the stream the previous one writes, this one the last of them (chained in-application
     /// streams). Their column names are KDA names.

@@ -3,6 +3,7 @@
 
 mod chain;
 mod expr;
+mod over;
 mod functions;
 mod pump;
 mod rows;
@@ -11,7 +12,7 @@ mod stream;
 mod window;
 
 use super::lexer::{Tok, Token};
-use super::{Application, Expr, Ident, Pos, SelectItem, SqlError, SqlType, WindowSpec};
+use super::{Application, Expr, Ident, OverSpec, Pos, SelectItem, SqlError, SqlType, WindowSpec};
 
 /// Words that end a select item / source alias, and clauses we name in "unsupported" errors.
 const CLAUSE_WORDS: &[&str] = &[
@@ -81,6 +82,8 @@ struct Select {
     window: Option<WindowSpec>,
     /// Further STEP/FLOOR expressions of GROUP BY: group keys (AWS's two-window pattern).
     time_groups: Vec<WindowSpec>,
+    /// `WINDOW W1 AS (...)`: sliding windows for OVER.
+    named_windows: Vec<(Ident, OverSpec)>,
 }
 
 enum SelectValue {
@@ -89,6 +92,14 @@ enum SelectValue {
     Rowtime,
     /// A scalar expression (`REGEX_REPLACE(..)`, `price * 2`): per-row pumps only.
     Expr(Expr, Pos),
+    /// An aggregate over a sliding window (`COUNT(*) OVER W1`), and where OVER is.
+    Over(SelectItem, OverRef, Pos),
+}
+
+/// The window of an OVER: named in the WINDOW clause, or written inline.
+enum OverRef {
+    Named(Ident),
+    Inline(OverSpec),
 }
 
 impl Parser {

@@ -304,7 +304,7 @@ impl Parser {
     }
 
     /// After INTERVAL: `'5' MINUTE` (SECOND, MINUTE, HOUR, DAY), in milliseconds.
-    fn parse_interval(&mut self) -> Result<i64, SqlError> {
+    pub(super) fn parse_interval(&mut self) -> Result<i64, SqlError> {
         let t = self.peek().clone();
         let n = match &t.tok {
             Tok::Str(s) => s.trim().parse::<i64>().ok(),

@@ -76,6 +76,12 @@ impl Parser {
                 }
                 SelectValue::Item(i) => values.push((i, p)),
                 SelectValue::Rowtime => {}
+                SelectValue::Over(_, _, pos) => {
+                    return Err(SqlError::unsupported(
+                        pos,
+                        "clause OVER (sliding windows) in a GROUP BY pump",
+                    ))
+                }
                 SelectValue::Expr(_, pos) => {
                     return Err(SqlError::unsupported(
                         pos,

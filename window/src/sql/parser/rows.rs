@@ -1,8 +1,8 @@
 //! Assembling a pump without GROUP BY: each record that passes the WHERE clause is written to
 //! the destination stream (KDA's "Example: Creating Simple Alerts").
 
-use super::{Expr, Ident, Parser, PumpDecl, SelectItem, SelectValue, StreamDecl};
-use crate::sql::{RowPlan, SqlError};
+use super::{Expr, Ident, OverRef, Parser, PumpDecl, SelectItem, SelectValue, StreamDecl};
+use crate::sql::{Literal, RowPlan, SlidingAgg, SqlError};
 
 impl Parser {
     /// A per-row pump: plain source columns (and ROWTIME, which every row carries) into the
@@ -16,9 +16,32 @@ impl Parser {
         self.row_pump_end = sel.end;
         check_names(&stream, &pump.target, &sel.source)?;
         let mut values = Vec::new();
+        let mut overs = Vec::new();
         for (v, pos) in sel.items {
             match v {
                 SelectValue::Rowtime => {}
+                SelectValue::Over(SelectItem::Aggregate { func, column }, over, _) => {
+                    let spec = match over {
+                        OverRef::Inline(spec) => spec,
+                        OverRef::Named(name) => sel
+                            .named_windows
+                            .iter()
+                            .find(|(n, _)| n.same_as(&name))
+                            .map(|(_, s)| s.clone())
+                            .ok_or_else(|| {
+                                SqlError::new(
+                                    name.pos,
+                                    format!("window {} is not defined in a WINDOW clause", name.sql()),
+                                )
+                            })?,
+                    };
+                    overs.push((values.len(), SlidingAgg { func, column, spec }));
+                    // The value comes from the sliding window, not from an expression.
+                    values.push(Expr::Literal(Literal::Null));
+                }
+                SelectValue::Over(_, _, over) => {
+                    return Err(SqlError::new(over, "OVER needs an aggregate before it"))
+                }
                 SelectValue::Item(SelectItem::Column(c)) => values.push(Expr::Column(c)),
                 SelectValue::Expr(e, _) => values.push(e),
                 SelectValue::Item(SelectItem::Aggregate { .. }) => {
@@ -44,6 +67,7 @@ impl Parser {
                 ),
             ));
         }
+        let sliding = overs.into_iter().map(|(v, agg)| (order[v], agg)).collect();
         let mut slots = vec![None; stream.columns.len()];
         for (v, &i) in values.into_iter().zip(&order) {
             slots[i] = Some(v);
@@ -60,6 +84,7 @@ impl Parser {
             source: sel.source.kda_name(),
             columns,
             filter: sel.filter,
+            sliding,
             upstream: Vec::new(),
         })
     }

@@ -89,6 +89,18 @@ impl Parser {
         } else {
             None
         };
+        let window_pos = self.peek().pos;
+        let named_windows = if self.eat_kw("WINDOW") {
+            self.parse_named_windows(&mut qualifiers)?
+        } else {
+            Vec::new()
+        };
+        if !named_windows.is_empty() && self.peek().is_kw("GROUP") {
+            return Err(SqlError::unsupported(
+                window_pos,
+                "clause WINDOW (sliding windows) in a GROUP BY pump",
+            ));
+        }
         if !self.peek().is_kw("GROUP") {
             let t = self.peek();
             if Self::is_clause_word(t) {
@@ -106,6 +118,7 @@ impl Parser {
                     group_by: Vec::new(),
                     window: None,
                     time_groups: Vec::new(),
+                    named_windows,
                 });
             }
             return Err(self.expected("GROUP BY"));
@@ -171,6 +184,7 @@ impl Parser {
             group_by,
             window: Some(window),
             time_groups,
+            named_windows,
         })
     }
 
@@ -215,7 +229,13 @@ impl Parser {
         if !quoted && self.peek_at(1).is_sym("(") {
             let upper = text.to_ascii_uppercase();
             if AGGREGATES.contains(&upper.as_str()) {
-                return Ok(SelectValue::Item(self.parse_aggregate(qualifiers)?));
+                let agg = self.parse_aggregate(qualifiers)?;
+                if self.peek().is_kw("OVER") {
+                    let over = self.next().pos;
+                    let window = self.parse_over(qualifiers)?;
+                    return Ok(SelectValue::Over(agg, window, over));
+                }
+                return Ok(SelectValue::Item(agg));
             }
             if upper == "FLOOR" || upper == "STEP" {
                 let w = self.parse_window(qualifiers)?;
@@ -306,12 +326,6 @@ impl Parser {
             ));
         }
         self.i += 1;
-        if self.peek().is_kw("OVER") {
-            return Err(SqlError::unsupported(
-                self.peek().pos,
-                "clause OVER (sliding windows)",
-            ));
-        }
         if self.peek().is_kw("FILTER") {
             return Err(SqlError::unsupported(self.peek().pos, "clause FILTER"));
         }
