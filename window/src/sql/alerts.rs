@@ -13,9 +13,9 @@ use serde_json::Value;
 
 use super::bind::{bind_expr, resolve_column};
 use super::chain::bind_chain;
-use super::sliding::{bind_sliding, Sliding};
 use super::eval::{eval_json, BoundExpr, ROWTIME_KEY};
 use super::rows::{ErrorStream, RowPrep};
+use super::sliding::{bind_sliding, Sliding};
 use super::{RowPlan, Schema, SqlError};
 
 /// A per-row pump bound to its input: output column names and the values they get (a source
@@ -34,7 +34,9 @@ pub fn bind_rows(
     errors: ErrorStream,
 ) -> Result<BoundRows, SqlError> {
     let chain = bind_chain(&plan.upstream, schema.as_ref())?;
-    let reads = chain.as_ref().map(|c| &c.schema).or(schema.as_ref());
+    let reads = chain
+        .as_ref()
+        .map_or(schema.as_ref(), |c| c.schema.as_ref());
     let envelope = Cell::new(false);
     let col = |id: &super::Ident| resolve_column(id, reads, &envelope);
     let columns = plan

@@ -24,13 +24,16 @@ struct Stage {
     sliding: RefCell<Sliding>,
     /// The stream's columns (KDA names) in declaration order, their types and values.
     columns: Vec<(String, SqlType, BoundExpr)>,
+    /// A declared stream converts its values to the column types; a subquery does not.
+    typed: bool,
 }
 
-/// The pumps in front of the last one, bound; `schema` is the stream the last pump reads.
+/// The pumps in front of the last one, bound; `schema` is the stream the last pump reads (`None`
+/// for a subquery: its columns are read by name, untyped).
 #[derive(Debug, Clone)]
 pub struct Chain {
     stages: Vec<Stage>,
-    pub schema: Schema,
+    pub schema: Option<Schema>,
     /// The first pump reads `APPROXIMATE_ARRIVAL_TIME`: input lines are envelopes.
     pub envelope: bool,
 }
@@ -79,16 +82,17 @@ pub fn bind_chain(
             .map(|(name, ty, e)| bind_expr(e, &col).map(|(b, _)| (name.clone(), *ty, b)))
             .collect::<Result<Vec<_>, _>>()?;
         let sliding = RefCell::new(bind_sliding(&plan.sliding, &col)?);
-        schema = Some(stream_schema(&columns));
+        schema = (!plan.derived).then(|| stream_schema(&columns));
         stages.push(Stage {
             filter,
             sliding,
             columns,
+            typed: !plan.derived,
         });
     }
     Ok(Some(Chain {
         stages,
-        schema: schema.unwrap_or_default(),
+        schema,
         envelope: envelope.get(),
     }))
 }
@@ -100,7 +104,7 @@ pub fn bind_app(
     source: Option<&Schema>,
 ) -> Result<(BoundQuery, Option<Chain>), SqlError> {
     let chain = bind_chain(&plan.upstream, source)?;
-    let reads = chain.as_ref().map(|c| &c.schema).or(source);
+    let reads = chain.as_ref().map_or(source, |c| c.schema.as_ref());
     Ok((bind(plan, reads)?, chain))
 }
 
@@ -129,8 +133,12 @@ impl Chain {
                     }
                     (None, _) => eval_json(e, &record),
                 };
-                let v = coerce(&v, *ty)
-                    .map_err(|m| ("COERCION_ERROR", format!("column {name}: {m}")))?;
+                let v = if !stage.typed {
+                    v
+                } else {
+                    coerce(&v, *ty)
+                        .map_err(|m| ("COERCION_ERROR", format!("column {name}: {m}")))?
+                };
                 row.insert(name.clone(), v);
             }
             record = Value::Object(row);

@@ -495,6 +495,9 @@ pub struct RowPlan {
     /// Sliding-window aggregates (`COUNT(*) OVER W1`): the index of the column they fill (its
     /// expression is a NULL placeholder), and the aggregate.
     pub sliding: Vec<(usize, SlidingAgg)>,
+    /// A subquery in FROM: its columns are named as its select list spells them and keep
+    /// their values as computed (no declared types).
+    pub derived: bool,
     /// Per-row pumps in front of this one, first first: the first reads the source, each next
     /// the stream the previous one writes, this one the last of them (chained in-application
     /// streams). Their column names are KDA names.

@@ -3,8 +3,8 @@
 
 mod chain;
 mod expr;
-mod over;
 mod functions;
+mod over;
 mod pump;
 mod rows;
 mod select;
@@ -50,6 +50,8 @@ pub struct Parser {
     pending_windows: Vec<(WindowSpec, Pos)>,
     /// The end of a SELECT without GROUP BY, once one was assembled as a per-row pump.
     row_pump_end: Pos,
+    /// Subqueries in FROM, each named `$subquery<n>`: per-row pumps in front of their query.
+    subqueries: Vec<(Ident, Select)>,
 }
 
 /// A column reference or ROWTIME, as met in the text; qualifiers are checked once FROM is known.
@@ -84,6 +86,8 @@ struct Select {
     time_groups: Vec<WindowSpec>,
     /// `WINDOW W1 AS (...)`: sliding windows for OVER.
     named_windows: Vec<(Ident, OverSpec)>,
+    /// Each select item's `AS` alias (names a subquery's columns).
+    aliases: Vec<Option<Ident>>,
 }
 
 enum SelectValue {
@@ -109,6 +113,7 @@ impl Parser {
             i: 0,
             pending_windows: Vec::new(),
             row_pump_end: Pos::default(),
+            subqueries: Vec::new(),
         }
     }
 
@@ -274,6 +279,21 @@ impl Parser {
             ));
         }
         self.assemble_chain(streams, pumps)
+    }
+
+    /// `( SELECT STREAM ... )` in FROM: kept as a per-row pump writing a stream named
+    /// `$subquery<n>`, which the query reads.
+    fn subquery(&mut self) -> Result<Ident, SqlError> {
+        let pos = self.expect_sym("(")?;
+        let select = self.parse_select()?;
+        self.expect_sym(")")?;
+        let name = Ident {
+            name: format!("$subquery{}", self.subqueries.len() + 1),
+            quoted: true,
+            pos,
+        };
+        self.subqueries.push((name.clone(), select));
+        Ok(name)
     }
 }
 

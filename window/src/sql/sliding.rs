@@ -235,7 +235,11 @@ mod tests {
 
     #[test]
     fn range_windows_hold_the_rows_of_the_last_interval_per_partition() {
-        let mut s = sliding(AggFunc::Sum, Some("x"), Frame::Range(Duration::from_secs(60)));
+        let mut s = sliding(
+            AggFunc::Sum,
+            Some("x"),
+            Frame::Range(Duration::from_secs(60)),
+        );
         let mut push = |k: &str, x: i64, t: i64| s.push(&json!({"k": k, "x": x}), t)[0].1.clone();
         assert_eq!(push("a", 1, 0), json!(1));
         assert_eq!(push("b", 10, 1_000), json!(10));
@@ -264,13 +268,21 @@ mod tests {
 
     #[test]
     fn range_memory_is_bounded_by_the_rows_inside_the_range() {
-        let mut s = sliding(AggFunc::CountStar, None, Frame::Range(Duration::from_secs(1)));
+        let mut s = sliding(
+            AggFunc::CountStar,
+            None,
+            Frame::Range(Duration::from_secs(1)),
+        );
         // 100 000 rows over 100 000 partitions, one every millisecond: at most the last
         // second's rows (and partitions) stay after each sweep.
         for i in 0..100_000i64 {
             s.push(&json!({"k": i}), i);
         }
-        assert!(s.held_rows() <= 1_001 + SWEEP_EVERY as usize, "{}", s.held_rows());
+        assert!(
+            s.held_rows() <= 1_001 + SWEEP_EVERY as usize,
+            "{}",
+            s.held_rows()
+        );
         let mut avg = sliding(AggFunc::Avg, Some("x"), Frame::Rows(10));
         avg.push(&json!({"k": 1, "x": 1}), 0);
         assert_eq!(avg.push(&json!({"k": 1, "x": 2.0}), 0)[0].1, json!(1.5));

@@ -3,16 +3,18 @@
 //! previous one writes, the last one writes the stream nobody reads (the output). The pumps in
 //! front of the last one must write each record (no GROUP BY).
 
-use super::{Parser, PumpDecl, StreamDecl};
-use crate::sql::{Application, Ident, SqlError};
+use super::{Parser, PumpDecl, SelectItem, SelectValue, StreamDecl};
+use crate::sql::{Application, Ident, SqlError, SqlType};
 
 impl Parser {
     /// Orders the pumps from the source to the output and assembles them.
     pub(super) fn assemble_chain(
         &mut self,
-        mut streams: Vec<StreamDecl>,
+        streams: Vec<StreamDecl>,
         pumps: Vec<PumpDecl>,
     ) -> Result<Application, SqlError> {
+        let (streams, pumps) = self.with_subqueries(streams, pumps)?;
+        let mut streams = streams;
         if pumps.len() == 1 && streams.len() <= 1 {
             // One pump, one stream: the names are checked where the pump is assembled.
             let pump = pumps.into_iter().next().expect("one pump");
@@ -36,12 +38,25 @@ impl Parser {
                 ));
             }
             let stream = take_stream(&mut streams, &pump.target)?;
-            // The next pump reads this stream's columns by their KDA names.
-            let names: Vec<String> = stream.columns.iter().map(|(c, _)| c.kda_name()).collect();
+            let derived = is_subquery(&pump.target);
+            // The next pump reads a stream's columns by their KDA names, a subquery's as its
+            // select list spells them.
+            let names: Vec<String> = stream
+                .columns
+                .iter()
+                .map(|(c, _)| {
+                    if derived {
+                        c.name.clone()
+                    } else {
+                        c.kda_name()
+                    }
+                })
+                .collect();
             let mut plan = self.assemble_rows(stream, pump)?;
             for ((name, _, _), kda) in plan.columns.iter_mut().zip(names) {
                 *name = kda;
             }
+            plan.derived = derived;
             upstream.push(plan);
         }
         let stream = take_stream(&mut streams, &last.target)?;
@@ -67,6 +82,50 @@ impl Parser {
             }
         })
     }
+}
+
+impl Parser {
+    /// Each subquery in FROM as a stream and a pump writing it: the stream's columns are the
+    /// subquery's select items, named by their alias or column name.
+    fn with_subqueries(
+        &mut self,
+        mut streams: Vec<StreamDecl>,
+        mut pumps: Vec<PumpDecl>,
+    ) -> Result<(Vec<StreamDecl>, Vec<PumpDecl>), SqlError> {
+        for (name, select) in std::mem::take(&mut self.subqueries) {
+            let mut columns = Vec::new();
+            for ((value, pos), alias) in select.items.iter().zip(&select.aliases) {
+                let column = match (alias, value) {
+                    (Some(a), _) => a.clone(),
+                    (None, SelectValue::Item(SelectItem::Column(c))) => c.clone(),
+                    (None, SelectValue::Rowtime) => continue,
+                    (None, _) => {
+                        return Err(SqlError::new(
+                            *pos,
+                            "a subquery's computed column needs a name: add AS name",
+                        ))
+                    }
+                };
+                // Values pass as computed: a subquery declares no types.
+                columns.push((column, SqlType::Varchar(u32::MAX)));
+            }
+            streams.push(StreamDecl {
+                name: name.clone(),
+                columns,
+            });
+            pumps.push(PumpDecl {
+                name: name.clone(),
+                target: name,
+                target_columns: None,
+                select,
+            });
+        }
+        Ok((streams, pumps))
+    }
+}
+
+fn is_subquery(stream: &Ident) -> bool {
+    stream.quoted && stream.name.starts_with("$subquery")
 }
 
 /// Indices of the pumps from the one reading the source to the last one.

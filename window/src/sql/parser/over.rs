@@ -49,9 +49,7 @@ impl Parser {
                 let t = self.peek().pos;
                 match self.column_ref(q)? {
                     Ref::Column(c) => partition_by.push(c),
-                    Ref::Rowtime => {
-                        return Err(SqlError::unsupported(t, "PARTITION BY ROWTIME"))
-                    }
+                    Ref::Rowtime => return Err(SqlError::unsupported(t, "PARTITION BY ROWTIME")),
                 }
                 if !self.eat_sym(",") {
                     break;

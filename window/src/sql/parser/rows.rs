@@ -31,7 +31,10 @@ impl Parser {
                             .ok_or_else(|| {
                                 SqlError::new(
                                     name.pos,
-                                    format!("window {} is not defined in a WINDOW clause", name.sql()),
+                                    format!(
+                                        "window {} is not defined in a WINDOW clause",
+                                        name.sql()
+                                    ),
                                 )
                             })?,
                     };
@@ -85,6 +88,7 @@ impl Parser {
             columns,
             filter: sel.filter,
             sliding,
+            derived: false,
             upstream: Vec::new(),
         })
     }

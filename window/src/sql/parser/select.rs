@@ -23,6 +23,7 @@ impl Parser {
             ));
         }
         let mut items = Vec::new();
+        let mut aliases = Vec::new();
         let mut qualifiers: Vec<Ident> = Vec::new();
         loop {
             let item_pos = self.peek().pos;
@@ -33,7 +34,9 @@ impl Parser {
                 || (matches!(self.peek().tok, Tok::Ident { .. })
                     && !Self::is_clause_word(self.peek()))
             {
-                self.ident("an alias")?;
+                aliases.push(Some(self.ident("an alias")?));
+            } else {
+                aliases.push(None);
             }
             items.push((value, item_pos));
             if !self.eat_sym(",") {
@@ -54,7 +57,11 @@ impl Parser {
             return Err(self.expected("FROM"));
         }
         self.i += 1;
-        let source = self.ident("the source stream name")?;
+        let source = if self.peek().is_sym("(") && self.peek_at(1).is_kw("SELECT") {
+            self.subquery()?
+        } else {
+            self.ident("the source stream name")?
+        };
         if self.peek().is_sym("(") {
             return Err(SqlError::unsupported(
                 self.peek().pos,
@@ -106,7 +113,8 @@ impl Parser {
             if Self::is_clause_word(t) {
                 return Err(SqlError::unsupported(t.pos, self.clause_name()));
             }
-            if matches!(t.tok, Tok::Eof) || t.is_sym(";") {
+            // `)` ends a subquery in FROM.
+            if matches!(t.tok, Tok::Eof) || t.is_sym(";") || t.is_sym(")") {
                 let end = t.pos;
                 self.check_qualifiers(qualifiers, &source, source_alias.as_ref())?;
                 return Ok(Select {
@@ -119,6 +127,7 @@ impl Parser {
                     window: None,
                     time_groups: Vec::new(),
                     named_windows,
+                    aliases,
                 });
             }
             return Err(self.expected("GROUP BY"));
@@ -185,6 +194,7 @@ impl Parser {
             window: Some(window),
             time_groups,
             named_windows,
+            aliases,
         })
     }
 
