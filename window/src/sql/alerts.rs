@@ -16,6 +16,7 @@ use super::chain::bind_chain;
 use super::eval::{eval_json, BoundExpr, ROWTIME_KEY};
 use super::rows::{ErrorStream, RowPrep};
 use super::sliding::{bind_sliding, Sliding};
+use super::stagger::{bind_stagger, Stagger};
 use super::{RowPlan, Schema, SqlError};
 
 /// A per-row pump bound to its input: output column names and the values they get (a source
@@ -24,6 +25,8 @@ pub struct BoundRows {
     pub columns: Vec<(String, BoundExpr)>,
     /// `... OVER W1` columns: their sliding windows.
     pub sliding: Sliding,
+    /// A stagger-window pump: its windows (it writes a row per closed window, not per record).
+    pub stagger: Option<Stagger>,
     pub prep: RowPrep,
 }
 
@@ -49,10 +52,16 @@ pub fn bind_rows(
         Some(e) => Some(bind_expr(e, &col)?.0),
     };
     let sliding = bind_sliding(&plan.sliding, &col)?;
+    let stagger = plan
+        .stagger
+        .as_ref()
+        .map(|s| bind_stagger(s, &col))
+        .transpose()?;
     let prep = RowPrep::for_rows(schema, envelope.get(), filter, chain, errors);
     Ok(BoundRows {
         columns,
         sliding,
+        stagger,
         prep,
     })
 }
@@ -89,6 +98,36 @@ fn row(
     out.push(b'}');
 }
 
+/// A stagger window's row: `ROWTIME` (its close), then the destination's columns.
+fn closed_row(columns: &[(String, BoundExpr)], rowtime: i64, values: &[Value], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"ROWTIME\":\"");
+    kds_common::time::format_rfc3339_ms(rowtime, out);
+    out.push(b'"');
+    for ((name, _), v) in columns.iter().zip(values) {
+        out.push(b',');
+        // Serializing a String or a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, v);
+    }
+    out.push(b'}');
+}
+
+/// Writes closed stagger windows.
+fn write_closed(
+    columns: &[(String, BoundExpr)],
+    closed: Vec<(i64, Vec<Value>)>,
+    out: &mut Output,
+) -> std::io::Result<()> {
+    let mut text = Vec::new();
+    for (rowtime, values) in closed {
+        text.clear();
+        closed_row(columns, rowtime, &values, &mut text);
+        out.write_line(&text)?;
+    }
+    Ok(())
+}
+
 /// Runs a per-row pump over `reader`: rows to `out` (flushed while a pipe is live), bad lines
 /// reported on `diag` (the first five) and counted.
 pub fn run_rows(
@@ -115,6 +154,12 @@ pub fn run_rows(
             }
         };
         match rows.prep.prepare(record) {
+            Ok(Some(r)) if rows.stagger.is_some() => {
+                let now = kds_common::time::now_ms();
+                if let Some(stagger) = &mut rows.stagger {
+                    write_closed(&rows.columns, stagger.push(&r, now), out)?;
+                }
+            }
             Ok(Some(mut r)) => {
                 text.clear();
                 let now = kds_common::time::now_ms();
@@ -133,6 +178,9 @@ pub fn run_rows(
             out.flush()?;
             rows.prep.errors.flush();
         }
+    }
+    if let Some(stagger) = &mut rows.stagger {
+        write_closed(&rows.columns, stagger.finish(), out)?;
     }
     out.flush()?;
     rows.prep.errors.flush();

@@ -18,6 +18,7 @@ mod parser;
 mod rows;
 mod schema;
 mod sliding;
+mod stagger;
 mod windows;
 
 use std::fmt;
@@ -474,6 +475,34 @@ pub struct SlidingAgg {
     pub spec: OverSpec,
 }
 
+/// A stagger window's partition key ("Stagger Windows", KDA SQL Developer Guide): a column,
+/// or a TIMESTAMP column rounded down (`FLOOR(EVENT_TIME TO MINUTE)`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StaggerKey {
+    Column(Ident),
+    Floor(Ident, Duration),
+}
+
+/// What a stagger pump writes to a column: a partition key's value, or an aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StaggerValue {
+    Key(usize),
+    Aggregate {
+        func: AggFunc,
+        column: Option<Ident>,
+    },
+}
+
+/// `WINDOWED BY STAGGER (PARTITION BY ... RANGE INTERVAL ...)`: a window per partition key that
+/// opens with the key's first row and closes `range` later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaggerPlan {
+    pub partition_by: Vec<StaggerKey>,
+    pub range: Duration,
+    /// One per destination column, in declaration order.
+    pub values: Vec<StaggerValue>,
+}
+
 /// A parsed application: a windowed aggregation, or a pump that writes each record that passes
 /// its WHERE clause (KDA's "Simple Alerts" example).
 #[derive(Debug, Clone, PartialEq)]
@@ -498,6 +527,9 @@ pub struct RowPlan {
     /// A subquery in FROM: its columns are named as its select list spells them and keep
     /// their values as computed (no declared types).
     pub derived: bool,
+    /// A stagger-window pump: its columns' expressions are NULL placeholders, this gives the
+    /// values.
+    pub stagger: Option<StaggerPlan>,
     /// Per-row pumps in front of this one, first first: the first reads the source, each next
     /// the stream the previous one writes, this one the last of them (chained in-application
     /// streams). Their column names are KDA names.

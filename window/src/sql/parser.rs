@@ -8,11 +8,14 @@ mod over;
 mod pump;
 mod rows;
 mod select;
+mod stagger;
 mod stream;
 mod window;
 
 use super::lexer::{Tok, Token};
-use super::{Application, Expr, Ident, OverSpec, Pos, SelectItem, SqlError, SqlType, WindowSpec};
+use super::{
+    Application, Expr, Ident, OverSpec, Pos, SelectItem, SqlError, SqlType, StaggerKey, WindowSpec,
+};
 
 /// Words that end a select item / source alias, and clauses we name in "unsupported" errors.
 const CLAUSE_WORDS: &[&str] = &[
@@ -22,6 +25,7 @@ const CLAUSE_WORDS: &[&str] = &[
     "HAVING",
     "ORDER",
     "WINDOW",
+    "WINDOWED",
     "UNION",
     "INTERSECT",
     "EXCEPT",
@@ -88,6 +92,8 @@ struct Select {
     named_windows: Vec<(Ident, OverSpec)>,
     /// Each select item's `AS` alias (names a subquery's columns).
     aliases: Vec<Option<Ident>>,
+    /// `WINDOWED BY STAGGER (PARTITION BY ... RANGE INTERVAL ...)`: keys, range, and where.
+    stagger: Option<(Vec<StaggerKey>, std::time::Duration, Pos)>,
 }
 
 enum SelectValue {

@@ -156,7 +156,7 @@ fn evict(rows: &mut VecDeque<(i64, Value)>, frame: Frame, now: i64) {
 }
 
 /// The aggregate over the window's rows; NULLs are skipped (COUNT(*) counts every row).
-fn aggregate(func: AggFunc, rows: &VecDeque<(i64, Value)>) -> Value {
+pub(super) fn aggregate(func: AggFunc, rows: &VecDeque<(i64, Value)>) -> Value {
     let values = rows.iter().map(|(_, v)| v).filter(|v| !v.is_null());
     match func {
         AggFunc::CountStar => Value::from(rows.len()),

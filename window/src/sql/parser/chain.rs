@@ -30,7 +30,7 @@ impl Parser {
         let last = chain.pop().expect("a chain has a last pump");
         let mut upstream = Vec::new();
         for pump in chain {
-            if pump.select.window.is_some() {
+            if pump.select.window.is_some() || pump.select.stagger.is_some() {
                 return Err(SqlError::unsupported(
                     pump.select.pos,
                     "a GROUP BY pump feeding another pump (only pumps without GROUP BY feed \
@@ -74,6 +74,11 @@ impl Parser {
                 let mut plan = self.assemble(stream, pump, window)?;
                 plan.upstream = upstream;
                 Application::Windowed(plan)
+            }
+            None if pump.select.stagger.is_some() => {
+                let mut plan = self.assemble_stagger(stream, pump)?;
+                plan.upstream = upstream;
+                Application::PerRow(plan)
             }
             None => {
                 let mut plan = self.assemble_rows(stream, pump)?;

@@ -89,6 +89,7 @@ impl Parser {
             filter: sel.filter,
             sliding,
             derived: false,
+            stagger: None,
             upstream: Vec::new(),
         })
     }
@@ -105,7 +106,7 @@ impl Parser {
 }
 
 /// The pump writes the declared stream and reads another one.
-fn check_names(
+pub(super) fn check_names(
     stream: &StreamDecl,
     target: &crate::sql::Ident,
     source: &crate::sql::Ident,

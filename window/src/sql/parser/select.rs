@@ -102,6 +102,17 @@ impl Parser {
         } else {
             Vec::new()
         };
+        let stagger = if self.peek().is_kw("WINDOWED") {
+            Some(self.parse_stagger(&mut qualifiers)?)
+        } else {
+            None
+        };
+        if let (Some((_, _, pos)), true) = (&stagger, self.peek().is_kw("GROUP")) {
+            return Err(SqlError::unsupported(
+                *pos,
+                "WINDOWED BY STAGGER with GROUP BY",
+            ));
+        }
         if !named_windows.is_empty() && self.peek().is_kw("GROUP") {
             return Err(SqlError::unsupported(
                 window_pos,
@@ -128,6 +139,7 @@ impl Parser {
                     time_groups: Vec::new(),
                     named_windows,
                     aliases,
+                    stagger,
                 });
             }
             return Err(self.expected("GROUP BY"));
@@ -195,6 +207,7 @@ impl Parser {
             time_groups,
             named_windows,
             aliases,
+            stagger: None,
         })
     }
 
