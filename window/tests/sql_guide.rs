@@ -50,7 +50,12 @@ fn tumbling_rowtime_example_gives_min_and_max_per_ticker_and_minute() {
         .lines()
         .map(|l| {
             let r: Value = serde_json::from_str(l).unwrap();
-            json!([r["window_start"], r["TICKER"], r["MIN_PRICE"], r["MAX_PRICE"]])
+            json!([
+                r["window_start"],
+                r["TICKER"],
+                r["MIN_PRICE"],
+                r["MAX_PRICE"]
+            ])
         })
         .collect();
     got.sort_by_key(|v| v.to_string());

@@ -402,7 +402,8 @@ fn unsupported_errors_say_what_is_supported() {
         "{text}"
     );
     assert!(
-        text.contains("STEP(S.ROWTIME BY INTERVAL 'N' SECOND"),
+        text.contains("STEP(S.ROWTIME BY INTERVAL '60' SECOND)"),
         "{text}"
     );
+    assert!(text.contains("WINDOWED BY STAGGER"), "{text}");
 }

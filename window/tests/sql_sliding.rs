@@ -155,3 +155,74 @@ CREATE PUMP "P" AS INSERT INTO "D" SELECT STREAM n FROM (SELECT STREAM x + 1 FRO
         err(unnamed)
     );
 }
+
+#[test]
+fn sliding_window_page_examples_run_verbatim() {
+    let input = [
+        r#"{"TICKER_SYMBOL":"AAA","SECTOR":"TECH","CHANGE":1.0,"PRICE":10.0}"#,
+        r#"{"TICKER_SYMBOL":"AAA","SECTOR":"TECH","CHANGE":2.0,"PRICE":12.0}"#,
+        r#"{"TICKER_SYMBOL":"BBB","SECTOR":"ENERGY","CHANGE":-1.0,"PRICE":20.0}"#,
+        r#"{"TICKER_SYMBOL":"AAA","SECTOR":"TECH","CHANGE":-1.0,"PRICE":11.0}"#,
+    ]
+    .join("\n");
+    let pick = |rows: Vec<Value>, cols: &[&str]| -> Vec<Value> {
+        rows.iter()
+            .map(|r| Value::Array(cols.iter().map(|c| r[*c].clone()).collect()))
+            .collect()
+    };
+    let range = run_sql(
+        include_str!("golden/sliding_range.kda.sql"),
+        Some(DEMO_SCHEMA),
+        &input,
+    );
+    assert_eq!(
+        pick(
+            range,
+            &["ticker_symbol", "Min_Price", "Max_Price", "Avg_Price"]
+        ),
+        vec![
+            json!(["AAA", 10.0, 10.0, 10.0]),
+            json!(["AAA", 10.0, 12.0, 11.0]),
+            json!(["BBB", 20.0, 20.0, 20.0]),
+            json!(["AAA", 10.0, 12.0, 11.0]),
+        ]
+    );
+    // AVG of an expression: the change in percent of the price before it.
+    let pct = run_sql(
+        include_str!("golden/sliding_percent.kda.sql"),
+        Some(DEMO_SCHEMA),
+        &input,
+    );
+    let (a1, a2, a3) = (1.0 / 9.0, 2.0 / 10.0, -1.0 / 12.0);
+    let got: Vec<f64> = pct
+        .iter()
+        .map(|r| r["Avg_Percent_Change"].as_f64().unwrap())
+        .collect();
+    let want = [a1, (a1 + a2) / 2.0, -1.0 / 21.0, (a1 + a2 + a3) / 3.0];
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-12, "{got:?} vs {want:?}");
+    }
+    let rows = run_sql(
+        include_str!("golden/sliding_rows.kda.sql"),
+        Some(DEMO_SCHEMA),
+        &input,
+    );
+    assert_eq!(
+        pick(
+            rows,
+            &[
+                "ticker_symbol",
+                "price",
+                "average_last2rows",
+                "average_last10rows"
+            ]
+        ),
+        vec![
+            json!(["AAA", 10.0, 10.0, 10.0]),
+            json!(["AAA", 12.0, 11.0, 11.0]),
+            json!(["BBB", 20.0, 20.0, 20.0]),
+            json!(["AAA", 11.0, 11.0, 11.0]),
+        ]
+    );
+}

@@ -34,13 +34,15 @@ pub use schema::{discover, discover_wide, parse_schema_json, Discovery, Schema, 
 
 /// What the `--sql` front end accepts; every "unsupported" error ends with it.
 pub const SUPPORTED: &str = "supported are CREATE [OR REPLACE] STREAM \"NAME\" (col type, ...); \
-CREATE [OR REPLACE] PUMP \"NAME\" AS INSERT INTO \"NAME\" SELECT STREAM with COUNT(*), COUNT(col), \
-COUNT(DISTINCT col), SUM, MIN, MAX, AVG and GROUP BY columns, FROM one source stream, WHERE with \
-comparisons, AND/OR/NOT, IS [NOT] NULL, [NOT] LIKE, [NOT] BETWEEN, [NOT] IN, ABS, UPPER, LOWER, TRIM, \
-CHAR_LENGTH, SUBSTRING(s FROM n [FOR m]), POSITION(a IN s), and GROUP BY with one \
-window: FLOOR((S.ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / N TO SECOND), \
-FLOOR(S.ROWTIME TO MINUTE|HOUR|...) or STEP(S.ROWTIME BY INTERVAL 'N' SECOND|MINUTE|...), \
-over ROWTIME or a TIMESTAMP column";
+CREATE [OR REPLACE] PUMP \"NAME\" AS INSERT INTO \"NAME\" SELECT STREAM ..., several pumps chained \
+through in-application streams, FROM one stream or a subquery, WHERE with comparisons, AND/OR/NOT, \
+IS [NOT] NULL, [NOT] LIKE, [NOT] BETWEEN, [NOT] IN and the scalar functions ABS, UPPER, LOWER, TRIM, \
+CHAR_LENGTH, SUBSTRING, POSITION, REGEX_REPLACE, CHAR_TO_TIMESTAMP, TIMESTAMP_TO_CHAR, UNIX_TIMESTAMP, \
+CURRENT_ROW_TIMESTAMP, EXTRACT, CAST; GROUP BY columns and one tumbling window \
+(FLOOR(S.ROWTIME TO MINUTE), STEP(S.ROWTIME BY INTERVAL '60' SECOND), or over a TIMESTAMP column) \
+with COUNT(*), COUNT(col), COUNT(DISTINCT col), SUM, MIN, MAX, AVG; or no GROUP BY: columns and \
+expressions per record, aggregates OVER a sliding window (RANGE INTERVAL ... PRECEDING, ROWS n \
+PRECEDING), or WINDOWED BY STAGGER (PARTITION BY ... RANGE INTERVAL ...)";
 
 /// A place in the SQL text: 1-based line and column (columns count characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -467,11 +469,12 @@ pub struct OverSpec {
     pub frame: Frame,
 }
 
-/// An aggregate over a sliding window: `COUNT(*) OVER W1`, `AVG(price) OVER (...)`.
+/// An aggregate over a sliding window: `COUNT(*) OVER W1`, `AVG(price / 2) OVER (...)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlidingAgg {
     pub func: AggFunc,
-    pub column: Option<Ident>,
+    /// The argument (a column or an expression); `None` for `COUNT(*)`.
+    pub arg: Option<Expr>,
     pub spec: OverSpec,
 }
 

@@ -14,7 +14,8 @@ mod window;
 
 use super::lexer::{Tok, Token};
 use super::{
-    Application, Expr, Ident, OverSpec, Pos, SelectItem, SqlError, SqlType, StaggerKey, WindowSpec,
+    AggFunc, Application, Expr, Ident, OverSpec, Pos, SelectItem, SqlError, SqlType, StaggerKey,
+    WindowSpec,
 };
 
 /// Words that end a select item / source alias, and clauses we name in "unsupported" errors.
@@ -102,8 +103,9 @@ enum SelectValue {
     Rowtime,
     /// A scalar expression (`REGEX_REPLACE(..)`, `price * 2`): per-row pumps only.
     Expr(Expr, Pos),
-    /// An aggregate over a sliding window (`COUNT(*) OVER W1`), and where OVER is.
-    Over(SelectItem, OverRef, Pos),
+    /// An aggregate over a sliding window (`COUNT(*) OVER W1`): the function, its argument, the
+    /// window and where OVER is.
+    Over(AggFunc, Option<Expr>, OverRef, Pos),
 }
 
 /// The window of an OVER: named in the WINDOW clause, or written inline.

@@ -12,7 +12,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde_json::Value;
 
-use super::bind::BoundColumn;
+use super::bind::{bind_expr, BoundColumn};
+use super::eval::{eval_json, BoundExpr};
 use super::{AggFunc, Frame, Ident, SlidingAgg, SqlError};
 
 /// How often (in rows) RANGE windows drop the rows that left the range in every partition.
@@ -22,7 +23,7 @@ struct Window {
     /// The destination column the aggregate fills.
     column_index: usize,
     func: AggFunc,
-    arg: Option<BoundColumn>,
+    arg: Option<BoundExpr>,
     partition: Vec<BoundColumn>,
     frame: Frame,
     /// Per partition key: (ROWTIME, the argument's value), oldest first.
@@ -73,7 +74,11 @@ pub fn bind_sliding(
         windows.push(Window {
             column_index: *column_index,
             func: agg.func,
-            arg: agg.column.as_ref().map(col).transpose()?,
+            arg: agg
+                .arg
+                .as_ref()
+                .map(|e| bind_expr(e, col).map(|(b, _)| b))
+                .transpose()?,
             partition: agg
                 .spec
                 .partition_by
@@ -110,7 +115,10 @@ impl Sliding {
                 .collect();
             let key = serde_json::to_string(&key).unwrap_or_default();
             let arg = match &w.arg {
-                Some(c) => lookup(record, &c.path).cloned().unwrap_or(Value::Null),
+                Some(BoundExpr::Column(c)) => {
+                    lookup(record, &c.path).cloned().unwrap_or(Value::Null)
+                }
+                Some(e) => eval_json(e, record),
                 None => Value::Null,
             };
             let rows = w.rows.entry(key).or_default();
@@ -217,7 +225,7 @@ mod tests {
     fn sliding(func: AggFunc, arg: Option<&str>, frame: Frame) -> Sliding {
         let agg = SlidingAgg {
             func,
-            column: arg.map(Ident::unquoted),
+            arg: arg.map(|a| crate::sql::Expr::Column(Ident::unquoted(a))),
             spec: OverSpec {
                 partition_by: vec![Ident::unquoted("k")],
                 frame,

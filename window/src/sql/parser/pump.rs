@@ -76,7 +76,7 @@ impl Parser {
                 }
                 SelectValue::Item(i) => values.push((i, p)),
                 SelectValue::Rowtime => {}
-                SelectValue::Over(_, _, pos) => {
+                SelectValue::Over(_, _, _, pos) => {
                     return Err(SqlError::unsupported(
                         pos,
                         "clause OVER (sliding windows) in a GROUP BY pump",

@@ -20,7 +20,7 @@ impl Parser {
         for (v, pos) in sel.items {
             match v {
                 SelectValue::Rowtime => {}
-                SelectValue::Over(SelectItem::Aggregate { func, column }, over, _) => {
+                SelectValue::Over(func, arg, over, _) => {
                     let spec = match over {
                         OverRef::Inline(spec) => spec,
                         OverRef::Named(name) => sel
@@ -38,12 +38,9 @@ impl Parser {
                                 )
                             })?,
                     };
-                    overs.push((values.len(), SlidingAgg { func, column, spec }));
+                    overs.push((values.len(), SlidingAgg { func, arg, spec }));
                     // The value comes from the sliding window, not from an expression.
                     values.push(Expr::Literal(Literal::Null));
-                }
-                SelectValue::Over(_, _, over) => {
-                    return Err(SqlError::new(over, "OVER needs an aggregate before it"))
                 }
                 SelectValue::Item(SelectItem::Column(c)) => values.push(Expr::Column(c)),
                 SelectValue::Expr(e, _) => values.push(e),

@@ -2,7 +2,7 @@
 
 use super::{Parser, Ref, Select, SelectValue, AGGREGATES};
 use crate::sql::lexer::Tok;
-use crate::sql::{AggFunc, Ident, Pos, SelectItem, SqlError, WindowSpec};
+use crate::sql::{AggFunc, Expr, Ident, Pos, SelectItem, SqlError, WindowSpec};
 
 impl Parser {
     // ---- SELECT -----------------------------------------------------------------------------
@@ -252,13 +252,25 @@ impl Parser {
         if !quoted && self.peek_at(1).is_sym("(") {
             let upper = text.to_ascii_uppercase();
             if AGGREGATES.contains(&upper.as_str()) {
-                let agg = self.parse_aggregate(qualifiers)?;
-                if self.peek().is_kw("OVER") {
-                    let over = self.next().pos;
-                    let window = self.parse_over(qualifiers)?;
-                    return Ok(SelectValue::Over(agg, window, over));
-                }
-                return Ok(SelectValue::Item(agg));
+                let start = self.i;
+                let (func, arg) = match self.parse_aggregate(qualifiers) {
+                    Ok(SelectItem::Aggregate { func, column }) if self.peek().is_kw("OVER") => {
+                        (func, column.map(Expr::Column))
+                    }
+                    Ok(agg) => return Ok(SelectValue::Item(agg)),
+                    Err(e) => {
+                        // `AVG(Change / (Price - Change)) OVER W1`: a sliding aggregate takes an
+                        // expression.
+                        self.i = start;
+                        match self.aggregate_of_expr(qualifiers)? {
+                            Some(found) if self.peek().is_kw("OVER") => found,
+                            _ => return Err(e),
+                        }
+                    }
+                };
+                let over = self.next().pos;
+                let window = self.parse_over(qualifiers)?;
+                return Ok(SelectValue::Over(func, arg, window, over));
             }
             if upper == "FLOOR" || upper == "STEP" {
                 let w = self.parse_window(qualifiers)?;
@@ -389,4 +401,28 @@ fn is_expression_word(word: &str) -> bool {
     ]
     .iter()
     .any(|w| word.eq_ignore_ascii_case(w))
+}
+
+impl Parser {
+    /// `SUM(expr)`, `AVG(expr)`, ...: an aggregate of an expression, or `None` when the call is
+    /// not one (`COUNT(*)`, `DISTINCT`).
+    fn aggregate_of_expr(
+        &mut self,
+        q: &mut Vec<Ident>,
+    ) -> Result<Option<(AggFunc, Option<Expr>)>, SqlError> {
+        let func = match self.next().describe().as_str() {
+            "COUNT" => AggFunc::Count,
+            "SUM" => AggFunc::Sum,
+            "MIN" => AggFunc::Min,
+            "MAX" => AggFunc::Max,
+            _ => AggFunc::Avg,
+        };
+        self.expect_sym("(")?;
+        if self.peek().is_sym("*") || self.peek().is_kw("DISTINCT") {
+            return Ok(None);
+        }
+        let arg = self.parse_expr(q)?;
+        self.expect_sym(")")?;
+        Ok(Some((func, Some(arg))))
+    }
 }
