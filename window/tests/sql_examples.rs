@@ -141,14 +141,8 @@ fn select_list_functions_compute_per_row() {
 #[test]
 fn transforming_dates_example_converts_the_event_time() {
     // The guide's sample records, and its schema: discovered, EVENT_TIME edited to TIMESTAMP.
-    let input = r#"{"EVENT_TIME": "2018-05-09T12:50:41.337510", "TICKER": "AAPL"}
-{"EVENT_TIME": "2018-05-09T12:50:41.427227", "TICKER": "MSFT"}
-{"EVENT_TIME": "2018-05-09T12:50:41.520549", "TICKER": "INTC"}
-{"EVENT_TIME": "2018-05-09T12:50:41.610145", "TICKER": "MSFT"}
-{"EVENT_TIME": "2018-05-09T12:50:41.704395", "TICKER": "AAPL"}
-"#;
-    let schema =
-        r#"[{"Name":"EVENT_TIME","SqlType":"TIMESTAMP"},{"Name":"TICKER","SqlType":"VARCHAR(4)"}]"#;
+    let input = include_str!("golden/transforming_dates.input.ndjson");
+    let schema = include_str!("golden/transforming_dates.schema.json");
     let got: Vec<Value> = run_example(TRANSFORMING_DATES_SQL, schema, input)
         .into_iter()
         .map(|mut r| {

@@ -92,3 +92,59 @@ fn event_time_grouped_filtered_query_explains_as_golden() {
         "{out}"
     );
 }
+
+#[test]
+fn explain_flink_translates_pumps_without_group_by_and_says_why_not_where_it_cannot() {
+    use kds_window::sql::{explain_app, parse_app, parse_schema_json, FlinkOptions};
+    let demo = parse_schema_json(include_str!("golden/demo_stream.schema.json")).unwrap();
+    let explain = |sql: &str, schema: &kds_window::sql::Schema| {
+        explain_app(&parse_app(sql).unwrap(), schema, &FlinkOptions::default())
+    };
+    let alerts = explain(include_str!("golden/simple_alerts.kda.sql"), &demo).unwrap();
+    assert!(alerts.contains("`proctime` AS PROCTIME()"), "{alerts}");
+    assert!(
+        alerts.contains(
+            "  `proctime` AS `ROWTIME`,\n  CAST(`TICKER_SYMBOL` AS STRING) AS `ticker_symbol`,"
+        ),
+        "{alerts}"
+    );
+    assert!(
+        alerts.contains("FROM `SOURCE_SQL_STREAM_001`\nWHERE ((ABS((`CHANGE` / (`PRICE` - `CHANGE`))) * 100) > 1);"),
+        "{alerts}"
+    );
+    let sliding = explain(include_str!("golden/sliding_range.kda.sql"), &demo).unwrap();
+    assert!(
+        sliding.contains("CAST(MIN(`PRICE`) OVER (PARTITION BY `TICKER_SYMBOL` ORDER BY `proctime` RANGE BETWEEN INTERVAL '60' SECOND(2) PRECEDING AND CURRENT ROW) AS DOUBLE) AS `Min_Price`"),
+        "{sliding}"
+    );
+    let dates = parse_schema_json(include_str!("golden/transforming_dates.schema.json")).unwrap();
+    let refusals = [
+        (
+            include_str!("golden/throttled_alerts.kda.sql"),
+            &demo,
+            "chained pumps",
+        ),
+        (
+            include_str!("golden/stagger.kda.sql"),
+            &dates,
+            "stagger windows (Flink has no window that opens per key)",
+        ),
+        (
+            include_str!("golden/sliding_rows.kda.sql"),
+            &demo,
+            "OVER aggregates on different windows",
+        ),
+        (
+            include_str!("golden/transforming_dates.kda.sql"),
+            &dates,
+            "UNIX_TIMESTAMP (KDA's counts milliseconds, Flink's seconds)",
+        ),
+    ];
+    for (sql, schema, why) in refusals {
+        let err = explain(sql, schema).unwrap_err().to_string();
+        assert!(
+            err.contains("--explain-flink does not translate") && err.contains(why),
+            "{err}"
+        );
+    }
+}

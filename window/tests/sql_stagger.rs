@@ -44,12 +44,10 @@ fn run_sql(sql: &str, schema: &str, input: &str) -> Vec<Value> {
 
 #[test]
 fn stagger_example_counts_each_ticker_and_event_time() {
-    let amzn = r#"{"EVENT_TIME": "2018-08-01T20:17:20.797945", "TICKER": "AMZN"}"#;
-    let intc = r#"{"EVENT_TIME": "2018-08-01T20:18:21.043084", "TICKER": "INTC"}"#;
-    let input = [[amzn; 6], [intc; 6]].concat().join("\n");
-    let schema =
-        r#"[{"Name":"EVENT_TIME","SqlType":"TIMESTAMP"},{"Name":"TICKER","SqlType":"VARCHAR(4)"}]"#;
-    let got = run_sql(STAGGER_SQL, schema, &input);
+    // The guide's twelve records: six AMZN, then six INTC.
+    let input = include_str!("golden/stagger.input.ndjson");
+    let schema = include_str!("golden/stagger.schema.json");
+    let got = run_sql(STAGGER_SQL, schema, input);
     let picked: Vec<Value> = got
         .iter()
         .map(|r| json!([r["event_time"], r["ticker_symbol"], r["ticker_count"]]))
@@ -72,13 +70,9 @@ fn stagger_example_counts_each_ticker_and_event_time() {
 #[test]
 fn stagger_page_example_partitions_by_the_event_minute() {
     // The page's records (times of day only; the date is ours).
-    let input = ["11:00:10", "11:00:20", "11:00:55", "11:01:05"]
-        .iter()
-        .map(|t| format!(r#"{{"EVENT_TIME":"2018-08-01T{t}Z","TICKER_SYMBOL":"AMZN"}}"#))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let schema = r#"[{"Name":"EVENT_TIME","SqlType":"TIMESTAMP"},{"Name":"TICKER_SYMBOL","SqlType":"VARCHAR(4)"}]"#;
-    let got: Vec<Value> = run_sql(STAGGER_FLOOR_SQL, schema, &input)
+    let input = include_str!("golden/stagger_floor.input.ndjson");
+    let schema = include_str!("golden/stagger_floor.schema.json");
+    let got: Vec<Value> = run_sql(STAGGER_FLOOR_SQL, schema, input)
         .iter()
         .map(|r| json!([r["event_time"], r["ticker_symbol"], r["ticker_count"]]))
         .collect();

@@ -15,7 +15,7 @@ use kds_common::io::{LineReader, Output};
 
 use super::bind::{BoundAggregate, BoundQuery, BoundTime};
 use super::eval::{eval_filter, BoundExpr};
-use super::flink::{explain_flink, FlinkOptions};
+use super::flink::FlinkOptions;
 use super::rows::{time_group_key, ErrorStream, RowPrep};
 use super::schema::{parse_schema_json, Discovery, Schema};
 use super::{parse_app, parse_sql, AggFunc as SqlAgg, Application, SqlPlan};
@@ -394,13 +394,13 @@ pub fn explain(sql: &SqlArgs) -> anyhow::Result<String> {
     let Some(text) = &sql.sql else {
         return Err(usage("--explain-flink needs --sql"));
     };
-    let plan = load_plan(text)?;
+    let app = load_app(text)?;
     let schema = match &sql.schema {
         Some(p) => load_schema(p)?,
         None => Schema::trade_events(),
     };
     let opts = flink_options(&sql.flink_stream_arn)?;
-    explain_flink(&plan, &schema, &opts).map_err(|e| usage(format!("--sql: {e}")))
+    super::explain_app(&app, &schema, &opts).map_err(|e| usage(format!("--sql: {e}")))
 }
 
 /// Runs `kds-window` with SQL front-end flags: `--discover`, `--explain-flink`, or `--sql`.

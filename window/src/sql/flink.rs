@@ -29,16 +29,16 @@ impl Default for FlinkOptions {
     }
 }
 
-fn q(name: &str) -> String {
+pub(super) fn q(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-fn lit_str(s: &str) -> String {
+pub(super) fn lit_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Flink type of a source column.
-fn flink_type(t: SqlType) -> String {
+pub(super) fn flink_type(t: SqlType) -> String {
     match t {
         SqlType::Varchar(_) | SqlType::Char(_) => "STRING".into(),
         SqlType::Tinyint => "TINYINT".into(),
@@ -57,7 +57,7 @@ fn flink_type(t: SqlType) -> String {
 }
 
 /// Flink type of a sink column (window bounds are TIMESTAMP(3)).
-fn sink_type(t: SqlType) -> String {
+pub(super) fn sink_type(t: SqlType) -> String {
     match t {
         SqlType::Timestamp => "TIMESTAMP(3)".into(),
         other => flink_type(other),
@@ -126,7 +126,7 @@ fn node_type(n: &Node) -> String {
 }
 
 /// How a bound column reads in Flink SQL: the JSON keys, as the json format names fields.
-fn col_ref(c: &BoundColumn) -> String {
+pub(super) fn col_ref(c: &BoundColumn) -> String {
     c.path.iter().map(|k| q(k)).collect::<Vec<_>>().join(".")
 }
 
@@ -138,7 +138,7 @@ fn natural_type(func: AggFunc, col: Option<&BoundColumn>) -> Option<String> {
     }
 }
 
-fn expr(e: &BoundExpr) -> String {
+pub(super) fn expr(e: &BoundExpr) -> String {
     match e {
         BoundExpr::Column(c) => col_ref(c),
         BoundExpr::Literal(l) => literal(l),
@@ -219,6 +219,20 @@ fn expr(e: &BoundExpr) -> String {
                     format!("SUBSTRING({s} FROM {from} FOR {len})")
                 }
                 (ScalarFunc::Position, [n, s]) => format!("POSITION({n} IN {s})"),
+                // Checked by `flink_rows::untranslatable`: start 1, every occurrence.
+                (ScalarFunc::RegexReplace, [s, re, with, ..]) => {
+                    format!("REGEXP_REPLACE({s}, {re}, {with})")
+                }
+                (ScalarFunc::CharToTimestamp, [f, s]) => format!("TO_TIMESTAMP({s}, {f})"),
+                (ScalarFunc::TimestampToChar, [f, t]) => format!("DATE_FORMAT({t}, {f})"),
+                (ScalarFunc::CurrentRowTimestamp, _) => "`proctime`".to_string(),
+                (ScalarFunc::Extract(field), [t]) => {
+                    format!(
+                        "EXTRACT({} FROM {t})",
+                        super::flink_rows::field_name(*field)
+                    )
+                }
+                (ScalarFunc::Cast(ty), [x]) => format!("CAST({x} AS {})", flink_type(*ty)),
                 _ => format!("{}({})", func.sql_name(), a.join(", ")),
             }
         }
@@ -238,7 +252,7 @@ fn expr(e: &BoundExpr) -> String {
     }
 }
 
-fn literal(l: &Literal) -> String {
+pub(super) fn literal(l: &Literal) -> String {
     match l {
         Literal::Null => "NULL".into(),
         Literal::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
@@ -297,50 +311,26 @@ pub fn explain_flink(
         o,
         "-- The source stream: one column per field of the JSON records."
     );
-    let mut tree: Vec<(String, Node)> = Vec::new();
-    for c in &schema.columns {
-        insert(&mut tree, &c.path, c.sql_type);
-    }
-    let mut lines: Vec<String> = tree
-        .iter()
-        .map(|(k, n)| format!("  {} {}", q(k), node_type(n)))
-        .collect();
+    let mut extra: Vec<String> = Vec::new();
     match &b.time {
         BoundTime::Rowtime => {
             let _ = writeln!(o, "-- KDA stamped each record with ROWTIME as it entered the application; `proctime` does that here.");
-            lines.push("  `proctime` AS PROCTIME()".into());
+            extra.push("  `proctime` AS PROCTIME()".into());
         }
         BoundTime::Event(c) => {
             let _ = writeln!(
                 o,
                 "-- Windows close when the watermark (largest event time seen) passes their end."
             );
-            lines.push(format!(
+            extra.push(format!(
                 "  WATERMARK FOR {} AS {} - INTERVAL '0' SECOND",
                 col_ref(c),
                 col_ref(c)
             ));
         }
     }
-    let _ = writeln!(o, "CREATE TABLE {src} (\n{}\n) WITH (", lines.join(",\n"));
-    let arn = format!(
-        "arn:aws:kinesis:{}:{}:stream/{}",
-        opts.region, opts.account_id, opts.stream
-    );
-    let options = [
-        ("connector", "kinesis".to_string()),
-        ("stream.arn", arn),
-        ("aws.region", opts.region.clone()),
-        ("source.init.position", "LATEST".to_string()),
-        ("format", "json".to_string()),
-        ("json.timestamp-format.standard", "ISO-8601".to_string()),
-        ("json.ignore-parse-errors", "true".to_string()),
-    ];
-    let opt_lines: Vec<String> = options
-        .iter()
-        .map(|(k, v)| format!("  {} = {}", lit_str(k), lit_str(v)))
-        .collect();
-    let _ = writeln!(o, "{}\n);", opt_lines.join(",\n"));
+    source_table(&mut o, &src, schema, opts, extra);
+
     o.push('\n');
 
     let _ = writeln!(
@@ -422,6 +412,45 @@ pub fn explain_flink(
 }
 
 /// `--explain-flink` does not translate the two-window pattern or `APPROXIMATE_ARRIVAL_TIME` yet.
+/// The source table: one column per schema column (nested objects as ROW types), then `extra`
+/// lines (the processing-time column or the watermark), on the Kinesis connector.
+pub(super) fn source_table(
+    o: &mut String,
+    src: &str,
+    schema: &Schema,
+    opts: &FlinkOptions,
+    extra: Vec<String>,
+) {
+    let mut tree: Vec<(String, Node)> = Vec::new();
+    for c in &schema.columns {
+        insert(&mut tree, &c.path, c.sql_type);
+    }
+    let mut lines: Vec<String> = tree
+        .iter()
+        .map(|(k, n)| format!("  {} {}", q(k), node_type(n)))
+        .collect();
+    lines.extend(extra);
+    let _ = writeln!(o, "CREATE TABLE {src} (\n{}\n) WITH (", lines.join(",\n"));
+    let arn = format!(
+        "arn:aws:kinesis:{}:{}:stream/{}",
+        opts.region, opts.account_id, opts.stream
+    );
+    let options = [
+        ("connector", "kinesis".to_string()),
+        ("stream.arn", arn),
+        ("aws.region", opts.region.clone()),
+        ("source.init.position", "LATEST".to_string()),
+        ("format", "json".to_string()),
+        ("json.timestamp-format.standard", "ISO-8601".to_string()),
+        ("json.ignore-parse-errors", "true".to_string()),
+    ];
+    let opt_lines: Vec<String> = options
+        .iter()
+        .map(|(k, v)| format!("  {} = {}", lit_str(k), lit_str(v)))
+        .collect();
+    let _ = writeln!(o, "{}\n);", opt_lines.join(",\n"));
+}
+
 fn not_in_flink() -> SqlError {
     SqlError::new(
         super::Pos::default(),

@@ -12,6 +12,7 @@ pub mod cli;
 mod coerce;
 mod eval;
 mod flink;
+mod flink_rows;
 mod funcs;
 mod lexer;
 mod parser;
@@ -29,6 +30,7 @@ pub use chain::{bind_chain, Chain};
 pub use cli::SqlArgs;
 pub use eval::{eval_filter, BoundExpr};
 pub use flink::{explain_flink, FlinkOptions};
+pub use flink_rows::{explain_app, explain_flink_rows};
 pub use rows::{time_group_key, ErrorStream, RowPrep};
 pub use schema::{discover, discover_wide, parse_schema_json, Discovery, Schema, SchemaColumn};
 
