@@ -104,7 +104,7 @@ fn explain_flink_translates_pumps_without_group_by_and_says_why_not_where_it_can
     assert!(alerts.contains("`proctime` AS PROCTIME()"), "{alerts}");
     assert!(
         alerts.contains(
-            "  `proctime` AS `ROWTIME`,\n  CAST(`TICKER_SYMBOL` AS STRING) AS `ticker_symbol`,"
+            "  CAST(`proctime` AS TIMESTAMP(3)) AS `ROWTIME`,\n  CAST(`TICKER_SYMBOL` AS STRING) AS `ticker_symbol`,"
         ),
         "{alerts}"
     );

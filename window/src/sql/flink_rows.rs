@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::bind::{bind_expr, resolve_column, BoundColumn};
 use super::eval::BoundExpr;
-use super::flink::{col_ref, expr, flink_type, lit_str, q, sink_type, source_table, FlinkOptions};
+use super::flink::{col_ref, expr, lit_str, q, sink_type, source_table, FlinkOptions};
 use super::{
     AggFunc, Application, Frame, Literal, RowPlan, ScalarFunc, Schema, SqlError, SqlType, TimeField,
 };
@@ -218,7 +218,7 @@ pub fn explain_flink_rows(
         "-- The destination stream. 'print' writes each row to the task manager log; put a"
     );
     let _ = writeln!(o, "-- Kinesis ('connector' = 'kinesis', 'stream.arn', 'format' = 'json') or Firehose sink here.");
-    let mut sink = vec![format!("  `ROWTIME` {}", flink_type(SqlType::Timestamp))];
+    let mut sink = vec![format!("  `ROWTIME` {}", sink_type(SqlType::Timestamp))];
     for (name, ty, _) in &plan.columns {
         sink.push(format!("  {} {}", q(name), sink_type(*ty)));
     }
@@ -234,7 +234,8 @@ pub fn explain_flink_rows(
         o,
         "-- The pump: each record that passes the WHERE clause, as it is read."
     );
-    let mut sel = vec!["  `proctime` AS `ROWTIME`".to_string()];
+    // TIMESTAMP(3), as the windowed pumps' bounds (in the session time zone, UTC by default).
+    let mut sel = vec!["  CAST(`proctime` AS TIMESTAMP(3)) AS `ROWTIME`".to_string()];
     for ((name, _, _), v) in plan.columns.iter().zip(values) {
         sel.push(format!("  {v} AS {}", q(name)));
     }
