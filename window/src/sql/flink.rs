@@ -225,7 +225,9 @@ pub(super) fn expr(e: &BoundExpr) -> String {
                 }
                 (ScalarFunc::CharToTimestamp, [f, s]) => format!("TO_TIMESTAMP({s}, {f})"),
                 (ScalarFunc::TimestampToChar, [f, t]) => format!("DATE_FORMAT({t}, {f})"),
-                (ScalarFunc::CurrentRowTimestamp, _) => "CAST(`proctime` AS TIMESTAMP(3))".to_string(),
+                (ScalarFunc::CurrentRowTimestamp, _) => {
+                    "CAST(`proctime` AS TIMESTAMP(3))".to_string()
+                }
                 (ScalarFunc::Extract(field), [t]) => {
                     format!(
                         "EXTRACT({} FROM {t})",

@@ -105,7 +105,7 @@ impl Sliding {
     /// (this row included), with the column it fills.
     pub fn push(&mut self, record: &Value, now: i64) -> Vec<(usize, Value)> {
         self.pushed += 1;
-        let sweep = self.pushed % SWEEP_EVERY == 0;
+        let sweep = self.pushed.is_multiple_of(SWEEP_EVERY);
         let mut out = Vec::with_capacity(self.windows.len());
         for w in &mut self.windows {
             let key: Vec<&Value> = w
