@@ -78,6 +78,11 @@ impl SqlError {
 
 impl fmt::Display for SqlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Line 0 is an error about the application as a whole (e.g. what --explain-flink
+        // cannot translate), not about a place in its text.
+        if self.line == 0 {
+            return f.write_str(&self.message);
+        }
         write!(
             f,
             "line {}, column {}: {}",
