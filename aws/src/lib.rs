@@ -14,9 +14,12 @@
 pub mod args;
 pub mod client;
 pub mod error;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod log;
 pub mod preflight;
 pub mod resolve;
+pub mod retry;
 pub mod runtime;
 pub mod show;
 

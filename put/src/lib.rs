@@ -11,7 +11,7 @@
 //!   `--linger`, with up to `--concurrency` calls in flight (`sender.rs`), and with
 //!   `--ordered` at most one call in flight per shard;
 //! - failed entries alone are resent, re-packed with other entries, after a backoff
-//!   (`retry.rs`); what still fails is dead-lettered (`dead_letter.rs`);
+//!   (`kds_aws::retry`); what still fails is dead-lettered (`dead_letter.rs`);
 //! - a result naming an unknown shard (resharding) makes the dispatcher re-read the shard
 //!   map and move pending records to the shards that now own them.
 
@@ -25,7 +25,6 @@ pub mod limits;
 pub mod partition;
 pub mod rate;
 pub mod receipt;
-pub mod retry;
 pub mod sender;
 pub mod shard_map;
 pub mod stats;

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::config::limits::{MULTIPART_THRESHOLD, PART_SIZE};
-use crate::retry::{error_code, with_retries, Failing};
+use crate::retry::{with_retries, Failing};
+use kds_aws::retry::error_code;
 
 /// Writes objects into one bucket.
 #[derive(Clone)]

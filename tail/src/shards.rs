@@ -75,9 +75,7 @@ pub async fn list_shards(client: &Client, stream: &str) -> anyhow::Result<Vec<Sh
                 }
             }
             Err(e) => {
-                let retryable = crate::reader::is_transient(&e)
-                    || e.as_service_error()
-                        .is_some_and(|s| s.is_limit_exceeded_exception());
+                let retryable = kds_aws::retry::classify(&e).is_retryable();
                 attempt += 1;
                 if !retryable || attempt > 8 {
                     if e.as_service_error()
@@ -90,7 +88,7 @@ pub async fn list_shards(client: &Client, stream: &str) -> anyhow::Result<Vec<Sh
                     return Err(anyhow::Error::new(e))
                         .with_context(|| format!("ListShards on stream {stream}"));
                 }
-                tokio::time::sleep(crate::reader::backoff(attempt)).await;
+                tokio::time::sleep(kds_aws::retry::Backoff::default().next_delay(attempt)).await;
             }
         }
     }
