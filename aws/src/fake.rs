@@ -19,3 +19,172 @@ pub fn service_error<E>(status: u16, err: E) -> SdkError<E, HttpResponse> {
     });
     SdkError::service_error(err, HttpResponse::new(status, SdkBody::empty()))
 }
+
+pub use kinesis::{FakeKinesis, KinesisCall};
+
+mod kinesis {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use aws_sdk_kinesis::operation::get_records::{GetRecordsError, GetRecordsOutput};
+    use aws_sdk_kinesis::operation::get_shard_iterator::{
+        GetShardIteratorError, GetShardIteratorOutput,
+    };
+    use aws_sdk_kinesis::operation::list_shards::{ListShardsError, ListShardsOutput};
+    use aws_sdk_kinesis::operation::put_records::{PutRecordsError, PutRecordsOutput};
+    use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+
+    use super::{meta, service_error, HttpResponse, SdkError};
+    use crate::kinesis::{Call, IteratorStart, KinesisApi};
+
+    type Answer<O, E> = Result<O, SdkError<E, HttpResponse>>;
+
+    /// One call the fake received, with its arguments.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum KinesisCall {
+        PutRecords {
+            stream: String,
+            records: Vec<PutRecordsRequestEntry>,
+        },
+        GetShardIterator {
+            stream: String,
+            shard: String,
+            start: IteratorStart,
+        },
+        GetRecords {
+            iterator: String,
+            limit: i32,
+        },
+        ListShards {
+            stream: String,
+            next_token: Option<String>,
+        },
+    }
+
+    /// A Kinesis that answers each call with the next queued answer for its operation and
+    /// records every call. A call with nothing queued gets a `FakeExhausted` error (HTTP 400,
+    /// not retryable), so a test that under-scripts fails instead of hanging.
+    #[derive(Default)]
+    pub struct FakeKinesis {
+        put_records: Mutex<VecDeque<Answer<PutRecordsOutput, PutRecordsError>>>,
+        get_shard_iterator: Mutex<VecDeque<Answer<GetShardIteratorOutput, GetShardIteratorError>>>,
+        get_records: Mutex<VecDeque<Answer<GetRecordsOutput, GetRecordsError>>>,
+        list_shards: Mutex<VecDeque<Answer<ListShardsOutput, ListShardsError>>>,
+        calls: Mutex<Vec<KinesisCall>>,
+    }
+
+    fn push<T>(queue: &Mutex<VecDeque<T>>, answer: T) {
+        queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(answer);
+    }
+
+    fn pop<O, E>(
+        queue: &Mutex<VecDeque<Answer<O, E>>>,
+        exhausted: impl FnOnce() -> E,
+    ) -> Answer<O, E> {
+        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        next.unwrap_or_else(|| Err(service_error(400, exhausted())))
+    }
+
+    fn exhausted() -> aws_smithy_types::error::ErrorMetadata {
+        meta("FakeExhausted", "no answer queued for this call")
+    }
+
+    impl FakeKinesis {
+        pub fn new() -> FakeKinesis {
+            FakeKinesis::default()
+        }
+
+        pub fn push_put_records(&self, answer: Answer<PutRecordsOutput, PutRecordsError>) {
+            push(&self.put_records, answer);
+        }
+
+        pub fn push_get_shard_iterator(
+            &self,
+            answer: Answer<GetShardIteratorOutput, GetShardIteratorError>,
+        ) {
+            push(&self.get_shard_iterator, answer);
+        }
+
+        pub fn push_get_records(&self, answer: Answer<GetRecordsOutput, GetRecordsError>) {
+            push(&self.get_records, answer);
+        }
+
+        pub fn push_list_shards(&self, answer: Answer<ListShardsOutput, ListShardsError>) {
+            push(&self.list_shards, answer);
+        }
+
+        /// Every call so far, in order.
+        pub fn calls(&self) -> Vec<KinesisCall> {
+            self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        }
+
+        fn record(&self, call: KinesisCall) {
+            push_vec(&self.calls, call);
+        }
+    }
+
+    fn push_vec<T>(list: &Mutex<Vec<T>>, item: T) {
+        list.lock().unwrap_or_else(|p| p.into_inner()).push(item);
+    }
+
+    impl KinesisApi for FakeKinesis {
+        fn put_records(
+            &self,
+            stream: &str,
+            records: Vec<PutRecordsRequestEntry>,
+        ) -> Call<'_, PutRecordsOutput, PutRecordsError> {
+            self.record(KinesisCall::PutRecords {
+                stream: stream.into(),
+                records,
+            });
+            let answer = pop(&self.put_records, || PutRecordsError::generic(exhausted()));
+            Box::pin(async move { answer })
+        }
+
+        fn get_shard_iterator(
+            &self,
+            stream: &str,
+            shard: &str,
+            start: &IteratorStart,
+        ) -> Call<'_, GetShardIteratorOutput, GetShardIteratorError> {
+            self.record(KinesisCall::GetShardIterator {
+                stream: stream.into(),
+                shard: shard.into(),
+                start: start.clone(),
+            });
+            let answer = pop(&self.get_shard_iterator, || {
+                GetShardIteratorError::generic(exhausted())
+            });
+            Box::pin(async move { answer })
+        }
+
+        fn get_records(
+            &self,
+            iterator: &str,
+            limit: i32,
+        ) -> Call<'_, GetRecordsOutput, GetRecordsError> {
+            self.record(KinesisCall::GetRecords {
+                iterator: iterator.into(),
+                limit,
+            });
+            let answer = pop(&self.get_records, || GetRecordsError::generic(exhausted()));
+            Box::pin(async move { answer })
+        }
+
+        fn list_shards(
+            &self,
+            stream: &str,
+            next_token: Option<&str>,
+        ) -> Call<'_, ListShardsOutput, ListShardsError> {
+            self.record(KinesisCall::ListShards {
+                stream: stream.into(),
+                next_token: next_token.map(str::to_string),
+            });
+            let answer = pop(&self.list_shards, || ListShardsError::generic(exhausted()));
+            Box::pin(async move { answer })
+        }
+    }
+}

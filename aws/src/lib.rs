@@ -16,6 +16,7 @@ pub mod client;
 pub mod error;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+pub mod kinesis;
 pub mod log;
 pub mod preflight;
 pub mod resolve;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use kds_aws::kinesis::KinesisApi;
 use kds_aws::retry::{describe, entry_is_retryable, Backoff, ErrorClass, Failure};
 use kds_common::io::Output;
 
@@ -112,7 +113,7 @@ impl Sink {
 
 /// Everything the senders share.
 pub struct Ctx {
-    pub client: aws_sdk_kinesis::Client,
+    pub client: Arc<dyn KinesisApi>,
     pub stream: String,
     pub max_retries: u32,
     pub backoff: Backoff,
@@ -202,13 +203,7 @@ pub async fn send_call(
             return finish(&ctx, slots, Vec::new(), Vec::new(), &mut rng);
         }
     };
-    let result = ctx
-        .client
-        .put_records()
-        .stream_name(&ctx.stream)
-        .set_records(Some(request))
-        .send()
-        .await;
+    let result = ctx.client.put_records(&ctx.stream, request).await;
     match result {
         Ok(out) if out.records().len() == entries.len() => {
             let mut receipts = Vec::new();

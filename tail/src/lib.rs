@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use aws_sdk_kinesis::Client;
 use kds_aws::client::Plane;
+use kds_aws::kinesis::KinesisApi;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::Output;
 use kds_common::signal::Shutdown;
@@ -56,7 +57,7 @@ type StatsMap = Arc<Mutex<BTreeMap<String, Arc<ShardStats>>>>;
 struct Session {
     config: Config,
     client: Client,
-    reader_client: Client,
+    reader_client: Arc<dyn KinesisApi>,
     coord: Coordinator,
     /// Shards in the first listing; shards found later start at their first record.
     initial: HashSet<String>,
@@ -84,12 +85,12 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         return Ok(Exit::Ok);
     };
     let client = kds_aws::client::kinesis(&aws, Plane::Control);
-    let reader_client = kds_aws::client::kinesis(
+    let reader_client: Arc<dyn KinesisApi> = Arc::new(kds_aws::client::kinesis(
         &aws,
         Plane::Data {
             attempt_timeout: READ_ATTEMPT_TIMEOUT,
         },
-    );
+    ));
 
     // Lock and read the checkpoint before any AWS call: a second run must refuse at once.
     let (checkpoint, saved) = match &config.checkpoint {
@@ -376,7 +377,7 @@ impl Session {
                 m.insert(id.clone(), Arc::clone(&stats));
             }
             let reader = ShardReader {
-                client: self.reader_client.clone(),
+                client: Arc::clone(&self.reader_client),
                 stream: self.config.stream.clone(),
                 shard: Arc::from(id.as_str()),
                 start: self.start_position(&id),

@@ -19,9 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_sdk_kinesis::operation::get_shard_iterator::builders::GetShardIteratorFluentBuilder;
-use aws_sdk_kinesis::types::{Record, ShardIteratorType};
-use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::types::Record;
+use kds_aws::kinesis::KinesisApi;
 use kds_aws::retry::{classify, with_retries, Backoff, ErrorClass, Policy};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -34,14 +33,7 @@ pub const READ_BYTES_PER_SEC: f64 = 2_000_000.0;
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 30;
 
 /// Where a shard task starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Start {
-    TrimHorizon,
-    Latest,
-    AtTimestamp(i64),
-    AtSequence(String),
-    AfterSequence(String),
-}
+pub use kds_aws::kinesis::IteratorStart as Start;
 
 /// What shard tasks tell the writer.
 #[derive(Debug)]
@@ -73,7 +65,7 @@ pub struct ShardStats {
 
 pub struct ShardReader {
     /// A client without SDK retries: this loop does its own.
-    pub client: Client,
+    pub client: Arc<dyn KinesisApi>,
     pub stream: String,
     pub shard: Arc<str>,
     pub start: Start,
@@ -108,43 +100,27 @@ impl ShardReader {
         }
     }
 
-    /// A GetShardIterator request: after `last` when a record was received, else at the start.
-    fn iterator_request(&self, last: Option<&str>) -> GetShardIteratorFluentBuilder {
-        let req = self
-            .client
-            .get_shard_iterator()
-            .stream_name(&self.stream)
-            .shard_id(&*self.shard);
-        let after = last.or(match &self.start {
-            Start::AfterSequence(seq) => Some(seq.as_str()),
-            _ => None,
-        });
-        match (after, &self.start) {
-            (Some(seq), _) => req
-                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                .starting_sequence_number(seq),
-            (None, Start::TrimHorizon) => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
-            (None, Start::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
-            (None, Start::AtTimestamp(ms)) => req
-                .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(*ms)),
-            (None, Start::AtSequence(seq)) => req
-                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-                .starting_sequence_number(seq),
-            (None, Start::AfterSequence(seq)) => req
-                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                .starting_sequence_number(seq),
+    /// Where a fresh iterator starts: after `last` when a record was received, else at the
+    /// start position.
+    fn iterator_start(&self, last: Option<&str>) -> Start {
+        match last {
+            Some(seq) => Start::AfterSequence(seq.to_string()),
+            None => self.start.clone(),
         }
     }
 
     /// A fresh iterator; throttling and transient failures are retried (shared policy).
     async fn iterator(&self, last: Option<&str>) -> anyhow::Result<String> {
+        let start = self.iterator_start(last);
         let out = with_retries(
             Policy::attempts(MAX_CONSECUTIVE_FAILURES + 1),
             |_, _| {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
             },
-            || self.iterator_request(last).send(),
+            || {
+                self.client
+                    .get_shard_iterator(&self.stream, &self.shard, &start)
+            },
         )
         .await
         .with_context(|| format!("GetShardIterator for {}", self.shard))?;
@@ -169,13 +145,7 @@ impl ShardReader {
         loop {
             tokio::time::sleep_until(next_call).await;
             let started = Instant::now();
-            let result = self
-                .client
-                .get_records()
-                .shard_iterator(&iterator)
-                .limit(self.limit)
-                .send()
-                .await;
+            let result = self.client.get_records(&iterator, self.limit).await;
             match result {
                 Ok(out) => {
                     failures = 0;
