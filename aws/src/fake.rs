@@ -188,3 +188,31 @@ mod kinesis {
         }
     }
 }
+
+/// A one-page ListShards answer: `(shard id, first hash key, last hash key, closed)` each.
+pub fn listing(
+    shards: &[(&str, &str, &str, bool)],
+) -> aws_sdk_kinesis::operation::list_shards::ListShardsOutput {
+    use aws_sdk_kinesis::types::{HashKeyRange, SequenceNumberRange, Shard};
+    let shard = |&(id, first, last, closed): &(&str, &str, &str, bool)| {
+        let range = SequenceNumberRange::builder().starting_sequence_number("1");
+        let range = if closed {
+            range.ending_sequence_number("9")
+        } else {
+            range
+        };
+        let hash = HashKeyRange::builder()
+            .starting_hash_key(first)
+            .ending_hash_key(last)
+            .build();
+        let built = Shard::builder()
+            .shard_id(id)
+            .set_hash_key_range(hash.ok())
+            .set_sequence_number_range(range.build().ok())
+            .build();
+        built.unwrap_or_else(|e| panic!("fake shard {id}: {e}"))
+    };
+    aws_sdk_kinesis::operation::list_shards::ListShardsOutput::builder()
+        .set_shards(Some(shards.iter().map(shard).collect()))
+        .build()
+}

@@ -375,3 +375,6 @@ fn dead_letter(ctx: &Ctx, entries: Vec<Entry>, errors: Vec<(String, String)>) {
     }
     ctx.sink.write_dead_letters(&out);
 }
+
+#[cfg(test)]
+mod fake_tests;

@@ -227,6 +227,9 @@ impl ShardReader {
 }
 
 #[cfg(test)]
+mod fake_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
