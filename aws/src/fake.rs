@@ -21,6 +21,7 @@ pub fn service_error<E>(status: u16, err: E) -> SdkError<E, HttpResponse> {
 }
 
 pub use kinesis::{FakeKinesis, KinesisCall};
+pub use s3::{FakeS3, S3Call};
 
 mod kinesis {
     use std::collections::VecDeque;
@@ -37,7 +38,7 @@ mod kinesis {
     use super::{meta, service_error, HttpResponse, SdkError};
     use crate::kinesis::{Call, IteratorStart, KinesisApi};
 
-    type Answer<O, E> = Result<O, SdkError<E, HttpResponse>>;
+    pub(super) type Answer<O, E> = Result<O, SdkError<E, HttpResponse>>;
 
     /// One call the fake received, with its arguments.
     #[derive(Debug, Clone, PartialEq)]
@@ -73,14 +74,14 @@ mod kinesis {
         calls: Mutex<Vec<KinesisCall>>,
     }
 
-    fn push<T>(queue: &Mutex<VecDeque<T>>, answer: T) {
+    pub(super) fn push<T>(queue: &Mutex<VecDeque<T>>, answer: T) {
         queue
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push_back(answer);
     }
 
-    fn pop<O, E>(
+    pub(super) fn pop<O, E>(
         queue: &Mutex<VecDeque<Answer<O, E>>>,
         exhausted: impl FnOnce() -> E,
     ) -> Answer<O, E> {
@@ -88,7 +89,7 @@ mod kinesis {
         next.unwrap_or_else(|| Err(service_error(400, exhausted())))
     }
 
-    fn exhausted() -> aws_smithy_types::error::ErrorMetadata {
+    pub(super) fn exhausted() -> aws_smithy_types::error::ErrorMetadata {
         meta("FakeExhausted", "no answer queued for this call")
     }
 
@@ -126,7 +127,7 @@ mod kinesis {
         }
     }
 
-    fn push_vec<T>(list: &Mutex<Vec<T>>, item: T) {
+    pub(super) fn push_vec<T>(list: &Mutex<Vec<T>>, item: T) {
         list.lock().unwrap_or_else(|p| p.into_inner()).push(item);
     }
 
@@ -215,4 +216,180 @@ pub fn listing(
     aws_sdk_kinesis::operation::list_shards::ListShardsOutput::builder()
         .set_shards(Some(shards.iter().map(shard).collect()))
         .build()
+}
+
+mod s3 {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use aws_sdk_s3::operation::abort_multipart_upload::{
+        AbortMultipartUploadError as AbortError, AbortMultipartUploadOutput as AbortOutput,
+    };
+    use aws_sdk_s3::operation::complete_multipart_upload::{
+        CompleteMultipartUploadError as CompleteError,
+        CompleteMultipartUploadOutput as CompleteOutput,
+    };
+    use aws_sdk_s3::operation::create_multipart_upload::{
+        CreateMultipartUploadError as CreateError, CreateMultipartUploadOutput as CreateOutput,
+    };
+    use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
+    use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
+    use aws_sdk_s3::operation::upload_part::{UploadPartError, UploadPartOutput};
+    use aws_sdk_s3::types::CompletedMultipartUpload;
+    use bytes::Bytes;
+
+    use super::kinesis::{exhausted, pop, push, push_vec, Answer};
+    use crate::s3::{Call, S3Api, Target};
+
+    /// One call the fake received: operation, key, and what identifies the part or upload.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum S3Call {
+        PutObject {
+            key: String,
+            len: usize,
+        },
+        CreateMultipartUpload {
+            key: String,
+        },
+        UploadPart {
+            key: String,
+            upload_id: String,
+            part: i32,
+            len: usize,
+        },
+        CompleteMultipartUpload {
+            key: String,
+            upload_id: String,
+            parts: Vec<i32>,
+        },
+        AbortMultipartUpload {
+            key: String,
+            upload_id: String,
+        },
+        HeadObject {
+            key: String,
+        },
+    }
+
+    /// An S3 that answers each call with the next queued answer for its operation and records
+    /// every call; nothing queued is a `FakeExhausted` error (HTTP 400, not retryable).
+    #[derive(Default)]
+    pub struct FakeS3 {
+        put_object: Mutex<VecDeque<Answer<PutObjectOutput, PutObjectError>>>,
+        create: Mutex<VecDeque<Answer<CreateOutput, CreateError>>>,
+        upload_part: Mutex<VecDeque<Answer<UploadPartOutput, UploadPartError>>>,
+        complete: Mutex<VecDeque<Answer<CompleteOutput, CompleteError>>>,
+        abort: Mutex<VecDeque<Answer<AbortOutput, AbortError>>>,
+        head_object: Mutex<VecDeque<Answer<HeadObjectOutput, HeadObjectError>>>,
+        calls: Mutex<Vec<S3Call>>,
+    }
+
+    impl FakeS3 {
+        pub fn new() -> FakeS3 {
+            FakeS3::default()
+        }
+        pub fn push_put_object(&self, a: Answer<PutObjectOutput, PutObjectError>) {
+            push(&self.put_object, a);
+        }
+        pub fn push_create_multipart_upload(&self, a: Answer<CreateOutput, CreateError>) {
+            push(&self.create, a);
+        }
+        pub fn push_upload_part(&self, a: Answer<UploadPartOutput, UploadPartError>) {
+            push(&self.upload_part, a);
+        }
+        pub fn push_complete_multipart_upload(&self, a: Answer<CompleteOutput, CompleteError>) {
+            push(&self.complete, a);
+        }
+        pub fn push_abort_multipart_upload(&self, a: Answer<AbortOutput, AbortError>) {
+            push(&self.abort, a);
+        }
+        pub fn push_head_object(&self, a: Answer<HeadObjectOutput, HeadObjectError>) {
+            push(&self.head_object, a);
+        }
+        /// Every call so far, in order.
+        pub fn calls(&self) -> Vec<S3Call> {
+            self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        }
+    }
+
+    impl S3Api for FakeS3 {
+        fn put_object(
+            &self,
+            at: Target<'_>,
+            body: Bytes,
+        ) -> Call<'_, PutObjectOutput, PutObjectError> {
+            let (key, len) = (at.key.into(), body.len());
+            push_vec(&self.calls, S3Call::PutObject { key, len });
+            let answer = pop(&self.put_object, || PutObjectError::generic(exhausted()));
+            Box::pin(async move { answer })
+        }
+
+        fn create_multipart_upload(&self, at: Target<'_>) -> Call<'_, CreateOutput, CreateError> {
+            push_vec(
+                &self.calls,
+                S3Call::CreateMultipartUpload { key: at.key.into() },
+            );
+            let answer = pop(&self.create, || CreateError::generic(exhausted()));
+            Box::pin(async move { answer })
+        }
+
+        fn upload_part(
+            &self,
+            at: Target<'_>,
+            upload_id: &str,
+            part: i32,
+            body: Bytes,
+        ) -> Call<'_, UploadPartOutput, UploadPartError> {
+            let call = S3Call::UploadPart {
+                key: at.key.into(),
+                upload_id: upload_id.into(),
+                part,
+                len: body.len(),
+            };
+            push_vec(&self.calls, call);
+            let answer = pop(&self.upload_part, || UploadPartError::generic(exhausted()));
+            Box::pin(async move { answer })
+        }
+
+        fn complete_multipart_upload(
+            &self,
+            at: Target<'_>,
+            upload_id: &str,
+            parts: CompletedMultipartUpload,
+        ) -> Call<'_, CompleteOutput, CompleteError> {
+            let parts = parts
+                .parts()
+                .iter()
+                .filter_map(|p| p.part_number())
+                .collect();
+            let call = S3Call::CompleteMultipartUpload {
+                key: at.key.into(),
+                upload_id: upload_id.into(),
+                parts,
+            };
+            push_vec(&self.calls, call);
+            let answer = pop(&self.complete, || CompleteError::generic(exhausted()));
+            Box::pin(async move { answer })
+        }
+
+        fn abort_multipart_upload(
+            &self,
+            at: Target<'_>,
+            upload_id: &str,
+        ) -> Call<'_, AbortOutput, AbortError> {
+            let call = S3Call::AbortMultipartUpload {
+                key: at.key.into(),
+                upload_id: upload_id.into(),
+            };
+            push_vec(&self.calls, call);
+            let answer = pop(&self.abort, || AbortError::generic(exhausted()));
+            Box::pin(async move { answer })
+        }
+
+        fn head_object(&self, at: Target<'_>) -> Call<'_, HeadObjectOutput, HeadObjectError> {
+            push_vec(&self.calls, S3Call::HeadObject { key: at.key.into() });
+            let answer = pop(&self.head_object, || HeadObjectError::generic(exhausted()));
+            Box::pin(async move { answer })
+        }
+    }
 }

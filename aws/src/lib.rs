@@ -22,6 +22,7 @@ pub mod preflight;
 pub mod resolve;
 pub mod retry;
 pub mod runtime;
+pub mod s3;
 pub mod show;
 
 pub use args::AwsArgs;
