@@ -142,18 +142,18 @@ async fn a_throttled_call_backs_off_longer_with_each_attempt_then_dead_letters()
     let fake = Arc::new(FakeKinesis::new());
     let ctx = ctx(&fake);
     let throttled = || {
-        Err(service_error(
+        service_error(
             400,
             PutRecordsError::ProvisionedThroughputExceededException(
                 ProvisionedThroughputExceededException::builder()
                     .meta(meta("ProvisionedThroughputExceededException", "slow down"))
                     .build(),
             ),
-        ))
+        )
     };
     let mut entries = vec![entry(1), entry(2)];
     for attempt in 1..=3u32 {
-        fake.push_put_records(throttled());
+        fake.push_put_records(Err(throttled()));
         let out = send_call(
             Arc::clone(&ctx),
             entries,
@@ -175,7 +175,7 @@ async fn a_throttled_call_backs_off_longer_with_each_attempt_then_dead_letters()
         entries = out.retry;
     }
     // --max-retries 3: the fourth attempt is the last.
-    fake.push_put_records(throttled());
+    fake.push_put_records(Err(throttled()));
     let last = send_call(Arc::clone(&ctx), entries, vec![], Rng::seeded(9)).await;
     assert!(last.retry.is_empty());
     assert_eq!(Stats::get(&ctx.stats.failed), 2);
