@@ -14,10 +14,15 @@
 pub mod args;
 pub mod client;
 pub mod error;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
+pub mod kinesis;
 pub mod log;
 pub mod preflight;
 pub mod resolve;
+pub mod retry;
 pub mod runtime;
+pub mod s3;
 pub mod show;
 
 pub use args::AwsArgs;

@@ -14,8 +14,8 @@ use crate::limits::{
     SHARD_RECORDS_PER_SEC,
 };
 use crate::partition::{check_partition_key, KeySource};
-use crate::retry::Backoff;
 use crate::shard_map::parse_hash_key;
+use kds_aws::retry::Backoff;
 
 /// The end of `--help`: the lab's commands first.
 const EXAMPLES: &str = "\

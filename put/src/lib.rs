@@ -11,7 +11,7 @@
 //!   `--linger`, with up to `--concurrency` calls in flight (`sender.rs`), and with
 //!   `--ordered` at most one call in flight per shard;
 //! - failed entries alone are resent, re-packed with other entries, after a backoff
-//!   (`retry.rs`); what still fails is dead-lettered (`dead_letter.rs`);
+//!   (`kds_aws::retry`); what still fails is dead-lettered (`dead_letter.rs`);
 //! - a result naming an unknown shard (resharding) makes the dispatcher re-read the shard
 //!   map and move pending records to the shards that now own them.
 
@@ -25,7 +25,6 @@ pub mod limits;
 pub mod partition;
 pub mod rate;
 pub mod receipt;
-pub mod retry;
 pub mod sender;
 pub mod shard_map;
 pub mod stats;
@@ -36,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use kds_aws::client::Plane;
+use kds_aws::kinesis::KinesisApi;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::{LineReader, Output};
 use kds_common::signal::Shutdown;
@@ -118,18 +118,19 @@ async fn run_async(
     let Some(aws) = kds_aws::start(&config.aws, &[kds_aws::Service::Kinesis]).await? else {
         return Ok(Exit::Ok);
     };
-    let control = kds_aws::client::kinesis(&aws, Plane::Control);
+    let aws_control = kds_aws::client::kinesis(&aws, Plane::Control);
     // PutRecords: no SDK retries, so every attempt is ours and counted.
-    let data_plane = kds_aws::client::kinesis(
+    let data_plane: Arc<dyn KinesisApi> = Arc::new(kds_aws::client::kinesis(
         &aws,
         Plane::Data {
             attempt_timeout: config.call_timeout,
         },
-    );
+    ));
     let stream_says =
-        kds_aws::preflight::stream_active(&control, &config.stream, "kds-put").await?;
+        kds_aws::preflight::stream_active(&aws_control, &config.stream, "kds-put").await?;
     let max_record = limits::max_record_bytes(stream_says);
-    let map = match list_open_shards(&control, &config.stream).await {
+    let control: Arc<dyn KinesisApi> = Arc::new(aws_control);
+    let map = match list_open_shards(&*control, &config.stream).await {
         Ok(m) => m,
         Err(ListShardsFailure::StreamNotFound(msg)) => {
             return Err(usage(format!(
@@ -364,7 +365,7 @@ fn read_input(
 
 struct Dispatcher {
     ctx: Arc<Ctx>,
-    control: aws_sdk_kinesis::Client,
+    control: Arc<dyn KinesisApi>,
     verbose: bool,
     concurrency: usize,
     collector: Collector,
@@ -472,7 +473,7 @@ impl Dispatcher {
         }
         self.last_refresh = Instant::now();
         self.ctx.refresh_shards.store(false, Ordering::Relaxed);
-        match list_open_shards(&self.control, &self.ctx.stream).await {
+        match list_open_shards(&*self.control, &self.ctx.stream).await {
             Ok(map) => {
                 let map = Arc::new(map);
                 if self.verbose {

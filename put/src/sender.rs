@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use kds_aws::kinesis::KinesisApi;
+use kds_aws::retry::{describe, entry_is_retryable, Backoff, ErrorClass, Failure};
 use kds_common::io::Output;
 
 use crate::batch::{Entry, Origin};
 use crate::dead_letter::{write_dead_letter, DeadLetter};
 use crate::receipt::write_receipt;
-use crate::retry::{classify_call_error, entry_error_is_retryable, Backoff, CallVerdict};
 use crate::shard_map::ShardMap;
 use crate::stats::Stats;
 use kds_common::rng::Rng;
@@ -112,7 +113,7 @@ impl Sink {
 
 /// Everything the senders share.
 pub struct Ctx {
-    pub client: aws_sdk_kinesis::Client,
+    pub client: Arc<dyn KinesisApi>,
     pub stream: String,
     pub max_retries: u32,
     pub backoff: Backoff,
@@ -202,13 +203,7 @@ pub async fn send_call(
             return finish(&ctx, slots, Vec::new(), Vec::new(), &mut rng);
         }
     };
-    let result = ctx
-        .client
-        .put_records()
-        .stream_name(&ctx.stream)
-        .set_records(Some(request))
-        .send()
-        .await;
+    let result = ctx.client.put_records(&ctx.stream, request).await;
     match result {
         Ok(out) if out.records().len() == entries.len() => {
             let mut receipts = Vec::new();
@@ -224,7 +219,7 @@ pub async fn send_call(
                     (code, _, _) => {
                         let code = code.unwrap_or("InternalFailure").to_string();
                         let msg = res.error_message().unwrap_or_default().to_string();
-                        if entry_error_is_retryable(&code) {
+                        if entry_is_retryable(&code) {
                             retry.push(entry);
                             retry_errors.push((code, msg));
                         } else {
@@ -253,26 +248,35 @@ pub async fn send_call(
                 &mut rng,
             )
         }
-        Err(err) => match classify_call_error(&err) {
-            CallVerdict::Retry { code, message } => {
-                let n = entries.len();
-                finish(&ctx, slots, entries, vec![(code, message); n], &mut rng)
+        Err(err) => {
+            let Failure {
+                class,
+                code,
+                message,
+            } = describe(&err);
+            let n = entries.len();
+            match class {
+                // Throttling, 5xx, connection reset, timeout: back off, resend the whole batch.
+                ErrorClass::Throttled | ErrorClass::Transient => {
+                    finish(&ctx, slots, entries, vec![(code, message); n], &mut rng)
+                }
+                // The batch cannot succeed (e.g. InvalidArgument): dead-letter its entries.
+                ErrorClass::Rejected => {
+                    dead_letter(&ctx, entries, vec![(code, message); n]);
+                    finish(&ctx, slots, Vec::new(), Vec::new(), &mut rng)
+                }
+                // Nothing else can succeed either (stream deleted, access denied): dead-letter
+                // the batch and stop reading.
+                ErrorClass::Fatal => {
+                    ctx.set_fatal(format!(
+                        "PutRecords on stream '{}' failed: {code}: {message}",
+                        ctx.stream
+                    ));
+                    dead_letter(&ctx, entries, vec![(code, message); n]);
+                    finish(&ctx, slots, Vec::new(), Vec::new(), &mut rng)
+                }
             }
-            CallVerdict::Fail { code, message } => {
-                let n = entries.len();
-                dead_letter(&ctx, entries, vec![(code, message); n]);
-                finish(&ctx, slots, Vec::new(), Vec::new(), &mut rng)
-            }
-            CallVerdict::Fatal { code, message } => {
-                let n = entries.len();
-                ctx.set_fatal(format!(
-                    "PutRecords on stream '{}' failed: {code}: {message}",
-                    ctx.stream
-                ));
-                dead_letter(&ctx, entries, vec![(code, message); n]);
-                finish(&ctx, slots, Vec::new(), Vec::new(), &mut rng)
-            }
-        },
+        }
     }
 }
 
@@ -371,3 +375,6 @@ fn dead_letter(ctx: &Ctx, entries: Vec<Entry>, errors: Vec<(String, String)>) {
     }
     ctx.sink.write_dead_letters(&out);
 }
+
+#[cfg(test)]
+mod fake_tests;

@@ -9,7 +9,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use aws_sdk_kinesis::operation::list_shards::ListShardsError;
+use aws_sdk_kinesis::error::ProvideErrorMetadata;
+use kds_aws::kinesis::{self, KinesisApi};
+use kds_aws::retry::Policy;
 
 /// One open shard and its inclusive hash-key range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,61 +99,41 @@ pub enum ListShardsFailure {
     Other(anyhow::Error),
 }
 
-/// Reads the open shards of `stream` with ListShards (all pages).
+/// Reads the open shards of `stream` with ListShards (all pages, the shared pager; the
+/// control-plane client retries each page itself).
 pub async fn list_open_shards(
-    client: &aws_sdk_kinesis::Client,
+    client: &dyn KinesisApi,
     stream: &str,
 ) -> Result<ShardMap, ListShardsFailure> {
+    let listed = kinesis::list_shards(client, stream, Policy::attempts(1))
+        .await
+        .map_err(|err| {
+            if kinesis::is_stream_not_found(&err) {
+                let message = err.last.message().unwrap_or("not found").to_string();
+                return ListShardsFailure::StreamNotFound(message);
+            }
+            ListShardsFailure::Other(anyhow::anyhow!(
+                "ListShards on stream '{stream}' failed: {}",
+                kds_aws::describe_sdk_error(&err.last)
+            ))
+        })?;
     let mut shards = Vec::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        let req = match &next_token {
-            Some(t) => client.list_shards().next_token(t),
-            None => client.list_shards().stream_name(stream),
+    for shard in listed.iter().filter(|s| kinesis::is_open(s)) {
+        let range = shard.hash_key_range();
+        let parse = |s: Option<&str>| -> anyhow::Result<u128> {
+            parse_hash_key(s.unwrap_or_default()).map_err(anyhow::Error::msg)
         };
-        let out = match req.send().await {
-            Ok(out) => out,
-            Err(err) => {
-                if let Some(ListShardsError::ResourceNotFoundException(e)) = err.as_service_error()
-                {
-                    return Err(ListShardsFailure::StreamNotFound(
-                        e.message().unwrap_or("not found").to_string(),
-                    ));
-                }
-                return Err(ListShardsFailure::Other(anyhow::anyhow!(
-                    "ListShards on stream '{stream}' failed: {}",
-                    kds_aws::describe_sdk_error(&err)
-                )));
-            }
-        };
-        for shard in out.shards() {
-            let open = shard
-                .sequence_number_range()
-                .is_none_or(|r| r.ending_sequence_number().is_none());
-            if !open {
-                continue;
-            }
-            let range = shard.hash_key_range();
-            let parse = |s: Option<&str>| -> anyhow::Result<u128> {
-                let s = s.unwrap_or_default();
-                parse_hash_key(s).map_err(anyhow::Error::msg)
-            };
-            let start = parse(range.map(|r| r.starting_hash_key()))
-                .with_context(|| format!("shard {}", shard.shard_id()))
-                .map_err(ListShardsFailure::Other)?;
-            let end = parse(range.map(|r| r.ending_hash_key()))
-                .with_context(|| format!("shard {}", shard.shard_id()))
-                .map_err(ListShardsFailure::Other)?;
-            shards.push(ShardRange {
-                shard_id: Arc::from(shard.shard_id()),
-                start,
-                end,
-            });
-        }
-        next_token = out.next_token().map(str::to_string);
-        if next_token.is_none() {
-            break;
-        }
+        let start = parse(range.map(|r| r.starting_hash_key()))
+            .with_context(|| format!("shard {}", shard.shard_id()))
+            .map_err(ListShardsFailure::Other)?;
+        let end = parse(range.map(|r| r.ending_hash_key()))
+            .with_context(|| format!("shard {}", shard.shard_id()))
+            .map_err(ListShardsFailure::Other)?;
+        shards.push(ShardRange {
+            shard_id: Arc::from(shard.shard_id()),
+            start,
+            end,
+        });
     }
     ShardMap::new(shards).map_err(ListShardsFailure::Other)
 }

@@ -350,7 +350,7 @@ pub async fn run(
     let shipper = Shipper {
         config: Arc::clone(&config),
         uploader: Uploader {
-            client,
+            client: Arc::new(client),
             bucket: config.bucket.clone(),
             retry_duration: config.retry_duration,
             retries: Arc::clone(&retries),

@@ -5,18 +5,19 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::config::limits::{MULTIPART_THRESHOLD, PART_SIZE};
-use crate::retry::{error_code, with_retries, Failing};
+use crate::retry::{with_retries, Failing};
+use kds_aws::retry::error_code;
+use kds_aws::s3::{S3Api, Target};
 
 /// Writes objects into one bucket.
 #[derive(Clone)]
 pub struct Uploader {
-    pub client: aws_sdk_s3::Client,
+    pub client: Arc<dyn S3Api>,
     pub bucket: String,
     pub retry_duration: Duration,
     /// Retries made, for the stats line.
@@ -26,6 +27,13 @@ pub struct Uploader {
 }
 
 impl Uploader {
+    fn at<'a>(&'a self, key: &'a str) -> Target<'a> {
+        Target {
+            bucket: &self.bucket,
+            key,
+        }
+    }
+
     /// Writes `body` at `key`, retrying until the retry duration is over.
     pub async fn upload(&self, key: &str, body: Bytes) -> anyhow::Result<()> {
         let deadline = Instant::now() + self.retry_duration;
@@ -33,12 +41,7 @@ impl Uploader {
             self.multipart(key, body, deadline).await
         } else {
             with_retries(deadline, &self.retries, &self.failing, || {
-                self.client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .body(ByteStream::from(body.clone()))
-                    .send()
+                self.client.put_object(self.at(key), body.clone())
             })
             .await
             .map_err(|e| anyhow::anyhow!("PutObject s3://{}/{key}: {e}", self.bucket))?;
@@ -48,11 +51,7 @@ impl Uploader {
 
     async fn multipart(&self, key: &str, body: Bytes, deadline: Instant) -> anyhow::Result<()> {
         let created = with_retries(deadline, &self.retries, &self.failing, || {
-            self.client
-                .create_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
+            self.client.create_multipart_upload(self.at(key))
         })
         .await
         .map_err(|e| anyhow::anyhow!("CreateMultipartUpload s3://{}/{key}: {e}", self.bucket))?;
@@ -70,11 +69,7 @@ impl Uploader {
             // Best effort: don't leave the parts behind (they cost storage).
             let _ = self
                 .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
+                .abort_multipart_upload(self.at(key), &upload_id)
                 .await;
         }
         result
@@ -93,13 +88,7 @@ impl Uploader {
             let number = i32::try_from(i + 1)?;
             let out = with_retries(deadline, &self.retries, &self.failing, || {
                 self.client
-                    .upload_part()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(upload_id)
-                    .part_number(number)
-                    .body(ByteStream::from(chunk.clone()))
-                    .send()
+                    .upload_part(self.at(key), upload_id, number, chunk.clone())
             })
             .await
             .map_err(|e| {
@@ -119,12 +108,7 @@ impl Uploader {
         let done = with_retries(deadline, &self.retries, &self.failing, || {
             attempts += 1;
             self.client
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .multipart_upload(completed.clone())
-                .send()
+                .complete_multipart_upload(self.at(key), upload_id, completed.clone())
         })
         .await;
         match done {
@@ -132,13 +116,7 @@ impl Uploader {
             // A retried Complete whose first answer was lost: the upload is gone because it
             // completed. Check the object is there with the full size.
             Err(e) if attempts > 1 && error_code(&e.last) == Some("NoSuchUpload") => {
-                let head = self
-                    .client
-                    .head_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .send()
-                    .await;
+                let head = self.client.head_object(self.at(key)).await;
                 match head {
                     Ok(h) if h.content_length() == Some(body.len() as i64) => Ok(()),
                     _ => Err(anyhow::anyhow!(
@@ -154,3 +132,6 @@ impl Uploader {
         }
     }
 }
+
+#[cfg(test)]
+mod fake_tests;

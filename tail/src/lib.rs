@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod lister;
 pub mod output;
 pub mod range;
 pub mod reader;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use aws_sdk_kinesis::Client;
 use kds_aws::client::Plane;
+use kds_aws::kinesis::KinesisApi;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::Output;
 use kds_common::signal::Shutdown;
@@ -33,6 +35,7 @@ pub use config::{Args, Config};
 use checkpoint::Checkpoint;
 use config::From;
 use kds_common::kpl::{self, Decoded};
+use lister::Lister;
 use output::{Formatter, OutRecord};
 use reader::{Event, ShardReader, ShardStats, Start};
 use shards::{Coordinator, State};
@@ -56,7 +59,7 @@ type StatsMap = Arc<Mutex<BTreeMap<String, Arc<ShardStats>>>>;
 struct Session {
     config: Config,
     client: Client,
-    reader_client: Client,
+    reader_client: Arc<dyn KinesisApi>,
     coord: Coordinator,
     /// Shards in the first listing; shards found later start at their first record.
     initial: HashSet<String>,
@@ -66,6 +69,8 @@ struct Session {
     checkpoint: Option<Checkpoint>,
     state: checkpoint::State,
     tasks: HashMap<String, JoinHandle<()>>,
+    /// Relists the shards on its own task.
+    lister: Lister,
     at_tip: HashMap<String, bool>,
     stats: StatsMap,
     tx: mpsc::Sender<Event>,
@@ -84,12 +89,12 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         return Ok(Exit::Ok);
     };
     let client = kds_aws::client::kinesis(&aws, Plane::Control);
-    let reader_client = kds_aws::client::kinesis(
+    let reader_client: Arc<dyn KinesisApi> = Arc::new(kds_aws::client::kinesis(
         &aws,
         Plane::Data {
             attempt_timeout: READ_ATTEMPT_TIMEOUT,
         },
-    );
+    ));
 
     // Lock and read the checkpoint before any AWS call: a second run must refuse at once.
     let (checkpoint, saved) = match &config.checkpoint {
@@ -139,6 +144,7 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
     // kds-tail reads records of any size the stream holds: the limit is not needed here.
     let _max_record = kds_aws::preflight::stream_active(&client, &config.stream, TOOL).await?;
     let (tx, mut rx) = mpsc::channel::<Event>(64);
+    let lister = Lister::spawn(client.clone(), config.stream.clone(), config.list_interval);
     let mut s = Session {
         fmt: Formatter::new(config.data, config.envelope),
         coord: match &config.shard_id {
@@ -154,6 +160,7 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         checkpoint,
         state,
         tasks: HashMap::new(),
+        lister,
         at_tip: HashMap::new(),
         stats: Arc::new(Mutex::new(BTreeMap::new())),
         tx,
@@ -170,6 +177,7 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
     for (_, task) in s.tasks.drain() {
         task.abort();
     }
+    s.lister.abort();
     // Whatever happened, the positions in `state` name only flushed records: save them.
     let flushed = s.out.flush();
     let saved = s.save_checkpoint();
@@ -258,7 +266,6 @@ impl Session {
         self.init().await?;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let mut last_save = Instant::now();
-        let mut last_list = Instant::now();
         // --idle-timeout counts from the last record written (or from the start).
         let (mut last_written, mut last_record) = (self.written, Instant::now());
         loop {
@@ -279,14 +286,15 @@ impl Session {
                     Some(ev) => self.handle(ev).await?,
                     None => bail!("internal: event channel closed"),
                 },
+                Some(listing) = self.lister.listings.recv() => {
+                    self.lister.received();
+                    self.coord.update(listing?);
+                    self.start_ready();
+                }
                 _ = tick.tick() => {
                     if last_save.elapsed() >= self.config.checkpoint_interval {
                         self.save_checkpoint()?;
                         last_save = Instant::now();
-                    }
-                    if last_list.elapsed() >= self.config.list_interval {
-                        self.relist().await?;
-                        last_list = Instant::now();
                     }
                     self.until_by_clock();
                 }
@@ -376,7 +384,7 @@ impl Session {
                 m.insert(id.clone(), Arc::clone(&stats));
             }
             let reader = ShardReader {
-                client: self.reader_client.clone(),
+                client: Arc::clone(&self.reader_client),
                 stream: self.config.stream.clone(),
                 shard: Arc::from(id.as_str()),
                 start: self.start_position(&id),
@@ -391,13 +399,6 @@ impl Session {
         }
     }
 
-    async fn relist(&mut self) -> anyhow::Result<()> {
-        let listing = shards::list_shards(&self.client, &self.config.stream).await?;
-        self.coord.update(listing);
-        self.start_ready();
-        Ok(())
-    }
-
     fn limit_reached(&self) -> bool {
         self.config.count.is_some_and(|n| self.written >= n)
     }
@@ -408,7 +409,9 @@ impl Session {
         }
         // Every shard of ours is finished or stopped (under -e, an open shard is stopped as soon
         // as it is caught up: see `handle`), or waits on a parent that will never finish here.
+        // A listing asked for after a shard ended may bring its children: wait for it.
         self.coord.mine_in(State::Running).next().is_none()
+            && !self.lister.pending()
             && self.coord.ready().is_empty()
             && !self.coord.waiting_can_start()
     }
@@ -466,8 +469,10 @@ impl Session {
                     return Ok(());
                 }
                 self.finish(&shard);
-                // The children are known now: list them and start those that are ready.
-                self.relist().await?;
+                // Children already listed start now; a new listing (on the lister's task)
+                // brings those not listed yet.
+                self.start_ready();
+                self.lister.request();
             }
             Event::Failed { shard, error } => {
                 return Err(error.context(format!("reading shard {shard}")));

@@ -5,7 +5,8 @@
 //!   second per shard of AWS page "Quotas and Limits"), full or empty page alike, and after a
 //!   page of B bytes the next call waits at least B / [`READ_BYTES_PER_SEC`] seconds (the
 //!   2 MB/s per-shard read budget of the same page). See [`next_call_at`].
-//! - ProvisionedThroughputExceeded / KMS throttling: jittered exponential backoff, same iterator.
+//! - Throttling (ProvisionedThroughputExceeded, KMS throttling, ...; the classes and the backoff
+//!   are the shared ones of `kds_aws::retry`): jittered exponential backoff, same iterator.
 //! - ExpiredIteratorException, 5xx, timeouts, broken connections: a fresh iterator
 //!   `AFTER_SEQUENCE_NUMBER` of the last record received (or the original start position when
 //!   none was received yet; `latest` then becomes `AT_TIMESTAMP` of the moment the first
@@ -18,10 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_sdk_kinesis::config::http::HttpResponse;
-use aws_sdk_kinesis::error::SdkError;
-use aws_sdk_kinesis::types::{Record, ShardIteratorType};
-use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::types::Record;
+use kds_aws::kinesis::KinesisApi;
+use kds_aws::retry::{classify, with_retries, Backoff, ErrorClass, Policy};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -33,14 +33,7 @@ pub const READ_BYTES_PER_SEC: f64 = 2_000_000.0;
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 30;
 
 /// Where a shard task starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Start {
-    TrimHorizon,
-    Latest,
-    AtTimestamp(i64),
-    AtSequence(String),
-    AfterSequence(String),
-}
+pub use kds_aws::kinesis::IteratorStart as Start;
 
 /// What shard tasks tell the writer.
 #[derive(Debug)]
@@ -72,7 +65,7 @@ pub struct ShardStats {
 
 pub struct ShardReader {
     /// A client without SDK retries: this loop does its own.
-    pub client: Client,
+    pub client: Arc<dyn KinesisApi>,
     pub stream: String,
     pub shard: Arc<str>,
     pub start: Start,
@@ -83,18 +76,6 @@ pub struct ShardReader {
     pub stats: Arc<ShardStats>,
 }
 
-/// True for errors worth retrying with a fresh connection: 5xx, timeouts, dispatch and
-/// response failures (a proxy cutting the connection, a truncated body).
-pub fn is_transient<E>(e: &SdkError<E, HttpResponse>) -> bool {
-    match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(ctx) => ctx.raw().status().is_server_error(),
-        _ => false,
-    }
-}
-
 /// When the next GetRecords call may start, after one that started at `started` and returned
 /// `bytes` bytes: one poll interval later, or later still when the page used more than that
 /// interval's share of the 2 MB/s read budget ("Quotas and Limits").
@@ -103,15 +84,10 @@ pub fn next_call_at(started: Instant, bytes: usize, poll_interval: Duration) -> 
     started + budget.max(poll_interval)
 }
 
-/// Jittered exponential backoff: 100 ms doubling to 5 s, times a factor in [0.5, 1).
-pub fn backoff(attempt: u32) -> Duration {
-    let base = 100u64.saturating_mul(1 << attempt.min(6)).min(5_000);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = 0.5 + (nanos % 1000) as f64 / 2000.0;
-    Duration::from_millis((base as f64 * jitter) as u64)
+/// The wait after `failures` failed calls in a row: the shared backoff of [`kds_aws::retry`]
+/// (100 ms doubling to 5 s, equal jitter).
+fn backoff(failures: u32) -> Duration {
+    Backoff::default().next_delay(failures)
 }
 
 impl ShardReader {
@@ -124,56 +100,33 @@ impl ShardReader {
         }
     }
 
-    async fn iterator(&self, last: Option<&str>) -> anyhow::Result<String> {
-        let mut attempt = 0;
-        loop {
-            let mut req = self
-                .client
-                .get_shard_iterator()
-                .stream_name(&self.stream)
-                .shard_id(&*self.shard);
-            let after = last.or(match &self.start {
-                Start::AfterSequence(seq) => Some(seq.as_str()),
-                _ => None,
-            });
-            req = match (after, &self.start) {
-                (Some(seq), _) => req
-                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                    .starting_sequence_number(seq),
-                (None, Start::TrimHorizon) => {
-                    req.shard_iterator_type(ShardIteratorType::TrimHorizon)
-                }
-                (None, Start::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
-                (None, Start::AtTimestamp(ms)) => req
-                    .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                    .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(*ms)),
-                (None, Start::AtSequence(seq)) => req
-                    .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-                    .starting_sequence_number(seq),
-                (None, Start::AfterSequence(seq)) => req
-                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                    .starting_sequence_number(seq),
-            };
-            match req.send().await {
-                Ok(out) => {
-                    return out.shard_iterator().map(str::to_string).with_context(|| {
-                        format!("GetShardIterator for {} returned no iterator", self.shard)
-                    })
-                }
-                Err(e) => {
-                    let throttled = e
-                        .as_service_error()
-                        .is_some_and(|s| s.is_provisioned_throughput_exceeded_exception());
-                    attempt += 1;
-                    if !(throttled || is_transient(&e)) || attempt > MAX_CONSECUTIVE_FAILURES {
-                        return Err(anyhow::Error::new(e))
-                            .with_context(|| format!("GetShardIterator for {}", self.shard));
-                    }
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-            }
+    /// Where a fresh iterator starts: after `last` when a record was received, else at the
+    /// start position.
+    fn iterator_start(&self, last: Option<&str>) -> Start {
+        match last {
+            Some(seq) => Start::AfterSequence(seq.to_string()),
+            None => self.start.clone(),
         }
+    }
+
+    /// A fresh iterator; throttling and transient failures are retried (shared policy).
+    async fn iterator(&self, last: Option<&str>) -> anyhow::Result<String> {
+        let start = self.iterator_start(last);
+        let out = with_retries(
+            Policy::attempts(MAX_CONSECUTIVE_FAILURES + 1),
+            |_, _| {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            },
+            || {
+                self.client
+                    .get_shard_iterator(&self.stream, &self.shard, &start)
+            },
+        )
+        .await
+        .with_context(|| format!("GetShardIterator for {}", self.shard))?;
+        out.shard_iterator()
+            .map(str::to_string)
+            .with_context(|| format!("GetShardIterator for {} returned no iterator", self.shard))
     }
 
     async fn read(mut self) -> anyhow::Result<()> {
@@ -192,13 +145,7 @@ impl ShardReader {
         loop {
             tokio::time::sleep_until(next_call).await;
             let started = Instant::now();
-            let result = self
-                .client
-                .get_records()
-                .shard_iterator(&iterator)
-                .limit(self.limit)
-                .send()
-                .await;
+            let result = self.client.get_records(&iterator, self.limit).await;
             match result {
                 Ok(out) => {
                     failures = 0;
@@ -252,18 +199,18 @@ impl ShardReader {
                             )
                         });
                     }
-                    let service = e.as_service_error();
-                    if service.is_some_and(|s| {
-                        s.is_provisioned_throughput_exceeded_exception()
-                            || s.is_kms_throttling_exception()
-                    }) {
-                        self.stats.throttles.fetch_add(1, Ordering::Relaxed);
-                        next_call = Instant::now() + backoff(failures);
-                    } else if service.is_some_and(|s| s.is_expired_iterator_exception()) {
+                    let expired = e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_expired_iterator_exception());
+                    let class = classify(&e);
+                    if expired {
                         self.stats.renewals.fetch_add(1, Ordering::Relaxed);
                         iterator = self.iterator(last_seq.as_deref()).await?;
                         next_call = Instant::now() + poll_interval;
-                    } else if is_transient(&e) {
+                    } else if class == ErrorClass::Throttled {
+                        self.stats.throttles.fetch_add(1, Ordering::Relaxed);
+                        next_call = Instant::now() + backoff(failures);
+                    } else if class == ErrorClass::Transient {
                         self.stats.errors.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(backoff(failures)).await;
                         self.stats.renewals.fetch_add(1, Ordering::Relaxed);
@@ -280,18 +227,11 @@ impl ShardReader {
 }
 
 #[cfg(test)]
+mod fake_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= Duration::from_millis(200));
-        assert!(backoff(1) >= Duration::from_millis(100));
-        for a in 0..100 {
-            assert!(backoff(a) <= Duration::from_secs(5));
-        }
-        assert!(backoff(10) >= Duration::from_millis(2_500));
-    }
 
     #[test]
     fn calls_are_a_poll_interval_apart_unless_the_page_was_big() {

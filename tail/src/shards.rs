@@ -13,8 +13,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::Context;
-use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::types::Shard;
+use kds_aws::kinesis::{self, KinesisApi};
+use kds_aws::retry::Policy;
 
 use crate::config::Subset;
 
@@ -38,61 +39,33 @@ impl ShardInfo {
     }
 }
 
-/// Lists every shard of the stream (open and closed), following NextToken.
-pub async fn list_shards(client: &Client, stream: &str) -> anyhow::Result<Vec<ShardInfo>> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    let mut attempt = 0u32;
-    loop {
-        let req = match &token {
-            // With a NextToken the stream name must not be given.
-            Some(t) => client.list_shards().next_token(t),
-            None => client.list_shards().stream_name(stream),
-        };
-        match req.send().await {
-            Ok(resp) => {
-                attempt = 0;
-                for s in resp.shards() {
-                    out.push(ShardInfo {
-                        id: s.shard_id().to_string(),
-                        parent: s.parent_shard_id().map(str::to_string),
-                        adjacent_parent: s.adjacent_parent_shard_id().map(str::to_string),
-                        closed: s
-                            .sequence_number_range()
-                            .and_then(|r| r.ending_sequence_number())
-                            .is_some(),
-                        hash_range: s.hash_key_range().and_then(|r| {
-                            Some((
-                                r.starting_hash_key().parse().ok()?,
-                                r.ending_hash_key().parse().ok()?,
-                            ))
-                        }),
-                    });
-                }
-                match resp.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                    _ => return Ok(out),
-                }
+/// Lists every shard of the stream (open and closed) with the shared pager; throttling and
+/// transient failures are retried (9 attempts per page).
+pub async fn list_shards(client: &dyn KinesisApi, stream: &str) -> anyhow::Result<Vec<ShardInfo>> {
+    let listed = kinesis::list_shards(client, stream, Policy::attempts(9))
+        .await
+        .map_err(|e| {
+            if kinesis::is_stream_not_found(&e) {
+                return kds_common::exit::usage(format!("stream {stream} does not exist"));
             }
-            Err(e) => {
-                let retryable = crate::reader::is_transient(&e)
-                    || e.as_service_error()
-                        .is_some_and(|s| s.is_limit_exceeded_exception());
-                attempt += 1;
-                if !retryable || attempt > 8 {
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception())
-                    {
-                        return Err(kds_common::exit::usage(format!(
-                            "stream {stream} does not exist"
-                        )));
-                    }
-                    return Err(anyhow::Error::new(e))
-                        .with_context(|| format!("ListShards on stream {stream}"));
-                }
-                tokio::time::sleep(crate::reader::backoff(attempt)).await;
-            }
-        }
+            anyhow::Error::new(e).context(format!("ListShards on stream {stream}"))
+        })?;
+    Ok(listed.iter().map(shard_info).collect())
+}
+
+/// The lineage facts of one listed shard.
+fn shard_info(s: &Shard) -> ShardInfo {
+    ShardInfo {
+        id: s.shard_id().to_string(),
+        parent: s.parent_shard_id().map(str::to_string),
+        adjacent_parent: s.adjacent_parent_shard_id().map(str::to_string),
+        closed: !kinesis::is_open(s),
+        hash_range: s.hash_key_range().and_then(|r| {
+            Some((
+                r.starting_hash_key().parse().ok()?,
+                r.ending_hash_key().parse().ok()?,
+            ))
+        }),
     }
 }
 

@@ -149,26 +149,13 @@ impl RecordOut {
     }
 }
 
-/// Every shard of `stream` (ListShards, all pages, open and closed), in the service's order.
+/// Every shard of `stream` (ListShards, all pages, open and closed), in the service's order:
+/// the tools' own pager (the test client retries each page itself).
 pub async fn list_shard_ids(client: &Client, stream: &str) -> Result<Vec<String>> {
-    let mut ids = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let req = match &token {
-            Some(t) => client.list_shards().next_token(t),
-            None => client.list_shards().stream_name(stream),
-        };
-        let out = req
-            .send()
-            .await
-            .with_context(|| format!("ListShards {stream}"))?;
-        ids.extend(out.shards().iter().map(|s| s.shard_id().to_string()));
-        match out.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    Ok(ids)
+    let shards = kds_aws::kinesis::list_shards(client, stream, kds_aws::retry::Policy::attempts(1))
+        .await
+        .with_context(|| format!("ListShards {stream}"))?;
+    Ok(shards.iter().map(|s| s.shard_id().to_string()).collect())
 }
 
 /// Reads every record of `stream`: all shards (including closed ones) from TRIM_HORIZON to the

@@ -22,32 +22,17 @@ use testkit::{read_stream_all, wait_active, Stack, TestBucket, TestStream};
 
 /// Open shards of `stream` as (id, first hash key, last hash key), in hash-key order.
 async fn open_shards(client: &Client, stream: &str) -> anyhow::Result<Vec<(String, u128, u128)>> {
+    let listed = kds_aws::kinesis::list_shards(client, stream, kds_aws::retry::Policy::attempts(1))
+        .await
+        .context("ListShards")?;
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let req = match &token {
-            Some(t) => client.list_shards().next_token(t),
-            None => client.list_shards().stream_name(stream),
-        };
-        let page = req.send().await.context("ListShards")?;
-        for s in page.shards() {
-            let open = s
-                .sequence_number_range()
-                .is_none_or(|r| r.ending_sequence_number().is_none());
-            if !open {
-                continue;
-            }
-            let r = s.hash_key_range().context("hash key range")?;
-            out.push((
-                s.shard_id().to_string(),
-                r.starting_hash_key().parse()?,
-                r.ending_hash_key().parse()?,
-            ));
-        }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
+    for s in listed.iter().filter(|s| kds_aws::kinesis::is_open(s)) {
+        let r = s.hash_key_range().context("hash key range")?;
+        out.push((
+            s.shard_id().to_string(),
+            r.starting_hash_key().parse()?,
+            r.ending_hash_key().parse()?,
+        ));
     }
     out.sort_by_key(|s| s.1);
     Ok(out)
