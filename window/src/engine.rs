@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::agg::{Acc, Overflow};
 use crate::output::{Format, Marker, RowWriter};
 use crate::query::{Aggregate, Path, Query, TimeBasis};
-use crate::scan::{fast_extract, fast_extract_indexed, slow_extract, BlockIndex, FastKey, Val};
+use crate::extract::{Extractor, TimestampCache};
+use crate::scan::Val;
 
 /// Event and arrival times must lie in the years 0000–9999 (what RFC 3339 can write): an epoch
 /// millisecond integer outside is a bad timestamp, not a window no date can name.
@@ -199,94 +200,6 @@ impl Win {
     }
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SSZ` quickly when only the seconds differ from the last one.
-#[derive(Default)]
-struct TimestampCache {
-    prefix: [u8; 17],
-    base: i64,
-    valid: bool,
-}
-
-impl TimestampCache {
-    #[inline]
-    fn parse(&mut self, b: &[u8]) -> Option<i64> {
-        let seconds = |b: &[u8]| -> Option<i64> {
-            if b.len() == 20 && b[19] == b'Z' && b[17].is_ascii_digit() && b[18].is_ascii_digit() {
-                let s = ((b[17] - b'0') * 10 + (b[18] - b'0')) as i64;
-                (s < 60).then_some(s)
-            } else {
-                None
-            }
-        };
-        if self.valid && b.len() == 20 && b[16] == self.prefix[16] && b[..16] == self.prefix[..16] {
-            if let Some(s) = seconds(b) {
-                return Some(self.base + s * 1000);
-            }
-        }
-        let ms = kds_common::time::parse_timestamp(b)?;
-        if let Some(s) = seconds(b) {
-            if b[16] == b':' {
-                self.prefix.copy_from_slice(&b[..17]);
-                self.base = ms - s * 1000;
-                self.valid = true;
-            }
-        }
-        Some(ms)
-    }
-}
-
-/// Extraction state: how to find the query's fields in a line.
-struct Extractor {
-    paths: Vec<Path>,
-    /// Top-level keys for the fast scanner, when every path is top-level and lines are not
-    /// envelopes.
-    fast_keys: Option<Vec<FastKey>>,
-    envelope: bool,
-    vals: Vec<Val>,
-    scratch: Vec<u8>,
-    /// Line ends and quotes of the current block, for the fast path (see [`BlockIndex`]).
-    index: BlockIndex,
-}
-
-impl Extractor {
-    /// Extracts the query's paths of `line` into `vals`. `Ok(true)`: their strings point into
-    /// `scratch` (the full parser ran), `Ok(false)`: into the line. Also returns the arrival
-    /// time for envelopes.
-    #[inline]
-    fn extract(&mut self, line: &[u8]) -> Result<(bool, Option<i64>), String> {
-        if let Some(keys) = &self.fast_keys {
-            if fast_extract(line, keys, &mut self.vals).is_some() {
-                return Ok((false, None));
-            }
-        }
-        let arrival = slow_extract(
-            line,
-            &self.paths,
-            self.envelope,
-            &mut self.vals,
-            &mut self.scratch,
-        )?;
-        Ok((true, arrival))
-    }
-
-    /// [`Extractor::extract`] for the line `block[start..end]` of the block last indexed.
-    #[inline]
-    fn extract_at(
-        &mut self,
-        block: &[u8],
-        start: usize,
-        end: usize,
-    ) -> Result<(bool, Option<i64>), String> {
-        if let Some(keys) = &self.fast_keys {
-            if fast_extract_indexed(block, start, end, &self.index, keys, &mut self.vals).is_some()
-            {
-                return Ok((false, None));
-            }
-        }
-        self.extract(&block[start..end])
-    }
-}
-
 /// The engine. Output goes to an [`Output`]; diagnostics (bad lines) to `diag`.
 pub struct Engine {
     q: Query,
@@ -365,28 +278,13 @@ impl Engine {
             .filter(|(_, a)| a.func.numeric())
             .filter_map(|(i, _)| agg_slots[i].map(|s| (i, s)))
             .collect();
-        let envelope = q.time == TimeBasis::Arrival;
-        let fast_keys = (!envelope && paths.iter().all(Path::is_top_level)).then(|| {
-            paths
-                .iter()
-                .map(|p| FastKey::new(p.0[0].as_bytes()))
-                .collect()
-        });
         let side = match &o.late {
             LatePolicy::Side(path) => Some(Output::append(path)?),
             _ => None,
         };
         let rows = RowWriter::new(&q, o.format, o.partial);
-        let n = paths.len();
         Ok(Engine {
-            ex: Extractor {
-                paths,
-                fast_keys,
-                envelope,
-                vals: vec![Val::Missing; n],
-                scratch: Vec::new(),
-                index: BlockIndex::default(),
-            },
+            ex: Extractor::new(paths, q.time == TimeBasis::Arrival),
             time_slot,
             group_slots,
             agg_slots,

@@ -8,6 +8,7 @@
 pub mod agg;
 pub mod driver;
 pub mod engine;
+pub mod extract;
 pub mod input;
 pub mod output;
 pub mod query;

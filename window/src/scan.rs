@@ -298,9 +298,9 @@ pub fn fast_extract(b: &[u8], keys: &[FastKey], vals: &mut [Val]) -> Option<()> 
             return None;
         }
         let quotes = quote_bitmap(b)?;
-        walk_object(b, 0, |from| next_quote(&quotes, from), keys, vals)
+        walk_object(b, 0, &|from| next_quote(&quotes, from), keys, vals)
     } else {
-        walk_object(b, 0, |from| scan_plain_string(b, from), keys, vals)
+        walk_object(b, 0, &|from| scan_plain_string(b, from), keys, vals)
     }
 }
 
@@ -321,7 +321,14 @@ pub fn fast_extract_indexed(
         return None;
     }
     let b = block.get(..end)?;
-    walk_object(b, start, |from| index.next_quote(from, end), keys, vals)?;
+    walk_object(b, start, &|from| index.next_quote(from, end), keys, vals)?;
+    rebase(vals, start);
+    Some(())
+}
+
+/// Makes string positions relative to the line that starts at `start`.
+#[inline]
+fn rebase(vals: &mut [Val], start: usize) {
     let base = start as u32;
     for v in vals.iter_mut() {
         if let Val::Str(s, e) = v {
@@ -329,7 +336,86 @@ pub fn fast_extract_indexed(
             *e -= base;
         }
     }
-    Some(())
+}
+
+/// The fast path for a `kds-tail --envelope` line whose `data` is the record verbatim: stores
+/// the record's values of `keys` into `vals` (string positions index the line) and returns the
+/// envelope's `arrival` as written (a string or an integer). `None`: use [`slow_extract`].
+#[inline]
+pub fn fast_envelope(b: &[u8], keys: &[FastKey], vals: &mut [Val]) -> Option<Val> {
+    vals.fill(Val::Missing);
+    walk_envelope(b, 0, &|from| scan_plain_string(b, from), keys, vals)
+}
+
+/// [`fast_envelope`] on the line `block[start..end]` of a block classified by `index`.
+#[inline]
+pub fn fast_envelope_indexed(
+    block: &[u8],
+    start: usize,
+    end: usize,
+    index: &BlockIndex,
+    keys: &[FastKey],
+    vals: &mut [Val],
+) -> Option<Val> {
+    vals.fill(Val::Missing);
+    if index.any_unsafe(start, end) {
+        return None;
+    }
+    let b = block.get(..end)?;
+    let mut arrival = walk_envelope(b, start, &|from| index.next_quote(from, end), keys, vals)?;
+    rebase(vals, start);
+    rebase(std::slice::from_mut(&mut arrival), start);
+    Some(arrival)
+}
+
+/// The envelope `b[i..]` (to the end of `b`) in the shape kds-tail writes it (docs/ENVELOPE.md):
+/// scalar members, then `data` holding the record as a flat object, last. Anything else (an
+/// `encoding`, members after `data`, a `data` that is not a flat object, an `arrival` that is
+/// not a string or an integer) is `None`, left to the full parser, which reads every envelope.
+#[inline(always)]
+fn walk_envelope(
+    b: &[u8],
+    mut i: usize,
+    string_end: &impl Fn(usize) -> Option<usize>,
+    keys: &[FastKey],
+    vals: &mut [Val],
+) -> Option<Val> {
+    if b.get(i) != Some(&b'{') || b.last() != Some(&b'}') {
+        return None;
+    }
+    i += 1;
+    let mut arrival = Val::Missing;
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let ks = i + 1;
+        let ke = string_end(ks)?;
+        i = ke + 1;
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        match &b[ks..ke] {
+            b"data" => {
+                // The record runs to the envelope's closing brace.
+                walk_object(&b[..b.len() - 1], i, string_end, keys, vals)?;
+                return matches!(arrival, Val::Str(..) | Val::Int(_)).then_some(arrival);
+            }
+            b"encoding" => return None,
+            key => {
+                let (val, next) = scan_scalar(b, i, string_end)?;
+                if key == b"arrival" {
+                    arrival = val;
+                }
+                i = next;
+            }
+        }
+        if b.get(i) != Some(&b',') {
+            return None;
+        }
+        i += 1;
+    }
 }
 
 /// The scanner behind both fast paths: the flat object `b[i..]` (to the end of `b`), strings
@@ -338,7 +424,7 @@ pub fn fast_extract_indexed(
 fn walk_object(
     b: &[u8],
     mut i: usize,
-    string_end: impl Fn(usize) -> Option<usize>,
+    string_end: &impl Fn(usize) -> Option<usize>,
     keys: &[FastKey],
     vals: &mut [Val],
 ) -> Option<()> {
@@ -361,32 +447,8 @@ fn walk_object(
             return None;
         }
         i += 1;
-        let val = match *b.get(i)? {
-            b'"' => {
-                let s = i + 1;
-                let e = string_end(s)?;
-                i = e + 1;
-                Val::Str(s as u32, e as u32)
-            }
-            b'-' | b'0'..=b'9' => {
-                let (v, next) = scan_number(b, i)?;
-                i = next;
-                v
-            }
-            b't' if b[i..].starts_with(b"true") => {
-                i += 4;
-                Val::Bool(true)
-            }
-            b'f' if b[i..].starts_with(b"false") => {
-                i += 5;
-                Val::Bool(false)
-            }
-            b'n' if b[i..].starts_with(b"null") => {
-                i += 4;
-                Val::Null
-            }
-            _ => return None,
-        };
+        let (val, next) = scan_scalar(b, i, &string_end)?;
+        i = next;
         for (k, want) in keys.iter().enumerate() {
             if want.matches(b, ks, ke) {
                 vals[k] = val;
@@ -397,6 +459,28 @@ fn walk_object(
             Some(b'}') => return (i + 1 == b.len()).then_some(()),
             _ => return None,
         }
+    }
+}
+
+/// A JSON scalar (string, number, `true`, `false`, `null`) at `b[i]`: its value and the index
+/// after it. Strings end where `string_end(after_opening_quote)` says.
+#[inline(always)]
+fn scan_scalar(
+    b: &[u8],
+    i: usize,
+    string_end: &impl Fn(usize) -> Option<usize>,
+) -> Option<(Val, usize)> {
+    match *b.get(i)? {
+        b'"' => {
+            let s = i + 1;
+            let e = string_end(s)?;
+            Some((Val::Str(s as u32, e as u32), e + 1))
+        }
+        b'-' | b'0'..=b'9' => scan_number(b, i),
+        b't' if b[i..].starts_with(b"true") => Some((Val::Bool(true), i + 4)),
+        b'f' if b[i..].starts_with(b"false") => Some((Val::Bool(false), i + 5)),
+        b'n' if b[i..].starts_with(b"null") => Some((Val::Null, i + 4)),
+        _ => None,
     }
 }
 

@@ -1,0 +1,189 @@
+//! Extraction: how the engine finds the query's fields (and an envelope's arrival time) in a
+//! line, on the fast path when the line has the common shape, through `serde_json` otherwise.
+
+use crate::query::Path;
+use crate::scan::{
+    fast_envelope, fast_envelope_indexed, fast_extract, fast_extract_indexed, slow_extract,
+    BlockIndex, FastKey, Val,
+};
+
+/// Parses `YYYY-MM-DDTHH:MM:SSZ` and `YYYY-MM-DDTHH:MM:SS.mmmZ` quickly when only the seconds
+/// (and milliseconds) differ from the last one parsed; anything else goes through
+/// [`kds_common::time::parse_timestamp`].
+#[derive(Default)]
+pub struct TimestampCache {
+    prefix: [u8; 17],
+    base: i64,
+    valid: bool,
+}
+
+/// Milliseconds into the minute of the `SSZ` or `SS.mmmZ` tail of a timestamp (from byte 17),
+/// if it has that form.
+#[inline]
+fn ms_of_minute(b: &[u8]) -> Option<i64> {
+    let digit = |i: usize| b[i].is_ascii_digit().then(|| (b[i] - b'0') as i64);
+    let millis = match b.len() {
+        20 if b[19] == b'Z' => 0,
+        24 if b[19] == b'.' && b[23] == b'Z' => digit(20)? * 100 + digit(21)? * 10 + digit(22)?,
+        _ => return None,
+    };
+    let s = digit(17)? * 10 + digit(18)?;
+    (s < 60).then_some(s * 1000 + millis)
+}
+
+impl TimestampCache {
+    #[inline]
+    pub fn parse(&mut self, b: &[u8]) -> Option<i64> {
+        if self.valid && b.len() >= 20 && b[16] == self.prefix[16] && b[..16] == self.prefix[..16]
+        {
+            if let Some(ms) = ms_of_minute(b) {
+                return Some(self.base + ms);
+            }
+        }
+        let ms = kds_common::time::parse_timestamp(b)?;
+        if let Some(into_minute) = ms_of_minute(b) {
+            if b[16] == b':' {
+                self.prefix.copy_from_slice(&b[..17]);
+                self.base = ms - into_minute;
+                self.valid = true;
+            }
+        }
+        Some(ms)
+    }
+}
+
+/// Extraction state: how to find the query's fields in a line.
+pub struct Extractor {
+    pub paths: Vec<Path>,
+    /// Top-level keys for the fast scanner, when every path is top-level.
+    pub fast_keys: Option<Vec<FastKey>>,
+    /// Lines are `kds-tail --envelope` records: fields are read inside `data`, the time is
+    /// `arrival`.
+    pub envelope: bool,
+    pub vals: Vec<Val>,
+    pub scratch: Vec<u8>,
+    /// Line ends and quotes of the current block, for the fast path (see [`BlockIndex`]).
+    pub index: BlockIndex,
+    arrival_cache: TimestampCache,
+}
+
+impl Extractor {
+    pub fn new(paths: Vec<Path>, envelope: bool) -> Extractor {
+        let fast_keys = paths.iter().all(Path::is_top_level).then(|| {
+            paths
+                .iter()
+                .map(|p| FastKey::new(p.0[0].as_bytes()))
+                .collect()
+        });
+        Extractor {
+            vals: vec![Val::Missing; paths.len()],
+            paths,
+            fast_keys,
+            envelope,
+            scratch: Vec::new(),
+            index: BlockIndex::default(),
+            arrival_cache: TimestampCache::default(),
+        }
+    }
+
+    /// Extracts the query's paths of `line` into `vals`. `Ok(true)`: their strings point into
+    /// `scratch` (the full parser ran), `Ok(false)`: into the line. Also returns the arrival
+    /// time for envelopes.
+    #[inline]
+    pub fn extract(&mut self, line: &[u8]) -> Result<(bool, Option<i64>), String> {
+        if let Some(keys) = &self.fast_keys {
+            if !self.envelope {
+                if fast_extract(line, keys, &mut self.vals).is_some() {
+                    return Ok((false, None));
+                }
+            } else if let Some(arrival) = fast_envelope(line, keys, &mut self.vals) {
+                if let Some(t) = self.arrival_ms(arrival, line) {
+                    return Ok((false, Some(t)));
+                }
+            }
+        }
+        self.extract_slow(line)
+    }
+
+    /// [`Extractor::extract`] for the line `block[start..end]` of the block last indexed.
+    #[inline]
+    pub fn extract_at(
+        &mut self,
+        block: &[u8],
+        start: usize,
+        end: usize,
+    ) -> Result<(bool, Option<i64>), String> {
+        if let Some(keys) = &self.fast_keys {
+            if !self.envelope {
+                if fast_extract_indexed(block, start, end, &self.index, keys, &mut self.vals)
+                    .is_some()
+                {
+                    return Ok((false, None));
+                }
+            } else if let Some(arrival) =
+                fast_envelope_indexed(block, start, end, &self.index, keys, &mut self.vals)
+            {
+                if let Some(t) = self.arrival_ms(arrival, &block[start..end]) {
+                    return Ok((false, Some(t)));
+                }
+            }
+        }
+        self.extract_slow(&block[start..end])
+    }
+
+    /// The envelope's arrival time as the fast path found it, or None when only the full
+    /// parser can say what is wrong with it.
+    #[inline]
+    fn arrival_ms(&mut self, arrival: Val, line: &[u8]) -> Option<i64> {
+        match arrival {
+            Val::Str(s, e) => self.arrival_cache.parse(&line[s as usize..e as usize]),
+            Val::Int(ms) => Some(ms),
+            _ => None,
+        }
+    }
+
+    #[cold]
+    fn extract_slow(&mut self, line: &[u8]) -> Result<(bool, Option<i64>), String> {
+        let arrival = slow_extract(
+            line,
+            &self.paths,
+            self.envelope,
+            &mut self.vals,
+            &mut self.scratch,
+        )?;
+        Ok((true, arrival))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_timestamp_cache_agrees_with_the_full_parser() {
+        let mut cache = TimestampCache::default();
+        let stamps = [
+            "2021-03-19T13:15:48Z",
+            "2021-03-19T13:15:49Z",
+            "2021-03-19T13:15:49.123Z",
+            "2021-03-19T13:15:59.999Z",
+            "2021-03-19T13:15:60Z",
+            "2021-03-19T13:15:60.500Z",
+            "2021-03-19T13:15:4x.123Z",
+            "2021-03-19T13:15:48.12Z",
+            "2021-03-19T13:15:48.1234Z",
+            "2021-03-19T13:15:48+01:00",
+            "2021-03-19T13:16:00.000Z",
+            "2021-03-19 13:16:01Z",
+            "2021-03-19T13:16:02.007Z",
+        ];
+        for s in stamps {
+            assert_eq!(
+                cache.parse(s.as_bytes()),
+                kds_common::time::parse_timestamp(s.as_bytes()),
+                "{s}"
+            );
+        }
+    }
+}
