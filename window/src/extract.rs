@@ -4,7 +4,7 @@
 use crate::query::Path;
 use crate::scan::{
     fast_envelope, fast_envelope_indexed, fast_extract, fast_extract_indexed, slow_extract,
-    BlockIndex, FastKey, Val,
+    BlockIndex, FastKeys, Val,
 };
 
 /// Parses `YYYY-MM-DDTHH:MM:SSZ` and `YYYY-MM-DDTHH:MM:SS.mmmZ` quickly when only the seconds
@@ -56,7 +56,7 @@ impl TimestampCache {
 pub struct Extractor {
     pub paths: Vec<Path>,
     /// Top-level keys for the fast scanner, when every path is top-level.
-    pub fast_keys: Option<Vec<FastKey>>,
+    pub fast_keys: Option<FastKeys>,
     /// Lines are `kds-tail --envelope` records: fields are read inside `data`, the time is
     /// `arrival`.
     pub envelope: bool,
@@ -69,14 +69,13 @@ pub struct Extractor {
 
 impl Extractor {
     pub fn new(paths: Vec<Path>, envelope: bool) -> Extractor {
-        let fast_keys = paths.iter().all(Path::is_top_level).then(|| {
-            paths
-                .iter()
-                .map(|p| FastKey::new(p.0[0].as_bytes()))
-                .collect()
-        });
+        let fast_keys = paths
+            .iter()
+            .all(Path::is_top_level)
+            .then(|| FastKeys::new(paths.iter().map(|p| p.0[0].as_bytes())));
         Extractor {
-            vals: vec![Val::Missing; paths.len()],
+            // One more than the paths: the fast path's slot for members no path needs.
+            vals: vec![Val::Missing; paths.len() + 1],
             paths,
             fast_keys,
             envelope,
@@ -91,7 +90,7 @@ impl Extractor {
     /// time for envelopes.
     #[inline]
     pub fn extract(&mut self, line: &[u8]) -> Result<(bool, Option<i64>), String> {
-        if let Some(keys) = &self.fast_keys {
+        if let Some(keys) = &mut self.fast_keys {
             if !self.envelope {
                 if fast_extract(line, keys, &mut self.vals).is_some() {
                     return Ok((false, None));
@@ -113,7 +112,7 @@ impl Extractor {
         start: usize,
         end: usize,
     ) -> Result<(bool, Option<i64>), String> {
-        if let Some(keys) = &self.fast_keys {
+        if let Some(keys) = &mut self.fast_keys {
             if !self.envelope {
                 if fast_extract_indexed(block, start, end, &self.index, keys, &mut self.vals)
                     .is_some()

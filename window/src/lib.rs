@@ -286,7 +286,7 @@ pub fn run_query<F: driver::BlockFilter + ?Sized>(
     } else {
         driver::run_filtered(
             cfg,
-            input::Input::open(&args.files)?,
+            input::open(&args.files)?,
             filter,
             &driver::SystemClock,
             Output::stdout(),

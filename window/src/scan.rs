@@ -10,6 +10,14 @@ use serde_json::Value;
 
 use crate::query::Path;
 
+mod index;
+mod keys;
+
+pub use index::BlockIndex;
+use index::next_bit;
+use keys::load8;
+pub use keys::{FastKey, FastKeys};
+
 /// One extracted value. Strings are byte ranges into the text returned with it (the line itself
 /// on the fast path, a scratch buffer of decoded strings on the slow path).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,6 +129,26 @@ fn scan_plain_string(b: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
+/// The value and count of the decimal digits that start the 8 bytes `w` (little-endian), when
+/// fewer than 8 do: found and converted without a branch per digit (SWAR). `None` for 0 or 8.
+#[inline(always)]
+fn swar_digits(w: u64) -> Option<(u64, usize)> {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    // A byte is a digit when its high nibble is 3 before and after adding 6 (0x30..=0x39); a
+    // carry out of a non-digit byte only reaches bytes after it, which are not used.
+    let not_digit = ((w & HIGH) ^ (LO * 0x30)) | ((w.wrapping_add(LO * 6) & HIGH) ^ (LO * 0x30));
+    let n = (not_digit.trailing_zeros() / 8) as usize;
+    if n == 0 || n == 8 {
+        return None;
+    }
+    // The digits moved to the top bytes (leading zeros below), then pairs, quads, octets summed.
+    let mut d = w.wrapping_sub(LO * 0x30) << (8 * (8 - n));
+    d = (d.wrapping_mul(10) + (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_FFFF_0000_FFFF;
+    d = (d.wrapping_mul(10000) + (d >> 32)) & 0xFFFF_FFFF;
+    Some((d, n))
+}
+
 /// A JSON number starting at `i`: its value and the index after it. Plain integers of up to 18
 /// digits are converted here; other valid numbers go through serde_json's number parser.
 #[inline(always)]
@@ -135,12 +163,18 @@ fn scan_number(b: &[u8], i: usize) -> Option<(Val, usize)> {
     let mut v: u64 = 0;
     match b.get(j) {
         Some(b'0') => j += 1,
-        Some(b'1'..=b'9') => {
-            while let Some(&c @ b'0'..=b'9') = b.get(j) {
-                v = v.wrapping_mul(10).wrapping_add((c - b'0') as u64);
-                j += 1;
+        Some(b'1'..=b'9') => match load8(b, j).and_then(swar_digits) {
+            Some((value, n)) => {
+                v = value;
+                j += n;
             }
-        }
+            None => {
+                while let Some(&c @ b'0'..=b'9') = b.get(j) {
+                    v = v.wrapping_mul(10).wrapping_add((c - b'0') as u64);
+                    j += 1;
+                }
+            }
+        },
         _ => return None,
     }
     let ndigits = j - digits_start;
@@ -236,61 +270,16 @@ fn next_quote(quotes: &[u64; 4], from: usize) -> Option<usize> {
     next_bit(quotes, from)
 }
 
-/// A top-level key the fast path looks for; keys of up to 8 bytes compare as one word.
-#[derive(Debug, Clone)]
-pub struct FastKey {
-    bytes: Box<[u8]>,
-    word: Option<u64>,
-}
-
-#[inline]
-fn load8(b: &[u8], at: usize) -> Option<u64> {
-    let w = <[u8; 8]>::try_from(b.get(at..at + 8)?).ok()?;
-    Some(u64::from_le_bytes(w))
-}
-
-#[inline]
-fn low_bytes_mask(len: usize) -> u64 {
-    if len >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (len * 8)) - 1
-    }
-}
-
-impl FastKey {
-    pub fn new(name: &[u8]) -> FastKey {
-        let word = (name.len() <= 8).then(|| {
-            let mut w = [0u8; 8];
-            w[..name.len()].copy_from_slice(name);
-            u64::from_le_bytes(w)
-        });
-        FastKey {
-            bytes: name.into(),
-            word,
-        }
-    }
-
-    /// True when `b[ks..ke]` is this key.
-    #[inline]
-    fn matches(&self, b: &[u8], ks: usize, ke: usize) -> bool {
-        let len = ke - ks;
-        if len != self.bytes.len() {
-            return false;
-        }
-        if let (Some(w), Some(x)) = (self.word, load8(b, ks)) {
-            return x & low_bytes_mask(len) == w;
-        }
-        b[ks..ke] == *self.bytes
-    }
-}
-
 /// The fast path: scans a flat object and stores the values of `keys` into `vals` (slot k for
-/// key k; a key seen twice keeps its last value, as serde_json does). `None` means "not the
+/// key k, `vals` from [`FastKeys::new_vals`]; a key seen twice keeps its last value, as
+/// serde_json does). `None` means "not the
 /// simple shape": use [`slow_extract`].
 #[inline]
-pub fn fast_extract(b: &[u8], keys: &[FastKey], vals: &mut [Val]) -> Option<()> {
+pub fn fast_extract(b: &[u8], keys: &mut FastKeys, vals: &mut [Val]) -> Option<()> {
     vals.fill(Val::Missing);
+    if !keys.fits(vals) {
+        return None;
+    }
     // Short lines (all trade events): classify every byte at once, then strings end at the
     // next quote. Longer lines: scan each string word by word.
     if cfg!(target_arch = "x86_64") && b.len() <= BITMAP_LINE {
@@ -313,11 +302,11 @@ pub fn fast_extract_indexed(
     start: usize,
     end: usize,
     index: &BlockIndex,
-    keys: &[FastKey],
+    keys: &mut FastKeys,
     vals: &mut [Val],
 ) -> Option<()> {
     vals.fill(Val::Missing);
-    if index.any_unsafe(start, end) {
+    if !keys.fits(vals) || index.any_unsafe(start, end) {
         return None;
     }
     let b = block.get(..end)?;
@@ -342,8 +331,11 @@ fn rebase(vals: &mut [Val], start: usize) {
 /// the record's values of `keys` into `vals` (string positions index the line) and returns the
 /// envelope's `arrival` as written (a string or an integer). `None`: use [`slow_extract`].
 #[inline]
-pub fn fast_envelope(b: &[u8], keys: &[FastKey], vals: &mut [Val]) -> Option<Val> {
+pub fn fast_envelope(b: &[u8], keys: &mut FastKeys, vals: &mut [Val]) -> Option<Val> {
     vals.fill(Val::Missing);
+    if !keys.fits(vals) {
+        return None;
+    }
     walk_envelope(b, 0, &|from| scan_plain_string(b, from), keys, vals)
 }
 
@@ -354,11 +346,11 @@ pub fn fast_envelope_indexed(
     start: usize,
     end: usize,
     index: &BlockIndex,
-    keys: &[FastKey],
+    keys: &mut FastKeys,
     vals: &mut [Val],
 ) -> Option<Val> {
     vals.fill(Val::Missing);
-    if index.any_unsafe(start, end) {
+    if !keys.fits(vals) || index.any_unsafe(start, end) {
         return None;
     }
     let b = block.get(..end)?;
@@ -377,7 +369,7 @@ fn walk_envelope(
     b: &[u8],
     mut i: usize,
     string_end: &impl Fn(usize) -> Option<usize>,
-    keys: &[FastKey],
+    keys: &mut FastKeys,
     vals: &mut [Val],
 ) -> Option<Val> {
     if b.get(i) != Some(&b'{') || b.last() != Some(&b'}') {
@@ -425,7 +417,7 @@ fn walk_object(
     b: &[u8],
     mut i: usize,
     string_end: &impl Fn(usize) -> Option<usize>,
-    keys: &[FastKey],
+    keys: &mut FastKeys,
     vals: &mut [Val],
 ) -> Option<()> {
     if b.get(i) != Some(&b'{') {
@@ -436,6 +428,7 @@ fn walk_object(
     if b.get(i) == Some(&b'}') {
         return (b.len() == first + 2).then_some(());
     }
+    let mut member = 0;
     loop {
         if b.get(i) != Some(&b'"') {
             return None;
@@ -449,11 +442,8 @@ fn walk_object(
         i += 1;
         let (val, next) = scan_scalar(b, i, &string_end)?;
         i = next;
-        for (k, want) in keys.iter().enumerate() {
-            if want.matches(b, ks, ke) {
-                vals[k] = val;
-            }
-        }
+        vals[keys.slot(member, b, ks, ke)] = val;
+        member += 1;
         match b.get(i) {
             Some(b',') => i += 1,
             Some(b'}') => return (i + 1 == b.len()).then_some(()),
@@ -481,154 +471,6 @@ fn scan_scalar(
         b'f' if b[i..].starts_with(b"false") => Some((Val::Bool(false), i + 5)),
         b'n' if b[i..].starts_with(b"null") => Some((Val::Null, i + 4)),
         _ => None,
-    }
-}
-
-/// One pass over a whole block of lines that finds every line end, every quote and every byte
-/// the fast path refuses (backslash, control byte, non-ASCII), one bit per byte. Lines are then
-/// cut and scanned from the bitmaps: no second pass per line to find its end or its strings.
-#[derive(Debug, Default)]
-pub struct BlockIndex {
-    newlines: Vec<u64>,
-    quotes: Vec<u64>,
-    /// Bytes the fast path cannot take; `\n` is included but never lies inside a line.
-    unsafe_bytes: Vec<u64>,
-    len: usize,
-}
-
-impl BlockIndex {
-    /// Classifies `block` (reusing the bitmaps' memory).
-    pub fn build(&mut self, block: &[u8]) {
-        let words = block.len().div_ceil(64);
-        self.len = block.len();
-        // Every word is overwritten below: only a longer block needs new (zeroed) words.
-        for v in [&mut self.newlines, &mut self.quotes, &mut self.unsafe_bytes] {
-            v.resize(words, 0);
-        }
-        let full = block.len() / 64;
-        let mut done = 0;
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: AVX2 is available, checked just above.
-                unsafe { self.classify_avx2(&block[..full * 64]) };
-                done = full;
-            }
-        }
-        for w in done..full {
-            self.classify_word(w, &block[w * 64..w * 64 + 64]);
-        }
-        let rest = &block[full * 64..];
-        if !rest.is_empty() {
-            // Padding with spaces: neither a quote, nor a line end, nor refused.
-            let mut last = [b' '; 64];
-            last[..rest.len()].copy_from_slice(rest);
-            self.classify_word(full, &last);
-        }
-    }
-
-    /// Portable classification of the 64 bytes of word `w`.
-    #[inline]
-    fn classify_word(&mut self, w: usize, c: &[u8]) {
-        let (mut nl, mut q, mut bad) = (0u64, 0u64, 0u64);
-        for (i, &x) in c.iter().enumerate().take(64) {
-            nl |= ((x == b'\n') as u64) << i;
-            q |= ((x == b'"') as u64) << i;
-            bad |= ((x == b'\\' || !(0x20..0x80).contains(&x)) as u64) << i;
-        }
-        self.newlines[w] = nl;
-        self.quotes[w] = q;
-        self.unsafe_bytes[w] = bad;
-    }
-
-    /// Classifies `block` (a whole number of 64-byte words) with AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn classify_avx2(&mut self, block: &[u8]) {
-        use std::arch::x86_64::{
-            __m256i, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256,
-            _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
-        };
-        let quote = _mm256_set1_epi8(b'"' as i8);
-        let newline = _mm256_set1_epi8(b'\n' as i8);
-        let backslash = _mm256_set1_epi8(b'\\' as i8);
-        let space = _mm256_set1_epi8(0x20);
-        let out = self
-            .newlines
-            .iter_mut()
-            .zip(self.quotes.iter_mut())
-            .zip(self.unsafe_bytes.iter_mut());
-        for (c, ((nl, q), bad)) in block.chunks_exact(64).zip(out) {
-            // SAFETY: `c` is 64 bytes long: two unaligned 32-byte loads stay inside it.
-            let lo = unsafe { _mm256_loadu_si256(c.as_ptr() as *const __m256i) };
-            let hi = unsafe { _mm256_loadu_si256(c.as_ptr().add(32) as *const __m256i) };
-            let nl_lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, newline)) as u32 as u64;
-            let nl_hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, newline)) as u32 as u64;
-            let q_lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, quote)) as u32 as u64;
-            let q_hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, quote)) as u32 as u64;
-            // Signed compare: bytes >= 0x80 are negative, so `space > byte` flags them too.
-            let bad_lo = _mm256_movemask_epi8(_mm256_or_si256(
-                _mm256_cmpeq_epi8(lo, backslash),
-                _mm256_cmpgt_epi8(space, lo),
-            )) as u32 as u64;
-            let bad_hi = _mm256_movemask_epi8(_mm256_or_si256(
-                _mm256_cmpeq_epi8(hi, backslash),
-                _mm256_cmpgt_epi8(space, hi),
-            )) as u32 as u64;
-            *nl = nl_lo | nl_hi << 32;
-            *q = q_lo | q_hi << 32;
-            *bad = bad_lo | bad_hi << 32;
-        }
-    }
-
-    /// The first line end at or after `from`.
-    #[inline]
-    pub fn next_newline(&self, from: usize) -> Option<usize> {
-        next_bit(&self.newlines, from).filter(|&p| p < self.len)
-    }
-
-    /// The first quote in `from..end`.
-    #[inline]
-    fn next_quote(&self, from: usize, end: usize) -> Option<usize> {
-        next_bit(&self.quotes, from).filter(|&p| p < end)
-    }
-
-    /// True when `start..end` holds a byte the fast path refuses.
-    #[inline]
-    fn any_unsafe(&self, start: usize, end: usize) -> bool {
-        if start >= end {
-            return false;
-        }
-        let (first, last) = (start >> 6, (end - 1) >> 6);
-        let lo = u64::MAX << (start & 63);
-        let hi = u64::MAX >> (63 - ((end - 1) & 63));
-        if first == last {
-            return self
-                .unsafe_bytes
-                .get(first)
-                .is_some_and(|w| w & lo & hi != 0);
-        }
-        let words = match self.unsafe_bytes.get(first..=last) {
-            Some(w) => w,
-            None => return true,
-        };
-        words[0] & lo != 0
-            || words[words.len() - 1] & hi != 0
-            || words[1..words.len() - 1].iter().any(|&w| w != 0)
-    }
-}
-
-/// The first set bit at or after `from` in a bitmap.
-#[inline]
-fn next_bit(bits: &[u64], from: usize) -> Option<usize> {
-    let mut w = from >> 6;
-    let mut m = *bits.get(w)? & (u64::MAX << (from & 63));
-    loop {
-        if m != 0 {
-            return Some(w * 64 + m.trailing_zeros() as usize);
-        }
-        w += 1;
-        m = *bits.get(w)?;
     }
 }
 
@@ -738,8 +580,8 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    fn keys(names: &[&str]) -> Vec<FastKey> {
-        names.iter().map(|n| FastKey::new(n.as_bytes())).collect()
+    fn keys(names: &[&str]) -> FastKeys {
+        FastKeys::new(names.iter().map(|n| n.as_bytes()))
     }
 
     /// Values as comparable text: the canonical JSON of each slot.
@@ -758,10 +600,10 @@ mod tests {
 
     /// Both paths on one line: if the fast path accepts it, it must agree with serde.
     fn both(line: &[u8], names: &[&str]) -> (Option<Vec<String>>, Result<Vec<String>, String>) {
-        let ks = keys(names);
+        let mut ks = keys(names);
         let paths: Vec<Path> = names.iter().map(|n| Path(vec![n.to_string()])).collect();
-        let mut fast = vec![Val::Missing; names.len()];
-        let fast = fast_extract(line, &ks, &mut fast).map(|_| render(line, &fast));
+        let mut fast = ks.new_vals();
+        let fast = fast_extract(line, &mut ks, &mut fast).map(|_| render(line, &fast[..names.len()]));
         let mut slow = vec![Val::Missing; names.len()];
         let mut scratch = Vec::new();
         let slow = slow_extract(line, &paths, false, &mut slow, &mut scratch)
@@ -770,6 +612,27 @@ mod tests {
     }
 
     const TRADE: &[u8] = br#"{"tid":"123","tno":"AwGi20200904131249","tdate":"2021-03-19","uno":"U1030","pno":"P1002","tnum":10,"tuptime":"2021-03-19T13:15:48Z"}"#;
+
+    #[test]
+    fn swar_digits_agrees_with_a_digit_loop() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..100_000 {
+            let mut bytes = [0u8; 8];
+            for b in &mut bytes {
+                *b = if rng.random_bool(0.8) {
+                    rng.random_range(b'0'..=b'9')
+                } else {
+                    rng.random()
+                };
+            }
+            let n = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+            let want = (1..8).contains(&n).then(|| {
+                let v = bytes[..n].iter().fold(0u64, |v, &c| v * 10 + (c - b'0') as u64);
+                (v, n)
+            });
+            assert_eq!(swar_digits(u64::from_le_bytes(bytes)), want, "{bytes:?}");
+        }
+    }
 
     #[test]
     fn trade_event_takes_the_fast_path() {
@@ -877,7 +740,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         let alphabet = b"{}\":,.-0123456789abtnul \\\x01\xc3\xa9";
         let names = ["tnum", "tuptime", "pno"];
-        let ks = keys(&names);
+        let mut ks = keys(&names);
         let mut index = BlockIndex::default();
         for round in 0..3_000 {
             let mut lines: Vec<Vec<u8>> = Vec::new();
@@ -915,14 +778,61 @@ mod tests {
             assert_eq!(cut.len(), lines.len(), "round {round}");
             for ((s, e), line) in cut.into_iter().zip(&lines) {
                 assert_eq!(&block[s..e], &line[..]);
-                let mut a = vec![Val::Missing; names.len()];
-                let mut b = vec![Val::Missing; names.len()];
-                let per_line = fast_extract(line, &ks, &mut a).map(|_| render(line, &a));
-                let indexed = fast_extract_indexed(&block, s, e, &index, &ks, &mut b)
-                    .map(|_| render(line, &b));
+                let mut a = ks.new_vals();
+                let mut b = ks.new_vals();
+                let per_line = fast_extract(line, &mut ks, &mut a).map(|_| render(line, &a[..names.len()]));
+                let indexed = fast_extract_indexed(&block, s, e, &index, &mut ks, &mut b)
+                    .map(|_| render(line, &b[..names.len()]));
                 assert_eq!(indexed, per_line, "{}", String::from_utf8_lossy(line));
             }
         }
+    }
+
+    #[test]
+    fn fast_envelopes_agree_with_the_full_parser_and_refuse_what_it_refuses() {
+        let names = ["tnum", "pno"];
+        let paths: Vec<Path> = names.iter().map(|n| Path(vec![n.to_string()])).collect();
+        let lines: &[&[u8]] = &[
+            br#"{"shard_id":"shardId-000000000001","sequence_number":"49","partition_key":"k","arrival":"2021-03-19T13:15:48.123Z","data":{"tid":"1","pno":"P1","tnum":10}}"#,
+            br#"{"shard_id":"s","sequence_number":"49","sub_sequence_number":3,"partition_key":"k","arrival":1616159748123,"data":{"tnum":-7,"pno":null}}"#,
+            br#"{"shard_id":"s","arrival":"2021-03-19T13:15:48Z","data":{}}"#,
+            br#"{"shard_id":"s","arrival":"2021-03-19T13:15:48Z","data":"{\"tnum\":1}","encoding":"utf8"}"#,
+            br#"{"shard_id":"s","arrival":"2021-03-19T13:15:48Z","data":"eyJ0bnVtIjoxfQ==","encoding":"base64"}"#,
+            br#"{"data":{"tnum":1},"arrival":"2021-03-19T13:15:48Z"}"#,
+            br#"{"arrival":null,"data":{"tnum":1}}"#,
+            br#"{"arrival":"2021-03-19T13:15:48Z","data":{"tnum":1,"pno":"a\"b"}}"#,
+            br#"{"arrival":"2021-03-19T13:15:48Z","data":{"tnum":1,"x":{"y":2}}}"#,
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut ks = keys(&names);
+        let mut fast_taken = 0;
+        for round in 0..20_000 {
+            let mut line = lines[round % lines.len()].to_vec();
+            if round >= lines.len() {
+                let at = rng.random_range(0..line.len());
+                line[at] = *b"{}[]\":,0a9 -.e\"".get(rng.random_range(0..17)).unwrap_or(&b'x');
+            }
+            let mut fast = ks.new_vals();
+            let got = fast_envelope(&line, &mut ks, &mut fast);
+            let mut slow = vec![Val::Missing; names.len()];
+            let mut scratch = Vec::new();
+            let want = slow_extract(&line, &paths, true, &mut slow, &mut scratch);
+            let Some(arrival) = got else { continue };
+            // An arrival the timestamp parser refuses sends the line to the full parser too
+            // (extract.rs), for its message.
+            let arrival = match arrival {
+                Val::Str(s, e) => kds_common::time::parse_timestamp(&line[s as usize..e as usize]),
+                Val::Int(ms) => Some(ms),
+                other => panic!("arrival {other:?}"),
+            };
+            let Some(arrival) = arrival else { continue };
+            fast_taken += 1;
+            let text = String::from_utf8_lossy(&line).into_owned();
+            let want = want.unwrap_or_else(|e| panic!("fast path took a bad envelope {text}: {e}"));
+            assert_eq!(render(&line, &fast[..names.len()]), render(&scratch, &slow), "{text}");
+            assert_eq!(Some(arrival), want, "{text}");
+        }
+        assert!(fast_taken > 1000, "fast path taken {fast_taken} times");
     }
 
     #[test]
