@@ -4,8 +4,7 @@
 //! its groups' accumulators. Event and arrival time close windows when the watermark (max time
 //! seen − allowed lateness) reaches their end; rowtime closes them when the clock does.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -13,11 +12,18 @@ use anyhow::anyhow;
 use kds_common::io::Output;
 use serde_json::Value;
 
-use crate::agg::{Acc, Overflow};
-use crate::output::{Format, Marker, RowWriter};
-use crate::query::{Aggregate, Path, Query, TimeBasis};
+use crate::agg::Acc;
 use crate::extract::{Extractor, TimestampCache};
+use crate::output::{Format, Marker, RowWriter};
+use crate::query::{Path, Query, TimeBasis};
 use crate::scan::Val;
+
+mod emit;
+mod late;
+mod windows;
+
+use windows::{new_accs, window_index};
+pub use windows::{FxHasher, Groups, Win};
 
 /// Event and arrival times must lie in the years 0000–9999 (what RFC 3339 can write): an epoch
 /// millisecond integer outside is a bad timestamp, not a window no date can name.
@@ -89,115 +95,6 @@ pub struct Stats {
     pub bad: u64,
     pub windows: u64,
     pub rows: u64,
-}
-
-/// FxHash: group keys are short and trusted enough; SipHash would cost more than the lookup.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
-        }
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
-/// The groups of one window.
-#[derive(Debug, Clone)]
-pub enum Groups {
-    /// No group-by: one set of accumulators.
-    Single(Vec<Acc>),
-    /// Group key (JSON values joined by NUL) → accumulators.
-    Map(FxMap<Box<[u8]>, Vec<Acc>>),
-}
-
-/// One window's state.
-#[derive(Debug, Clone)]
-pub struct Win {
-    pub start: i64,
-    pub groups: Groups,
-    /// Some contribution was emitted on a signal before its window closed (merge input).
-    pub not_final: bool,
-}
-
-fn new_accs(aggs: &[Aggregate]) -> Vec<Acc> {
-    aggs.iter().map(|a| Acc::new(a.func)).collect()
-}
-
-impl Win {
-    fn new(start: i64, query: &Query) -> Win {
-        Win {
-            start,
-            groups: if query.group_by.is_empty() {
-                Groups::Single(new_accs(&query.aggregates))
-            } else {
-                Groups::Map(FxMap::default())
-            },
-            not_final: false,
-        }
-    }
-
-    #[inline]
-    fn accs(&mut self, key: &[u8], aggs: &[Aggregate]) -> &mut Vec<Acc> {
-        match &mut self.groups {
-            Groups::Single(accs) => accs,
-            Groups::Map(map) => {
-                if !map.contains_key(key) {
-                    map.insert(key.into(), new_accs(aggs));
-                }
-                map.get_mut(key).expect("inserted above")
-            }
-        }
-    }
-
-    /// Merges another window's state into this one.
-    pub fn merge(&mut self, other: &Win, aggs: &[Aggregate], strict: bool) -> Result<(), Overflow> {
-        self.not_final |= other.not_final;
-        match &other.groups {
-            Groups::Single(b) => {
-                let a = self.accs(b"", aggs);
-                for (x, y) in a.iter_mut().zip(b) {
-                    x.merge(y, strict)?;
-                }
-            }
-            Groups::Map(m) => {
-                for (k, b) in m {
-                    let a = self.accs(k, aggs);
-                    for (x, y) in a.iter_mut().zip(b) {
-                        x.merge(y, strict)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Groups in output order: by key bytes.
-    fn sorted(&self) -> Vec<(&[u8], &Vec<Acc>)> {
-        match &self.groups {
-            Groups::Single(a) => vec![(&b""[..], a)],
-            Groups::Map(m) => {
-                let mut v: Vec<(&[u8], &Vec<Acc>)> = m.iter().map(|(k, a)| (&**k, a)).collect();
-                v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                v
-            }
-        }
-    }
 }
 
 /// The engine. Output goes to an [`Output`]; diagnostics (bad lines) to `diag`.
@@ -574,253 +471,6 @@ impl Engine {
         Ok(())
     }
 
-    /// A record for a window already closed.
-    fn late(&mut self, line: &[u8], line_no: u64, ws: i64, text: &[u8]) -> anyhow::Result<()> {
-        self.stats.late += 1;
-        match &self.o.late {
-            LatePolicy::Drop => Ok(()),
-            LatePolicy::Side(_) => {
-                if let Some(side) = &mut self.side {
-                    side.write_line(line)?;
-                }
-                Ok(())
-            }
-            LatePolicy::Emit => {
-                // Partial rows are additive: the correction is the late record alone. Final
-                // rows are upserts: the window's updated full row for that group.
-                let mut win = if self.o.partial {
-                    Win::new(ws, &self.q)
-                } else {
-                    self.closed
-                        .remove(&ws)
-                        .unwrap_or_else(|| Win::new(ws, &self.q))
-                };
-                let vals = &self.ex.vals;
-                let accs = win.accs(&self.key, &self.q.aggregates);
-                for (acc, slot) in accs.iter_mut().zip(&self.agg_slots) {
-                    if acc
-                        .add(slot.map(|s| vals[s]), text, &mut self.dkey, self.o.strict)
-                        .is_err()
-                    {
-                        return Err(anyhow!(
-                            "line {line_no}: integer sum overflows i64 (--strict)"
-                        ));
-                    }
-                }
-                let accs = win.accs(&self.key, &self.q.aggregates).clone();
-                let marker = Marker {
-                    late: true,
-                    not_final: false,
-                };
-                self.rows
-                    .write(&mut self.out, ws, self.q.size_ms, &self.key, &accs, marker)?;
-                self.stats.rows = self.rows.rows;
-                if !self.o.partial {
-                    self.closed.insert(ws, win);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// A partial row from another process (`--merge`), its window start as its time.
-    fn push_partial(&mut self, line: &[u8], line_no: u64) -> anyhow::Result<()> {
-        let win = match self.parse_partial(line) {
-            Ok(w) => w,
-            Err(msg) => return self.bad(line_no, &msg),
-        };
-        let ws = win.start;
-        let size = self.q.size_ms;
-        if !self.batch && ws.saturating_add(size) <= self.closed_upto {
-            self.stats.late += 1;
-            if let LatePolicy::Side(_) = self.o.late {
-                if let Some(side) = &mut self.side {
-                    side.write_line(line)?;
-                }
-            }
-            return Ok(());
-        }
-        let idx = window_index(&mut self.windows, &mut self.hint, ws, &self.q);
-        if self.windows[idx]
-            .merge(&win, &self.q.aggregates, self.o.strict)
-            .is_err()
-        {
-            return Err(anyhow!(
-                "line {line_no}: integer sum overflows i64 (--strict)"
-            ));
-        }
-        self.stats.records += 1;
-        if ws > self.max_time && !self.batch {
-            self.max_time = ws;
-            let wm = ws
-                .saturating_sub(self.o.allowed_lateness_ms)
-                .max(MIN_TIME_MS);
-            if wm >= self.closed_upto.saturating_add(size) {
-                self.close_until(wm)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn parse_partial(&self, line: &[u8]) -> Result<Win, String> {
-        let v: Value = serde_json::from_slice(line).map_err(|e| format!("not valid JSON: {e}"))?;
-        if v.get("kds_window_partial").is_none() {
-            return Err("not a partial row (make it with kds-window --partial)".into());
-        }
-        let time = |k: &str| {
-            v.get(k)
-                .and_then(Value::as_str)
-                .and_then(|s| kds_common::time::parse_timestamp(s.as_bytes()))
-                .filter(|t| (MIN_TIME_MS..=MAX_TIME_MS).contains(t))
-                .ok_or_else(|| format!("partial row without a valid {k}"))
-        };
-        let start = time("window_start")?;
-        let end = time("window_end")?;
-        if end - start != self.q.size_ms {
-            return Err(format!(
-                "partial row is for a window of {} ms, this query's --size is {} ms",
-                end - start,
-                self.q.size_ms
-            ));
-        }
-        let key = v
-            .get("key")
-            .and_then(Value::as_array)
-            .ok_or("partial row without a key array")?;
-        if key.len() != self.q.group_by.len() {
-            return Err(format!(
-                "partial row has {} group-by values, this query has {}",
-                key.len(),
-                self.q.group_by.len()
-            ));
-        }
-        let mut key_bytes = Vec::new();
-        for (j, k) in key.iter().enumerate() {
-            if j > 0 {
-                key_bytes.push(0);
-            }
-            let _ = serde_json::to_writer(&mut key_bytes, k);
-        }
-        let states = v
-            .get("aggs")
-            .and_then(Value::as_object)
-            .ok_or("partial row without aggs")?;
-        let mut accs = Vec::with_capacity(self.q.aggregates.len());
-        for a in &self.q.aggregates {
-            let s = states
-                .get(&a.name)
-                .ok_or_else(|| format!("partial row has no state for aggregate {}", a.name))?;
-            accs.push(Acc::from_partial(a, s)?);
-        }
-        let mut win = Win::new(start, &self.q);
-        win.not_final = v.get("final") == Some(&Value::Bool(false));
-        match &mut win.groups {
-            Groups::Single(a) => *a = accs,
-            Groups::Map(m) => {
-                m.insert(key_bytes.into_boxed_slice(), accs);
-            }
-        }
-        Ok(win)
-    }
-
-    /// Emits every open window ending at or before `limit`, in order, then flushes.
-    fn close_until(&mut self, limit: i64) -> anyhow::Result<()> {
-        let size = self.q.size_ms;
-        let mut emitted = false;
-        while self
-            .windows
-            .first()
-            .is_some_and(|w| w.start.saturating_add(size) <= limit)
-        {
-            let win = self.windows.remove(0);
-            self.emit_window(win, Marker::default())?;
-            emitted = true;
-        }
-        self.hint = 0;
-        if self.o.emit_empty {
-            if let Some(e) = self.emitted_upto {
-                let first_open = self.windows.first().map_or(i64::MAX, |w| w.start);
-                let mut e = self.skip_long_gap(e, first_open.min(self.window_of(limit)));
-                while e.saturating_add(size) <= limit && e < first_open {
-                    let win = Win::new(e, &self.q);
-                    self.emit_window(win, Marker::default())?;
-                    emitted = true;
-                    e += size;
-                }
-            }
-        }
-        let boundary = limit.div_euclid(size) * size;
-        self.closed_upto = self.closed_upto.max(boundary);
-        if emitted {
-            self.out.flush()?;
-        }
-        Ok(())
-    }
-
-    /// `--emit-empty` is to fill the empty windows `from..to`: returns where to start, which is
-    /// `to` (with a message on stderr) when that is over [`MAX_EMPTY_RUN`] windows.
-    fn skip_long_gap(&mut self, from: i64, to: i64) -> i64 {
-        let n = (i128::from(to) - i128::from(from)) / i128::from(self.q.size_ms);
-        if n <= i128::from(MAX_EMPTY_RUN) {
-            return from;
-        }
-        let _ = writeln!(
-            self.diag,
-            "kds-window: --emit-empty: skipped {n} empty windows from {} to {} (more than {MAX_EMPTY_RUN} in a row)",
-            kds_common::time::rfc3339_ms(from),
-            kds_common::time::rfc3339_ms(to)
-        );
-        self.emitted_upto = Some(to);
-        to
-    }
-
-    /// Writes one window's rows (filling empty windows before it with `--emit-empty`).
-    fn emit_window(&mut self, win: Win, marker: Marker) -> anyhow::Result<()> {
-        let size = self.q.size_ms;
-        if self.o.emit_empty {
-            if let Some(e) = self.emitted_upto {
-                let mut e = self.skip_long_gap(e, win.start);
-                while e < win.start {
-                    let empty = Win::new(e, &self.q);
-                    self.write_window(&empty, marker)?;
-                    e += size;
-                }
-            }
-        }
-        self.write_window(&win, marker)?;
-        self.emitted_upto = Some(self.emitted_upto.unwrap_or(i64::MIN).max(win.start + size));
-        if self.o.late == LatePolicy::Emit && !self.o.partial {
-            self.closed.insert(win.start, win);
-        }
-        Ok(())
-    }
-
-    fn write_window(&mut self, win: &Win, marker: Marker) -> anyhow::Result<()> {
-        let marker = Marker {
-            not_final: marker.not_final || win.not_final,
-            ..marker
-        };
-        self.stats.windows += 1;
-        let size = self.q.size_ms;
-        match &win.groups {
-            Groups::Map(m) if m.is_empty() => {
-                // An empty window with group-by (`--emit-empty`): one row, NULL groups.
-                let key = vec![b"null".to_vec(); self.q.group_by.len()].join(&0u8);
-                let accs = new_accs(&self.q.aggregates);
-                self.rows
-                    .write(&mut self.out, win.start, size, &key, &accs, marker)?;
-            }
-            _ => {
-                for (key, accs) in win.sorted() {
-                    self.rows
-                        .write(&mut self.out, win.start, size, key, accs, marker)?;
-                }
-            }
-        }
-        self.stats.rows = self.rows.rows;
-        Ok(())
-    }
-
     /// End of input (`signal` false) or a signal (`signal` true: rows marked `"final":false`):
     /// emits every open window in order and flushes.
     pub fn finish(&mut self, signal: bool) -> anyhow::Result<()> {
@@ -866,23 +516,4 @@ impl Engine {
         }
         Ok(())
     }
-}
-
-/// Index of the open window starting at `ws`, created when missing.
-#[inline]
-fn window_index(windows: &mut Vec<Win>, hint: &mut usize, ws: i64, q: &Query) -> usize {
-    if let Some(w) = windows.get(*hint) {
-        if w.start == ws {
-            return *hint;
-        }
-    }
-    let idx = match windows.binary_search_by_key(&ws, |w| w.start) {
-        Ok(i) => i,
-        Err(i) => {
-            windows.insert(i, Win::new(ws, q));
-            i
-        }
-    };
-    *hint = idx;
-    idx
 }

@@ -34,8 +34,7 @@ fn ms_of_minute(b: &[u8]) -> Option<i64> {
 impl TimestampCache {
     #[inline]
     pub fn parse(&mut self, b: &[u8]) -> Option<i64> {
-        if self.valid && b.len() >= 20 && b[16] == self.prefix[16] && b[..16] == self.prefix[..16]
-        {
+        if self.valid && b.len() >= 20 && b[16] == self.prefix[16] && b[..16] == self.prefix[..16] {
             if let Some(ms) = ms_of_minute(b) {
                 return Some(self.base + ms);
             }

@@ -13,8 +13,8 @@ use crate::query::Path;
 mod index;
 mod keys;
 
-pub use index::BlockIndex;
 use index::next_bit;
+pub use index::BlockIndex;
 use keys::load8;
 pub use keys::{FastKey, FastKeys};
 
@@ -603,7 +603,8 @@ mod tests {
         let mut ks = keys(names);
         let paths: Vec<Path> = names.iter().map(|n| Path(vec![n.to_string()])).collect();
         let mut fast = ks.new_vals();
-        let fast = fast_extract(line, &mut ks, &mut fast).map(|_| render(line, &fast[..names.len()]));
+        let fast =
+            fast_extract(line, &mut ks, &mut fast).map(|_| render(line, &fast[..names.len()]));
         let mut slow = vec![Val::Missing; names.len()];
         let mut scratch = Vec::new();
         let slow = slow_extract(line, &paths, false, &mut slow, &mut scratch)
@@ -627,7 +628,9 @@ mod tests {
             }
             let n = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
             let want = (1..8).contains(&n).then(|| {
-                let v = bytes[..n].iter().fold(0u64, |v, &c| v * 10 + (c - b'0') as u64);
+                let v = bytes[..n]
+                    .iter()
+                    .fold(0u64, |v, &c| v * 10 + (c - b'0') as u64);
                 (v, n)
             });
             assert_eq!(swar_digits(u64::from_le_bytes(bytes)), want, "{bytes:?}");
@@ -780,7 +783,8 @@ mod tests {
                 assert_eq!(&block[s..e], &line[..]);
                 let mut a = ks.new_vals();
                 let mut b = ks.new_vals();
-                let per_line = fast_extract(line, &mut ks, &mut a).map(|_| render(line, &a[..names.len()]));
+                let per_line =
+                    fast_extract(line, &mut ks, &mut a).map(|_| render(line, &a[..names.len()]));
                 let indexed = fast_extract_indexed(&block, s, e, &index, &mut ks, &mut b)
                     .map(|_| render(line, &b[..names.len()]));
                 assert_eq!(indexed, per_line, "{}", String::from_utf8_lossy(line));
@@ -810,7 +814,9 @@ mod tests {
             let mut line = lines[round % lines.len()].to_vec();
             if round >= lines.len() {
                 let at = rng.random_range(0..line.len());
-                line[at] = *b"{}[]\":,0a9 -.e\"".get(rng.random_range(0..17)).unwrap_or(&b'x');
+                line[at] = *b"{}[]\":,0a9 -.e\""
+                    .get(rng.random_range(0..17))
+                    .unwrap_or(&b'x');
             }
             let mut fast = ks.new_vals();
             let got = fast_envelope(&line, &mut ks, &mut fast);
@@ -829,7 +835,11 @@ mod tests {
             fast_taken += 1;
             let text = String::from_utf8_lossy(&line).into_owned();
             let want = want.unwrap_or_else(|e| panic!("fast path took a bad envelope {text}: {e}"));
-            assert_eq!(render(&line, &fast[..names.len()]), render(&scratch, &slow), "{text}");
+            assert_eq!(
+                render(&line, &fast[..names.len()]),
+                render(&scratch, &slow),
+                "{text}"
+            );
             assert_eq!(Some(arrival), want, "{text}");
         }
         assert!(fast_taken > 1000, "fast path taken {fast_taken} times");

@@ -79,7 +79,10 @@ fn tail_envelope(record: &str, i: usize, arrival: &Value, form: usize) -> String
     // An escape in a member the engine does not need (the fast path refuses the line).
     let key = if form == 5 { "k\\\"1" } else { "AwGi20210319" };
     let (data, encoding) = match form {
-        2 => (json!(format!("{record}\n")).to_string(), ",\"encoding\":\"utf8\""),
+        2 => (
+            json!(format!("{record}\n")).to_string(),
+            ",\"encoding\":\"utf8\"",
+        ),
         3 => {
             let b64 = base64::engine::general_purpose::STANDARD.encode(record);
             (json!(b64).to_string(), ",\"encoding\":\"base64\"")

@@ -45,7 +45,10 @@ impl Mapping {
             // SAFETY: MADV_DONTNEED on a private read-only file mapping only drops pages; a
             // page read again would be faulted back in from the file, unchanged (no private
             // writes exist to lose). Nothing before `pos` is read again anyway.
-            let _ = unsafe { self.map.unchecked_advise_range(UncheckedAdvice::DontNeed, 0, upto) };
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(UncheckedAdvice::DontNeed, 0, upto)
+            };
         }
     }
 }

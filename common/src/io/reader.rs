@@ -203,7 +203,8 @@ impl LineReader {
             let bytes = &self.stored(store)[s..e];
             // A block ends with `\n` but the last of a source, whose last line may lack it.
             let unterminated = bytes.last().is_some_and(|&b| b != b'\n');
-            self.next_line += (memchr::memchr_iter(b'\n', bytes).count() + unterminated as usize) as u64;
+            self.next_line +=
+                (memchr::memchr_iter(b'\n', bytes).count() + unterminated as usize) as u64;
         }
     }
 
@@ -752,7 +753,9 @@ mod tests {
     fn bytes_appended_to_a_mapped_file_while_it_is_read_are_read_too() {
         let dir = tempfile::tempdir().unwrap();
         let (a, mut want) = big_file(dir.path(), "a", false);
-        let mut input = LineReader::open(std::slice::from_ref(&a)).unwrap().map_large_files();
+        let mut input = LineReader::open(std::slice::from_ref(&a))
+            .unwrap()
+            .map_large_files();
         let mut blocks = Vec::new();
         match input.next(Duration::from_millis(50)).unwrap() {
             Next::Block(b) => blocks.push((b.first_line, b.bytes.to_vec())),

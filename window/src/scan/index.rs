@@ -148,4 +148,3 @@ pub(super) fn next_bit(bits: &[u64], from: usize) -> Option<usize> {
         m = *bits.get(w)?;
     }
 }
-

@@ -58,6 +58,8 @@ impl FastKey {
 #[derive(Debug, Clone, Copy)]
 struct Member {
     word: u64,
+    /// The key's bytes of a word loaded at its start.
+    mask: u64,
     len: u32,
     slot: u32,
 }
@@ -95,7 +97,7 @@ impl FastKeys {
     pub(super) fn slot(&mut self, m: usize, b: &[u8], ks: usize, ke: usize) -> usize {
         let len = ke - ks;
         if let (Some(seen), Some(x)) = (self.shape.get(m), load8(b, ks)) {
-            if seen.len as usize == len && len <= 8 && x & low_bytes_mask(len) == seen.word {
+            if seen.len as usize == len && x & seen.mask == seen.word {
                 return seen.slot as usize;
             }
         }
@@ -116,6 +118,7 @@ impl FastKeys {
         if let (true, true, Some(x)) = (len <= 8, self.shape.len() == m, load8(b, ks)) {
             self.shape.push(Member {
                 word: x & low_bytes_mask(len),
+                mask: low_bytes_mask(len),
                 len: len as u32,
                 slot: slot as u32,
             });
