@@ -10,11 +10,22 @@ use crate::scan::{
 /// Parses `YYYY-MM-DDTHH:MM:SSZ` and `YYYY-MM-DDTHH:MM:SS.mmmZ` quickly when only the seconds
 /// (and milliseconds) differ from the last one parsed; anything else goes through
 /// [`kds_common::time::parse_timestamp`].
-#[derive(Default)]
 pub struct TimestampCache {
-    prefix: [u8; 17],
+    /// The first 16 bytes of the last timestamp cached (`YYYY-MM-DDTHH:MM`), then its `:`; all
+    /// 0xFF (never in a timestamp: not UTF-8) until one is.
+    head: u128,
+    colon: u8,
     base: i64,
-    valid: bool,
+}
+
+impl Default for TimestampCache {
+    fn default() -> TimestampCache {
+        TimestampCache {
+            head: u128::MAX,
+            colon: 0xFF,
+            base: 0,
+        }
+    }
 }
 
 /// Milliseconds into the minute of the `SSZ` or `SS.mmmZ` tail of a timestamp (from byte 17),
@@ -34,17 +45,21 @@ fn ms_of_minute(b: &[u8]) -> Option<i64> {
 impl TimestampCache {
     #[inline]
     pub fn parse(&mut self, b: &[u8]) -> Option<i64> {
-        if self.valid && b.len() >= 20 && b[16] == self.prefix[16] && b[..16] == self.prefix[..16] {
-            if let Some(ms) = ms_of_minute(b) {
-                return Some(self.base + ms);
+        if let (Some(head), Some(&colon)) = (b.get(..16), b.get(16)) {
+            let head = u128::from_le_bytes(head.try_into().ok()?);
+            // One compare of the whole minute, no branch per byte.
+            if (head ^ self.head) | ((colon ^ self.colon) as u128) == 0 {
+                if let Some(ms) = ms_of_minute(b) {
+                    return Some(self.base + ms);
+                }
             }
         }
         let ms = kds_common::time::parse_timestamp(b)?;
         if let Some(into_minute) = ms_of_minute(b) {
             if b[16] == b':' {
-                self.prefix.copy_from_slice(&b[..17]);
+                self.head = u128::from_le_bytes(b[..16].try_into().ok()?);
+                self.colon = b':';
                 self.base = ms - into_minute;
-                self.valid = true;
             }
         }
         Some(ms)
