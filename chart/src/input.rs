@@ -4,28 +4,28 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use anyhow::Context;
 use kds_common::diag;
+use kds_common::first_few::{self, FirstFew};
 
 use crate::data::{parse_row, Fields, Store};
 
 /// How many bad lines are described one by one; after that only the total is printed.
-pub const BAD_LINES_SHOWN: u64 = 5;
+pub const BAD_LINES_SHOWN: u64 = first_few::SHOWN;
 
 /// Bad-line messages on stderr: the first few in full, then a count. While the live view owns
 /// the terminal they are held back (stderr is usually that terminal) and printed after it.
 #[derive(Debug, Default)]
 pub struct BadLines {
-    total: AtomicU64,
+    counted: FirstFew,
     held: Mutex<Option<Vec<String>>>,
 }
 
 impl BadLines {
     pub fn total(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
+        self.counted.seen()
     }
 
     /// Holds messages back until [`BadLines::release`].
@@ -44,10 +44,9 @@ impl BadLines {
     }
 
     pub fn report(&self, source: &str, line: u64, reason: &str) {
-        let n = self.total.fetch_add(1, Ordering::Relaxed) + 1;
-        if n > BAD_LINES_SHOWN {
+        let Some(n) = self.counted.next() else {
             return;
-        }
+        };
         let mut message = format!("kds-chart: {source}line {line}: {reason}");
         if n == BAD_LINES_SHOWN {
             message.push_str(" (further bad lines are only counted)");
@@ -61,7 +60,7 @@ impl BadLines {
     /// The closing count, when some lines were not described.
     pub fn summary(&self) {
         let total = self.total();
-        if total > BAD_LINES_SHOWN {
+        if self.counted.unshown() > 0 {
             diag!("kds-chart: {total} bad lines in total (passed through, not drawn)");
         }
     }

@@ -14,8 +14,10 @@ macro_rules! diag {
 }
 
 pub mod cli;
+pub mod clock;
 pub mod duration;
 pub mod exit;
+pub mod first_few;
 pub mod io;
 pub mod json;
 pub mod kpl;

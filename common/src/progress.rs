@@ -138,9 +138,8 @@ pub fn claim_terminal(tty: &impl AsRawFd) -> Option<File> {
         .write(true)
         .open(path)
         .ok()?;
-    // SAFETY: flock on a file descriptor we own and keep open; no memory is involved.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-    locked.then_some(file)
+    // std's try_lock is flock(LOCK_EX | LOCK_NB) on Linux: held while `file` stays open.
+    file.try_lock().is_ok().then_some(file)
 }
 
 /// `$TMPDIR/kds-progress-<uid>-<device>.lock`, the device being the terminal's own (`/dev/tty`

@@ -17,6 +17,12 @@ impl SplitMix64 {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
+
+    /// Uniform in `[0, 1)` (testkit's fault proxy draws its fault probabilities with it).
+    #[inline]
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 /// xoshiro256** (Blackman and Vigna).
@@ -70,14 +76,6 @@ pub fn scale32(x: u64, n: u32) -> u32 {
     (((x & 0xFFFF_FFFF) * n as u64) >> 32) as u32
 }
 
-/// A probability as a threshold on a uniform u64 draw: `draw < threshold` happens with
-/// probability `p` (to within 2^-64).
-#[inline]
-pub fn threshold(p: f64) -> u64 {
-    // `as` saturates: p = 1 gives u64::MAX.
-    (p * 18_446_744_073_709_551_616.0) as u64
-}
-
 /// A random seed for runs without `--seed`: the process's hash keys, the time and the pid.
 pub fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -91,6 +89,18 @@ pub fn random_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splitmix_unit_draws_are_deterministic_and_uniformish() {
+        let mut a = SplitMix64(7);
+        let mut b = SplitMix64(7);
+        let xs: Vec<f64> = (0..1000).map(|_| a.next_f64()).collect();
+        let ys: Vec<f64> = (0..1000).map(|_| b.next_f64()).collect();
+        assert_eq!(xs, ys);
+        assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+        let below_half = xs.iter().filter(|x| **x < 0.5).count();
+        assert!((400..600).contains(&below_half), "{below_half}");
+    }
 
     #[test]
     fn same_seed_same_sequence_different_seed_differs() {
@@ -134,15 +144,5 @@ mod tests {
         }
         // Each bucket expects 1000; 6 sigma is about 190.
         assert!(seen.iter().all(|&n| (810..=1190).contains(&n)), "{seen:?}");
-    }
-
-    #[test]
-    fn thresholds_hit_their_probability() {
-        assert_eq!(threshold(0.0), 0);
-        assert_eq!(threshold(1.0), u64::MAX);
-        let t = threshold(0.25);
-        let mut r = Rng::seeded(3);
-        let hits = (0..100_000).filter(|_| r.next_u64() < t).count();
-        assert!((24_300..=25_700).contains(&hits), "{hits}");
     }
 }

@@ -10,8 +10,8 @@ use kds_common::signal::Shutdown;
 use crate::clock::Clock;
 use crate::event::{self, Fields, Format, Malformed, Template, TidCounter, TimeStrings};
 use crate::keys::{KeyPicker, KEY_BASE};
+use crate::rng::{scale32, threshold, Rng};
 use crate::Config;
-use kds_common::rng::{scale32, threshold, Rng};
 
 /// Lag of an out-of-order event: 1..=this many seconds, kept inside the current minute.
 pub const OUT_OF_ORDER_MAX_LAG_S: i64 = 5;

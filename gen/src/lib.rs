@@ -2,13 +2,13 @@
 //!
 //! `lib.rs` holds the flags ([`Args`]), their validation into a [`Config`] (before any I/O)
 //! and [`run`]; `generate.rs` is the loop, `event.rs` the formatting, `clock.rs` real vs
-//! simulated time, `kds_common::rng` the PRNG and `keys.rs` the (skewed) key choice.
+//! simulated time, `rng.rs` the PRNG (kds-common's) and `keys.rs` the (skewed) key choice.
 
 pub mod clock;
 pub mod event;
 pub mod generate;
 pub mod keys;
-pub use kds_common::rng;
+pub mod rng;
 
 use std::io::Write;
 use std::path::PathBuf;

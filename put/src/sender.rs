@@ -3,7 +3,7 @@
 //! collector with the backoff to wait (`collect.rs` re-packs them).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use kds_aws::kinesis::KinesisApi;
 use kds_aws::retry::{describe, entry_is_retryable, Backoff, ErrorClass, Failure};
+use kds_common::first_few::FirstFew;
 use kds_common::io::Output;
 
 use crate::batch::{Entry, Origin};
@@ -20,15 +21,12 @@ use crate::shard_map::ShardMap;
 use crate::stats::Stats;
 use kds_common::rng::Rng;
 
-/// How many per-line problems of each kind are printed on stderr before only counting.
-pub const MAX_REPORTED: u64 = 5;
-
 /// Where results go: receipts on stdout, dead letters to a file, first problems on stderr.
 pub struct Sink {
     receipts: Option<Mutex<Output>>,
     dead_letters: Option<Mutex<Output>>,
-    reported_bad: AtomicU64,
-    reported_failed: AtomicU64,
+    reported_bad: FirstFew,
+    reported_failed: FirstFew,
     write_error: Mutex<Option<io::Error>>,
     broken: AtomicBool,
 }
@@ -38,8 +36,8 @@ impl Sink {
         Sink {
             receipts: receipts.map(Mutex::new),
             dead_letters: dead_letters.map(Mutex::new),
-            reported_bad: AtomicU64::new(0),
-            reported_failed: AtomicU64::new(0),
+            reported_bad: FirstFew::new(),
+            reported_failed: FirstFew::new(),
             write_error: Mutex::new(None),
             broken: AtomicBool::new(false),
         }
@@ -89,14 +87,14 @@ impl Sink {
 
     /// Prints `kds-put: line N: message` for the first few bad lines.
     pub fn report_bad_line(&self, line: u64, message: &str) {
-        if self.reported_bad.fetch_add(1, Ordering::Relaxed) < MAX_REPORTED {
+        if self.reported_bad.next().is_some() {
             kds_common::diag!("kds-put: line {line}: {message}");
         }
     }
 
     /// Prints the first few delivery failures.
     pub fn report_failure(&self, line: u64, attempts: u32, code: &str, message: &str) {
-        if self.reported_failed.fetch_add(1, Ordering::Relaxed) < MAX_REPORTED {
+        if self.reported_failed.next().is_some() {
             kds_common::diag!(
                 "kds-put: line {line}: not delivered after {attempts} attempt{}: {code}: {message}",
                 if attempts == 1 { "" } else { "s" }
@@ -106,8 +104,7 @@ impl Sink {
 
     /// Counts of problems that were not printed: (bad lines, failures).
     pub fn unreported(&self) -> (u64, u64) {
-        let left = |c: &AtomicU64| c.load(Ordering::Relaxed).saturating_sub(MAX_REPORTED);
-        (left(&self.reported_bad), left(&self.reported_failed))
+        (self.reported_bad.unshown(), self.reported_failed.unshown())
     }
 }
 

@@ -15,34 +15,8 @@ use std::collections::HashMap;
 
 use crate::input::Dest;
 
-/// Source of "now" in milliseconds; the sink uses the system clock, tests a manual one.
-pub trait Clock: Send + Sync {
-    fn now_ms(&self) -> i64;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        kds_common::time::now_ms()
-    }
-}
-
-/// A test clock moved by hand.
-#[derive(Default)]
-pub struct ManualClock(pub std::sync::atomic::AtomicI64);
-
-impl ManualClock {
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
+// One clock for the tools that act on wall-clock time (kds-common); re-exported for the sink.
+pub use kds_common::clock::{Clock, ManualClock, SystemClock};
 
 #[derive(Debug)]
 struct Buffer {

@@ -20,9 +20,8 @@
 //! same file: it exits 1 with a message naming the file.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -95,18 +94,17 @@ impl Checkpoint {
             .mode(0o600)
             .open(&lock_path)
             .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
-        // SAFETY: flock on a descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                bail!(
-                    "checkpoint {} is in use by another kds-tail (lock {} is held); not starting",
-                    path.display(),
-                    lock_path.display()
-                );
+        // std's try_lock is flock(LOCK_EX | LOCK_NB) on Linux: held until `lock` is closed.
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => bail!(
+                "checkpoint {} is in use by another kds-tail (lock {} is held); not starting",
+                path.display(),
+                lock_path.display()
+            ),
+            Err(TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("cannot lock {}", lock_path.display()))
             }
-            return Err(err).with_context(|| format!("cannot lock {}", lock_path.display()));
         }
         let state = match std::fs::read(path) {
             Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => None,

@@ -34,6 +34,10 @@
 //! - [`list_objects_all`], [`list_keys`]: S3 read-back.
 //! - [`reliability`]: `wait_with_rusage(&mut child)` (exit status + the child's peak RSS),
 //!   `Scale::from_env()` (`KDS_RELIABILITY=full`), `Figures` recorded for `bench/RELIABILITY.md`.
+//! - [`process`]: `Watchdog::start(what, limit)`, `spawn(name, cmd)` → `Proc` (`signal`, `alive`,
+//!   `finish(&wd)` → status and peak RSS), `collect`, `feed`, `tee`: children bounded in time,
+//!   never a recycled pid killed.
+//! - [`tally`]: `split_concatenated_json`, `s3_records`, `Tally::of(sent, got)`, `Rss`.
 //! - [`usage`]: `assert_usage_shape(tool, stderr)` (one line, or clap's message ending in the
 //!   `--help` hint).
 //! - [`bin_path`]`(name)`: another crate's binary (reused when fresh, else `cargo build -p name`).
@@ -45,8 +49,10 @@ mod stack;
 mod stream;
 
 pub mod fault_proxy;
+pub mod process;
 pub mod recorder;
 pub mod reliability;
+pub mod tally;
 pub mod usage;
 
 pub use bin::bin_path;

@@ -13,109 +13,20 @@
 //! lost) for bench/RELIABILITY.md.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use testkit::reliability::{wait_with_rusage, Figures};
+use testkit::reliability::Figures;
 use testkit::{list_objects_all, read_stream_all, Stack, TestBucket, TestStream};
 
 // ---------------------------------------------------------------------------------------------
 // Running a child under a watchdog
 // ---------------------------------------------------------------------------------------------
 
-struct Run {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: String,
-    rss_kib: u64,
-    seconds: f64,
-}
-
-/// Runs `cmd` with `stdin` fed from a thread (None: /dev/null), collecting stdout and stderr,
-/// and kills it (failing the test) if it has not exited within `limit`.
-fn run_bounded(mut cmd: Command, stdin: Option<Vec<u8>>, limit: Duration) -> Run {
-    // Program and arguments only: the environment may hold credentials.
-    let what = format!(
-        "{:?} {:?}",
-        cmd.get_program(),
-        cmd.get_args().collect::<Vec<_>>()
-    );
-    let what = what.chars().take(300).collect::<String>();
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let started = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-    let writer = match (child.stdin.take(), stdin) {
-        (Some(mut pipe), Some(bytes)) => Some(std::thread::spawn(move || {
-            // The tool may stop reading early (e.g. on an error): a broken pipe is fine here.
-            let _ = pipe.write_all(&bytes);
-        })),
-        _ => None,
-    };
-    let mut out_pipe = child.stdout.take().expect("stdout piped");
-    let mut err_pipe = child.stderr.take().expect("stderr piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out_pipe.read_to_end(&mut v);
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err_pipe.read_to_end(&mut v);
-        v
-    });
-    let pid = child.id() as libc::pid_t;
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let fired = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let fired = Arc::clone(&fired);
-        std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
-                fired.store(true, Ordering::SeqCst);
-                // SAFETY: plain kill(2) of our own child, not reaped yet (we wait for it).
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        })
-    };
-    let (status, rss_kib) = wait_with_rusage(&mut child).expect("wait4");
-    let _ = done_tx.send(());
-    let _ = watchdog.join();
-    if let Some(w) = writer {
-        let _ = w.join();
-    }
-    let stdout = out_reader.join().expect("stdout reader");
-    let stderr = String::from_utf8_lossy(&err_reader.join().expect("stderr reader")).into_owned();
-    assert!(
-        !fired.load(Ordering::SeqCst),
-        "watchdog: {what} did not finish within {limit:?}; stderr:\n{}",
-        tail_of(&stderr)
-    );
-    Run {
-        status,
-        stdout,
-        stderr,
-        rss_kib,
-        seconds: started.elapsed().as_secs_f64(),
-    }
-}
-
-fn tail_of(s: &str) -> &str {
-    let cut = s.len().saturating_sub(3000);
-    let mut i = cut;
-    while !s.is_char_boundary(i) {
-        i += 1;
-    }
-    &s[i..]
-}
+// One copy of the bounded run for every test crate: testkit::process::run_bounded (it names the
+// command, never its environment, and shows the end of stderr when it fires).
+use testkit::process::{run_bounded, tail_of, Bounded as Run};
 
 /// No panic: a normal exit (not a signal), status not 101, no panic message.
 fn assert_no_panic(tool: &str, run: &Run) {

@@ -13,43 +13,15 @@
 //! says why not `wait4`'s `ru_maxrss`), recorded in `target/reliability/`.
 //! Every child runs under a watchdog; no wall-clock assertions.
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::fault_proxy::{FaultConfig, FaultProxy};
-use testkit::reliability::{wait_with_rusage, Figures, HwmSampler, Scale};
+use testkit::process::{collect, run_bounded, Watchdog};
+use testkit::reliability::{Figures, Scale};
 use testkit::{list_objects_all, Stack, TestBucket, TestStream};
 
 const MIB: u64 = 1024 * 1024;
-
-/// Kills `pid` if `done` has not been signalled within `limit`; returns whether it fired.
-fn watchdog(
-    pids: Vec<libc::pid_t>,
-    limit: Duration,
-) -> (mpsc::Sender<()>, std::thread::JoinHandle<bool>) {
-    let (tx, rx) = mpsc::channel::<()>();
-    let handle = std::thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-            for pid in &pids {
-                // SAFETY: kill(2) of our own children, not reaped before the watchdog ends.
-                unsafe { libc::kill(*pid, libc::SIGKILL) };
-            }
-            return true;
-        }
-        false
-    });
-    (tx, handle)
-}
-
-fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = r.read_to_end(&mut v);
-        v
-    })
-}
 
 struct Piped {
     producer: (ExitStatus, u64),
@@ -62,37 +34,31 @@ struct Piped {
 /// `producer | consumer`, both direct children (no shell), under one watchdog.
 fn pipe(mut producer: Command, mut consumer: Command, limit: Duration) -> Piped {
     let started = Instant::now();
-    let mut p: Child = producer
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn producer");
-    let p_out = p.stdout.take().expect("producer stdout");
-    let mut c: Child = consumer
-        .stdin(Stdio::from(p_out))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn consumer");
-    let out = drain(c.stdout.take().expect("stdout"));
-    let err = drain(c.stderr.take().expect("stderr"));
-    let (done, dog) = watchdog(vec![p.id() as i32, c.id() as i32], limit);
-    let (mut p_poll, mut c_poll) = (HwmSampler::start(p.id()), HwmSampler::start(c.id()));
-    let (c_status, _) = wait_with_rusage(&mut c).expect("wait consumer");
-    let consumer_status = (c_status, c_poll.finish());
-    let (p_status, _) = wait_with_rusage(&mut p).expect("wait producer");
-    let producer_status = (p_status, p_poll.finish());
-    let _ = done.send(());
-    let fired = dog.join().unwrap_or(true);
-    let stdout = out.join().expect("stdout");
-    let stderr = String::from_utf8_lossy(&err.join().expect("stderr")).into_owned();
+    let wd = Watchdog::start("pipeline", limit);
+    let mut p = wd.spawn(
+        "producer",
+        producer.stdout(Stdio::piped()).stderr(Stdio::null()),
+    );
+    let mut c = wd.spawn(
+        "consumer",
+        consumer
+            .stdin(p.stdout_stdio())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let out = collect(c.child.stdout.take().expect("stdout"));
+    let err = c.collect_stderr();
+    let consumer_done = c.finish(&wd);
+    let producer_done = p.finish(&wd);
+    let stdout = out.get();
+    let stderr = err.text();
     assert!(
-        !fired,
+        !wd.fired(),
         "watchdog: pipeline did not finish within {limit:?}; stderr:\n{stderr}"
     );
     Piped {
-        producer: producer_status,
-        consumer: consumer_status,
+        producer: (producer_done.status, producer_done.rss_kib),
+        consumer: (consumer_done.status, consumer_done.rss_kib),
         stdout,
         stderr,
         seconds: started.elapsed().as_secs_f64(),
@@ -101,37 +67,9 @@ fn pipe(mut producer: Command, mut consumer: Command, limit: Duration) -> Piped 
 
 /// `consumer` reading `input` from a writer thread (as fast as the pipe takes it): its status,
 /// peak RSS (KiB), stdout and stderr.
-fn feed(
-    mut consumer: Command,
-    input: Vec<u8>,
-    limit: Duration,
-) -> (ExitStatus, u64, Vec<u8>, String) {
-    let mut c = consumer
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = c.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = drain(c.stdout.take().expect("stdout"));
-    let err = drain(c.stderr.take().expect("stderr"));
-    let (done, dog) = watchdog(vec![c.id() as i32], limit);
-    let mut poll = HwmSampler::start(c.id());
-    let (status, _) = wait_with_rusage(&mut c).expect("wait");
-    let rss = poll.finish();
-    let _ = done.send(());
-    let fired = dog.join().unwrap_or(true);
-    let _ = writer.join();
-    let stdout = out.join().expect("stdout");
-    let stderr = String::from_utf8_lossy(&err.join().expect("stderr")).into_owned();
-    assert!(
-        !fired,
-        "watchdog: did not finish within {limit:?}; stderr:\n{stderr}"
-    );
-    (status, rss, stdout, stderr)
+fn feed(consumer: Command, input: Vec<u8>, limit: Duration) -> (ExitStatus, u64, Vec<u8>, String) {
+    let run = run_bounded(consumer, Some(input), limit);
+    (run.status, run.rss_kib, run.stdout, run.stderr)
 }
 
 fn gen_command(lines: u64, extra: &[&str]) -> Command {

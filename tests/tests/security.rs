@@ -17,12 +17,10 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::{Command, ExitStatus};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use testkit::reliability::wait_with_rusage;
 use testkit::{Stack, TestBucket, TestStream};
 
 const ACCESS_KEY_ID: &str = "AKIAKDSSECURITYTEST7";
@@ -35,62 +33,14 @@ struct Run {
     stderr: String,
 }
 
-/// Runs `cmd` (stdin from `input`), killing it after `limit` (which fails the test).
-fn run_bounded(mut cmd: Command, input: &[u8], limit: Duration) -> Run {
-    // Program and arguments only: never print a command's environment (it holds the secret).
-    let what = format!(
-        "{:?} {:?}",
-        cmd.get_program(),
-        cmd.get_args().collect::<Vec<_>>()
-    );
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let pid = child.id() as libc::pid_t;
-    let (tx, rx) = mpsc::channel::<()>();
-    let fired = Arc::new(AtomicBool::new(false));
-    let dog = {
-        let fired = Arc::clone(&fired);
-        std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-                fired.store(true, Ordering::SeqCst);
-                // SAFETY: kill(2) of our own child, which is not reaped yet.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        })
-    };
-    let (status, _) = wait_with_rusage(&mut child).expect("wait4");
-    let _ = tx.send(());
-    let _ = dog.join();
-    let _ = writer.join();
-    let stdout = String::from_utf8_lossy(&out_t.join().expect("stdout")).into_owned();
-    let stderr = String::from_utf8_lossy(&err_t.join().expect("stderr")).into_owned();
-    assert!(
-        !fired.load(Ordering::SeqCst),
-        "watchdog: {what} did not finish within {limit:?}; stderr:\n{stderr}"
-    );
+/// Runs `cmd` (stdin from `input`), killing it after `limit` (which fails the test); the
+/// failure names the program and arguments only, never the environment (it holds the secret).
+fn run_bounded(cmd: Command, input: &[u8], limit: Duration) -> Run {
+    let run = testkit::process::run_bounded(cmd, Some(input.to_vec()), limit);
     Run {
-        status,
-        stdout,
-        stderr,
+        status: run.status,
+        stdout: String::from_utf8_lossy(&run.stdout).into_owned(),
+        stderr: run.stderr,
     }
 }
 

@@ -6,7 +6,7 @@
 //! WHERE clause) may rewrite each block before the engine sees it.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,42 +20,9 @@ use crate::input::{Input, Next};
 /// Longest the main loop sleeps before looking at the clock and the shutdown flag again.
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// Wall-clock time in epoch milliseconds. Injectable so tests drive rowtime without sleeping.
-pub trait Clock: Send + Sync {
-    fn now_ms(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        kds_common::time::now_ms()
-    }
-}
-
-/// A clock that only moves when told to (tests).
-#[derive(Debug, Clone, Default)]
-pub struct ManualClock(Arc<AtomicI64>);
-
-impl ManualClock {
-    pub fn new(ms: i64) -> ManualClock {
-        ManualClock(Arc::new(AtomicI64::new(ms)))
-    }
-    pub fn set(&self, ms: i64) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+// The clock lives in kds-common (kds-s3sink's buffering interval uses it too); re-exported so
+// tests keep naming it `driver::ManualClock`.
+pub use kds_common::clock::{Clock, ManualClock, SystemClock};
 
 /// Rewrites each block of whole lines before the engine sees it (the SQL front end's WHERE
 /// clause). The result holds the same lines in the same order, except that a line may be

@@ -38,21 +38,8 @@ pub fn script(name: &str) -> PathBuf {
     testkit::repo_root().join("scripts").join(name)
 }
 
-/// Splits Firehose-style concatenated JSON values (no delimiter) into the raw bytes of each
-/// value, exactly as stored.
-pub fn split_concatenated_json(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<serde_json::Value>();
-    let mut start = 0;
-    while let Some(v) = stream.next() {
-        v.unwrap_or_else(|e| panic!("object is not concatenated JSON at byte {start}: {e}"));
-        let end = stream.byte_offset();
-        let raw = bytes[start..end].trim_ascii();
-        out.push(raw.to_vec());
-        start = end;
-    }
-    out
-}
+#[allow(unused_imports)] // used by some of the test binaries only
+pub use testkit::tally::split_concatenated_json;
 
 /// Polls `cond` every 100 ms until it is true; panics with `what` after `limit`.
 pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
