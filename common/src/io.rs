@@ -7,6 +7,8 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -84,6 +86,8 @@ pub struct LineReader {
     /// True when the last read returned less than asked: input is live (a pipe with a writer
     /// that has not caught up), so callers should flush their output.
     short_read: bool,
+    /// Bytes read so far, for a progress line; updated once per read, not per line.
+    bytes_read: Option<Arc<AtomicU64>>,
 }
 
 enum Source {
@@ -121,12 +125,19 @@ impl LineReader {
             eof: false,
             next_line: 1,
             short_read: false,
+            bytes_read: None,
         }
     }
 
     /// True when the most recent read returned fewer bytes than asked (live input).
     pub fn input_is_live(&self) -> bool {
         self.short_read
+    }
+
+    /// A counter of the bytes read from the inputs from now on (a progress line's position),
+    /// bumped once per read block so that counting costs nothing per line.
+    pub fn count_bytes(&mut self) -> Arc<AtomicU64> {
+        Arc::clone(self.bytes_read.get_or_insert_with(Arc::default))
     }
 
     /// Number the next line handed out will have.
@@ -181,6 +192,9 @@ impl LineReader {
                 Ok(n) => {
                     self.short_read = n < want;
                     self.end += n;
+                    if let Some(counter) = &self.bytes_read {
+                        counter.fetch_add(n as u64, Ordering::Relaxed);
+                    }
                     return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -409,6 +423,24 @@ mod tests {
         data: Vec<u8>,
         pos: usize,
         chunk: usize,
+    }
+
+    #[test]
+    fn byte_counter_sums_every_read() {
+        let data = b"one\ntwo\nthree\n".to_vec();
+        let total = data.len() as u64;
+        let mut r = LineReader::new(Trickle {
+            data,
+            pos: 0,
+            chunk: 3,
+        });
+        let counter = r.count_bytes();
+        let mut lines = 0;
+        while r.next_line().expect("read").is_some() {
+            lines += 1;
+        }
+        assert_eq!(lines, 3);
+        assert_eq!(counter.load(Ordering::Relaxed), total);
     }
     impl Read for Trickle {
         fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
