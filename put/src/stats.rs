@@ -129,10 +129,7 @@ mod tests {
     fn progress_text_counts_delivered_and_names_dead_letters_only_when_any() {
         let s = Stats::default();
         Stats::add(&s.delivered, 30);
-        assert_eq!(
-            s.progress_text(Duration::from_secs(3)),
-            "records 30, 10/s"
-        );
+        assert_eq!(s.progress_text(Duration::from_secs(3)), "records 30, 10/s");
         Stats::add(&s.failed, 2);
         assert_eq!(
             s.progress_text(Duration::from_secs(3)),

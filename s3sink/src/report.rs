@@ -72,7 +72,9 @@ mod tests {
         let stats = Stats::default();
         stats.records.store(2000, Ordering::Relaxed);
         stats.objects.store(3, Ordering::Relaxed);
-        stats.bytes_out.store(3 * 1024 * 1024 / 2, Ordering::Relaxed);
+        stats
+            .bytes_out
+            .store(3 * 1024 * 1024 / 2, Ordering::Relaxed);
         assert_eq!(
             progress_text(&stats, Duration::from_secs(4)),
             "records 2000, 500/s, objects 3 (1.50 MiB)"

@@ -57,7 +57,8 @@ fn help_of(tool: &str) -> String {
 
 #[test]
 fn parsing_finds_option_lines_only() {
-    let help = "Usage: t [OPTIONS]\n\n  -s, --stream <NAME>\n          Stream [env: T_STREAM=]\n      \
+    let help =
+        "Usage: t [OPTIONS]\n\n  -s, --stream <NAME>\n          Stream [env: T_STREAM=]\n      \
                 --strict\n          Stop; see --other in prose\n\nExamples:\n  t --example x\n";
     let flags: Vec<_> = defined_flags(help).into_iter().collect();
     assert_eq!(flags, ["--stream", "--strict"]);

@@ -247,10 +247,12 @@ impl Aws {
 
     /// A command for an AWS tool on the stack, with no progress variable inherited.
     fn tool(&self, name: &str) -> Command {
-        let mut c = self
-            .stack
-            .command(common::tool_dir_for(&[name]).join(name));
-        for v in ["KDS_PUT_PROGRESS", "KDS_TAIL_PROGRESS", "KDS_S3SINK_PROGRESS"] {
+        let mut c = self.stack.command(common::tool_dir_for(&[name]).join(name));
+        for v in [
+            "KDS_PUT_PROGRESS",
+            "KDS_TAIL_PROGRESS",
+            "KDS_S3SINK_PROGRESS",
+        ] {
             c.env_remove(v);
         }
         c
@@ -343,7 +345,11 @@ fn tail_shows_records_and_lag_behind_the_tip_and_is_off_by_default() {
         .unwrap_or_else(|| panic!("no progress line:\n{stderr}"));
     assert!(bar.contains("records 300,"), "records read: {bar}");
     assert!(bar.contains("behind tip "), "lag shown: {bar}");
-    assert_eq!(text(&on.stdout).lines().count(), 300, "stdout holds records only");
+    assert_eq!(
+        text(&on.stdout).lines().count(),
+        300,
+        "stdout holds records only"
+    );
     assert!(!text(&on.stdout).contains("kds-tail ["));
 
     let off = tail(&[]);
@@ -391,8 +397,14 @@ fn s3sink_shows_records_objects_and_bytes_and_is_off_by_default() {
         .unwrap_or_else(|| panic!("no progress line:\n{stderr}"));
     assert!(bar.contains("records "), "{bar}");
     assert!(bar.contains("objects "), "{bar}");
-    assert!(bar.contains(" B)") || bar.contains("iB)"), "bytes shown: {bar}");
-    assert!(!text(&on.stdout).contains("kds-s3sink ["), "progress leaked into stdout");
+    assert!(
+        bar.contains(" B)") || bar.contains("iB)"),
+        "bytes shown: {bar}"
+    );
+    assert!(
+        !text(&on.stdout).contains("kds-s3sink ["),
+        "progress leaked into stdout"
+    );
 
     let off = s3sink_fed_slowly(&aws, &bucket.name, &input, &[]);
     assert!(off.status.success(), "{off:?}");
@@ -433,19 +445,33 @@ fn tail_into_s3sink_in_a_terminal_draws_exactly_one_progress_line() {
     let mut seen = Vec::new();
     let is_bar = |l: &&str| l.starts_with("kds-tail [") || l.starts_with("kds-s3sink [");
     while !done.exists() {
-        assert!(started.elapsed() < PATIENCE, "pipeline hung:\n{}", pane.screen());
+        assert!(
+            started.elapsed() < PATIENCE,
+            "pipeline hung:\n{}",
+            pane.screen()
+        );
         let screen = pane.screen();
         let drawn: Vec<&str> = screen.lines().filter(is_bar).collect();
-        assert!(drawn.len() <= 1, "two tools drew on one terminal:\n{screen}");
+        assert!(
+            drawn.len() <= 1,
+            "two tools drew on one terminal:\n{screen}"
+        );
         seen.extend(drawn.iter().map(|l| l.to_string()));
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!seen.is_empty(), "no progress line was ever drawn:\n{}", pane.screen());
+    assert!(
+        !seen.is_empty(),
+        "no progress line was ever drawn:\n{}",
+        pane.screen()
+    );
     let owners: std::collections::BTreeSet<_> =
         seen.iter().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(owners.len(), 1, "the line changed hands: {owners:?}");
     let last = pane.screen();
-    assert!(!last.lines().any(|l| is_bar(&l)), "bar left behind:\n{last}");
+    assert!(
+        !last.lines().any(|l| is_bar(&l)),
+        "bar left behind:\n{last}"
+    );
     println!("captured screen:\n{last}");
     println!("captured progress line: {}", seen[seen.len() / 2]);
     aws.rt.block_on(stream.delete()).unwrap();

@@ -247,7 +247,6 @@ fn start_reporter(args: &Args, progress: &driver::Progress, started: Instant) ->
     )
 }
 
-
 /// Runs a validated query over the command line's inputs (the flags' query, or `--sql`'s with
 /// its WHERE clause as `filter`): `--threads` splits files across cores, otherwise stdin and
 /// files are read with `poll()` in this thread ([`driver::run_filtered`]). Prints the bad-line
@@ -305,4 +304,3 @@ pub fn run_query<F: driver::BlockFilter + ?Sized>(
     ));
     Ok(Exit::Ok)
 }
-
