@@ -19,6 +19,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Byte counts the way the bar shows them (`1.50 MiB`), for the tools' progress text.
+pub use indicatif::HumanBytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
 
 /// indicatif's draw-rate limit.
@@ -34,6 +36,18 @@ pub fn claim_delay() -> Duration {
 /// `--no-progress` wins, then `--progress` (or its environment variable), else a terminal.
 pub fn wanted(on: bool, off: bool) -> bool {
     !off && (on || std::io::stderr().is_terminal())
+}
+
+/// The inputs' total size when every one is a regular file (none, `-`, a pipe: unknown), for
+/// a bar with an ETA.
+pub fn input_size(files: &[PathBuf]) -> Option<u64> {
+    if files.is_empty() {
+        return None;
+    }
+    files.iter().try_fold(0u64, |sum, path| {
+        let meta = std::fs::metadata(path).ok()?;
+        meta.is_file().then(|| sum + meta.len())
+    })
 }
 
 /// What the bar counts: `total` when the input size is known (ETA shown); `bytes` when the
@@ -217,5 +231,21 @@ mod tests {
                 assert!(parsed.is_ok(), "{}", template(spec));
             }
         }
+    }
+
+    #[test]
+    fn input_size_is_known_only_for_regular_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, b"12345").expect("write a");
+        std::fs::write(&b, b"678").expect("write b");
+        assert_eq!(input_size(&[a.clone(), b]), Some(8));
+        assert_eq!(input_size(&[]), None, "stdin");
+        assert_eq!(
+            input_size(&[a, "/dev/null".into()]),
+            None,
+            "not a regular file"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! a terminal or `-v` is set.
 
 use std::io::IsTerminal;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,13 @@ use crate::progress::{self, Bar};
 pub struct Tick {
     pub pos: u64,
     pub text: String,
+}
+
+/// What the reporter thread reads: the progress line's position and text (10 times a second
+/// while a bar is drawn) and the `-v` stats line (every interval).
+pub struct View {
+    pub tick: Box<dyn Fn() -> Tick + Send>,
+    pub line: Box<dyn Fn() -> String + Send>,
 }
 
 /// Prints `tool: <line>` every interval on a background thread while running (when verbose).
@@ -29,31 +36,54 @@ impl Reporter {
         interval: Duration,
         line: impl Fn() -> String + Send + 'static,
     ) -> Reporter {
-        Reporter::with_progress(tool, verbose, None, interval, move || Tick {
-            pos: 0,
-            text: line(),
-        })
+        let view = View {
+            // Never called: there is no bar.
+            tick: Box::new(|| Tick {
+                pos: 0,
+                text: String::new(),
+            }),
+            line: Box::new(line),
+        };
+        Reporter::with_view(tool, verbose, None, interval, view)
     }
 
     /// Like [`Reporter::start`], and with `bar` also redraws the progress line from `tick`
-    /// (at most [`progress::REDRAWS_PER_SEC`]); `-v` lines then go above the bar.
+    /// (at most [`progress::REDRAWS_PER_SEC`]); `-v` lines (the tick's text) then go above it.
     pub fn with_progress(
         tool: &'static str,
         verbose: bool,
         bar: Option<Bar>,
         interval: Duration,
-        tick: impl Fn() -> Tick + Send + 'static,
+        tick: impl Fn() -> Tick + Send + Sync + 'static,
+    ) -> Reporter {
+        let tick = Arc::new(tick);
+        let for_line = Arc::clone(&tick);
+        let view = View {
+            tick: Box::new(move || tick()),
+            line: Box::new(move || for_line().text),
+        };
+        Reporter::with_view(tool, verbose, bar, interval, view)
+    }
+
+    /// Like [`Reporter::with_progress`] for a tool whose `-v` line says more than fits on the
+    /// progress line: the bar draws `view.tick`, the `-v` line is `view.line`.
+    pub fn with_view(
+        tool: &'static str,
+        verbose: bool,
+        bar: Option<Bar>,
+        interval: Duration,
+        view: View,
     ) -> Reporter {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = match bar {
             Some(bar) => Some(std::thread::spawn(move || {
-                draw_bar(bar, tool, verbose, interval, &stopped, tick)
+                draw_bar(bar, tool, verbose, interval, &stopped, &view)
             })),
             None => verbose.then(|| {
                 std::thread::spawn(move || {
                     while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval)
                     {
-                        crate::diag!("{tool}: {}", tick().text);
+                        crate::diag!("{tool}: {}", (view.line)());
                     }
                 })
             }),
@@ -111,7 +141,7 @@ fn draw_bar(
     verbose: bool,
     interval: Duration,
     stopped: &mpsc::Receiver<()>,
-    tick: impl Fn() -> Tick,
+    view: &View,
 ) {
     if let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(progress::claim_delay()) {
         bar.claim();
@@ -121,9 +151,9 @@ fn draw_bar(
     let redraw = Duration::from_secs(1) / u32::from(progress::REDRAWS_PER_SEC);
     let mut last_line = Instant::now();
     loop {
-        let now = tick();
+        let now = (view.tick)();
         if verbose && last_line.elapsed() >= interval {
-            bar.println(&format!("{tool}: {}", now.text));
+            bar.println(&format!("{tool}: {}", (view.line)()));
             last_line = Instant::now();
         }
         bar.update(now.pos, now.text);

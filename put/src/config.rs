@@ -181,6 +181,14 @@ pub struct Args {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// Draw a progress line on stderr (default: only when stderr is a terminal).
+    #[arg(long, env = "KDS_PUT_PROGRESS", overrides_with = "no_progress")]
+    pub progress: bool,
+
+    /// Never draw the progress line.
+    #[arg(long, overrides_with = "progress")]
+    pub no_progress: bool,
+
     #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
 }
@@ -208,6 +216,8 @@ pub struct Config {
     pub aggregate: Option<usize>,
     pub strict: bool,
     pub verbose: bool,
+    /// Draw the progress line (`--progress`, or stderr is a terminal; not `--no-progress`).
+    pub progress: bool,
     pub aws: AwsArgs,
 }
 
@@ -309,6 +319,7 @@ impl TryFrom<Args> for Config {
             aggregate,
             strict: a.strict,
             verbose: a.verbose,
+            progress: kds_common::progress::wanted(a.progress, a.no_progress),
             aws: a.aws,
         })
     }

@@ -39,7 +39,6 @@ use kds_aws::kinesis::KinesisApi;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::{LineReader, Output};
 use kds_common::signal::Shutdown;
-use kds_common::stats::Reporter;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -155,15 +154,8 @@ async fn run_async(
         fatal: Mutex::new(None),
     });
 
-    let reporter = {
-        let stats = Arc::clone(&stats);
-        Reporter::start(
-            "kds-put",
-            config.verbose,
-            Duration::from_secs(2),
-            move || stats.line(started.elapsed()),
-        )
-    };
+    let mut reader = reader;
+    let reporter = stats::reporter(&config, &stats, &mut reader, started);
 
     // Reader thread.
     let (tx, rx) = mpsc::channel::<Item>(INPUT_CHANNEL);

@@ -1,7 +1,45 @@
-//! Counters shared by the reader, the dispatcher and the senders, and the summary line.
+//! Counters shared by the reader, the dispatcher and the senders, the summary line and the
+//! progress line.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kds_common::io::LineReader;
+use kds_common::progress::{self, Bar, Spec};
+use kds_common::stats::{Reporter, Tick, View};
+
+use crate::config::Config;
+
+/// Starts the `-v` stats line (every 2 s) and, when wanted, the progress line: the input's
+/// bytes read (with percent and ETA when every input is a regular file), the records delivered
+/// and their rate. The bytes are counted by `reader` once per read block, the records once per
+/// call: nothing per line.
+pub fn reporter(
+    config: &Config,
+    stats: &Arc<Stats>,
+    reader: &mut LineReader,
+    started: Instant,
+) -> Reporter {
+    let read_bytes = config.progress.then(|| reader.count_bytes());
+    let bar = config.progress.then(|| {
+        let spec = Spec {
+            total: progress::input_size(&config.inputs),
+            bytes: true,
+        };
+        Bar::new("kds-put", spec)
+    });
+    let for_bar = Arc::clone(stats);
+    let for_line = Arc::clone(stats);
+    let view = View {
+        tick: Box::new(move || Tick {
+            pos: read_bytes.as_ref().map_or(0, |b| b.load(Relaxed)),
+            text: for_bar.progress_text(started.elapsed()),
+        }),
+        line: Box::new(move || for_line.line(started.elapsed())),
+    };
+    Reporter::with_view("kds-put", config.verbose, bar, Duration::from_secs(2), view)
+}
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -54,6 +92,16 @@ impl Stats {
         Stats::get(&self.bad_lines) + Stats::get(&self.failed)
     }
 
+    /// `records 20000, 950/s` and `, dead letters 3` when there are any: what fits beside the bar.
+    pub fn progress_text(&self, elapsed: Duration) -> String {
+        let delivered = Stats::get(&self.delivered);
+        let rate = kds_common::stats::rate(delivered, elapsed);
+        match self.undelivered() {
+            0 => format!("records {delivered}, {rate:.0}/s"),
+            dead => format!("records {delivered}, {rate:.0}/s, dead letters {dead}"),
+        }
+    }
+
     /// `records 20000 (2.6 MiB), calls 45, retries 3 (120 resent), dead letters 0, 950 records/s`
     pub fn line(&self, elapsed: Duration) -> String {
         let delivered = Stats::get(&self.delivered);
@@ -76,6 +124,18 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_text_counts_delivered_and_names_dead_letters_only_when_any() {
+        let s = Stats::default();
+        Stats::add(&s.delivered, 30);
+        assert_eq!(s.progress_text(Duration::from_secs(3)), "records 30, 10/s");
+        Stats::add(&s.failed, 2);
+        assert_eq!(
+            s.progress_text(Duration::from_secs(3)),
+            "records 30, 10/s, dead letters 2"
+        );
+    }
 
     #[test]
     fn summary_names_every_counter() {

@@ -226,6 +226,14 @@ pub struct Args {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// Draw a progress line on stderr (default: only when stderr is a terminal).
+    #[arg(long, env = "KDS_S3SINK_PROGRESS", overrides_with = "no_progress")]
+    pub progress: bool,
+
+    /// Never draw the progress line.
+    #[arg(long, overrides_with = "progress")]
+    pub no_progress: bool,
+
     #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
 }
@@ -260,6 +268,8 @@ pub struct Config {
     pub concurrency: usize,
     pub strict: bool,
     pub verbose: bool,
+    /// Draw the progress line (`--progress`, or stderr is a terminal; not `--no-progress`).
+    pub progress: bool,
     pub aws: AwsArgs,
 }
 
@@ -413,6 +423,7 @@ impl TryFrom<Args> for Config {
             concurrency: a.concurrency,
             strict: a.strict,
             verbose: a.verbose,
+            progress: kds_common::progress::wanted(a.progress, a.no_progress),
             aws: a.aws,
         })
     }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod input;
 pub mod key;
 pub mod outcome;
+mod report;
 pub mod retry;
 pub mod sink;
 pub mod spill;

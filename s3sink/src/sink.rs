@@ -20,7 +20,6 @@ use kds_aws::client::Plane;
 use kds_common::exit::Exit;
 use kds_common::io::{LineReader, Output};
 use kds_common::signal::Shutdown;
-use kds_common::stats::Reporter;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::buffer::{Buffers, Clock, Flushed};
@@ -298,26 +297,7 @@ pub async fn run(
 
     let stats = Arc::new(Stats::default());
     let retries = Arc::new(AtomicU64::new(0));
-    let reporter = {
-        let stats = Arc::clone(&stats);
-        let retries = Arc::clone(&retries);
-        Reporter::start(
-            "kds-s3sink",
-            config.verbose,
-            Duration::from_secs(2),
-            move || {
-                format!(
-                    "{} records read, {} objects ({} records, {} bytes) written, {} retries, {} records spilled",
-                    stats.records.load(Ordering::Relaxed),
-                    stats.objects.load(Ordering::Relaxed),
-                    stats.records_out.load(Ordering::Relaxed),
-                    stats.bytes_out.load(Ordering::Relaxed),
-                    retries.load(Ordering::Relaxed),
-                    stats.spilled_records.load(Ordering::Relaxed),
-                )
-            },
-        )
-    };
+    let reporter = crate::report::start(config.verbose, config.progress, &stats, &retries);
 
     // Reader thread: blocks of whole lines -> batches of records.
     let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);

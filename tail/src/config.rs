@@ -163,6 +163,14 @@ pub struct Args {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// Draw a progress line on stderr (default: only when stderr is a terminal).
+    #[arg(long, env = "KDS_TAIL_PROGRESS", overrides_with = "no_progress")]
+    pub progress: bool,
+
+    /// Never draw the progress line.
+    #[arg(long, overrides_with = "progress")]
+    pub no_progress: bool,
+
     #[command(flatten, next_help_heading = "AWS")]
     pub aws: AwsArgs,
 }
@@ -285,6 +293,8 @@ pub struct Config {
     pub poll_interval: Duration,
     pub list_interval: Duration,
     pub verbose: bool,
+    /// Draw the progress line (`--progress`, or stderr is a terminal; not `--no-progress`).
+    pub progress: bool,
     pub aws: AwsArgs,
 }
 
@@ -363,6 +373,7 @@ impl TryFrom<Args> for Config {
             poll_interval: a.poll_interval,
             list_interval: a.list_interval,
             verbose: a.verbose,
+            progress: kds_common::progress::wanted(a.progress, a.no_progress),
             aws: a.aws,
         })
     }

@@ -11,6 +11,7 @@ pub mod lister;
 pub mod output;
 pub mod range;
 pub mod reader;
+mod report;
 pub mod shards;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -25,7 +26,6 @@ use kds_aws::kinesis::KinesisApi;
 use kds_common::exit::{usage, Exit};
 use kds_common::io::Output;
 use kds_common::signal::Shutdown;
-use kds_common::stats::Reporter;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -171,7 +171,7 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
         warned: false,
     };
 
-    let reporter = start_reporter(s.config.verbose, Arc::clone(&s.stats));
+    let reporter = report::start(s.config.verbose, s.config.progress, Arc::clone(&s.stats));
     let started = Instant::now();
     let result = s.main_loop(&mut rx, &shutdown).await;
     for (_, task) in s.tasks.drain() {
@@ -222,39 +222,6 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
     flushed.context("writing stdout")?;
     saved?;
     Ok(Exit::Ok)
-}
-
-fn start_reporter(verbose: bool, stats: StatsMap) -> Reporter {
-    let previous: Mutex<(Instant, HashMap<String, u64>)> =
-        Mutex::new((Instant::now(), HashMap::new()));
-    Reporter::start(TOOL, verbose, Duration::from_secs(5), move || {
-        let Ok(map) = stats.lock() else {
-            return "statistics unavailable".to_string();
-        };
-        let Ok(mut prev) = previous.lock() else {
-            return "statistics unavailable".to_string();
-        };
-        let secs = prev.0.elapsed().as_secs_f64().max(0.001);
-        prev.0 = Instant::now();
-        let mut parts = Vec::new();
-        for (id, st) in map.iter() {
-            let n = st.records.load(Ordering::Relaxed);
-            let before = prev.1.insert(id.clone(), n).unwrap_or(0);
-            parts.push(format!(
-                "{id} {:.0} rec/s behind {}ms renewals {} throttles {} errors {}",
-                (n - before) as f64 / secs,
-                st.millis_behind.load(Ordering::Relaxed),
-                st.renewals.load(Ordering::Relaxed),
-                st.throttles.load(Ordering::Relaxed),
-                st.errors.load(Ordering::Relaxed),
-            ));
-        }
-        if parts.is_empty() {
-            // Before the first ListShards answer (or when it keeps failing).
-            return "no shard read yet".to_string();
-        }
-        parts.join("; ")
-    })
 }
 
 impl Session {

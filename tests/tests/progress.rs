@@ -1,7 +1,8 @@
 //! The progress line on stderr: off unless stderr is a terminal or `--progress` (or the tool's
 //! `KDS_<TOOL>_PROGRESS`), never on stdout, and one line per terminal when tools share it (a
 //! real terminal: a tmux pane, read with `capture-pane`). tmux is required (scripts/test
-//! installs it): without it the terminal test fails.
+//! installs it): without it the terminal tests fail. kds-put, kds-tail and kds-s3sink run
+//! against the local stack (scripts/stack start); without it their tests fail.
 
 #![allow(clippy::unwrap_used)] // test code
 
@@ -214,4 +215,265 @@ fn a_pipeline_in_a_terminal_draws_exactly_one_progress_line() {
     let last = pane.screen();
     assert!(progress_lines(&last).is_empty(), "bar left behind:\n{last}");
     println!("captured progress line: {}", seen[seen.len() / 2]);
+}
+
+// The AWS tools, against the local stack (these tests FAIL without it: scripts/stack start).
+
+/// The stack, a runtime for testkit's async helpers, and a scratch directory.
+struct Aws {
+    stack: testkit::Stack,
+    rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+}
+
+impl Aws {
+    fn new() -> Aws {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Aws {
+            stack: testkit::Stack::get(),
+            rt,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn stream(&self) -> testkit::TestStream {
+        self.rt
+            .block_on(testkit::TestStream::create(&self.stack, 1))
+            .unwrap()
+    }
+
+    /// A command for an AWS tool on the stack, with no progress variable inherited.
+    fn tool(&self, name: &str) -> Command {
+        let mut c = self.stack.command(common::tool_dir_for(&[name]).join(name));
+        for v in [
+            "KDS_PUT_PROGRESS",
+            "KDS_TAIL_PROGRESS",
+            "KDS_S3SINK_PROGRESS",
+        ] {
+            c.env_remove(v);
+        }
+        c
+    }
+
+    /// `n` kds-gen events in a file.
+    fn events(&self, n: u32) -> PathBuf {
+        let path = self.dir.path().join(format!("events-{n}"));
+        let out = tool("kds-gen")
+            .args(["-n", &n.to_string(), "--seed", "7"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        std::fs::write(&path, out.stdout).unwrap();
+        path
+    }
+
+    /// Puts `n` events into `stream` (no progress asked for).
+    fn fill(&self, stream: &str, n: u32) {
+        let out = self
+            .tool("kds-put")
+            .args(["--stream", stream])
+            .arg(self.events(n))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+}
+
+/// The progress lines of `tool` in a redirected stderr.
+fn bars<'a>(stderr: &'a str, tool: &str) -> Vec<&'a str> {
+    let head = format!("{tool} [");
+    stderr.lines().filter(|l| l.starts_with(&head)).collect()
+}
+
+#[test]
+fn put_shows_bytes_read_of_a_file_with_eta_and_is_off_by_default() {
+    let aws = Aws::new();
+    let stream = aws.stream();
+    // kinesis-local takes about 1,000 records/s: a run of a second or two, several redraws.
+    let input = aws.events(1500);
+    let on = aws
+        .tool("kds-put")
+        .args(["--stream", &stream.name, "--progress"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(on.status.success(), "{on:?}");
+    let stderr = text(&on.stderr);
+    let shown = bars(&stderr, "kds-put");
+    let bar = shown
+        .last()
+        .unwrap_or_else(|| panic!("no progress line:\n{stderr}"));
+    assert!(bar.contains("ETA"), "a file's size gives an ETA: {bar}");
+    assert!(bar.contains("KiB"), "bytes read shown: {bar}");
+    assert!(bar.contains("records "), "records delivered shown: {bar}");
+    assert!(on.stdout.is_empty(), "stdout is for receipts only");
+
+    let off = aws
+        .tool("kds-put")
+        .args(["--stream", &stream.name])
+        .arg(aws.events(1000))
+        .output()
+        .unwrap();
+    assert!(off.status.success(), "{off:?}");
+    assert!(bars(&text(&off.stderr), "kds-put").is_empty(), "{off:?}");
+    aws.rt.block_on(stream.delete()).unwrap();
+}
+
+#[test]
+fn tail_shows_records_and_lag_behind_the_tip_and_is_off_by_default() {
+    let aws = Aws::new();
+    let stream = aws.stream();
+    aws.fill(&stream.name, 300);
+    let tail = |extra: &[&str]| {
+        aws.tool("kds-tail")
+            .args(["--stream", &stream.name, "--from", "trim-horizon"])
+            // Ends a second after the last record: long enough to draw.
+            .args(["--idle-timeout", "1500ms"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let on = tail(&["--progress"]);
+    assert!(on.status.success(), "{on:?}");
+    let stderr = text(&on.stderr);
+    let shown = bars(&stderr, "kds-tail");
+    let bar = shown
+        .last()
+        .unwrap_or_else(|| panic!("no progress line:\n{stderr}"));
+    assert!(bar.contains("records 300,"), "records read: {bar}");
+    assert!(bar.contains("behind tip "), "lag shown: {bar}");
+    assert_eq!(
+        text(&on.stdout).lines().count(),
+        300,
+        "stdout holds records only"
+    );
+    assert!(!text(&on.stdout).contains("kds-tail ["));
+
+    let off = tail(&[]);
+    assert!(off.status.success(), "{off:?}");
+    assert!(bars(&text(&off.stderr), "kds-tail").is_empty(), "{off:?}");
+    aws.rt.block_on(stream.delete()).unwrap();
+}
+
+/// kds-s3sink fed through a pipe a chunk at a time (so the run lasts a few redraws).
+fn s3sink_fed_slowly(aws: &Aws, bucket: &str, input: &std::path::Path, extra: &[&str]) -> Output {
+    use std::io::Write;
+    let mut child = aws
+        .tool("kds-s3sink")
+        .args(["--bucket", bucket])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data = std::fs::read(input).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for chunk in data.chunks(data.len() / 4 + 1) {
+        stdin.write_all(chunk).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn s3sink_shows_records_objects_and_bytes_and_is_off_by_default() {
+    let aws = Aws::new();
+    let bucket = aws
+        .rt
+        .block_on(testkit::TestBucket::create(&aws.stack))
+        .unwrap();
+    let input = aws.events(400);
+    let on = s3sink_fed_slowly(&aws, &bucket.name, &input, &["--progress"]);
+    assert!(on.status.success(), "{on:?}");
+    let stderr = text(&on.stderr);
+    let shown = bars(&stderr, "kds-s3sink");
+    let bar = shown
+        .last()
+        .unwrap_or_else(|| panic!("no progress line:\n{stderr}"));
+    assert!(bar.contains("records "), "{bar}");
+    assert!(bar.contains("objects "), "{bar}");
+    assert!(
+        bar.contains(" B)") || bar.contains("iB)"),
+        "bytes shown: {bar}"
+    );
+    assert!(
+        !text(&on.stdout).contains("kds-s3sink ["),
+        "progress leaked into stdout"
+    );
+
+    let off = s3sink_fed_slowly(&aws, &bucket.name, &input, &[]);
+    assert!(off.status.success(), "{off:?}");
+    assert!(bars(&text(&off.stderr), "kds-s3sink").is_empty(), "{off:?}");
+    aws.rt.block_on(bucket.delete()).unwrap();
+}
+
+#[test]
+fn tail_into_s3sink_in_a_terminal_draws_exactly_one_progress_line() {
+    let aws = Aws::new();
+    let stream = aws.stream();
+    let bucket = aws
+        .rt
+        .block_on(testkit::TestBucket::create(&aws.stack))
+        .unwrap();
+    aws.fill(&stream.name, 300);
+    let dir = common::tool_dir_for(&["kds-tail", "kds-s3sink"]);
+    let done = aws.dir.path().join("done");
+    let exports: String = aws
+        .stack
+        .env_vars()
+        .iter()
+        .map(|(k, v)| format!("export {k}='{v}'; "))
+        .collect();
+    let command = format!(
+        "{exports} unset KDS_TAIL_PROGRESS KDS_S3SINK_PROGRESS AWS_PROFILE; \
+         {tail} --stream {stream} --from trim-horizon --idle-timeout 3s \
+         | {sink} --bucket {bucket} > {receipts}; touch {done}; sleep 60",
+        tail = dir.join("kds-tail").display(),
+        sink = dir.join("kds-s3sink").display(),
+        stream = stream.name,
+        bucket = bucket.name,
+        receipts = aws.dir.path().join("receipts").display(),
+        done = done.display(),
+    );
+    let pane = Pane::start(&command);
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let is_bar = |l: &&str| l.starts_with("kds-tail [") || l.starts_with("kds-s3sink [");
+    while !done.exists() {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "pipeline hung:\n{}",
+            pane.screen()
+        );
+        let screen = pane.screen();
+        let drawn: Vec<&str> = screen.lines().filter(is_bar).collect();
+        assert!(
+            drawn.len() <= 1,
+            "two tools drew on one terminal:\n{screen}"
+        );
+        seen.extend(drawn.iter().map(|l| l.to_string()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !seen.is_empty(),
+        "no progress line was ever drawn:\n{}",
+        pane.screen()
+    );
+    let owners: std::collections::BTreeSet<_> =
+        seen.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(owners.len(), 1, "the line changed hands: {owners:?}");
+    let last = pane.screen();
+    assert!(
+        !last.lines().any(|l| is_bar(&l)),
+        "bar left behind:\n{last}"
+    );
+    println!("captured screen:\n{last}");
+    println!("captured progress line: {}", seen[seen.len() / 2]);
+    aws.rt.block_on(stream.delete()).unwrap();
+    aws.rt.block_on(bucket.delete()).unwrap();
 }

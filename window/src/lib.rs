@@ -226,7 +226,7 @@ fn start_reporter(args: &Args, progress: &driver::Progress, started: Instant) ->
         args.threads <= 1 && kds_common::progress::wanted(args.progress, args.no_progress);
     let bar = show_bar.then(|| {
         let spec = Spec {
-            total: input_size(&args.files),
+            total: kds_common::progress::input_size(&args.files),
             bytes: true,
         };
         Bar::new("kds-window", spec)
@@ -246,17 +246,6 @@ fn start_reporter(args: &Args, progress: &driver::Progress, started: Instant) ->
             }
         },
     )
-}
-
-/// The inputs' total size when every one is a regular file (stdin or a pipe: unknown).
-fn input_size(files: &[std::path::PathBuf]) -> Option<u64> {
-    if files.is_empty() {
-        return None;
-    }
-    files.iter().try_fold(0u64, |sum, path| {
-        let meta = std::fs::metadata(path).ok()?;
-        meta.is_file().then(|| sum + meta.len())
-    })
 }
 
 /// Runs a validated query over the command line's inputs (the flags' query, or `--sql`'s with
@@ -315,25 +304,4 @@ pub fn run_query<F: driver::BlockFilter + ?Sized>(
         kds_common::stats::rate(stats.lines, secs)
     ));
     Ok(Exit::Ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn input_size_is_known_only_for_regular_files() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let a = dir.path().join("a");
-        let b = dir.path().join("b");
-        std::fs::write(&a, b"12345").expect("write a");
-        std::fs::write(&b, b"678").expect("write b");
-        assert_eq!(input_size(&[a.clone(), b]), Some(8));
-        assert_eq!(input_size(&[]), None, "stdin");
-        assert_eq!(
-            input_size(&[a, "/dev/null".into()]),
-            None,
-            "not a regular file"
-        );
-    }
 }

@@ -13,6 +13,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::map::{Mapping, MAP_MIN};
@@ -121,6 +123,8 @@ pub struct LineReader {
     uncounted: Option<Range>,
     /// [`LineReader::next_line`]: the rest of the block it hands out line by line.
     pending: Option<Range>,
+    /// Bytes read so far, for a progress line; updated once per read, not per line.
+    bytes_read: Option<Arc<AtomicU64>>,
 }
 
 /// A timeout for poll(2): none waits for ever.
@@ -175,6 +179,19 @@ impl LineReader {
             map_large: false,
             uncounted: None,
             pending: None,
+            bytes_read: None,
+        }
+    }
+
+    /// A counter of the bytes read from the inputs from now on (a progress line's position),
+    /// bumped once per read block (or mapped block) so that counting costs nothing per line.
+    pub fn count_bytes(&mut self) -> Arc<AtomicU64> {
+        Arc::clone(self.bytes_read.get_or_insert_with(Arc::default))
+    }
+
+    fn add_bytes_read(&self, n: usize) {
+        if let Some(counter) = &self.bytes_read {
+            counter.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -268,6 +285,9 @@ impl LineReader {
             Ok(0) => Ok(Read1::Eof),
             Ok(n) => {
                 self.short_read = n < want;
+                if let Some(counter) = &self.bytes_read {
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                }
                 Ok(Read1::Bytes(n))
             }
             // A signal: let the caller look at its shutdown flag. A non-blocking fd that
@@ -417,6 +437,7 @@ impl LineReader {
             map.pos = end;
             // The blocks before this one are done with.
             map.release_before(pos);
+            self.add_bytes_read(end - pos);
             return Ok(Some((Store::Map, pos, end)));
         }
         // No whole line left: keep the rest as the start of the buffer and read on from the
@@ -478,6 +499,24 @@ mod tests {
             self.pos += n;
             Ok(n)
         }
+    }
+
+    #[test]
+    fn byte_counter_sums_every_read() {
+        let data = b"one\ntwo\nthree\n".to_vec();
+        let total = data.len() as u64;
+        let mut r = LineReader::new(Trickle {
+            data,
+            pos: 0,
+            chunk: 3,
+        });
+        let counter = r.count_bytes();
+        let mut lines = 0;
+        while r.next_line().unwrap().is_some() {
+            lines += 1;
+        }
+        assert_eq!(lines, 3);
+        assert_eq!(counter.load(Ordering::Relaxed), total);
     }
 
     fn lines_of(data: &[u8], chunk: usize) -> Vec<(u64, Vec<u8>)> {
