@@ -29,8 +29,9 @@ load_before=$BENCH_LOAD_BEFORE
 bench_install_kinesalite
 bench_pip boto3=boto3
 [[ -x "$venv/bin/aws" ]] || bench_pip "awscli=awscli>=1.32,<2"
-bench_build kds-put kds-gen
+bench_build kds-put kds-gen kds-bench-ceiling
 put=target/release/kds-put
+ceiling_bin=target/release/kds-ceiling
 
 # --- input -------------------------------------------------------------------------------
 mkdir -p bench/out
@@ -119,14 +120,33 @@ bench "boto3 put_records" "$records" "$runs" "$py" bench/peers/put_boto3.py put 
 [[ "$BENCH_QUICK" == 1 ]] ||
   bench "boto3 put_records, 8 threads" "$records" 1 "$py" bench/peers/put_boto3.py put --stream STREAM --endpoint "$endpoint" --threads 8 "$data"
 bench "aws kinesis put-records loop" "$cli_records" 1 bench/peers/put_awscli.sh "$venv/bin/aws" STREAM "$endpoint" "$cli_data"
+# The emulator's ceiling, measured apart from every producer above: kds-ceiling (bench/ceiling)
+# sends PutRecords requests built before its clock starts over keep-alive connections, and
+# reports its sending phase alone; the best median of 1, 4 and 16 connections. Each run's stream
+# must hold exactly the records sent.
+declare -A ceiling_at
+for c in 1 4 16; do
+  rates=()
+  for i in $(seq "$runs"); do
+    s=$(new_stream)
+    bench_time "$BENCH_WORK/ceiling.json" "$ceiling_bin" --endpoint "$endpoint" --stream "$s" \
+      put --connections "$c" "$data" || { say "kds-ceiling failed"; exit 1; }
+    got=$(count_stream "$s")
+    aws kinesis delete-stream --stream-name "$s" >&2
+    [[ "$got" == "$records" ]] ||
+      bench_check_fail "kds-ceiling, $c connections" "stream holds $got records, expected $records"
+    # Its time is the sending phase alone (the requests were built before its clock started).
+    BT_WALL=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["seconds"], 3))' "$BENCH_WORK/ceiling.json")
+    rates+=("$(awk -v n="$records" -v w="$BT_WALL" 'BEGIN {printf "%.0f", n / w}')")
+    bench_sample "into kinesalite, $shards shards" "emulator ceiling: kds-ceiling, $c connections" 0 \
+      "$records" "$(stat -c %s "$data")" "stream holds the $records records"
+  done
+  ceiling_at[$c]=$(median "${rates[@]}")
+done
 bench_summarize
 
-# The emulator's ceiling: the best rate any plain (non-aggregating) producer reached.
 ceiling=0
-for k in "kds-put" "kds-put --concurrency 16" "boto3 put_records" "boto3 put_records, 8 threads"; do
-  [[ -n "${rate[$k]:-}" ]] || continue
-  (( ${rate[$k]} > ceiling )) && ceiling=${rate[$k]}
-done
+for c in "${!ceiling_at[@]}"; do (( ${ceiling_at[$c]} > ceiling )) && ceiling=${ceiling_at[$c]}; done
 pct=$(awk -v a="${rate[kds-put]}" -v c="$ceiling" 'BEGIN {printf "%.0f", 100 * a / c}')
 # % of a core per 1,000 records/s = CPU seconds per 1,000 records x 100.
 core=$(awk -v c="${cpu100k[kds-put]}" 'BEGIN {printf "%.2f", c / 100000 * 1000 * 100}')
@@ -158,6 +178,10 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   row "boto3 put_records" "$records" "$runs"
   row "boto3 put_records, 8 threads" "$records" 1
   row "aws kinesis put-records loop" "$cli_records" 1
+  for c in 1 4 16; do
+    printf '| the emulator'"'"'s ceiling: kds-ceiling, pre-built requests, %s connections | %s | %s | %s | | |\n' \
+      "$c" "$records" "$runs" "${ceiling_at[$c]}"
+  done
   echo
   echo "The aws CLI loop sends $cli_records records (one CLI process per 500); its CPU figure is scaled to 100k."
   echo "\`--aggregate\` sends KPL aggregates of up to 50 KiB (far fewer, larger Kinesis records); the count"
@@ -165,7 +189,12 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo
   echo "Targets, for kds-put with default flags:"
   echo
-  echo "- ≥ 90% of the emulator's ceiling (best plain producer above: $ceiling records/s): **$pct%**, $verdict_rate"
+  echo "The ceiling rows are not a producer: kds-ceiling (bench/ceiling) builds every PutRecords request"
+  echo "(500 records, base64, partition key \`tno\`) before its clock starts and sends them over"
+  echo "keep-alive connections; its rate is its sending phase alone, so it is what the emulator accepts"
+  echo "when the client costs almost nothing."
+  echo
+  echo "- ≥ 90% of the emulator's ceiling (kds-ceiling's best: $ceiling records/s): **$pct%**, $verdict_rate"
   echo "- < 5% of a core per 1,000 records/s: **$core%**, $verdict_cpu"
 } >"$out"
 say "wrote $out"

@@ -30,8 +30,10 @@ load_before=$BENCH_LOAD_BEFORE
 bench_install_kinesalite
 bench_pip boto3=boto3
 [[ -x "$venv/bin/aws" ]] || bench_pip "awscli=awscli>=1.32,<2"
-[[ "${BUILD:-1}" == 1 || ! -x target/release/kds-tail ]] && bench_build kds-tail
+[[ "${BUILD:-1}" == 1 || ! -x target/release/kds-tail || ! -x target/release/kds-ceiling ]] &&
+  bench_build kds-tail kds-bench-ceiling
 tail_bin=target/release/kds-tail
+ceiling_bin=target/release/kds-ceiling
 py="$venv/bin/python"
 
 # --- kinesalite --------------------------------------------------------------------------
@@ -71,6 +73,12 @@ measure() {
       got=$(wc -l <"$work/$name.out")
       (( got == expected )) || bench_check_fail "$name" "wrote $got lines, expected $expected"
       check="$expected envelopes" ;;
+    ceiling)
+      got=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["records"])' "$work/$name.out")
+      [[ "$got" == "$records_total" ]] || bench_check_fail "$name" "read $got records, expected $records_total"
+      # Its time is the reading phase alone (no process start, no shard listing).
+      BT_WALL=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["seconds"], 3))' "$work/$name.out")
+      check="read $records_total records" ;;
     boto3-threads)
       got=$(cat "$work/$name.out")
       records=$got
@@ -93,6 +101,7 @@ measure() {
     boto3) label="boto3 GetRecords loop" ;;
     boto3-threads) label="boto3, thread per shard, data discarded" ;;
     awscli) label="aws kinesis get-records loop (1 shard)" ;;
+    ceiling) label="emulator ceiling: kds-ceiling, one connection per shard" ;;
   esac
   local bpr=137 # bytes per record, from kds-tail's data lines once they exist
   [[ -s "$work/kds-tail.out" ]] && bpr=$(( $(stat -c %s "$work/kds-tail.out") / records_total ))
@@ -118,6 +127,10 @@ for i in $(seq "$runs"); do
   measure boto3 "$records" "$py" bench/peers/tail_boto3.py read "$stream"
   measure boto3-threads 0 "$py" bench/peers/tail_boto3.py read-threads "$stream"
   [[ $(cat "$work/boto3-threads.out") == "$records" ]] || { say "boto3-threads read $(cat "$work/boto3-threads.out") records"; exit 1; }
+  # The emulator's ceiling, measured apart from every reader: bench/ceiling's minimal client,
+  # GetRecords of 10,000 per call on every shard at once, as fast as the emulator answers.
+  measure ceiling "$records" "$ceiling_bin" --endpoint "$KINESALITE_ENDPOINT" --stream "$stream" \
+    get --records "$records"
 done
 say "kds-tail --envelope"
 measure kds-tail-envelope "$records" "$tail_bin" --stream "$stream" --from trim-horizon -e --envelope
@@ -131,11 +144,8 @@ tail_row=$(row "kds-tail -e" kds-tail "$records")
 ceiling_rate=$(python3 - "$work" "$records" <<'PY'
 import statistics, sys
 work, n = sys.argv[1], int(sys.argv[2])
-best = 0
-for name in ["kds-tail", "boto3", "boto3-threads", "kds-tail-envelope"]:
-    rows = [tuple(map(float, l.split())) for l in open(f"{work}/{name}.times") if l.strip()]
-    best = max(best, n / statistics.median(r[0] for r in rows))
-print(f"{best:.0f}")
+rows = [tuple(map(float, l.split())) for l in open(f"{work}/ceiling.times") if l.strip()]
+print(f"{n / statistics.median(r[0] for r in rows):.0f}")
 PY
 )
 tail_rate=$(echo "$tail_row" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
@@ -162,15 +172,18 @@ commit=$(git rev-parse --short HEAD)
   row "boto3 GetRecords loop (shards one after another, data lines to stdout)" boto3 "$records"
   row "boto3, one thread per shard, data discarded" boto3-threads "$records"
   row "aws kinesis get-records loop (one shard, 1000 per call)" awscli "$cli_got"
+  row "the emulator's ceiling: kds-ceiling, one connection per shard, reading phase alone" ceiling "$records"
   echo
   echo "The aws CLI loop reads $cli_got records of one shard, one CLI process per call; its rate and CPU"
   echo "are for those records (CPU scaled to 100k). kds-tail keeps the per-shard limits of the real"
   echo "service (at most 5 GetRecords calls/s and 2 MB/s per shard); the Python peers do not."
-  echo "The emulator's ceiling is taken as the fastest reader measured; when that is kds-tail itself,"
-  echo "the target only says that no peer read faster. The load average shows other work on the"
-  echo "machine (figures are noisy)."
+  echo "The emulator's ceiling is measured apart from every reader: kds-ceiling (bench/ceiling) reads"
+  echo "every shard at once with 10,000-record GetRecords calls as fast as the emulator answers, over"
+  echo "keep-alive connections, and times its reading phase alone. kds-tail keeps the service's"
+  echo "5 calls/s per shard, so on a small stream its rate also shows that pacing. The load average"
+  echo "shows other work on the machine (figures are noisy)."
   echo
-  echo "Target: kds-tail ≥ 90% of the emulator's ceiling (the fastest reader above:"
+  echo "Target: kds-tail ≥ 90% of the emulator's ceiling (kds-ceiling's median:"
   echo "$ceiling_rate records/s): **${pct}%**, $verdict."
 } >"$out"
 cat "$out"

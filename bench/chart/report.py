@@ -146,6 +146,19 @@ def window_notes(out_dir):
     return md
 
 
+def ceiling_note(rows):
+    """Ours as a percentage of the emulator's ceiling: the best `emulator ceiling` row, measured
+    by bench/ceiling's minimal client, not by any contender."""
+    ceilings = [r for r in rows if r["contender"].startswith("emulator ceiling")]
+    ours = next((r for r in rows if r["ours"] == "1"), None)
+    if not ceilings or ours is None:
+        return []
+    best = max(ceilings, key=rate)
+    return ["", f"The emulator's ceiling (`{best['contender']}`, requests built before its clock "
+            f"starts, its sending or reading phase alone): {human(rate(best))} records/s; "
+            f"**{ours['contender']}** reaches **{100 * rate(ours) / rate(best):.0f}%** of it.", ""]
+
+
 def rate(row):
     """records/s from the median (records_per_s in the TSV is rounded: 0 for a one-line case)."""
     return float(row["records"]) / max(float(row["median_s"]), 0.005)
@@ -191,6 +204,7 @@ def tool_section(tool, rows, charts_dir, results_dir, md, out_dir):
     )
     if tool == "window":
         md.extend(window_notes(out_dir))
+    md.extend(ceiling_note(rows))
     detail = os.path.join(results_dir, f"{tool}.md")
     if os.path.exists(detail):
         md.append(f"Details and the tool's own targets: [results/{tool}.md](results/{tool}.md) "
