@@ -179,7 +179,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   row "boto3 put_records, 8 threads" "$records" 1
   row "aws kinesis put-records loop" "$cli_records" 1
   for c in 1 4 16; do
-    printf '| the emulator'"'"'s ceiling: kds-ceiling, pre-built requests, %s connections | %s | %s | %s | | |\n' \
+    printf '| the emulator'"'"'s ceiling: kds-ceiling, pre-built requests, %s connection(s) | %s | %s | %s | | |\n' \
       "$c" "$records" "$runs" "${ceiling_at[$c]}"
   done
   echo
@@ -187,12 +187,12 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "\`--aggregate\` sends KPL aggregates of up to 50 KiB (far fewer, larger Kinesis records); the count"
   echo "check de-aggregates them (bench/peers/put_boto3.py count)."
   echo
-  echo "Targets, for kds-put with default flags:"
-  echo
   echo "The ceiling rows are not a producer: kds-ceiling (bench/ceiling) builds every PutRecords request"
   echo "(500 records, base64, partition key \`tno\`) before its clock starts and sends them over"
   echo "keep-alive connections; its rate is its sending phase alone, so it is what the emulator accepts"
   echo "when the client costs almost nothing."
+  echo
+  echo "Targets, for kds-put with default flags:"
   echo
   echo "- ≥ 90% of the emulator's ceiling (kds-ceiling's best: $ceiling records/s): **$pct%**, $verdict_rate"
   echo "- < 5% of a core per 1,000 records/s: **$core%**, $verdict_cpu"
