@@ -62,44 +62,6 @@ fn cli_actions(service: &str, command: &str) -> Vec<String> {
     }
 }
 
-/// The `src/` directories of `package` and of the workspace crates it depends on (normal deps).
-fn crate_sources(package: &str) -> Vec<PathBuf> {
-    let out = std::process::Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--offline",
-        ])
-        .current_dir(repo_root())
-        .output()
-        .expect("cargo metadata");
-    assert!(out.status.success(), "cargo metadata: {out:?}");
-    let meta: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
-    let packages = meta["packages"].as_array().expect("packages");
-    let mut todo = vec![package.to_string()];
-    let mut seen = BTreeSet::new();
-    let mut dirs = Vec::new();
-    while let Some(name) = todo.pop() {
-        if !seen.insert(name.clone()) {
-            continue;
-        }
-        let p = packages
-            .iter()
-            .find(|p| p["name"] == name.as_str())
-            .unwrap_or_else(|| panic!("package {name} not in the workspace"));
-        let manifest = PathBuf::from(p["manifest_path"].as_str().expect("manifest_path"));
-        dirs.push(manifest.parent().expect("crate dir").join("src"));
-        for d in p["dependencies"].as_array().into_iter().flatten() {
-            if d["path"].is_string() && d["kind"].is_null() {
-                todo.push(d["name"].as_str().expect("dep name").to_string());
-            }
-        }
-    }
-    dirs
-}
-
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
@@ -111,26 +73,35 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The IAM actions of the SDK calls in `package`'s code (and its workspace dependencies), for
-/// the services whose SDK crate `package` itself depends on: the shared AWS layer (kds-aws) has
-/// calls for both services, and a tool reaches only those of the clients it builds.
+/// The IAM actions of the AWS calls `package` makes, for the services whose SDK crate it
+/// depends on itself: its own code's calls (through kds-aws's narrow `KinesisApi`/`S3Api`
+/// traits, its ListShards pager, or the SDK), plus the start-up checks every tool runs in
+/// kds-aws's preflight. kds-aws implements every call of both services, so scanning all of it
+/// would credit each tool with calls it never makes. Test files inside src/ are not code paths.
 fn code_actions(package: &str) -> BTreeSet<String> {
     let services: Vec<&str> = [("aws-sdk-kinesis", "kinesis:"), ("aws-sdk-s3", "s3:")]
         .into_iter()
         .filter(|(sdk, _)| direct_dependency(package, sdk))
         .map(|(_, prefix)| prefix)
         .collect();
-    let mut files = Vec::new();
-    for dir in crate_sources(package) {
-        rust_files(&dir, &mut files);
-    }
+    let root = repo_root();
+    let mut files = vec![root.join("aws/src/preflight.rs")];
+    rust_files(
+        &root.join(package.trim_start_matches("kds-")).join("src"),
+        &mut files,
+    );
     let mut actions = BTreeSet::new();
     for f in files {
+        if f.file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with("tests.rs"))
+        {
+            continue;
+        }
         let src = std::fs::read_to_string(&f).unwrap_or_default();
         for (method, action) in SDK_ACTIONS {
-            if src.contains(&format!(".{method}()"))
-                && services.iter().any(|s| action.starts_with(s))
-            {
+            let called =
+                src.contains(&format!(".{method}(")) || src.contains(&format!("::{method}("));
+            if called && services.iter().any(|s| action.starts_with(s)) {
                 actions.insert(action.to_string());
             }
         }
