@@ -220,9 +220,10 @@ async fn from_time_shard_id_and_idle_timeout() -> anyhow::Result<()> {
         "an unknown shard is a usage error"
     );
 
-    // No -e: only the idle timeout can end this run (run_with_timeout fails a hang).
+    // No -e: only the idle timeout can end this run (run_with_timeout fails a hang). The idle
+    // clock starts with the readers: 5 s leaves a loaded machine time to read the first page.
     let out = read(
-        ["--from", "trim-horizon", "--idle-timeout", "2s"]
+        ["--from", "trim-horizon", "--idle-timeout", "5s"]
             .map(String::from)
             .to_vec(),
     )
