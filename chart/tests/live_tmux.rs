@@ -18,16 +18,17 @@ use common::{minute_rows, BIN, ENV_VARS};
 /// Waits longer than any healthy run needs; only a hang reaches it.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// A tmux server of its own (its socket in the test's temp dir, removed with it), killed on drop.
+/// kds-chart in a tmux pane of its own, in a fresh temp dir holding the FIFO `rows` (its stdin)
+/// and where the command leaves `status`.
 struct Pane {
-    socket: PathBuf,
+    term: testkit::tmux::Pane,
     dir: tempfile::TempDir,
 }
 
 impl Pane {
-    /// Starts `shell_command` in a detached 110x40 pane, in a fresh temp dir holding the FIFO
-    /// `rows` (its stdin) and where the command leaves `status`.
-    fn start(name: &str, env: &str, chart_args: &str, redirect: &str) -> Pane {
+    /// Starts kds-chart with `chart_args` (and `env` before it, `redirect` after it) in a
+    /// detached 110x40 pane.
+    fn start(env: &str, chart_args: &str, redirect: &str) -> Pane {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("rows");
         let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
@@ -37,72 +38,12 @@ impl Pane {
             "{unset}cd {dir}; {env} {BIN} {chart_args} < rows {redirect}; echo $? > status; sleep 60",
             dir = dir.path().display()
         );
-        let socket = dir.path().join(format!("tmux-{name}"));
-        let pane = Pane { socket, dir };
-        let out = pane
-            .tmux(&[
-                "new-session",
-                "-d",
-                "-x",
-                "110",
-                "-y",
-                "40",
-                "-s",
-                "t",
-                &command,
-            ])
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("tmux is required for the live-view tests (scripts/test installs it): {e}")
-            });
-        assert!(out.status.success(), "tmux new-session: {out:?}");
-        pane
-    }
-
-    fn tmux(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-S")
-            .arg(&self.socket)
-            .args(["-f", "/dev/null"])
-            .args(args)
-            .env("TERM", "xterm-256color");
-        c
+        let term = testkit::tmux::Pane::start(110, 40, &command);
+        Pane { term, dir }
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .tmux(&["capture-pane", "-p", "-t", "t"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until every `wanted` text is on the screen; panics with the screen if not.
-    fn wait_for(&self, wanted: &[&str]) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let screen = self.screen();
-            if wanted.iter().all(|w| screen.contains(w)) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never saw {wanted:?} on the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn keys(&self, keys: &str) {
-        assert!(self
-            .tmux(&["send-keys", "-t", "t", keys])
-            .status()
-            .unwrap()
-            .success());
     }
 
     /// The FIFO's write end, once kds-chart has opened the read end.
@@ -129,11 +70,17 @@ impl Pane {
     fn exit_status(&self) -> String {
         wait_for_file(&self.path("status"))
     }
-}
 
-impl Drop for Pane {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]).output();
+    fn screen(&self) -> String {
+        self.term.screen()
+    }
+
+    fn wait_for(&self, wanted: &[&str]) -> String {
+        self.term.wait_for(wanted, PATIENCE)
+    }
+
+    fn keys(&self, keys: &str) {
+        self.term.keys(keys)
     }
 }
 
@@ -156,12 +103,7 @@ fn wait_for_file(path: &Path) -> String {
 
 #[test]
 fn live_view_shows_and_updates_the_header_pauses_and_quits_with_0() {
-    let pane = Pane::start(
-        "view",
-        "",
-        "--y count_tno,sum_tnum --x window_end --tick 100ms",
-        "",
-    );
+    let pane = Pane::start("", "--y count_tno,sum_tnum --x window_end --tick 100ms", "");
     let (rows, _) = minute_rows(&[(
         "",
         &[598.0, 610.0, 590.0, 700.0],
@@ -210,7 +152,6 @@ fn live_view_shows_and_updates_the_header_pauses_and_quits_with_0() {
 #[test]
 fn quitting_the_view_in_a_pipeline_leaves_the_pass_through_running() {
     let pane = Pane::start(
-        "pipe",
         "",
         "--y count_tno --group-by tic --x window_end",
         "> out.ndjson 2> err.txt",
@@ -263,7 +204,7 @@ fn quitting_the_view_in_a_pipeline_leaves_the_pass_through_running() {
 #[test]
 fn exit_on_eof_from_the_environment_leaves_the_view_when_the_input_ends() {
     let env = "KDS_CHART_EXIT_ON_EOF=true KDS_CHART_Y=count_tno KDS_CHART_X=window_end";
-    let pane = Pane::start("eof", env, "", "");
+    let pane = Pane::start(env, "", "");
     let (rows, _) = minute_rows(&[("", &[1.0, 2.0], &[1.0, 2.0])]);
     let mut writer = pane.rows_writer();
     writer.write_all(&rows).unwrap();

@@ -37,6 +37,8 @@
 //! - [`process`]: `Watchdog::start(what, limit)`, `spawn(name, cmd)` → `Proc` (`signal`, `alive`,
 //!   `finish(&wd)` → status and peak RSS), `collect`, `feed`, `tee`: children bounded in time,
 //!   never a recycled pid killed.
+//! - [`tmux`]: `Pane::start(columns, rows, command)`, `screen()`, `wait_for(texts, patience)`,
+//!   `keys(k)`: a command in a real terminal, its own tmux server killed on drop.
 //! - [`tally`]: `split_concatenated_json`, `s3_records`, `Tally::of(sent, got)`, `Rss`.
 //! - [`usage`]: `assert_usage_shape(tool, stderr)` (one line, or clap's message ending in the
 //!   `--help` hint).
@@ -53,6 +55,7 @@ pub mod process;
 pub mod recorder;
 pub mod reliability;
 pub mod tally;
+pub mod tmux;
 pub mod usage;
 
 pub use bin::bin_path;

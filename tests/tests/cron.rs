@@ -66,6 +66,24 @@ fn run_cron(stack: &Stack, stream: &str, bucket: &str, state: &std::path::Path) 
         .collect()
 }
 
+/// `run_cron` on a blocking thread, so the test's runtime keeps serving while the script runs.
+async fn run_cron_blocking(
+    stack: &Stack,
+    stream: &str,
+    bucket: &str,
+    state: &std::path::Path,
+) -> Vec<u64> {
+    let (stack, stream, bucket, state) = (
+        stack.clone(),
+        stream.to_string(),
+        bucket.to_string(),
+        state.to_path_buf(),
+    );
+    tokio::task::spawn_blocking(move || run_cron(&stack, &stream, &bucket, &state))
+        .await
+        .expect("cron run thread")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn three_cron_runs_with_data_in_between_deliver_every_record_exactly_once() {
     let stack = Stack::get();
@@ -83,17 +101,7 @@ async fn three_cron_runs_with_data_in_between_deliver_every_record_exactly_once(
         put_batch(&kinesis, &stream.name, &batch).await.unwrap();
         expected.extend(batch.iter().map(|l| l.as_bytes().to_vec()));
 
-        let reports = {
-            let (stack, s, b, st) = (
-                stack.clone(),
-                stream.name.clone(),
-                bucket.name.clone(),
-                state.path().to_path_buf(),
-            );
-            tokio::task::spawn_blocking(move || run_cron(&stack, &s, &b, &st))
-                .await
-                .unwrap()
-        };
+        let reports = run_cron_blocking(&stack, &stream.name, &bucket.name, state.path()).await;
         // This run delivered exactly the records that arrived since the previous one.
         assert_eq!(
             reports.iter().sum::<u64>(),
@@ -122,17 +130,7 @@ async fn three_cron_runs_with_data_in_between_deliver_every_record_exactly_once(
 
     // Nothing new: a fourth run writes no object and the checkpoint stays.
     let before = list_objects_all(&s3, &bucket.name).await.unwrap().len();
-    let reports = {
-        let (stack, s, b, st) = (
-            stack.clone(),
-            stream.name.clone(),
-            bucket.name.clone(),
-            state.path().to_path_buf(),
-        );
-        tokio::task::spawn_blocking(move || run_cron(&stack, &s, &b, &st))
-            .await
-            .unwrap()
-    };
+    let reports = run_cron_blocking(&stack, &stream.name, &bucket.name, state.path()).await;
     assert_eq!(
         reports.iter().sum::<u64>(),
         0,

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use testkit::tmux::Pane;
+
 /// Waits longer than any healthy run needs; only a hang reaches it.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -119,65 +121,47 @@ fn window_fed_through_a_pipe_shows_bytes_and_lines_per_second() {
     );
 }
 
-/// A tmux server of its own (socket in a temp dir), killed on drop.
-struct Pane {
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Pane {
-    fn start(command: &str) -> Pane {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("tmux");
-        let pane = Pane { socket, _dir: dir };
-        let out = pane
-            .tmux(&[
-                "new-session",
-                "-d",
-                "-x",
-                "120",
-                "-y",
-                "20",
-                "-s",
-                "t",
-                command,
-            ])
-            .output()
-            .unwrap_or_else(|e| panic!("tmux is required (scripts/test installs it): {e}"));
-        assert!(out.status.success(), "tmux new-session: {out:?}");
-        pane
+/// Watches `pane` until the pipeline touches `done`, checking at every redraw that at most one
+/// of the `tools`' progress lines is on the screen; then that one tool owned the line throughout
+/// and that no line is left behind. Returns a line seen mid-run.
+fn one_line_throughout(pane: &Pane, done: &std::path::Path, tools: &[&str]) -> String {
+    let prefixes: Vec<String> = tools.iter().map(|t| format!("{t} [")).collect();
+    let bars = |screen: &str| -> Vec<String> {
+        screen
+            .lines()
+            .filter(|l| prefixes.iter().any(|p| l.starts_with(p.as_str())))
+            .map(str::to_string)
+            .collect()
+    };
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while !done.exists() {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "pipeline hung:\n{}",
+            pane.screen()
+        );
+        let screen = pane.screen();
+        let drawn = bars(&screen);
+        assert!(
+            drawn.len() <= 1,
+            "two tools drew on one terminal:\n{screen}"
+        );
+        seen.extend(drawn);
+        std::thread::sleep(Duration::from_millis(100));
     }
-
-    fn tmux(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-S")
-            .arg(&self.socket)
-            .args(["-f", "/dev/null"])
-            .args(args)
-            .env("TERM", "xterm-256color");
-        c
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .tmux(&["capture-pane", "-p", "-t", "t"])
-            .output()
-            .unwrap();
-        text(&out.stdout)
-    }
-}
-
-impl Drop for Pane {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]).output();
-    }
-}
-
-fn progress_lines(screen: &str) -> Vec<&str> {
-    screen
-        .lines()
-        .filter(|l| l.starts_with("kds-gen [") || l.starts_with("kds-window ["))
-        .collect()
+    assert!(
+        !seen.is_empty(),
+        "no progress line was ever drawn:\n{}",
+        pane.screen()
+    );
+    let owners: std::collections::BTreeSet<_> =
+        seen.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(owners.len(), 1, "the line changed hands: {owners:?}");
+    let last = pane.screen();
+    assert!(bars(&last).is_empty(), "bar left behind:\n{last}");
+    println!("captured screen:\n{last}");
+    seen.swap_remove(seen.len() / 2)
 }
 
 #[test]
@@ -193,28 +177,9 @@ fn a_pipeline_in_a_terminal_draws_exactly_one_progress_line() {
         rows = out.path().join("rows").display(),
         done = done.display(),
     );
-    let pane = Pane::start(&command);
-    let started = Instant::now();
-    let mut seen = Vec::new();
-    while !done.exists() {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "pipeline hung:\n{}",
-            pane.screen()
-        );
-        let screen = pane.screen();
-        let bars = progress_lines(&screen);
-        assert!(bars.len() <= 1, "two tools drew on one terminal:\n{screen}");
-        seen.extend(bars.iter().map(|l| l.to_string()));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!seen.is_empty(), "no progress line was ever drawn");
-    let owners: std::collections::BTreeSet<_> =
-        seen.iter().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(owners.len(), 1, "the line changed hands: {owners:?}");
-    let last = pane.screen();
-    assert!(progress_lines(&last).is_empty(), "bar left behind:\n{last}");
-    println!("captured progress line: {}", seen[seen.len() / 2]);
+    let pane = Pane::start(120, 20, &command);
+    let line = one_line_throughout(&pane, &done, &["kds-gen", "kds-window"]);
+    println!("captured progress line: {line}");
 }
 
 // The AWS tools, against the local stack (these tests FAIL without it: scripts/stack start).
@@ -440,40 +405,9 @@ fn tail_into_s3sink_in_a_terminal_draws_exactly_one_progress_line() {
         receipts = aws.dir.path().join("receipts").display(),
         done = done.display(),
     );
-    let pane = Pane::start(&command);
-    let started = Instant::now();
-    let mut seen = Vec::new();
-    let is_bar = |l: &&str| l.starts_with("kds-tail [") || l.starts_with("kds-s3sink [");
-    while !done.exists() {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "pipeline hung:\n{}",
-            pane.screen()
-        );
-        let screen = pane.screen();
-        let drawn: Vec<&str> = screen.lines().filter(is_bar).collect();
-        assert!(
-            drawn.len() <= 1,
-            "two tools drew on one terminal:\n{screen}"
-        );
-        seen.extend(drawn.iter().map(|l| l.to_string()));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        !seen.is_empty(),
-        "no progress line was ever drawn:\n{}",
-        pane.screen()
-    );
-    let owners: std::collections::BTreeSet<_> =
-        seen.iter().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(owners.len(), 1, "the line changed hands: {owners:?}");
-    let last = pane.screen();
-    assert!(
-        !last.lines().any(|l| is_bar(&l)),
-        "bar left behind:\n{last}"
-    );
-    println!("captured screen:\n{last}");
-    println!("captured progress line: {}", seen[seen.len() / 2]);
+    let pane = Pane::start(120, 20, &command);
+    let line = one_line_throughout(&pane, &done, &["kds-tail", "kds-s3sink"]);
+    println!("captured progress line: {line}");
     aws.rt.block_on(stream.delete()).unwrap();
     aws.rt.block_on(bucket.delete()).unwrap();
 }

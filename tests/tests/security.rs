@@ -222,6 +222,27 @@ const TRADES: &str = concat!(
     "\n"
 );
 
+/// Each run of `tool` (what it tried, its output, the exit code it must give or `None` for any
+/// failure) printed no credential and ended as it must; and the denying endpoint really saw the
+/// fake key id (otherwise the "access denied" run would prove nothing).
+fn check_runs(tool: &str, runs: &[(&str, Run, Option<i32>)], deny: &DenyingServer) {
+    for (what, run, code) in runs {
+        assert_no_credentials(&format!("{tool} {what}"), run);
+        match code {
+            Some(c) => assert_eq!(run.status.code(), Some(*c), "{tool} {what}: {}", run.stderr),
+            None => assert!(
+                !run.status.success(),
+                "{tool} {what} must fail: {}",
+                run.stderr
+            ),
+        }
+    }
+    assert!(
+        deny.saw_key_id(),
+        "the denying endpoint never saw the fake access key id: the test would prove nothing"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kds_put_never_prints_credentials() {
     let stack = Stack::get();
@@ -263,8 +284,8 @@ async fn kds_put_never_prints_credentials() {
     })
     .await
     .expect("join");
-    for (what, run, code) in &runs {
-        assert_no_credentials(&format!("kds-put {what}"), run);
+    check_runs("kds-put", &runs, &deny);
+    for (what, run, _) in &runs {
         // Errors are one line each (`Code: message (HTTP status)`), not the SDK's Debug dump
         // of the raw response that `DisplayErrorContext` appends.
         assert!(
@@ -272,15 +293,7 @@ async fn kds_put_never_prints_credentials() {
             "kds-put {what}: an SDK Debug dump on stderr: {}",
             run.stderr
         );
-        match code {
-            Some(c) => assert_eq!(run.status.code(), Some(*c), "{what}: {}", run.stderr),
-            None => assert!(!run.status.success(), "{what} must fail: {}", run.stderr),
-        }
     }
-    assert!(
-        deny.saw_key_id(),
-        "the denying endpoint never saw the fake access key id: the test would prove nothing"
-    );
     stream.delete().await.ok();
 }
 
@@ -324,17 +337,7 @@ async fn kds_tail_never_prints_credentials() {
     })
     .await
     .expect("join");
-    for (what, run, code) in &runs {
-        assert_no_credentials(&format!("kds-tail {what}"), run);
-        match code {
-            Some(c) => assert_eq!(run.status.code(), Some(*c), "{what}: {}", run.stderr),
-            None => assert!(!run.status.success(), "{what} must fail: {}", run.stderr),
-        }
-    }
-    assert!(
-        deny.saw_key_id(),
-        "the denying endpoint never saw the key id"
-    );
+    check_runs("kds-tail", &runs, &deny);
     stream.delete().await.ok();
 }
 
@@ -379,17 +382,7 @@ async fn kds_s3sink_never_prints_credentials() {
     })
     .await
     .expect("join");
-    for (what, run, code) in &runs {
-        assert_no_credentials(&format!("kds-s3sink {what}"), run);
-        match code {
-            Some(c) => assert_eq!(run.status.code(), Some(*c), "{what}: {}", run.stderr),
-            None => assert!(!run.status.success(), "{what} must fail: {}", run.stderr),
-        }
-    }
-    assert!(
-        deny.saw_key_id(),
-        "the denying endpoint never saw the key id"
-    );
+    check_runs("kds-s3sink", &runs, &deny);
     bucket.delete().await.ok();
 }
 
