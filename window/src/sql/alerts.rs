@@ -17,6 +17,7 @@ use super::eval::{eval_json, BoundExpr, ROWTIME_KEY};
 use super::rows::{ErrorStream, RowPrep};
 use super::sliding::{bind_sliding, Sliding};
 use super::stagger::{bind_stagger, Stagger};
+use super::topk::{bind_top_k, TopK};
 use super::{RowPlan, Schema, SqlError};
 
 /// A per-row pump bound to its input: output column names and the values they get (a source
@@ -27,6 +28,8 @@ pub struct BoundRows {
     pub sliding: Sliding,
     /// A stagger-window pump: its windows (it writes a row per closed window, not per record).
     pub stagger: Option<Stagger>,
+    /// A `TOP_K_ITEMS_TUMBLING` pump: its window (a row per value when the window closes).
+    pub top_k: Option<TopK>,
     pub prep: RowPrep,
 }
 
@@ -57,11 +60,17 @@ pub fn bind_rows(
         .as_ref()
         .map(|s| bind_stagger(s, &col))
         .transpose()?;
+    let top_k = plan
+        .top_k
+        .as_ref()
+        .map(|t| bind_top_k(t, &col))
+        .transpose()?;
     let prep = RowPrep::for_rows(schema, envelope.get(), filter, chain, errors);
     Ok(BoundRows {
         columns,
         sliding,
         stagger,
+        top_k,
         prep,
     })
 }
@@ -160,6 +169,12 @@ pub fn run_rows(
                     write_closed(&rows.columns, stagger.push(&r, now), out)?;
                 }
             }
+            Ok(Some(r)) if rows.top_k.is_some() => {
+                let now = kds_common::time::now_ms();
+                if let Some(top_k) = &mut rows.top_k {
+                    write_closed(&rows.columns, top_k.push(&r, now), out)?;
+                }
+            }
             Ok(Some(mut r)) => {
                 text.clear();
                 let now = kds_common::time::now_ms();
@@ -181,6 +196,9 @@ pub fn run_rows(
     }
     if let Some(stagger) = &mut rows.stagger {
         write_closed(&rows.columns, stagger.finish(), out)?;
+    }
+    if let Some(top_k) = &mut rows.top_k {
+        write_closed(&rows.columns, top_k.finish(), out)?;
     }
     out.flush()?;
     rows.prep.errors.flush();

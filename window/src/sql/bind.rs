@@ -511,6 +511,11 @@ pub(super) fn bind_expr(
                 Class::Bool,
             )
         }
+        Expr::Call {
+            func: super::ScalarFunc::RowField,
+            args,
+            pos,
+        } => super::log_parse::bind_row_field(args, *pos, &|e| bind_expr(e, col))?,
         Expr::Call { func, args, pos } => {
             if let (super::ScalarFunc::RegexReplace, Some(Expr::Literal(Literal::Str(re)))) =
                 (func, args.get(1))
@@ -572,6 +577,13 @@ fn signature(f: super::ScalarFunc) -> (&'static [Class], Class) {
         Cast(SqlType::Boolean) => (&[Class::Any], Class::Bool),
         Cast(_) => (&[Class::Any], Class::Time),
         Extract(_) => (&[Class::Time], Class::Num),
+        // A row; its columns are read with RowField (bound to a column path).
+        RegexLogParse | W3cLogParse => (&[Class::Str, Class::Str], Class::Any),
+        VariableColumnLogParse => (
+            &[Class::Str, Class::Any, Class::Str, Class::Str, Class::Str],
+            Class::Any,
+        ),
+        RowField => (&[Class::Any, Class::Str], Class::Any),
     }
 }
 

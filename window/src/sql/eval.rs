@@ -184,8 +184,15 @@ fn call(func: ScalarFunc, args: Vec<V<'_>>) -> V<'_> {
         }
         (ScalarFunc::Extract(field), [V::Ts(t)]) => V::Int(super::funcs::extract(field, *t)),
         (ScalarFunc::Cast(ty), [v]) => super::funcs::cast(v.clone(), ty),
+        (f, _) if f.is_log_parser() => log_parse(f, &args),
         _ => V::Null,
     }
+}
+
+/// A log parser's row, or NULL.
+fn log_parse(func: ScalarFunc, args: &[V<'_>]) -> V<'static> {
+    let args: Vec<Value> = args.iter().cloned().map(to_json).collect();
+    super::log_parse::call(func, &args).map_or(V::Null, |row| V::Row(Box::new(row)))
 }
 
 /// The record key that carries a row's ROWTIME (epoch ms) to `CURRENT_ROW_TIMESTAMP`.
@@ -201,6 +208,8 @@ pub(super) enum V<'a> {
     Str(Cow<'a, str>),
     /// Epoch milliseconds.
     Ts(i64),
+    /// A log parser's row (`REGEX_LOG_PARSE`, ...): its columns by name.
+    Row(Box<serde_json::Map<String, Value>>),
 }
 
 fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
@@ -300,7 +309,7 @@ fn text<'a>(v: &V<'a>) -> Option<Cow<'a, str>> {
         V::Float(f) => Some(Cow::Owned(f.to_string())),
         V::Bool(b) => Some(Cow::Owned(if *b { "TRUE" } else { "FALSE" }.to_string())),
         V::Ts(t) => Some(Cow::Owned(kds_common::time::rfc3339_ms(*t))),
-        V::Null => None,
+        V::Null | V::Row(_) => None,
     }
 }
 
@@ -457,13 +466,19 @@ fn eval<'a>(e: &'a BoundExpr, r: &'a Value) -> V<'a> {
 /// The value of a select-list expression as JSON: timestamps as RFC 3339 with milliseconds, a
 /// floating-point result that is not finite as NULL.
 pub fn eval_json(expr: &BoundExpr, record: &Value) -> Value {
-    match eval(expr, record) {
+    to_json(eval(expr, record))
+}
+
+/// A runtime value as JSON (see [`eval_json`]).
+fn to_json(v: V<'_>) -> Value {
+    match v {
         V::Null => Value::Null,
         V::Bool(b) => Value::Bool(b),
         V::Int(i) => Value::from(i),
         V::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
         V::Str(s) => Value::String(s.into_owned()),
         V::Ts(t) => Value::String(kds_common::time::rfc3339_ms(t)),
+        V::Row(row) => Value::Object(*row),
     }
 }
 

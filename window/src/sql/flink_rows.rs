@@ -63,6 +63,13 @@ fn untranslatable(e: &BoundExpr) -> Option<&'static str> {
             func: ScalarFunc::UnixTimestamp,
             ..
         } => return Some("UNIX_TIMESTAMP (KDA's counts milliseconds, Flink's seconds)"),
+        BoundExpr::Call {
+            func:
+                ScalarFunc::RegexLogParse
+                | ScalarFunc::W3cLogParse
+                | ScalarFunc::VariableColumnLogParse,
+            ..
+        } => return Some("the log parsers (Flink has none: REGEXP_EXTRACT(s, regex, n) gives one group, SPLIT_INDEX(s, delimiter, n) one field)"),
         BoundExpr::Call { args, .. } => args.iter().collect(),
         BoundExpr::Unary { expr, .. }
         | BoundExpr::IsNull { expr, .. }
@@ -164,6 +171,13 @@ pub fn explain_flink_rows(
     if plan.stagger.is_some() {
         return Err(refuse(
             "stagger windows (Flink has no window that opens per key)",
+        ));
+    }
+    if plan.top_k.is_some() {
+        return Err(refuse(
+            "TOP_K_ITEMS_TUMBLING yet (Flink's equivalent is a Window Top-N: COUNT(*) per value \
+             over TUMBLE, then ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY \
+             the count DESC) <= K)",
         ));
     }
     let values = values(plan, schema)?;

@@ -214,7 +214,7 @@ pub fn cast(v: V<'_>, ty: SqlType) -> V<'static> {
         other => other,
     };
     let json = match v {
-        V::Null => return V::Null,
+        V::Null | V::Row(_) => return V::Null,
         V::Bool(b) => Value::Bool(b),
         V::Int(i) => Value::from(i),
         V::Float(f) if integer && f.fract() == 0.0 && f.abs() < 9.2e18 => Value::from(f as i64),

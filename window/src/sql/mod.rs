@@ -15,11 +15,14 @@ mod flink;
 mod flink_rows;
 mod funcs;
 mod lexer;
+mod log_parse;
 mod parser;
+mod refused;
 mod rows;
 mod schema;
 mod sliding;
 mod stagger;
+mod topk;
 mod windows;
 
 use std::fmt;
@@ -33,6 +36,7 @@ pub use flink::{explain_flink, FlinkOptions};
 pub use flink_rows::{explain_app, explain_flink_rows};
 pub use rows::{time_group_key, ErrorStream, RowPrep};
 pub use schema::{discover, discover_wide, parse_schema_json, Discovery, Schema, SchemaColumn};
+pub use topk::TopKPlan;
 
 /// What the `--sql` front end accepts; every "unsupported" error ends with it.
 pub const SUPPORTED: &str = "supported are CREATE [OR REPLACE] STREAM \"NAME\" (col type, ...); \
@@ -40,7 +44,9 @@ CREATE [OR REPLACE] PUMP \"NAME\" AS INSERT INTO \"NAME\" SELECT STREAM ..., sev
 through in-application streams, FROM one stream or a subquery, WHERE with comparisons, AND/OR/NOT, \
 IS [NOT] NULL, [NOT] LIKE, [NOT] BETWEEN, [NOT] IN and the scalar functions ABS, UPPER, LOWER, TRIM, \
 CHAR_LENGTH, SUBSTRING, POSITION, REGEX_REPLACE, CHAR_TO_TIMESTAMP, TIMESTAMP_TO_CHAR, UNIX_TIMESTAMP, \
-CURRENT_ROW_TIMESTAMP, EXTRACT, CAST; GROUP BY columns and one tumbling window \
+CURRENT_ROW_TIMESTAMP, EXTRACT, CAST, the log parsers REGEX_LOG_PARSE, W3C_LOG_PARSE, \
+VARIABLE_COLUMN_LOG_PARSE (their columns as t.r.COLUMN1); FROM TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(SELECT \
+STREAM * FROM \"S\"), 'col', k, seconds)); GROUP BY columns and one tumbling window \
 (FLOOR(S.ROWTIME TO MINUTE), STEP(S.ROWTIME BY INTERVAL '60' SECOND), or over a TIMESTAMP column) \
 with COUNT(*), COUNT(col), COUNT(DISTINCT col), SUM, MIN, MAX, AVG; or no GROUP BY: columns and \
 expressions per record, aggregates OVER a sliding window (RANGE INTERVAL ... PRECEDING, ROWS n \
@@ -415,9 +421,27 @@ pub enum ScalarFunc {
     Cast(SqlType),
     /// `EXTRACT(field FROM ts)`.
     Extract(TimeField),
+    /// `REGEX_LOG_PARSE(s, regex)`: a row of the regex's groups ([`log_parse`]).
+    RegexLogParse,
+    /// `W3C_LOG_PARSE(s, format)`: a row of the format's fields.
+    W3cLogParse,
+    /// `VARIABLE_COLUMN_LOG_PARSE(s, columns, delimiter [, escape, quote])`: a row of fields.
+    VariableColumnLogParse,
+    /// `t.r.COLUMN1`: a column of a log parser's row (`args`: the row, the column's name).
+    RowField,
 }
 
 impl ScalarFunc {
+    /// `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE`: a row, not a value.
+    pub fn is_log_parser(self) -> bool {
+        matches!(
+            self,
+            ScalarFunc::RegexLogParse
+                | ScalarFunc::W3cLogParse
+                | ScalarFunc::VariableColumnLogParse
+        )
+    }
+
     pub fn sql_name(self) -> &'static str {
         match self {
             ScalarFunc::Abs => "ABS",
@@ -434,6 +458,10 @@ impl ScalarFunc {
             ScalarFunc::CurrentRowTimestamp => "CURRENT_ROW_TIMESTAMP",
             ScalarFunc::Cast(_) => "CAST",
             ScalarFunc::Extract(_) => "EXTRACT",
+            ScalarFunc::RegexLogParse => "REGEX_LOG_PARSE",
+            ScalarFunc::W3cLogParse => "W3C_LOG_PARSE",
+            ScalarFunc::VariableColumnLogParse => "VARIABLE_COLUMN_LOG_PARSE",
+            ScalarFunc::RowField => "a row's column",
         }
     }
 }
@@ -540,6 +568,9 @@ pub struct RowPlan {
     /// A stagger-window pump: its columns' expressions are NULL placeholders, this gives the
     /// values.
     pub stagger: Option<StaggerPlan>,
+    /// `FROM TABLE(TOP_K_ITEMS_TUMBLING(...))`: its columns' expressions are NULL placeholders,
+    /// this gives the values.
+    pub top_k: Option<TopKPlan>,
     /// Per-row pumps in front of this one, first first: the first reads the source, each next
     /// the stream the previous one writes, this one the last of them (chained in-application
     /// streams). Their column names are KDA names.

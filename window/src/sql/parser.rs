@@ -4,12 +4,14 @@
 mod chain;
 mod expr;
 mod functions;
+mod log_parse;
 mod over;
 mod pump;
 mod rows;
 mod select;
 mod stagger;
 mod stream;
+mod table_funcs;
 mod window;
 
 use super::lexer::{Tok, Token};
@@ -57,6 +59,8 @@ pub struct Parser {
     row_pump_end: Pos,
     /// Subqueries in FROM, each named `$subquery<n>`: per-row pumps in front of their query.
     subqueries: Vec<(Ident, Select)>,
+    /// A `TOP_K_ITEMS_TUMBLING` call in FROM, until its pump is assembled.
+    top_k: Option<table_funcs::PendingTopK>,
 }
 
 /// A column reference or ROWTIME, as met in the text; qualifiers are checked once FROM is known.
@@ -122,6 +126,7 @@ impl Parser {
             pending_windows: Vec::new(),
             row_pump_end: Pos::default(),
             subqueries: Vec::new(),
+            top_k: None,
         }
     }
 
@@ -225,6 +230,7 @@ impl Parser {
     pub fn parse_application(&mut self) -> Result<Application, SqlError> {
         let mut streams: Vec<StreamDecl> = Vec::new();
         let mut pumps: Vec<PumpDecl> = Vec::new();
+        self.refuse_machine_learning()?;
         loop {
             while self.eat_sym(";") {}
             if self.at_eof() {

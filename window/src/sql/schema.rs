@@ -135,6 +135,7 @@ impl Schema {
 /// a bare array of `{"Name": .., "SqlType": .., "Mapping": ..}` (`Mapping` defaults to `$.Name`).
 pub fn parse_schema_json(text: &str) -> Result<Schema, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    super::refused::refuse_lambda(&v)?;
     let v = v.get("InputSchema").unwrap_or(&v);
     let cols = match v {
         Value::Array(a) => a,

@@ -573,3 +573,17 @@ impl SharedBuf {
             .collect()
     }
 }
+
+/// The JSON rows a successful run wrote (the run's stderr in the failure message).
+pub fn json_rows(out: &std::process::Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

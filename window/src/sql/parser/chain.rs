@@ -69,6 +69,12 @@ impl Parser {
         pump: PumpDecl,
         upstream: Vec<crate::sql::RowPlan>,
     ) -> Result<Application, SqlError> {
+        if let Some(top_k) = self.take_top_k(&pump) {
+            let mut plan = self.assemble_top_k(stream, pump, top_k)?;
+            plan.upstream = upstream;
+            return Ok(Application::PerRow(plan));
+        }
+        self.check_top_k_taken()?;
         Ok(match pump.select.window.clone() {
             Some(window) => {
                 let mut plan = self.assemble(stream, pump, window)?;

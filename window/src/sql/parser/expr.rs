@@ -295,6 +295,7 @@ impl Parser {
                     format!("{} in WHERE", t.describe()),
                 ))
             }
+            Tok::Ident { .. } if self.row_field_ahead() => self.parse_row_field(q),
             Tok::Ident { .. } => match self.column_ref(q)? {
                 Ref::Rowtime => Err(SqlError::unsupported(t.pos, "ROWTIME in WHERE")),
                 Ref::Column(c) => Ok(Expr::Column(c)),

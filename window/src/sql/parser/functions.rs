@@ -30,7 +30,7 @@ impl Parser {
             "UNIX_TIMESTAMP" => ScalarFunc::UnixTimestamp,
             "CAST" => return self.parse_cast(pos, q).map(Some),
             "EXTRACT" => return self.parse_extract(pos, q).map(Some),
-            _ => return Ok(None),
+            _ => return self.parse_log_call(name, pos, q),
         };
         self.i += 2; // the name and '('
         let args = match func {

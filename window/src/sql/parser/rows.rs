@@ -87,6 +87,7 @@ impl Parser {
             sliding,
             derived: false,
             stagger: None,
+            top_k: None,
             upstream: Vec::new(),
         })
     }

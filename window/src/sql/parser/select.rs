@@ -25,7 +25,9 @@ impl Parser {
         let mut items = Vec::new();
         let mut aliases = Vec::new();
         let mut qualifiers: Vec<Ident> = Vec::new();
-        loop {
+        // `SELECT STREAM * FROM TABLE(...)`: the table function's columns.
+        let star = self.star_from_table() && self.eat_sym("*");
+        while !star {
             let item_pos = self.peek().pos;
             let value = self.parse_select_item(&mut qualifiers)?;
             // Optional alias; in a pump the destination's declaration names the columns.
@@ -59,6 +61,8 @@ impl Parser {
         self.i += 1;
         let source = if self.peek().is_sym("(") && self.peek_at(1).is_kw("SELECT") {
             self.subquery()?
+        } else if self.peek().is_kw("TABLE") && self.peek_at(1).is_sym("(") {
+            self.table_function(pos)?
         } else {
             self.ident("the source stream name")?
         };
@@ -80,6 +84,7 @@ impl Parser {
             || (matches!(self.peek().tok, Tok::Ident { .. }) && !Self::is_clause_word(self.peek()))
         {
             source_alias = Some(self.ident("an alias")?);
+            self.subquery_column_names(&source)?;
         }
         if self.peek().is_sym(",") {
             return Err(SqlError::unsupported(
@@ -278,6 +283,9 @@ impl Parser {
                 self.pending_windows.push((w, t.pos));
                 return Ok(SelectValue::Item(SelectItem::WindowStart));
             }
+            return Ok(SelectValue::Expr(self.parse_expr(qualifiers)?, t.pos));
+        }
+        if self.row_field_ahead() {
             return Ok(SelectValue::Expr(self.parse_expr(qualifiers)?, t.pos));
         }
         let start = self.i;

@@ -143,6 +143,7 @@ impl Parser {
                 range,
                 values: slots.into_iter().flatten().collect(),
             }),
+            top_k: None,
             upstream: Vec::new(),
         })
     }
