@@ -123,7 +123,7 @@ fn bad_sql_is_a_usage_error_before_any_input_is_read() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.starts_with(
-            "kds-window: --sql: line 5, column 1: unsupported clause JOIN: supported are"
+            "kds-window: --sql: line 5, column 1: unsupported clause JOIN in a pump that aggregates"
         ),
         "{err}"
     );

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::bind::{bind_expr, resolve_column};
 use super::chain::bind_chain;
 use super::eval::{eval_json, BoundExpr, ROWTIME_KEY};
+use super::reference::{bind_join, Join};
 use super::rows::{ErrorStream, RowPrep};
 use super::sliding::{bind_sliding, Sliding};
 use super::stagger::{bind_stagger, Stagger};
@@ -30,6 +31,8 @@ pub struct BoundRows {
     pub stagger: Option<Stagger>,
     /// A `TOP_K_ITEMS_TUMBLING` pump: its window (a row per value when the window closes).
     pub top_k: Option<TopK>,
+    /// A JOIN with a reference table (loaded by the caller: [`Join::load`]).
+    pub join: Option<Join>,
     pub prep: RowPrep,
 }
 
@@ -50,9 +53,17 @@ pub fn bind_rows(
         .iter()
         .map(|(name, _, e)| bind_expr(e, &col).map(|(b, _)| (name.clone(), b)))
         .collect::<Result<Vec<_>, _>>()?;
+    // WHERE runs before the join: the table's columns are not there yet.
+    let filter_col = |id: &super::Ident| match super::reference::reference_column(id) {
+        Some(_) => Err(SqlError::unsupported(
+            id.pos,
+            "a reference table's column in WHERE",
+        )),
+        None => col(id),
+    };
     let filter = match &plan.filter {
         None => None,
-        Some(e) => Some(bind_expr(e, &col)?.0),
+        Some(e) => Some(bind_expr(e, &filter_col)?.0),
     };
     let sliding = bind_sliding(&plan.sliding, &col)?;
     let stagger = plan
@@ -65,12 +76,14 @@ pub fn bind_rows(
         .as_ref()
         .map(|t| bind_top_k(t, &col))
         .transpose()?;
+    let join = plan.join.as_ref().map(|j| bind_join(j, &col)).transpose()?;
     let prep = RowPrep::for_rows(schema, envelope.get(), filter, chain, errors);
     Ok(BoundRows {
         columns,
         sliding,
         stagger,
         top_k,
+        join,
         prep,
     })
 }
@@ -176,11 +189,13 @@ pub fn run_rows(
                 }
             }
             Ok(Some(mut r)) => {
-                text.clear();
-                let now = kds_common::time::now_ms();
-                let overs = rows.sliding.push(&r, now);
-                row(&rows.columns, &overs, &mut r, now, &mut text);
-                out.write_line(&text)?;
+                if rows.join.as_ref().is_none_or(|j| j.apply(&mut r)) {
+                    text.clear();
+                    let now = kds_common::time::now_ms();
+                    let overs = rows.sliding.push(&r, now);
+                    row(&rows.columns, &overs, &mut r, now, &mut text);
+                    out.write_line(&text)?;
+                }
             }
             Ok(None) => {}
             Err((name, message)) => rows

@@ -211,6 +211,9 @@ pub(super) fn resolve_column(
     schema: Option<&Schema>,
     envelope: &std::cell::Cell<bool>,
 ) -> Result<BoundColumn, SqlError> {
+    if let Some(column) = super::reference::reference_column(id) {
+        return Ok(column);
+    }
     if is_arrival(id) && schema.is_none_or(|s| s.resolve(id).is_err()) {
         envelope.set(true);
         return Ok(arrival_column());

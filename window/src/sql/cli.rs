@@ -70,6 +70,11 @@ pub struct SqlArgs {
     /// stderr and all are counted.
     #[arg(long, value_name = "FILE", requires = "sql")]
     pub errors: Option<PathBuf>,
+
+    /// A reference table the SQL joins (KDA's reference data source): NAME=FILE, CSV with a
+    /// header line or JSON (array or lines of objects), by extension or a ,csv / ,json suffix.
+    #[arg(long, value_name = "NAME=FILE[,FORMAT]", requires = "sql")]
+    pub reference_data: Vec<String>,
 }
 
 impl SqlArgs {
@@ -433,6 +438,7 @@ pub fn run(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<Exit> {
             return run_per_row(args, sql, &plan);
         }
     }
+    super::reference::load_tables(None, &sql.reference_data)?;
     let (cfg, mut filter) = sql_config(args, sql)?;
     let exit = crate::run_query(args, &cfg, &mut filter)?;
     report_error_stream(&mut filter, sql.errors.is_some())?;
@@ -450,6 +456,7 @@ fn run_per_row(args: &crate::Args, sql: &SqlArgs, plan: &super::RowPlan) -> anyh
     let errors = error_stream(sql, &plan.pump)?;
     let mut rows =
         super::alerts::bind_rows(plan, schema, errors).map_err(|e| usage(format!("--sql: {e}")))?;
+    super::reference::load_tables(rows.join.as_mut(), &sql.reference_data)?;
     let exit = super::alerts::run(args, &mut rows)?;
     let mut filter = SqlFilter::Prep(Box::new(rows.prep));
     report_error_stream(&mut filter, sql.errors.is_some())?;

@@ -173,6 +173,12 @@ pub fn explain_flink_rows(
             "stagger windows (Flink has no window that opens per key)",
         ));
     }
+    if plan.join.is_some() {
+        return Err(refuse(
+            "JOIN with a reference table yet (in Flink: a regular or lookup join with a table on \
+             the filesystem or JDBC connector)",
+        ));
+    }
     if plan.top_k.is_some() {
         return Err(refuse(
             "TOP_K_ITEMS_TUMBLING yet (Flink's equivalent is a Window Top-N: COUNT(*) per value \

@@ -320,12 +320,11 @@ pub fn call(func: ScalarFunc, args: &[Value]) -> Option<Map<String, Value>> {
     parser.parse(input)
 }
 
+/// A bound expression and its class, or why not.
+type Bound = Result<(BoundExpr, Class), SqlError>;
+
 /// `t.r.COLUMN1`: the column `COLUMN1` of the row in column `r`, read as a deeper path.
-pub(super) fn bind_row_field(
-    args: &[Expr],
-    pos: Pos,
-    bind: &dyn Fn(&Expr) -> Result<(BoundExpr, Class), SqlError>,
-) -> Result<(BoundExpr, Class), SqlError> {
+pub(super) fn bind_row_field(args: &[Expr], pos: Pos, bind: &dyn Fn(&Expr) -> Bound) -> Bound {
     let (Some(row), Some(Expr::Literal(Literal::Str(field)))) = (args.first(), args.get(1)) else {
         return Err(SqlError::new(pos, "expected row.column"));
     };

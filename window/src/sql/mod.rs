@@ -17,6 +17,7 @@ mod funcs;
 mod lexer;
 mod log_parse;
 mod parser;
+mod reference;
 mod refused;
 mod rows;
 mod schema;
@@ -34,6 +35,7 @@ pub use cli::SqlArgs;
 pub use eval::{eval_filter, BoundExpr};
 pub use flink::{explain_flink, FlinkOptions};
 pub use flink_rows::{explain_app, explain_flink_rows};
+pub use reference::JoinPlan;
 pub use rows::{time_group_key, ErrorStream, RowPrep};
 pub use schema::{discover, discover_wide, parse_schema_json, Discovery, Schema, SchemaColumn};
 pub use topk::TopKPlan;
@@ -41,7 +43,8 @@ pub use topk::TopKPlan;
 /// What the `--sql` front end accepts; every "unsupported" error ends with it.
 pub const SUPPORTED: &str = "supported are CREATE [OR REPLACE] STREAM \"NAME\" (col type, ...); \
 CREATE [OR REPLACE] PUMP \"NAME\" AS INSERT INTO \"NAME\" SELECT STREAM ..., several pumps chained \
-through in-application streams, FROM one stream or a subquery, WHERE with comparisons, AND/OR/NOT, \
+through in-application streams, FROM one stream or a subquery (or [LEFT] JOIN \"Table\" AS t ON s.col = t.col \
+with --reference-data), WHERE with comparisons, AND/OR/NOT, \
 IS [NOT] NULL, [NOT] LIKE, [NOT] BETWEEN, [NOT] IN and the scalar functions ABS, UPPER, LOWER, TRIM, \
 CHAR_LENGTH, SUBSTRING, POSITION, REGEX_REPLACE, CHAR_TO_TIMESTAMP, TIMESTAMP_TO_CHAR, UNIX_TIMESTAMP, \
 CURRENT_ROW_TIMESTAMP, EXTRACT, CAST, the log parsers REGEX_LOG_PARSE, W3C_LOG_PARSE, \
@@ -571,6 +574,8 @@ pub struct RowPlan {
     /// `FROM TABLE(TOP_K_ITEMS_TUMBLING(...))`: its columns' expressions are NULL placeholders,
     /// this gives the values.
     pub top_k: Option<TopKPlan>,
+    /// `[LEFT] JOIN "Table" ... ON ...`: the reference table joined to each record.
+    pub join: Option<JoinPlan>,
     /// Per-row pumps in front of this one, first first: the first reads the source, each next
     /// the stream the previous one writes, this one the last of them (chained in-application
     /// streams). Their column names are KDA names.

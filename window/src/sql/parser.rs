@@ -4,6 +4,7 @@
 mod chain;
 mod expr;
 mod functions;
+mod join;
 mod log_parse;
 mod over;
 mod pump;
@@ -61,6 +62,10 @@ pub struct Parser {
     subqueries: Vec<(Ident, Select)>,
     /// A `TOP_K_ITEMS_TUMBLING` call in FROM, until its pump is assembled.
     top_k: Option<table_funcs::PendingTopK>,
+    /// A JOIN with a reference table in FROM, until its pump is assembled.
+    join: Option<join::PendingJoin>,
+    /// The joined table's name and alias in the SELECT being read (`"c"."Company"`).
+    join_names: Vec<Ident>,
 }
 
 /// A column reference or ROWTIME, as met in the text; qualifiers are checked once FROM is known.
@@ -127,6 +132,8 @@ impl Parser {
             row_pump_end: Pos::default(),
             subqueries: Vec::new(),
             top_k: None,
+            join: None,
+            join_names: Vec::new(),
         }
     }
 

@@ -75,6 +75,9 @@ impl Parser {
             return Ok(Application::PerRow(plan));
         }
         self.check_top_k_taken()?;
+        let per_row = pump.select.window.is_none() && pump.select.stagger.is_none();
+        let join = per_row.then(|| self.take_join(&pump)).flatten();
+        self.check_join_taken()?;
         Ok(match pump.select.window.clone() {
             Some(window) => {
                 let mut plan = self.assemble(stream, pump, window)?;
@@ -89,6 +92,7 @@ impl Parser {
             None => {
                 let mut plan = self.assemble_rows(stream, pump)?;
                 plan.upstream = upstream;
+                plan.join = join;
                 Application::PerRow(plan)
             }
         })

@@ -88,6 +88,7 @@ impl Parser {
             derived: false,
             stagger: None,
             top_k: None,
+            join: None,
             upstream: Vec::new(),
         })
     }

@@ -25,9 +25,13 @@ impl Parser {
         let mut items = Vec::new();
         let mut aliases = Vec::new();
         let mut qualifiers: Vec<Ident> = Vec::new();
+        self.join_names = self.scan_join_names();
         // `SELECT STREAM * FROM TABLE(...)`: the table function's columns.
         let star = self.star_from_table() && self.eat_sym("*");
-        while !star {
+        loop {
+            if star {
+                break;
+            }
             let item_pos = self.peek().pos;
             let value = self.parse_select_item(&mut qualifiers)?;
             // Optional alias; in a pump the destination's declaration names the columns.
@@ -94,7 +98,7 @@ impl Parser {
         }
         let join_words = ["JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL"];
         if join_words.iter().any(|w| self.peek().is_kw(w)) {
-            return Err(SqlError::unsupported(self.peek().pos, "clause JOIN"));
+            self.parse_join(&source, source_alias.as_ref(), pos)?;
         }
         let filter = if self.eat_kw("WHERE") {
             Some(self.parse_expr(&mut qualifiers)?)
@@ -379,6 +383,9 @@ impl Parser {
     pub(super) fn column_ref(&mut self, qualifiers: &mut Vec<Ident>) -> Result<Ref, SqlError> {
         let first = self.ident("a column name")?;
         let col = if self.eat_sym(".") {
+            if let Some(reference) = self.reference_column(&first)? {
+                return Ok(reference);
+            }
             qualifiers.push(first);
             let second = self.ident("a column name after '.'")?;
             if self.peek().is_sym(".") {

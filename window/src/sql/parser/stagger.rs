@@ -144,6 +144,7 @@ impl Parser {
                 values: slots.into_iter().flatten().collect(),
             }),
             top_k: None,
+            join: None,
             upstream: Vec::new(),
         })
     }

@@ -186,6 +186,7 @@ impl Parser {
             derived: false,
             stagger: None,
             top_k: Some(plan),
+            join: None,
             upstream: Vec::new(),
         })
     }
