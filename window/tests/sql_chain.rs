@@ -5,22 +5,9 @@
 
 mod common;
 
-use common::run_window as run;
+use common::{json_rows as rows, run_window as run};
 use kds_window::sql::{parse_app, Application};
 use serde_json::{json, Value};
-
-fn rows(out: &std::process::Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 /// Pump 1 parses the event time from text and computes the change in percent (dropping
 /// records without a price); pump 2 counts the large changes per ticker and event-time minute.

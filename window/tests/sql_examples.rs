@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::run_window as run;
+use common::{json_rows as rows, run_window as run};
 use serde_json::{json, Value};
 
 const REGEX_REPLACE_SQL: &str = include_str!("golden/regex_replace.kda.sql");
@@ -36,19 +36,6 @@ fn referrer_envelopes() -> (String, Vec<String>) {
         })
         .collect();
     (lines.join("\n") + "\n", arrivals)
-}
-
-fn rows(out: &std::process::Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// Runs `sql` (a golden file's text) with a schema file on `input`.

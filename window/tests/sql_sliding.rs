@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::run_window as run;
+use common::json_rows as rows;
 use serde_json::{json, Value};
 
 const THROTTLED_ALERTS_SQL: &str = include_str!("golden/throttled_alerts.kda.sql");
@@ -14,31 +14,8 @@ const THROTTLED_ALERTS_SQL: &str = include_str!("golden/throttled_alerts.kda.sql
 /// The demo stream's schema as the tumbling-window page prints it.
 const DEMO_SCHEMA: &str = r#"[{"Name":"TICKER_SYMBOL","SqlType":"VARCHAR(4)"},{"Name":"SECTOR","SqlType":"VARCHAR(16)"},{"Name":"CHANGE","SqlType":"REAL"},{"Name":"PRICE","SqlType":"REAL"}]"#;
 
-fn rows(out: &std::process::Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn run_sql(sql: &str, schema: Option<&str>, input: &str) -> Vec<Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let sql_path = dir.path().join("app.sql");
-    std::fs::write(&sql_path, sql).unwrap();
-    let schema_path = dir.path().join("schema.json");
-    let mut args = vec!["--sql".to_string(), sql_path.display().to_string()];
-    if let Some(s) = schema {
-        std::fs::write(&schema_path, s).unwrap();
-        args.extend(["--schema".to_string(), schema_path.display().to_string()]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    rows(&run(&args, input))
+    rows(&common::run_sql(sql, schema, input))
 }
 
 #[test]

@@ -11,27 +11,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{json_rows as rows, run_window as run};
+use common::{json_rows as rows, run_sql};
 use serde_json::{json, Value};
 
 const TOP_K_SQL: &str = include_str!("golden/top_k_items.kda.sql");
 const DEMO_INPUT: &str = include_str!("golden/demo_stream.input.ndjson");
 const DEMO_SCHEMA: &str = include_str!("golden/demo_stream.schema.json");
-
-/// Runs the SQL text (written to a file) with an optional schema on `input`.
-fn run_sql(sql: &str, schema: Option<&str>, input: &str) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    let sql_path = dir.path().join("app.sql");
-    std::fs::write(&sql_path, sql).unwrap();
-    let schema_path = dir.path().join("schema.json");
-    let mut args = vec!["--sql".to_string(), sql_path.display().to_string()];
-    if let Some(s) = schema {
-        std::fs::write(&schema_path, s).unwrap();
-        args.extend(["--schema".to_string(), schema_path.display().to_string()]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(&args, input)
-}
 
 /// Rows grouped by their ROWTIME (one group per closed window).
 fn by_window(rows: &[Value]) -> BTreeMap<String, Vec<(String, u64)>> {

@@ -117,19 +117,19 @@ pub fn w3c_parser(format: &str) -> Result<LogParser, String> {
 /// returns its letter.
 fn specifier(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<char> {
     while let Some(&c) = chars.peek() {
-        match c {
-            '{' | '[' => {
-                let close = if c == '{' { '}' } else { ']' };
-                chars.find(|&x| x == close)?;
-            }
-            '<' | '>' | '!' | ',' | '0'..='9' => {
-                chars.next();
-            }
-            _ => return chars.next(),
+        if let Some((_, close)) = ARGUMENT_BRACKETS.iter().find(|(open, _)| *open == c) {
+            chars.find(|x| x == close)?;
+        } else if matches!(c, '<' | '>' | '!' | ',' | '0'..='9') {
+            chars.next();
+        } else {
+            return chars.next();
         }
     }
     None
 }
+
+/// A specifier's argument: `%{Referer}i` (Apache) or `%[Referer]i` (the SQL Reference).
+const ARGUMENT_BRACKETS: [(char, char); 2] = [('{', '}'), ('[', ']')];
 
 /// The regex group for one field: `%t` is a bracketed time, any other field runs to the next
 /// literal character of the format (to the end when it is the last).

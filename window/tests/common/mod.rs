@@ -587,3 +587,18 @@ pub fn json_rows(out: &std::process::Output) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Runs `--sql` on the SQL text (written to a file) with an optional `--schema` text.
+pub fn run_sql(sql: &str, schema: Option<&str>, input: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let sql_path = dir.path().join("app.sql");
+    std::fs::write(&sql_path, sql).unwrap();
+    let schema_path = dir.path().join("schema.json");
+    let mut args = vec!["--sql".to_string(), sql_path.display().to_string()];
+    if let Some(s) = schema {
+        std::fs::write(&schema_path, s).unwrap();
+        args.extend(["--schema".to_string(), schema_path.display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_window(&args, input)
+}

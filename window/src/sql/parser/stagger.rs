@@ -7,8 +7,7 @@ use std::time::Duration;
 use super::rows::{check_names, insert_targets};
 use super::{Parser, PumpDecl, Ref, SelectValue, StreamDecl};
 use crate::sql::{
-    Expr, Ident, Literal, Pos, RowPlan, SelectItem, SqlError, StaggerKey, StaggerPlan,
-    StaggerValue, TimeBasis,
+    Ident, Pos, RowPlan, SelectItem, SqlError, StaggerKey, StaggerPlan, StaggerValue, TimeBasis,
 };
 
 impl Parser {
@@ -126,26 +125,14 @@ impl Parser {
         for (v, &i) in values.into_iter().zip(&order) {
             slots[i] = Some(v);
         }
+        let stagger = StaggerPlan {
+            partition_by: keys,
+            range,
+            values: slots.into_iter().flatten().collect(),
+        };
         Ok(RowPlan {
-            destination: stream.name.kda_name(),
-            pump: pump.name.kda_name(),
-            source: sel.source.kda_name(),
-            columns: stream
-                .columns
-                .into_iter()
-                .map(|(c, ty)| (c.name, ty, Expr::Literal(Literal::Null)))
-                .collect(),
-            filter: sel.filter,
-            sliding: Vec::new(),
-            derived: false,
-            stagger: Some(StaggerPlan {
-                partition_by: keys,
-                range,
-                values: slots.into_iter().flatten().collect(),
-            }),
-            top_k: None,
-            join: None,
-            upstream: Vec::new(),
+            stagger: Some(stagger),
+            ..RowPlan::computed_elsewhere(stream, &pump.name, &sel.source, sel.filter)
         })
     }
 }

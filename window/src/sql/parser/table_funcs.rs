@@ -12,6 +12,35 @@ use crate::sql::refused::{machine_learning_error, MACHINE_LEARNING};
 use crate::sql::topk::TopKPlan;
 use crate::sql::{Expr, Ident, Literal, Pos, RowPlan, SqlError};
 
+impl RowPlan {
+    /// A plan whose columns are filled by its window (stagger, top-K), not by expressions:
+    /// each column's expression is a NULL placeholder.
+    pub(super) fn computed_elsewhere(
+        stream: StreamDecl,
+        pump: &Ident,
+        source: &Ident,
+        filter: Option<Expr>,
+    ) -> RowPlan {
+        RowPlan {
+            destination: stream.name.kda_name(),
+            pump: pump.kda_name(),
+            source: source.kda_name(),
+            columns: stream
+                .columns
+                .into_iter()
+                .map(|(c, ty)| (c.name, ty, Expr::Literal(Literal::Null)))
+                .collect(),
+            filter,
+            sliding: Vec::new(),
+            derived: false,
+            stagger: None,
+            top_k: None,
+            join: None,
+            upstream: Vec::new(),
+        }
+    }
+}
+
 /// A `TOP_K_ITEMS_TUMBLING` call met in FROM, waiting for its pump to be assembled.
 pub(in crate::sql) struct PendingTopK {
     plan: TopKPlan,
@@ -173,21 +202,8 @@ impl Parser {
         }
         plan.item_index = order[0];
         Ok(RowPlan {
-            destination: stream.name.kda_name(),
-            pump: pump.name.kda_name(),
-            source: sel.source.kda_name(),
-            columns: stream
-                .columns
-                .into_iter()
-                .map(|(c, ty)| (c.name, ty, Expr::Literal(Literal::Null)))
-                .collect(),
-            filter: sel.filter,
-            sliding: Vec::new(),
-            derived: false,
-            stagger: None,
             top_k: Some(plan),
-            join: None,
-            upstream: Vec::new(),
+            ..RowPlan::computed_elsewhere(stream, &pump.name, &sel.source, sel.filter)
         })
     }
 
