@@ -8,6 +8,23 @@ use util::*;
 
 const KIB: usize = 1024;
 
+/// Runs kds-put on `lines` into `stream` with a dead-letter file: the exit code, stderr and
+/// the dead letters.
+fn put_lines(
+    stack: &Stack,
+    stream: &str,
+    lines: &[String],
+) -> (Option<i32>, String, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let input = write_lines(dir.path(), "in.ndjson", lines);
+    let dl = dir.path().join("dead.ndjson");
+    let dl_arg = dl.to_str().expect("UTF-8 temporary path");
+    let input_arg = input.to_str().expect("UTF-8 temporary path");
+    let out = run_put(stack, None, &["-s", stream, "--dead-letter", dl_arg, input_arg]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr, ndjson_file(&dl))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_with_a_2_mib_limit_takes_a_1_5_mib_record_and_refuses_2_5_mib() {
     let stack = Stack::get();
@@ -24,29 +41,14 @@ async fn a_stream_with_a_2_mib_limit_takes_a_1_5_mib_record_and_refuses_2_5_mib(
         .await
         .expect("active");
 
-    let dir = tempfile::tempdir().unwrap();
     let fits = format!(r#"{{"tno":"FITS","pad":"{}"}}"#, "y".repeat(1536 * KIB));
     let over = format!(r#"{{"tno":"OVER","pad":"{}"}}"#, "z".repeat(2560 * KIB));
-    let input = write_lines(dir.path(), "in.ndjson", &[fits.clone(), over]);
-    let dl = dir.path().join("dead.ndjson");
-    let out = run_put(
-        &stack,
-        None,
-        &[
-            "-s",
-            &stream.name,
-            "--dead-letter",
-            dl.to_str().unwrap(),
-            input.to_str().unwrap(),
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "one dead letter: {stderr}");
+    let (status, stderr, dead) = put_lines(&stack, &stream.name, &[fits.clone(), over]);
+    assert_eq!(status, Some(1), "one dead letter: {stderr}");
     assert!(
         stderr.contains("line 2: record is ") && stderr.contains("2097152-byte limit"),
         "{stderr}"
     );
-    let dead = ndjson_file(&dl);
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["line"], 2);
     assert_eq!(dead[0]["error_code"], "RecordTooLarge");
@@ -60,25 +62,12 @@ async fn a_stream_with_a_2_mib_limit_takes_a_1_5_mib_record_and_refuses_2_5_mib(
 async fn a_stream_without_a_larger_limit_keeps_1_mib() {
     let stack = Stack::get();
     let stream = TestStream::create(&stack, 1).await.expect("create stream");
-    let dir = tempfile::tempdir().unwrap();
     let over = format!(r#"{{"tno":"OVER","pad":"{}"}}"#, "z".repeat(1536 * KIB));
-    let input = write_lines(dir.path(), "in.ndjson", &[over]);
-    let dl = dir.path().join("dead.ndjson");
-    let out = run_put(
-        &stack,
-        None,
-        &[
-            "-s",
-            &stream.name,
-            "--dead-letter",
-            dl.to_str().unwrap(),
-            input.to_str().unwrap(),
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (status, stderr, dead) = put_lines(&stack, &stream.name, &[over]);
+    assert_eq!(status, Some(1), "{stderr}");
     assert!(stderr.contains("1048576-byte limit"), "{stderr}");
-    assert_eq!(ndjson_file(&dl)[0]["error_code"], "RecordTooLarge");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["error_code"], "RecordTooLarge");
     assert!(read_back(&stack, &stream.name).await.is_empty());
     stream.delete().await.expect("delete stream");
 }
