@@ -26,11 +26,6 @@ use crate::batch::{Admit, Call, Entry, UserRecord};
 use crate::rate::ShardLimit;
 use crate::shard_map::ShardMap;
 
-/// Entries waiting in queues (plus retries backing off) before input stops being read.
-pub const MAX_QUEUED_ENTRIES: usize = 10_000;
-/// Bytes waiting in queues before input stops being read: `--read-ahead`'s default.
-pub const MAX_QUEUED_BYTES: usize = 32 << 20;
-
 /// The collector's settings (from the flags).
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -43,8 +38,6 @@ pub struct Options {
     pub aggregate: Option<usize>,
     pub records_per_sec: u64,
     pub bytes_per_sec: u64,
-    /// `--read-ahead`: bytes of records queued before input stops being read.
-    pub max_queued_bytes: usize,
 }
 
 /// One shard's pending entries and budget.
@@ -60,6 +53,14 @@ struct Slot {
     busy: bool,
     /// `--ordered`: retries at the head of the queue back off until then.
     not_before: Option<Instant>,
+}
+
+/// What one shard added to the call in one round of [`Collector::fill`].
+#[derive(Debug, Default)]
+struct Step {
+    taken: usize,
+    /// `--ordered`: the shard's head holds a key the call has already.
+    key_repeated: bool,
 }
 
 /// A packed call, ready to send.
@@ -80,8 +81,9 @@ pub struct Collector {
     call: Call,
     /// Retries backing off (without `--ordered`): when they may go, and the entries.
     delayed: Vec<(Instant, Vec<Entry>)>,
+    /// Entries in the queues and backing off (their bytes are bounded by the reader's budget,
+    /// `budget.rs`, not here).
     queued: usize,
-    queued_bytes: usize,
     cursor: usize,
     /// Scratch for [`Collector::fill`]: slots that can add nothing more this time.
     done: Vec<bool>,
@@ -101,7 +103,6 @@ impl Collector {
             slots: Vec::new(),
             delayed: Vec::new(),
             queued: 0,
-            queued_bytes: 0,
             cursor: 0,
             done: Vec::new(),
             token_wake: None,
@@ -153,19 +154,15 @@ impl Collector {
     }
 
     /// An entry as the current map routes it: an aggregate packed by an older map (before a
-    /// reshard) is re-packed per shard, the queue counters following the extra parts.
+    /// reshard) is re-packed per shard, the queue count following the extra parts.
     fn split_for_map(&mut self, entry: Entry) -> Vec<(usize, Entry)> {
-        let size = entry.size();
         let parts = split_by_shard(entry, |h| self.slot_for_hash(h));
         self.queued += parts.len() - 1;
-        self.queued_bytes += parts.iter().map(|(_, e)| e.size()).sum::<usize>();
-        self.queued_bytes -= size;
         parts
     }
 
     fn enqueue_back(&mut self, slot: usize, entry: Entry) {
         self.queued += 1;
-        self.queued_bytes += entry.size();
         self.slots[slot].queue.push_back(entry);
     }
 
@@ -205,11 +202,6 @@ impl Collector {
         }
     }
 
-    /// Input may be read: the queues are below their bounds.
-    pub fn has_room(&self) -> bool {
-        self.queued < MAX_QUEUED_ENTRIES && self.queued_bytes < self.opts.max_queued_bytes
-    }
-
     /// Nothing is pending here (calls in flight are the dispatcher's).
     pub fn is_idle(&self) -> bool {
         self.call.is_empty()
@@ -224,7 +216,6 @@ impl Collector {
             return;
         }
         self.queued += entries.len();
-        self.queued_bytes += entries.iter().map(Entry::size).sum::<usize>();
         if self.opts.ordered {
             self.push_fronts(entries, Some(ready_at));
         } else {
@@ -275,13 +266,11 @@ impl Collector {
         if self.barrier || n == 0 {
             return;
         }
-        let ordered = self.opts.ordered;
         // Rounds over the shards, a share of the room each, so one deep queue does not fill
         // every call while the others wait.
         let mut key_repeated = false;
-        let done = &mut self.done;
-        done.clear();
-        done.resize(n, false);
+        self.done.clear();
+        self.done.resize(n, false);
         loop {
             let room = self.opts.max_records.saturating_sub(self.call.len());
             if room == 0 || self.call.is_full() {
@@ -291,49 +280,12 @@ impl Collector {
             let mut progress = false;
             for k in 0..n {
                 let slot = (self.cursor + k) % n;
-                if done[slot] {
+                if self.done[slot] {
                     continue;
                 }
-                let s = &mut self.slots[slot];
-                if s.queue.is_empty()
-                    || (ordered && (s.busy || s.not_before.is_some_and(|t| t > now)))
-                {
-                    done[slot] = true;
-                    continue;
-                }
-                let mut taken = 0;
-                while taken < share {
-                    let Some(head) = s.queue.front() else {
-                        done[slot] = true;
-                        break;
-                    };
-                    match self.call.admits(head) {
-                        Admit::Yes => {}
-                        Admit::Full => break,
-                        Admit::NoRoom => {
-                            self.call.full = true;
-                            break;
-                        }
-                        Admit::KeyRepeats => {
-                            key_repeated = true;
-                            done[slot] = true;
-                            break;
-                        }
-                    }
-                    let size = head.size();
-                    if !s.limit.try_take(size, now) {
-                        let at = now + s.limit.ready_in(size, now);
-                        self.token_wake = Some(self.token_wake.map_or(at, |w| w.min(at)));
-                        done[slot] = true;
-                        break;
-                    }
-                    let Some(e) = s.queue.pop_front() else { break };
-                    self.queued -= 1;
-                    self.queued_bytes -= size;
-                    self.call.push(e, slot, now);
-                    taken += 1;
-                    progress = true;
-                }
+                let step = self.take_from(slot, share, now);
+                progress |= step.taken > 0;
+                key_repeated |= step.key_repeated;
                 if self.call.is_full() {
                     break;
                 }
@@ -347,6 +299,51 @@ impl Collector {
             // As with per-shard batches: the call is cut where a key would repeat.
             self.call.full = true;
         }
+    }
+
+    /// Moves up to `share` heads of `slot`'s queue into the open call; marks the slot done
+    /// when it can add nothing more this time (empty, busy, backing off, out of tokens, or
+    /// its head's key is in the call already).
+    fn take_from(&mut self, slot: usize, share: usize, now: Instant) -> Step {
+        let mut step = Step::default();
+        let s = &mut self.slots[slot];
+        if s.queue.is_empty()
+            || (self.opts.ordered && (s.busy || s.not_before.is_some_and(|t| t > now)))
+        {
+            self.done[slot] = true;
+            return step;
+        }
+        while step.taken < share {
+            let Some(head) = s.queue.front() else {
+                self.done[slot] = true;
+                break;
+            };
+            match self.call.admits(head) {
+                Admit::Yes => {}
+                Admit::Full => break,
+                Admit::NoRoom => {
+                    self.call.full = true;
+                    break;
+                }
+                Admit::KeyRepeats => {
+                    step.key_repeated = true;
+                    self.done[slot] = true;
+                    break;
+                }
+            }
+            let size = head.size();
+            if !s.limit.try_take(size, now) {
+                let at = now + s.limit.ready_in(size, now);
+                self.token_wake = Some(self.token_wake.map_or(at, |w| w.min(at)));
+                self.done[slot] = true;
+                break;
+            }
+            let Some(e) = s.queue.pop_front() else { break };
+            self.queued -= 1;
+            self.call.push(e, slot, now);
+            step.taken += 1;
+        }
+        step
     }
 
     /// The open call should go now: it is full, has waited `--linger`, or (`draining`) no
@@ -429,7 +426,6 @@ impl Collector {
         let mut pending: Vec<(Entry, Option<Instant>)> = Vec::with_capacity(self.queued);
         if let Some((entries, _)) = self.call.take() {
             self.queued += entries.len();
-            self.queued_bytes += entries.iter().map(Entry::size).sum::<usize>();
             pending.extend(entries.into_iter().map(|e| (e, None)));
         }
         for s in &mut self.slots {
@@ -496,7 +492,6 @@ mod tests {
             aggregate: None,
             records_per_sec: 1000,
             bytes_per_sec: 1 << 20,
-            max_queued_bytes: MAX_QUEUED_BYTES,
         }
     }
 
@@ -820,18 +815,5 @@ mod tests {
         let call = c.take_call().unwrap();
         assert_eq!(call.entries.len(), 1);
         assert_eq!(call.entries[0].records(), 10);
-    }
-
-    #[test]
-    fn queues_are_bounded() {
-        let t0 = Instant::now();
-        let mut c = Collector::new(two_shards(), opts(), t0);
-        for i in 0..MAX_QUEUED_ENTRIES as u64 {
-            assert!(c.has_room());
-            c.push(rec(i, "k", 1), t0);
-        }
-        assert!(!c.has_room());
-        c.fill(t0);
-        assert!(c.has_room());
     }
 }

@@ -20,7 +20,11 @@ fn put_lines(
     let dl = dir.path().join("dead.ndjson");
     let dl_arg = dl.to_str().expect("UTF-8 temporary path");
     let input_arg = input.to_str().expect("UTF-8 temporary path");
-    let out = run_put(stack, None, &["-s", stream, "--dead-letter", dl_arg, input_arg]);
+    let out = run_put(
+        stack,
+        None,
+        &["-s", stream, "--dead-letter", dl_arg, input_arg],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code(), stderr, ndjson_file(&dl))
 }
