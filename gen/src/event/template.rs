@@ -33,43 +33,59 @@ pub struct Template {
     /// `v` as 4 digits, for `v` up to 9999.
     four_digits: Box<[[u8; 4]; 10_000]>,
     /// `v` (up to 255) as digits padded to 4 bytes, and the digit count.
-    small: [([u8; 4], u8); 256],
+    small: SmallDigits,
+}
+
+/// Numbers up to 255 as digits padded to 4 bytes, and the digit count.
+type SmallDigits = [([u8; 4], u8); 256];
+
+/// `v` as 4 digits for `v` up to 9999, and `v` (up to 255) as digits padded to 4 bytes with
+/// the digit count.
+fn digit_tables() -> (Box<[[u8; 4]; 10_000]>, SmallDigits) {
+    let mut four_digits = Box::new([[0u8; 4]; 10_000]);
+    for (v, d) in four_digits.iter_mut().enumerate() {
+        *d = four(v as u16);
+    }
+    let mut small = [([0u8; 4], 0u8); 256];
+    for (v, s) in small.iter_mut().enumerate() {
+        let mut digits = Vec::new();
+        push_small(&mut digits, v as u8);
+        s.0[..digits.len()].copy_from_slice(&digits);
+        s.1 = digits.len() as u8;
+    }
+    (four_digits, small)
+}
+
+/// The line laid out once with a placeholder event (tid empty), to find the per-event
+/// positions in.
+fn sample_line(format: Format, tdate: &[u8; 10]) -> Vec<u8> {
+    let f = Fields {
+        letters: *b"LLLL",
+        uno: 1000,
+        pno: 1000,
+        tnum: 1,
+    };
+    let mut sample = Vec::new();
+    write_event(
+        format,
+        &mut sample,
+        b"",
+        &f,
+        &TimeStrings::for_second(0),
+        tdate,
+    );
+    sample
 }
 
 impl Template {
     /// A template for `format` whose first tid is 1.
     pub fn new(format: Format, tdate: &[u8; 10]) -> Template {
-        let mut four_digits = Box::new([[0u8; 4]; 10_000]);
-        for (v, d) in four_digits.iter_mut().enumerate() {
-            *d = four(v as u16);
-        }
-        let mut small = [([0u8; 4], 0u8); 256];
-        for (v, s) in small.iter_mut().enumerate() {
-            let mut digits = Vec::new();
-            push_small(&mut digits, v as u8);
-            s.0[..digits.len()].copy_from_slice(&digits);
-            s.1 = digits.len() as u8;
-        }
+        let (four_digits, small) = digit_tables();
         let prefix: &[u8] = match format {
             Format::Ndjson => b"{\"tid\":\"",
             Format::Csv => b"",
         };
-        // Lay the line out once with a placeholder event and find the per-event positions.
-        let f = Fields {
-            letters: *b"LLLL",
-            uno: 1000,
-            pno: 1000,
-            tnum: 1,
-        };
-        let mut sample = Vec::new();
-        write_event(
-            format,
-            &mut sample,
-            b"",
-            &f,
-            &TimeStrings::for_second(0),
-            tdate,
-        );
+        let sample = sample_line(format, tdate);
         let body = &sample[prefix.len()..];
         let mid_len = match format {
             Format::Ndjson => {
