@@ -95,46 +95,6 @@ pub struct Args {
     #[arg(help_heading = "Keys", long, value_name = "zipf:S")]
     pub skew: Option<String>,
 
-    /// Fraction of events whose tuptime lags the clock by 60–300 s (more than one window).
-    #[arg(
-        help_heading = "Noise",
-        long,
-        value_name = "P",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
-    pub late: f64,
-
-    /// Fraction of events whose tuptime lags by 1–5 s, inside the current minute.
-    #[arg(
-        help_heading = "Noise",
-        long,
-        value_name = "P",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
-    pub out_of_order: f64,
-
-    /// Fraction of lines that repeat one of the last 64 valid lines verbatim (same tid).
-    #[arg(
-        help_heading = "Noise",
-        long,
-        value_name = "P",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
-    pub duplicates: f64,
-
-    /// Fraction of lines that are broken: truncated, not a record, wrong type, missing field.
-    #[arg(
-        help_heading = "Noise",
-        long,
-        value_name = "P",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
-    pub malformed: f64,
-
     /// Append the lab script's start-up line to FILE before the first event.
     #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -150,14 +110,29 @@ pub struct Args {
     /// Never draw the progress line.
     #[arg(long, overrides_with = "progress")]
     pub no_progress: bool,
+
+    // Last: the heading it sets stays set for the flags after it.
+    #[command(flatten, next_help_heading = "Noise")]
+    pub noise: Knobs,
 }
 
-/// The realism knobs, each a probability.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// The realism knobs, each a probability (the "Noise" flags).
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Default)]
 pub struct Knobs {
+    /// Fraction of events whose tuptime lags the clock by 60–300 s (more than one window).
+    #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
     pub late: f64,
+
+    /// Fraction of events whose tuptime lags by 1–5 s, inside the current minute.
+    #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
     pub out_of_order: f64,
+
+    /// Fraction of lines that repeat one of the last 64 valid lines verbatim (same tid).
+    #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
     pub duplicates: f64,
+
+    /// Fraction of lines that are broken: truncated, not a record, wrong type, missing field.
+    #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
     pub malformed: f64,
 }
 
@@ -260,10 +235,10 @@ fn check_rate(rate: f64) -> anyhow::Result<()> {
 /// The noise flags, each a probability, the lags and the line faults each summing to 1 at most.
 fn knobs(a: &Args) -> anyhow::Result<Knobs> {
     let knobs = Knobs {
-        late: probability("--late", a.late)?,
-        out_of_order: probability("--out-of-order", a.out_of_order)?,
-        duplicates: probability("--duplicates", a.duplicates)?,
-        malformed: probability("--malformed", a.malformed)?,
+        late: probability("--late", a.noise.late)?,
+        out_of_order: probability("--out-of-order", a.noise.out_of_order)?,
+        duplicates: probability("--duplicates", a.noise.duplicates)?,
+        malformed: probability("--malformed", a.noise.malformed)?,
     };
     if knobs.late + knobs.out_of_order > 1.0 {
         return Err(usage(format!(
