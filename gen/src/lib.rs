@@ -120,19 +120,39 @@ pub struct Args {
 #[derive(clap::Args, Debug, Clone, Copy, PartialEq, Default)]
 pub struct Knobs {
     /// Fraction of events whose tuptime lags the clock by 60–300 s (more than one window).
-    #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub late: f64,
 
     /// Fraction of events whose tuptime lags by 1–5 s, inside the current minute.
-    #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub out_of_order: f64,
 
     /// Fraction of lines that repeat one of the last 64 valid lines verbatim (same tid).
-    #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub duplicates: f64,
 
     /// Fraction of lines that are broken: truncated, not a record, wrong type, missing field.
-    #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub malformed: f64,
 }
 

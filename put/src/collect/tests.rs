@@ -57,6 +57,25 @@ fn lines(entries: &[Entry]) -> Vec<u64> {
         .collect()
 }
 
+/// A collector over two shards making aggregates of up to 50 KiB.
+fn aggregating(t0: Instant) -> Collector {
+    collector(|o| o.aggregate = Some(50 * 1024), t0)
+}
+
+/// A collector over the two shards "lo" and "hi", with [`opts`] as `set` changes them.
+fn collector(set: impl FnOnce(&mut Options), t0: Instant) -> Collector {
+    let mut o = opts();
+    set(&mut o);
+    Collector::new(two_shards(), o, t0)
+}
+
+/// Pushes 10-byte records of `lines`, each with its own key on the "lo" shard.
+fn push_lo(c: &mut Collector, lines: std::ops::Range<u64>, t0: Instant) {
+    for i in lines {
+        c.push(rec(i, &key_on(true, i as usize), 10), t0);
+    }
+}
+
 /// Keys that land on the "lo" and "hi" shards.
 fn key_on(lo: bool, i: usize) -> String {
     (0..)
@@ -111,15 +130,9 @@ fn per_shard_order_is_kept_in_calls() {
 #[test]
 fn tokens_are_taken_per_entry_before_it_joins() {
     let t0 = Instant::now();
-    let o = Options {
-        records_per_sec: 100,
-        ..opts()
-    };
-    let mut c = Collector::new(two_shards(), o, t0);
+    let mut c = collector(|o| o.records_per_sec = 100, t0);
     // 300 records of one shard: 100 tokens now, then 1 per 10 ms.
-    for i in 0..300 {
-        c.push(rec(i, &key_on(true, i as usize), 10), t0);
-    }
+    push_lo(&mut c, 0..300, t0);
     c.fill(t0);
     assert_eq!(c.call.len(), 100);
     assert_eq!(c.next_wake(true), Some(t0 + Duration::from_millis(10)));
@@ -139,11 +152,7 @@ fn tokens_are_taken_per_entry_before_it_joins() {
 #[test]
 fn calls_stop_at_5_mib() {
     let t0 = Instant::now();
-    let o = Options {
-        bytes_per_sec: 0,
-        ..opts()
-    };
-    let mut c = Collector::new(two_shards(), o, t0);
+    let mut c = collector(|o| o.bytes_per_sec = 0, t0);
     for i in 0..12 {
         c.push(rec(i, &format!("k{i}"), MAX_RECORD_BYTES - 4), t0);
     }
@@ -164,11 +173,7 @@ fn calls_stop_at_5_mib() {
 #[test]
 fn ordered_one_call_per_shard_and_each_key_once() {
     let t0 = Instant::now();
-    let o = Options {
-        ordered: true,
-        ..opts()
-    };
-    let mut c = Collector::new(two_shards(), o, t0);
+    let mut c = collector(|o| o.ordered = true, t0);
     let a = key_on(true, 1);
     let b = key_on(true, 2);
     let z = key_on(false, 3);
@@ -235,11 +240,7 @@ fn unordered_retries_wait_apart_then_go_first() {
 #[test]
 fn reshard_moves_pending_records_to_the_new_shards() {
     let t0 = Instant::now();
-    let o = Options {
-        ordered: true,
-        ..opts()
-    };
-    let mut c = Collector::new(two_shards(), o, t0);
+    let mut c = collector(|o| o.ordered = true, t0);
     let in_flight = {
         c.push(rec(0, &key_on(true, 0), 10), t0);
         c.fill(t0);
@@ -286,23 +287,15 @@ fn reshard_moves_pending_records_to_the_new_shards() {
 #[test]
 fn reshard_repacks_aggregates_per_child_shard() {
     let t0 = Instant::now();
-    let o = Options {
-        aggregate: Some(50 * 1024),
-        ..opts()
-    };
-    let mut c = Collector::new(two_shards(), o, t0);
+    let mut c = aggregating(t0);
     // One aggregate sent and failed (a retry waiting), one still queued, both on "lo".
-    for i in 0..40 {
-        c.push(rec(i, &key_on(true, i as usize), 10), t0);
-    }
+    push_lo(&mut c, 0..40, t0);
     c.flush_aggregators(t0, true);
     c.fill(t0);
     let failed = c.take_call().unwrap();
     c.release(&failed.slots);
     c.requeue(failed.entries, t0 + Duration::from_millis(50));
-    for i in 40..80 {
-        c.push(rec(i, &key_on(true, i as usize), 10), t0);
-    }
+    push_lo(&mut c, 40..80, t0);
     c.flush_aggregators(t0, true);
     let lo_mid = 1u128 << 126;
     let split = map(&[
@@ -340,14 +333,8 @@ fn reshard_repacks_aggregates_per_child_shard() {
 #[test]
 fn aggregates_wait_at_most_the_linger() {
     let t0 = Instant::now();
-    let o = Options {
-        aggregate: Some(50 * 1024),
-        ..opts()
-    };
-    let mut c = Collector::new(two_shards(), o, t0);
-    for i in 0..10 {
-        c.push(rec(i, &key_on(true, i as usize), 10), t0);
-    }
+    let mut c = aggregating(t0);
+    push_lo(&mut c, 0..10, t0);
     c.fill(t0);
     assert!(c.take_call().is_none(), "still aggregating");
     assert_eq!(c.next_wake(true), Some(t0 + Duration::from_millis(100)));

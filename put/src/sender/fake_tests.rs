@@ -221,13 +221,8 @@ async fn a_result_from_an_unknown_shard_asks_for_a_new_shard_map() {
         ok("shardId-0", "3"),
         ok("shardId-2", "4"),
     ])));
-    let out = send_call(
-        Arc::clone(&ctx),
-        vec![entry(2), entry(3), entry(4)],
-        vec![],
-        Rng::seeded(1),
-    )
-    .await;
+    let entries = (2..=4).map(entry).collect();
+    let out = send_call(Arc::clone(&ctx), entries, vec![], Rng::seeded(1)).await;
     assert_eq!(out.shards, ["shardId-2", "shardId-0"], "each shard once");
     assert!(!map.contains("shardId-2"), "shardId-2 is new");
 
