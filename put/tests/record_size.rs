@@ -8,27 +8,6 @@ use util::*;
 
 const KIB: usize = 1024;
 
-/// Runs kds-put on `lines` into `stream` with a dead-letter file: the exit code, stderr and
-/// the dead letters.
-fn put_lines(
-    stack: &Stack,
-    stream: &str,
-    lines: &[String],
-) -> (Option<i32>, String, Vec<serde_json::Value>) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let input = write_lines(dir.path(), "in.ndjson", lines);
-    let dl = dir.path().join("dead.ndjson");
-    let dl_arg = dl.to_str().expect("UTF-8 temporary path");
-    let input_arg = input.to_str().expect("UTF-8 temporary path");
-    let out = run_put(
-        stack,
-        None,
-        &["-s", stream, "--dead-letter", dl_arg, input_arg],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code(), stderr, ndjson_file(&dl))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_with_a_2_mib_limit_takes_a_1_5_mib_record_and_refuses_2_5_mib() {
     let stack = Stack::get();
@@ -47,8 +26,9 @@ async fn a_stream_with_a_2_mib_limit_takes_a_1_5_mib_record_and_refuses_2_5_mib(
 
     let fits = format!(r#"{{"tno":"FITS","pad":"{}"}}"#, "y".repeat(1536 * KIB));
     let over = format!(r#"{{"tno":"OVER","pad":"{}"}}"#, "z".repeat(2560 * KIB));
-    let (status, stderr, dead) = put_lines(&stack, &stream.name, &[fits.clone(), over]);
-    assert_eq!(status, Some(1), "one dead letter: {stderr}");
+    let (out, dead) = put_lines(&stack, None, &stream.name, &[fits.clone(), over], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "one dead letter: {stderr}");
     assert!(
         stderr.contains("line 2: record is ") && stderr.contains("2097152-byte limit"),
         "{stderr}"
@@ -67,8 +47,9 @@ async fn a_stream_without_a_larger_limit_keeps_1_mib() {
     let stack = Stack::get();
     let stream = TestStream::create(&stack, 1).await.expect("create stream");
     let over = format!(r#"{{"tno":"OVER","pad":"{}"}}"#, "z".repeat(1536 * KIB));
-    let (status, stderr, dead) = put_lines(&stack, &stream.name, &[over]);
-    assert_eq!(status, Some(1), "{stderr}");
+    let (out, dead) = put_lines(&stack, None, &stream.name, &[over], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("1048576-byte limit"), "{stderr}");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["error_code"], "RecordTooLarge");
