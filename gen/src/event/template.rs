@@ -1,6 +1,6 @@
 //! The fast path of the valid lines: a line kept whole and patched in place per event.
 
-use super::{four, push_small, write_event, Fields, Format, TimeStrings};
+use super::{four, push_small, write_event, Event, Fields, Format, TimeStrings};
 
 /// Size of the line kept by [`Template`] (the fixed-size copies may run past the line's end).
 const LINE_ROOM: usize = 192;
@@ -66,14 +66,13 @@ fn sample_line(format: Format, tdate: &[u8; 10]) -> Vec<u8> {
         tnum: 1,
     };
     let mut sample = Vec::new();
-    write_event(
-        format,
-        &mut sample,
-        b"",
-        &f,
-        &TimeStrings::for_second(0),
+    let e = Event {
+        tid: b"",
+        fields: &f,
+        times: &TimeStrings::for_second(0),
         tdate,
-    );
+    };
+    write_event(format, &mut sample, &e);
     sample
 }
 
@@ -226,14 +225,13 @@ mod tests {
                 t.write_next(&mut fast, &f);
                 tid.increment();
                 let mut reference = b"previous line\n".to_vec();
-                write_event(
-                    format,
-                    &mut reference,
-                    &t_digits,
-                    &f,
-                    &TimeStrings::for_second(sec),
-                    &tdate,
-                );
+                let e = Event {
+                    tid: &t_digits,
+                    fields: &f,
+                    times: &TimeStrings::for_second(sec),
+                    tdate: &tdate,
+                };
+                write_event(format, &mut reference, &e);
                 assert_eq!(
                     String::from_utf8_lossy(&fast),
                     String::from_utf8_lossy(&reference)
