@@ -213,19 +213,22 @@ pub fn write_csv(out: &mut Vec<u8>, tid: &[u8], f: &Fields, t: &TimeStrings, tda
     out.extend_from_slice(&tail);
 }
 
+/// One event as it is rendered: the tid's digits, the random fields, the date strings of its
+/// second and the trade date.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub tid: &'a [u8],
+    pub fields: &'a Fields,
+    pub times: &'a TimeStrings,
+    pub tdate: &'a [u8; 10],
+}
+
 /// Appends a valid line in `format`.
 #[inline]
-pub fn write_event(
-    format: Format,
-    out: &mut Vec<u8>,
-    tid: &[u8],
-    f: &Fields,
-    t: &TimeStrings,
-    tdate: &[u8; 10],
-) {
+pub fn write_event(format: Format, out: &mut Vec<u8>, e: &Event<'_>) {
     match format {
-        Format::Ndjson => write_ndjson(out, tid, f, t, tdate),
-        Format::Csv => write_csv(out, tid, f, t, tdate),
+        Format::Ndjson => write_ndjson(out, e.tid, e.fields, e.times, e.tdate),
+        Format::Csv => write_csv(out, e.tid, e.fields, e.times, e.tdate),
     }
 }
 
@@ -242,6 +245,16 @@ mod tests {
         };
         // 2021-03-19T13:15:48Z
         (f, TimeStrings::for_second(1_616_159_748), *b"2021-03-19")
+    }
+
+    /// The event of tid 5 with these parts.
+    fn event<'a>(f: &'a Fields, t: &'a TimeStrings, d: &'a [u8; 10]) -> Event<'a> {
+        Event {
+            tid: b"5",
+            fields: f,
+            times: t,
+            tdate: d,
+        }
     }
 
     #[test]
@@ -309,7 +322,7 @@ mod tests {
         for kind in Malformed::ALL {
             for r in [0u64, u64::MAX / 3, u64::MAX] {
                 let mut out = Vec::new();
-                write_malformed(kind, Format::Ndjson, &mut out, b"5", &f, &t, &d, r);
+                write_malformed(kind, Format::Ndjson, &mut out, &event(&f, &t, &d), r);
                 assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
                 assert!(out.ends_with(b"\n"));
                 let line = &out[..out.len() - 1];
@@ -331,41 +344,19 @@ mod tests {
     #[test]
     fn malformed_csv_rows_break_the_row() {
         let (f, t, d) = sample();
-        let mut out = Vec::new();
-        write_malformed(
-            Malformed::MissingField,
-            Format::Csv,
-            &mut out,
-            b"5",
-            &f,
-            &t,
-            &d,
-            0,
+        let csv = |kind: Malformed| {
+            let mut out = Vec::new();
+            write_malformed(kind, Format::Csv, &mut out, &event(&f, &t, &d), 0);
+            out
+        };
+        assert_eq!(
+            csv(Malformed::MissingField)
+                .iter()
+                .filter(|&&b| b == b',')
+                .count(),
+            5
         );
-        assert_eq!(out.iter().filter(|&&b| b == b',').count(), 5);
-        out.clear();
-        write_malformed(
-            Malformed::WrongType,
-            Format::Csv,
-            &mut out,
-            b"5",
-            &f,
-            &t,
-            &d,
-            0,
-        );
-        assert!(String::from_utf8_lossy(&out).contains(",10.5,"));
-        out.clear();
-        write_malformed(
-            Malformed::NotARecord,
-            Format::Csv,
-            &mut out,
-            b"5",
-            &f,
-            &t,
-            &d,
-            0,
-        );
-        assert!(!out.contains(&b','));
+        assert!(String::from_utf8_lossy(&csv(Malformed::WrongType)).contains(",10.5,"));
+        assert!(!csv(Malformed::NotARecord).contains(&b','));
     }
 }

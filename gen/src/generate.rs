@@ -174,30 +174,20 @@ impl Generator {
         let event_sec = sec - self.lag(sec);
         let times = self.times_for(event_sec);
         let start = out.len();
+        let e = event::Event {
+            tid: self.tid.digits(),
+            fields: &fields,
+            times: &times,
+            tdate: &self.tdate,
+        };
         match kind {
             Kind::Malformed => {
                 let which = Malformed::ALL[self.rng.below(4) as usize];
                 let r = self.rng.next_u64();
-                event::write_malformed(
-                    which,
-                    self.format,
-                    out,
-                    self.tid.digits(),
-                    &fields,
-                    &times,
-                    &self.tdate,
-                    r,
-                );
+                event::write_malformed(which, self.format, out, &e, r);
             }
             _ => {
-                event::write_event(
-                    self.format,
-                    out,
-                    self.tid.digits(),
-                    &fields,
-                    &times,
-                    &self.tdate,
-                );
+                event::write_event(self.format, out, &e);
                 if self.duplicate_below > 0 {
                     self.remember(&out[start..]);
                 }

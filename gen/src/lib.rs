@@ -95,46 +95,6 @@ pub struct Args {
     #[arg(help_heading = "Keys", long, value_name = "zipf:S")]
     pub skew: Option<String>,
 
-    /// Fraction of events whose tuptime lags the clock by 60–300 s (more than one window).
-    #[arg(
-        help_heading = "Noise",
-        long,
-        value_name = "P",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
-    pub late: f64,
-
-    /// Fraction of events whose tuptime lags by 1–5 s, inside the current minute.
-    #[arg(
-        help_heading = "Noise",
-        long,
-        value_name = "P",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
-    pub out_of_order: f64,
-
-    /// Fraction of lines that repeat one of the last 64 valid lines verbatim (same tid).
-    #[arg(
-        help_heading = "Noise",
-        long,
-        value_name = "P",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
-    pub duplicates: f64,
-
-    /// Fraction of lines that are broken: truncated, not a record, wrong type, missing field.
-    #[arg(
-        help_heading = "Noise",
-        long,
-        value_name = "P",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
-    pub malformed: f64,
-
     /// Append the lab script's start-up line to FILE before the first event.
     #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -150,14 +110,49 @@ pub struct Args {
     /// Never draw the progress line.
     #[arg(long, overrides_with = "progress")]
     pub no_progress: bool,
+
+    // Last: the heading it sets stays set for the flags after it.
+    #[command(flatten, next_help_heading = "Noise")]
+    pub noise: Knobs,
 }
 
-/// The realism knobs, each a probability.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// The realism knobs, each a probability (the "Noise" flags).
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Default)]
 pub struct Knobs {
+    /// Fraction of events whose tuptime lags the clock by 60–300 s (more than one window).
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub late: f64,
+
+    /// Fraction of events whose tuptime lags by 1–5 s, inside the current minute.
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub out_of_order: f64,
+
+    /// Fraction of lines that repeat one of the last 64 valid lines verbatim (same tid).
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub duplicates: f64,
+
+    /// Fraction of lines that are broken: truncated, not a record, wrong type, missing field.
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub malformed: f64,
 }
 
@@ -244,6 +239,70 @@ pub const MIN_RATE: f64 = 1.0 / 86_400.0;
 /// Earliest and latest simulated start accepted (4-digit years, with room for lags).
 const START_RANGE_MS: (i64, i64) = (0, 253_370_764_800_000); // 1970-01-01 .. 9999-01-01
 
+/// `--rate`: 0 (as fast as possible) or at least one event a day.
+fn check_rate(rate: f64) -> anyhow::Result<()> {
+    if !(rate.is_finite() && rate >= 0.0) {
+        return Err(usage(format!("--rate must be a number >= 0, got {rate}")));
+    }
+    if rate > 0.0 && rate < MIN_RATE {
+        return Err(usage(format!(
+            "--rate must be 0 or at least 1/86400 (one event a day), got {rate:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// The noise flags, each a probability, the lags and the line faults each summing to 1 at most.
+fn knobs(a: &Args) -> anyhow::Result<Knobs> {
+    let knobs = Knobs {
+        late: probability("--late", a.noise.late)?,
+        out_of_order: probability("--out-of-order", a.noise.out_of_order)?,
+        duplicates: probability("--duplicates", a.noise.duplicates)?,
+        malformed: probability("--malformed", a.noise.malformed)?,
+    };
+    if knobs.late + knobs.out_of_order > 1.0 {
+        return Err(usage(format!(
+            "--late plus --out-of-order must be at most 1, got {}",
+            knobs.late + knobs.out_of_order
+        )));
+    }
+    if knobs.duplicates + knobs.malformed > 1.0 {
+        return Err(usage(format!(
+            "--duplicates plus --malformed must be at most 1, got {}",
+            knobs.duplicates + knobs.malformed
+        )));
+    }
+    Ok(knobs)
+}
+
+/// `--start` (with `--simulated-clock` only) in epoch ms; the simulated clock needs a rate.
+fn simulated_start(a: &Args) -> anyhow::Result<Option<i64>> {
+    let start = a.start.as_deref().map(|t| start_ms(a, t)).transpose()?;
+    if a.simulated_clock && a.rate == 0.0 {
+        return Err(usage(
+            "--simulated-clock needs --rate > 0 (simulated time advances by 1/rate per event)",
+        ));
+    }
+    Ok(start)
+}
+
+/// `--start T` in epoch ms.
+fn start_ms(a: &Args, t: &str) -> anyhow::Result<i64> {
+    if !a.simulated_clock {
+        return Err(usage("--start needs --simulated-clock"));
+    }
+    parse_tdate(t)
+        .map(|_| format!("{t}T00:00:00Z"))
+        .and_then(|full| kds_common::time::parse_timestamp(full.as_bytes()))
+        .or_else(|| kds_common::time::parse_timestamp(t.as_bytes()))
+        .filter(|ms| (START_RANGE_MS.0..START_RANGE_MS.1).contains(ms))
+        .ok_or_else(|| {
+            usage(format!(
+                "--start must be an RFC 3339 time or YYYY-MM-DD between 1970 and 9998, got '{t}'"
+            ))
+        })
+}
+
 impl TryFrom<Args> for Config {
     type Error = anyhow::Error;
 
@@ -253,18 +312,7 @@ impl TryFrom<Args> for Config {
                 .ok_or_else(|| usage(format!("TDATE must be a date YYYY-MM-DD, got '{t}'")))?,
             None => today_utc(),
         };
-        if !(a.rate.is_finite() && a.rate >= 0.0) {
-            return Err(usage(format!(
-                "--rate must be a number >= 0, got {}",
-                a.rate
-            )));
-        }
-        if a.rate > 0.0 && a.rate < MIN_RATE {
-            return Err(usage(format!(
-                "--rate must be 0 or at least 1/86400 (one event a day), got {:?}",
-                a.rate
-            )));
-        }
+        check_rate(a.rate)?;
         for (flag, n) in [("--users", a.users), ("--products", a.products)] {
             if !(1..=keys::MAX_KEYS).contains(&n) {
                 return Err(usage(format!(
@@ -273,49 +321,9 @@ impl TryFrom<Args> for Config {
                 )));
             }
         }
-        let knobs = Knobs {
-            late: probability("--late", a.late)?,
-            out_of_order: probability("--out-of-order", a.out_of_order)?,
-            duplicates: probability("--duplicates", a.duplicates)?,
-            malformed: probability("--malformed", a.malformed)?,
-        };
-        if knobs.late + knobs.out_of_order > 1.0 {
-            return Err(usage(format!(
-                "--late plus --out-of-order must be at most 1, got {}",
-                knobs.late + knobs.out_of_order
-            )));
-        }
-        if knobs.duplicates + knobs.malformed > 1.0 {
-            return Err(usage(format!(
-                "--duplicates plus --malformed must be at most 1, got {}",
-                knobs.duplicates + knobs.malformed
-            )));
-        }
+        let knobs = knobs(&a)?;
         let skew = a.skew.as_deref().map(parse_skew).transpose()?.flatten();
-        let simulated_start_ms = match &a.start {
-            None => None,
-            Some(_) if !a.simulated_clock => {
-                return Err(usage("--start needs --simulated-clock"));
-            }
-            Some(t) => {
-                let ms = parse_tdate(t)
-                    .map(|_| format!("{t}T00:00:00Z"))
-                    .and_then(|full| kds_common::time::parse_timestamp(full.as_bytes()))
-                    .or_else(|| kds_common::time::parse_timestamp(t.as_bytes()))
-                    .filter(|ms| (START_RANGE_MS.0..START_RANGE_MS.1).contains(ms))
-                    .ok_or_else(|| {
-                        usage(format!(
-                            "--start must be an RFC 3339 time or YYYY-MM-DD between 1970 and 9998, got '{t}'"
-                        ))
-                    })?;
-                Some(ms)
-            }
-        };
-        if a.simulated_clock && a.rate == 0.0 {
-            return Err(usage(
-                "--simulated-clock needs --rate > 0 (simulated time advances by 1/rate per event)",
-            ));
-        }
+        let simulated_start_ms = simulated_start(&a)?;
         if a.duration == Some(Duration::ZERO) {
             return Err(usage("--duration must be greater than 0"));
         }

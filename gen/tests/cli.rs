@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 
 use common::Schema;
 use testkit::usage::assert_usage_shape;
@@ -19,6 +19,30 @@ fn kds_gen(args: &[&str]) -> Command {
         c.env_remove(var);
     }
     c
+}
+
+/// Starts kds-gen with `args`, stdout and stderr piped: the child and its stdout, buffered.
+fn spawn_piped(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+    let mut child = kds_gen(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    (child, stdout)
+}
+
+/// Waits for the child: its exit status and all it wrote on stderr.
+fn exit_and_stderr(mut child: Child) -> (ExitStatus, String) {
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status, err)
 }
 
 #[test]
@@ -37,23 +61,11 @@ fn closed_stdout_exits_0_with_nothing_on_stderr() {
     Schema::new().check_json(stdout.trim_end()).unwrap();
 
     // As fast as possible and endless: only the closed pipe ends it.
-    let mut child = kds_gen(&["--rate", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (child, mut stdout) = spawn_piped(&["--rate", "0"]);
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     drop(stdout);
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err) = exit_and_stderr(child);
     assert_eq!(status.code(), Some(0));
     assert_eq!(err, "");
     Schema::new().check_json(first.trim_end()).unwrap();
@@ -85,12 +97,7 @@ fn paced_output_reaches_a_live_pipe_promptly() {
 #[test]
 fn sigterm_and_sigint_stop_cleanly_with_status_0() {
     for signal in ["-TERM", "-INT"] {
-        let mut child = kds_gen(&["--rate", "20", "--seed", "1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (child, mut stdout) = spawn_piped(&["--rate", "20", "--seed", "1"]);
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         let killed = Command::new("kill")
@@ -101,14 +108,7 @@ fn sigterm_and_sigint_stop_cleanly_with_status_0() {
         assert!(killed.success());
         let mut rest = String::new();
         stdout.read_to_string(&mut rest).unwrap();
-        let status = child.wait().unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let (status, err) = exit_and_stderr(child);
         assert_eq!(status.code(), Some(0), "{signal}");
         assert_eq!(err, "", "{signal}");
         // Whatever was written ends with a whole event.

@@ -1,17 +1,55 @@
-//! A byte budget between the reader thread and the dispatcher. The input channel bounds the
-//! number of records waiting in it, but records are up to 1 MiB each: 4,096 of them could hold
-//! 4 GiB. The reader takes a record's bytes before sending it and blocks while the budget is
-//! spent; the dispatcher gives them back when it has moved the record into the collector
-//! (which has its own bound, `collect::MAX_QUEUED_BYTES`).
+//! kds-put's one memory bound: the bytes in flight from the reader to the acknowledgement.
+//!
+//! The reader thread takes a line's bytes ([`UserRecord::held_bytes`]) before it hands the
+//! line on, and blocks while the budget (`--read-ahead`) is spent. The bytes stay taken while
+//! the record waits in the channel, its shard's queue or aggregator, the call being packed, a
+//! call in flight or a retry's backoff; they are given back when the record is acknowledged
+//! by Kinesis, dead-lettered, or counted failed (`report.rs`). So every record kds-put holds
+//! is inside the budget, whatever stage it is in.
 
 use std::sync::{Condvar, Mutex, PoisonError};
 
-/// Bytes of input that may wait between the reader and the dispatcher: a quarter of the
-/// collector's read-ahead (8 MiB by default).
-pub fn input_bytes(read_ahead: usize) -> usize {
-    read_ahead / 4
+use crate::batch::{Entry, Origin, UserRecord};
+
+/// What a record costs besides its data and keys: the entry that carries it through the
+/// queues and the headers of its two heap blocks (data and partition key). Counting it keeps
+/// many small records within the budget as well as a few large ones.
+pub const RECORD_OVERHEAD: usize = std::mem::size_of::<Entry>() + 32;
+
+impl UserRecord {
+    /// Bytes this record is charged against the budget, from the moment it is read until it
+    /// is acknowledged or dead-lettered.
+    pub fn held_bytes(&self) -> usize {
+        held_bytes(
+            &self.data,
+            &self.partition_key,
+            self.explicit_hash_key.as_deref(),
+        )
+    }
 }
 
+impl Entry {
+    /// Bytes the input lines this entry carries were charged (an aggregate: the sum of its
+    /// user records; the aggregated copy of their data is not charged, see the README).
+    pub fn held_bytes(&self) -> usize {
+        match &self.origin {
+            Origin::Line(_) => held_bytes(
+                &self.data,
+                &self.partition_key,
+                self.explicit_hash_key.as_deref(),
+            ),
+            Origin::Aggregate(records) => records.iter().map(UserRecord::held_bytes).sum(),
+        }
+    }
+}
+
+/// Bytes a line is charged: its data, partition key and explicit hash key, and the overhead.
+pub fn held_bytes(data: &[u8], partition_key: &str, explicit_hash_key: Option<&str>) -> usize {
+    data.len() + partition_key.len() + explicit_hash_key.map_or(0, str::len) + RECORD_OVERHEAD
+}
+
+/// A count of bytes that a thread may wait on: taken by the reader, given back by whoever
+/// finishes with a record.
 #[derive(Debug)]
 pub struct ByteBudget {
     limit: usize,
@@ -61,8 +99,8 @@ impl ByteBudget {
         self.freed.notify_all();
     }
 
-    #[cfg(test)]
-    fn used(&self) -> usize {
+    /// Bytes taken and not given back.
+    pub fn used(&self) -> usize {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -71,19 +109,28 @@ impl ByteBudget {
 }
 
 #[cfg(test)]
+mod fake_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// Starts `take(n)` on another thread and checks it is still waiting a moment later.
+    fn blocked_taker(b: &Arc<ByteBudget>, n: usize) -> std::thread::JoinHandle<bool> {
+        let b2 = Arc::clone(b);
+        let t = std::thread::spawn(move || b2.take(n));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!t.is_finished(), "{n} more bytes exceed the budget");
+        t
+    }
+
     #[test]
     fn take_blocks_until_bytes_are_given_back() {
         let b = Arc::new(ByteBudget::new(10));
         assert!(b.take(6));
-        let b2 = Arc::clone(&b);
-        let t = std::thread::spawn(move || b2.take(6));
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(!t.is_finished(), "6 + 6 bytes exceed the budget of 10");
+        let t = blocked_taker(&b, 6);
         b.give(6);
         assert!(t.join().expect("taker"));
         assert_eq!(b.used(), 6);
@@ -102,10 +149,30 @@ mod tests {
     fn close_releases_a_blocked_taker() {
         let b = Arc::new(ByteBudget::new(10));
         assert!(b.take(10));
-        let b2 = Arc::clone(&b);
-        let t = std::thread::spawn(move || b2.take(1));
-        std::thread::sleep(Duration::from_millis(50));
+        let t = blocked_taker(&b, 1);
         b.close();
         assert!(!t.join().expect("taker"), "a closed budget refuses");
+    }
+
+    #[test]
+    fn an_aggregate_is_charged_what_its_lines_were() {
+        let rec = |line: u64, key: &str| UserRecord {
+            line,
+            data: vec![b'x'; 40],
+            partition_key: key.into(),
+            explicit_hash_key: None,
+            hash: 0,
+        };
+        let records = vec![rec(1, "a"), rec(2, "bb")];
+        let charged: usize = records.iter().map(UserRecord::held_bytes).sum();
+        assert_eq!(charged, 2 * (40 + RECORD_OVERHEAD) + 3);
+        let mut agg = crate::aggregate::Aggregator::new(50 * 1024);
+        for r in records {
+            assert!(agg.push(r).is_empty());
+        }
+        let entry = agg.take().expect("an aggregate");
+        assert_eq!(entry.held_bytes(), charged);
+        let plain = Entry::plain(rec(3, "c"));
+        assert_eq!(plain.held_bytes(), rec(3, "c").held_bytes());
     }
 }

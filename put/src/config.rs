@@ -142,9 +142,9 @@ pub struct Args {
     #[arg(help_heading = "Tuning", long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     pub shard_bytes_per_sec: u64,
 
-    /// Records read ahead of what was sent: input stops being read while queued records
-    /// hold SIZE (plus a quarter of it on the way from the reader). Bounds memory when
-    /// Kinesis is slower than the input.
+    /// Records read ahead of what Kinesis acknowledged: input stops being read while the
+    /// records read and not yet acknowledged or dead-lettered hold SIZE (waiting, being
+    /// sent or retried). Bounds memory when Kinesis is slower than the input.
     #[arg(help_heading = "Tuning", long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_size)]
     pub read_ahead: u64,
 
@@ -229,53 +229,9 @@ impl TryFrom<Args> for Config {
     type Error = anyhow::Error;
 
     fn try_from(a: Args) -> anyhow::Result<Config> {
-        if a.stream.trim().is_empty() {
-            return Err(usage("--stream must not be empty"));
-        }
-        if a.concurrency == 0 || a.concurrency > MAX_CONCURRENCY {
-            return Err(usage(format!(
-                "--concurrency must be 1..={MAX_CONCURRENCY}, got {}",
-                a.concurrency
-            )));
-        }
-        if a.batch_records == 0 || a.batch_records > MAX_BATCH_RECORDS {
-            return Err(usage(format!(
-                "--batch-records must be 1..={MAX_BATCH_RECORDS}, got {}",
-                a.batch_records
-            )));
-        }
-        if a.max_retries > MAX_RETRIES {
-            return Err(usage(format!(
-                "--max-retries must be 0..={MAX_RETRIES}, got {}",
-                a.max_retries
-            )));
-        }
-        if a.retry_max < a.retry_base {
-            return Err(usage("--retry-max must not be below --retry-base"));
-        }
-        if a.call_timeout.is_zero() {
-            return Err(usage("--call-timeout must be > 0"));
-        }
-        let explicit_hash_key = match &a.explicit_hash_key {
-            Some(text) => Some((
-                text.clone(),
-                parse_hash_key(text).map_err(|e| usage(format!("--explicit-hash-key: {e}")))?,
-            )),
-            None => None,
-        };
-        let key_source = if let Some(k) = &a.partition_key {
-            check_partition_key(k).map_err(|e| usage(format!("--partition-key: {e}")))?;
-            KeySource::Constant(k.clone())
-        } else if a.random_partition_key {
-            KeySource::Random
-        } else if let Some((text, _)) = &explicit_hash_key {
-            KeySource::Constant(text.clone())
-        } else {
-            if a.partition_key_field.is_empty() {
-                return Err(usage("--partition-key-field must not be empty"));
-            }
-            KeySource::Field(a.partition_key_field.clone())
-        };
+        check_call_flags(&a)?;
+        let explicit_hash_key = explicit_hash_key(&a)?;
+        let key_source = key_source(&a, explicit_hash_key.as_ref())?;
         let read_ahead = usize::try_from(a.read_ahead).unwrap_or(usize::MAX);
         if !(1 << 20..=1 << 30).contains(&read_ahead) {
             return Err(usage(format!(
@@ -283,18 +239,7 @@ impl TryFrom<Args> for Config {
                 a.read_ahead
             )));
         }
-        let aggregate = if a.aggregate {
-            let size = usize::try_from(a.aggregate_size).unwrap_or(usize::MAX);
-            if !(1024..=MAX_RECORD_BYTES).contains(&size) {
-                return Err(usage(format!(
-                    "--aggregate-size must be 1KiB..=1MiB, got {}",
-                    a.aggregate_size
-                )));
-            }
-            Some(size)
-        } else {
-            None
-        };
+        let aggregate = aggregate_size(&a)?;
         Ok(Config {
             inputs: a.inputs,
             stream: a.stream,
@@ -323,6 +268,81 @@ impl TryFrom<Args> for Config {
             aws: a.aws,
         })
     }
+}
+
+/// The stream name and the flags that shape calls and retries, within their ranges.
+fn check_call_flags(a: &Args) -> anyhow::Result<()> {
+    if a.stream.trim().is_empty() {
+        return Err(usage("--stream must not be empty"));
+    }
+    if a.concurrency == 0 || a.concurrency > MAX_CONCURRENCY {
+        return Err(usage(format!(
+            "--concurrency must be 1..={MAX_CONCURRENCY}, got {}",
+            a.concurrency
+        )));
+    }
+    if a.batch_records == 0 || a.batch_records > MAX_BATCH_RECORDS {
+        return Err(usage(format!(
+            "--batch-records must be 1..={MAX_BATCH_RECORDS}, got {}",
+            a.batch_records
+        )));
+    }
+    if a.max_retries > MAX_RETRIES {
+        return Err(usage(format!(
+            "--max-retries must be 0..={MAX_RETRIES}, got {}",
+            a.max_retries
+        )));
+    }
+    if a.retry_max < a.retry_base {
+        return Err(usage("--retry-max must not be below --retry-base"));
+    }
+    if a.call_timeout.is_zero() {
+        return Err(usage("--call-timeout must be > 0"));
+    }
+    Ok(())
+}
+
+/// `--explicit-hash-key` as given and as a number.
+fn explicit_hash_key(a: &Args) -> anyhow::Result<Option<(String, u128)>> {
+    let Some(text) = &a.explicit_hash_key else {
+        return Ok(None);
+    };
+    let value = parse_hash_key(text).map_err(|e| usage(format!("--explicit-hash-key: {e}")))?;
+    Ok(Some((text.clone(), value)))
+}
+
+/// Where partition keys come from: `--partition-key`, `--random-partition-key`, the explicit
+/// hash key itself, or `--partition-key-field`.
+fn key_source(a: &Args, explicit_hash_key: Option<&(String, u128)>) -> anyhow::Result<KeySource> {
+    if let Some(k) = &a.partition_key {
+        check_partition_key(k).map_err(|e| usage(format!("--partition-key: {e}")))?;
+        return Ok(KeySource::Constant(k.clone()));
+    }
+    if a.random_partition_key {
+        return Ok(KeySource::Random);
+    }
+    if let Some((text, _)) = explicit_hash_key {
+        return Ok(KeySource::Constant(text.clone()));
+    }
+    if a.partition_key_field.is_empty() {
+        return Err(usage("--partition-key-field must not be empty"));
+    }
+    Ok(KeySource::Field(a.partition_key_field.clone()))
+}
+
+/// `--aggregate-size` when `--aggregate` is on.
+fn aggregate_size(a: &Args) -> anyhow::Result<Option<usize>> {
+    if !a.aggregate {
+        return Ok(None);
+    }
+    let size = usize::try_from(a.aggregate_size).unwrap_or(usize::MAX);
+    if !(1024..=MAX_RECORD_BYTES).contains(&size) {
+        return Err(usage(format!(
+            "--aggregate-size must be 1KiB..=1MiB, got {}",
+            a.aggregate_size
+        )));
+    }
+    Ok(Some(size))
 }
 
 /// The default aggregate size, for docs and tests.

@@ -36,28 +36,11 @@ async fn partial_failures_and_500s_are_retried_until_all_are_delivered() {
             .put_records_entry_failure(0.2)
             .http_500(0.05),
     );
-    let dir = tempfile::tempdir().unwrap();
     let input = lines(3000, "a");
-    let path = write_lines(dir.path(), "in.ndjson", &input);
-    let dl = dir.path().join("dead.ndjson");
-    let out = run_put(
-        &stack,
-        Some(&proxy.url()),
-        &[
-            "-s",
-            &stream.name,
-            "--dead-letter",
-            dl.to_str().unwrap(),
-            "--retry-base",
-            "10ms",
-            "--retry-max",
-            "200ms",
-            "-v",
-            path.to_str().unwrap(),
-        ],
-    );
+    let args = ["--retry-base", "10ms", "--retry-max", "200ms", "-v"];
+    let (out, dead) = put_lines(&stack, Some(&proxy.url()), &stream.name, &input, &args);
     assert_eq!(out.status.code(), Some(0));
-    assert!(ndjson_file(&dl).is_empty(), "no dead letters expected");
+    assert!(dead.is_empty(), "no dead letters expected");
     let faults = proxy.stats();
     assert!(faults.entries_failed > 300, "{faults:?}");
     assert!(faults.http_500 > 0, "{faults:?}");
@@ -105,27 +88,20 @@ async fn ordered_keeps_key_order_under_partial_failures() {
             .only(["PutRecords"])
             .put_records_entry_failure(0.2),
     );
-    let dir = tempfile::tempdir().unwrap();
     let input: Vec<String> = (0..1500)
         .map(|i| format!(r#"{{"tid":"{i}","tno":"O{:02}"}}"#, i % 40))
         .collect();
-    let path = write_lines(dir.path(), "in.ndjson", &input);
-    let out = run_put(
-        &stack,
-        Some(&proxy.url()),
-        &[
-            "-s",
-            &stream.name,
-            "--ordered",
-            "--retry-base",
-            "5ms",
-            "--retry-max",
-            "50ms",
-            "-v",
-            path.to_str().unwrap(),
-        ],
-    );
+    let args = [
+        "--ordered",
+        "--retry-base",
+        "5ms",
+        "--retry-max",
+        "50ms",
+        "-v",
+    ];
+    let (out, dead) = put_lines(&stack, Some(&proxy.url()), &stream.name, &input, &args);
     assert_eq!(out.status.code(), Some(0));
+    assert!(dead.is_empty());
     assert!(proxy.stats().entries_failed > 100, "{:?}", proxy.stats());
     assert!(summary_counter(&out.stderr, "retries").unwrap_or(0) > 0);
     let back = read_back(&stack, &stream.name).await;
@@ -152,7 +128,6 @@ async fn ordered_keeps_key_order_under_partial_failures() {
 async fn failures_on_every_attempt_dead_letter_every_line() {
     let stack = Stack::get();
     let stream = TestStream::create(&stack, 2).await.expect("create stream");
-    let dir = tempfile::tempdir().unwrap();
     for (name, config, code) in [
         (
             "entries",
@@ -169,25 +144,15 @@ async fn failures_on_every_attempt_dead_letter_every_line() {
     ] {
         let proxy = FaultProxy::start(&stack.kinesis_endpoint, config);
         let input = lines(300, name);
-        let path = write_lines(dir.path(), &format!("{name}.ndjson"), &input);
-        let dl = dir.path().join(format!("{name}.dead.ndjson"));
-        let out = run_put(
-            &stack,
-            Some(&proxy.url()),
-            &[
-                "-s",
-                &stream.name,
-                "--dead-letter",
-                dl.to_str().unwrap(),
-                "--max-retries",
-                "2",
-                "--retry-base",
-                "1ms",
-                "--retry-max",
-                "5ms",
-                path.to_str().unwrap(),
-            ],
-        );
+        let args = [
+            "--max-retries",
+            "2",
+            "--retry-base",
+            "1ms",
+            "--retry-max",
+            "5ms",
+        ];
+        let (out, dead) = put_lines(&stack, Some(&proxy.url()), &stream.name, &input, &args);
         assert_eq!(out.status.code(), Some(1), "{name}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("300 records dead-lettered"), "{stderr}");
@@ -195,7 +160,6 @@ async fn failures_on_every_attempt_dead_letter_every_line() {
             stderr.contains("not delivered after 3 attempts"),
             "{stderr}"
         );
-        let dead = ndjson_file(&dl);
         assert_eq!(dead.len(), 300, "{name}");
         let mut seen_lines: Vec<u64> = dead.iter().map(|d| d["line"].as_u64().unwrap()).collect();
         seen_lines.sort_unstable();
@@ -229,42 +193,31 @@ async fn resets_and_timeouts_may_duplicate_but_lose_nothing() {
             .reset_after(0.15)
             .delay(0.1, Duration::from_secs(3)),
     );
-    let dir = tempfile::tempdir().unwrap();
     let input = lines(1500, "r");
-    let path = write_lines(dir.path(), "in.ndjson", &input);
-    let dl = dir.path().join("dead.ndjson");
-    let out = run_put(
-        &stack,
-        Some(&proxy.url()),
-        &[
-            "-s",
-            &stream.name,
-            "--dead-letter",
-            dl.to_str().unwrap(),
-            "--batch-records",
-            "25",
-            "--retry-base",
-            "10ms",
-            "--retry-max",
-            "100ms",
-            // Stalls of 3 s always time out; 2 s and 20 retries leave room for an emulator
-            // slowed by a busy machine (with 1 s and the default 10, a loaded CI run once
-            // exhausted a call's attempts).
-            "--call-timeout",
-            "2s",
-            "--max-retries",
-            "20",
-            "-v",
-            path.to_str().unwrap(),
-        ],
-    );
+    let args = [
+        "--batch-records",
+        "25",
+        "--retry-base",
+        "10ms",
+        "--retry-max",
+        "100ms",
+        // Stalls of 3 s always time out; 2 s and 20 retries leave room for an emulator
+        // slowed by a busy machine (with 1 s and the default 10, a loaded CI run once
+        // exhausted a call's attempts).
+        "--call-timeout",
+        "2s",
+        "--max-retries",
+        "20",
+        "-v",
+    ];
+    let (out, dead) = put_lines(&stack, Some(&proxy.url()), &stream.name, &input, &args);
     assert_eq!(
         out.status.code(),
         Some(0),
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(ndjson_file(&dl).is_empty());
+    assert!(dead.is_empty());
     let faults = proxy.stats();
     assert!(
         faults.reset_before > 0 && faults.reset_after > 0 && faults.delay > 0,

@@ -24,29 +24,15 @@ async fn a_stream_with_a_2_mib_limit_takes_a_1_5_mib_record_and_refuses_2_5_mib(
         .await
         .expect("active");
 
-    let dir = tempfile::tempdir().unwrap();
     let fits = format!(r#"{{"tno":"FITS","pad":"{}"}}"#, "y".repeat(1536 * KIB));
     let over = format!(r#"{{"tno":"OVER","pad":"{}"}}"#, "z".repeat(2560 * KIB));
-    let input = write_lines(dir.path(), "in.ndjson", &[fits.clone(), over]);
-    let dl = dir.path().join("dead.ndjson");
-    let out = run_put(
-        &stack,
-        None,
-        &[
-            "-s",
-            &stream.name,
-            "--dead-letter",
-            dl.to_str().unwrap(),
-            input.to_str().unwrap(),
-        ],
-    );
+    let (out, dead) = put_lines(&stack, None, &stream.name, &[fits.clone(), over], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "one dead letter: {stderr}");
     assert!(
         stderr.contains("line 2: record is ") && stderr.contains("2097152-byte limit"),
         "{stderr}"
     );
-    let dead = ndjson_file(&dl);
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["line"], 2);
     assert_eq!(dead[0]["error_code"], "RecordTooLarge");
@@ -60,25 +46,13 @@ async fn a_stream_with_a_2_mib_limit_takes_a_1_5_mib_record_and_refuses_2_5_mib(
 async fn a_stream_without_a_larger_limit_keeps_1_mib() {
     let stack = Stack::get();
     let stream = TestStream::create(&stack, 1).await.expect("create stream");
-    let dir = tempfile::tempdir().unwrap();
     let over = format!(r#"{{"tno":"OVER","pad":"{}"}}"#, "z".repeat(1536 * KIB));
-    let input = write_lines(dir.path(), "in.ndjson", &[over]);
-    let dl = dir.path().join("dead.ndjson");
-    let out = run_put(
-        &stack,
-        None,
-        &[
-            "-s",
-            &stream.name,
-            "--dead-letter",
-            dl.to_str().unwrap(),
-            input.to_str().unwrap(),
-        ],
-    );
+    let (out, dead) = put_lines(&stack, None, &stream.name, &[over], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("1048576-byte limit"), "{stderr}");
-    assert_eq!(ndjson_file(&dl)[0]["error_code"], "RecordTooLarge");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["error_code"], "RecordTooLarge");
     assert!(read_back(&stack, &stream.name).await.is_empty());
     stream.delete().await.expect("delete stream");
 }

@@ -106,14 +106,8 @@ async fn shard_map_follows_split_and_merge_while_writing() {
         .unwrap()
         .into_iter()
         .collect();
-    let shards = client
-        .list_shards()
-        .stream_name(&stream.name)
-        .send()
-        .await
-        .unwrap();
+    let shards = all_shards(&client, &stream.name).await;
     let lower = shards
-        .shards()
         .iter()
         .min_by_key(|s| {
             s.hash_key_range()

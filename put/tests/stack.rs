@@ -420,15 +420,9 @@ async fn key_options_route_records() {
     let stack = Stack::get();
     let stream = TestStream::create(&stack, 2).await.expect("create stream");
     let client = stack.kinesis_client().await;
-    let shards = client
-        .list_shards()
-        .stream_name(&stream.name)
-        .send()
-        .await
-        .unwrap();
+    let shards = all_shards(&client, &stream.name).await;
     let owner = |hash: u128| -> String {
         shards
-            .shards()
             .iter()
             .find(|s| {
                 let r = s.hash_key_range().unwrap();

@@ -302,12 +302,12 @@ fn big_lines(n: u64) -> Vec<u8> {
     v
 }
 
-/// kds-put's memory bound (put README "Memory bound"): `--read-ahead` × 1.25 (the queues and
-/// the reader's hand-off), plus `--concurrency` calls in flight of `call_mib` each, held up
-/// to four times while out (the entries, the JSON body with base64 data and its growth),
-/// plus the base.
+/// kds-put's memory bound (put README "Memory"): `--read-ahead` (every record from the reader
+/// to its acknowledgement, the calls in flight included), plus `--concurrency` requests of
+/// `call_mib` each held up to three times while out (the SDK's copy of the entries, the JSON
+/// body with base64 data and its growth), plus the base.
 fn put_bound_kib(read_ahead_mib: u64, concurrency: u64, call_mib: u64) -> u64 {
-    BASE_KIB + read_ahead_mib * 1024 * 5 / 4 + concurrency * 4 * call_mib * 1024
+    BASE_KIB + read_ahead_mib * 1024 + concurrency * 3 * call_mib * 1024
 }
 
 /// A fast input into an 8-shard stream whose every PutRecords the proxy stalls 500 ms:

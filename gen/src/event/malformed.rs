@@ -1,6 +1,6 @@
 //! The broken lines of `--malformed`: cut short, a field missing, bad JSON, wrong types.
 
-use super::{four, push_small, write_event, Fields, Format, TimeStrings};
+use super::{four, push_small, write_event, Event, Format};
 
 /// The kinds of broken line `--malformed` writes, chosen with equal probability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,8 @@ impl Malformed {
 pub const KEYS: [&str; 7] = ["tid", "tno", "tdate", "uno", "pno", "tnum", "tuptime"];
 
 /// Values as text (unquoted), in schema order.
-fn values(tid: &[u8], f: &Fields, t: &TimeStrings, tdate: &[u8; 10]) -> [Vec<u8>; 7] {
+fn values(e: &Event<'_>) -> [Vec<u8>; 7] {
+    let (f, t) = (e.fields, e.times);
     let mut tno = f.letters.to_vec();
     tno.extend_from_slice(&t.stamp);
     let mut uno = b"U".to_vec();
@@ -41,9 +42,9 @@ fn values(tid: &[u8], f: &Fields, t: &TimeStrings, tdate: &[u8; 10]) -> [Vec<u8>
     let mut tnum = Vec::new();
     push_small(&mut tnum, f.tnum);
     [
-        tid.to_vec(),
+        e.tid.to_vec(),
         tno,
-        tdate.to_vec(),
+        e.tdate.to_vec(),
         uno,
         pno,
         tnum,
@@ -53,27 +54,17 @@ fn values(tid: &[u8], f: &Fields, t: &TimeStrings, tdate: &[u8; 10]) -> [Vec<u8>
 
 /// Appends a broken line of `kind`, with its `\n`. `r` is a uniform draw that picks the cut
 /// position or the missing field.
-#[allow(clippy::too_many_arguments)]
-pub fn write_malformed(
-    kind: Malformed,
-    format: Format,
-    out: &mut Vec<u8>,
-    tid: &[u8],
-    f: &Fields,
-    t: &TimeStrings,
-    tdate: &[u8; 10],
-    r: u64,
-) {
+pub fn write_malformed(kind: Malformed, format: Format, out: &mut Vec<u8>, e: &Event<'_>, r: u64) {
     match kind {
         Malformed::Truncated => {
             let mut line = Vec::with_capacity(160);
-            write_event(format, &mut line, tid, f, t, tdate);
+            write_event(format, &mut line, e);
             line.pop(); // '\n'
             let keep = 1 + kds_common::rng::scale32(r >> 32, (line.len() - 1) as u32) as usize;
             out.extend_from_slice(&line[..keep]);
         }
         Malformed::NotARecord => {
-            for (i, (k, v)) in KEYS.iter().zip(values(tid, f, t, tdate)).enumerate() {
+            for (i, (k, v)) in KEYS.iter().zip(values(e)).enumerate() {
                 if i > 0 {
                     out.push(b' ');
                 }
@@ -88,7 +79,7 @@ pub fn write_malformed(
             } else {
                 None
             };
-            let vals = values(tid, f, t, tdate);
+            let vals = values(e);
             let mut first = true;
             if format == Format::Ndjson {
                 out.push(b'{');

@@ -1,6 +1,6 @@
 //! The fast path of the valid lines: a line kept whole and patched in place per event.
 
-use super::{four, push_small, write_event, Fields, Format, TimeStrings};
+use super::{four, push_small, write_event, Event, Fields, Format, TimeStrings};
 
 /// Size of the line kept by [`Template`] (the fixed-size copies may run past the line's end).
 const LINE_ROOM: usize = 192;
@@ -33,43 +33,58 @@ pub struct Template {
     /// `v` as 4 digits, for `v` up to 9999.
     four_digits: Box<[[u8; 4]; 10_000]>,
     /// `v` (up to 255) as digits padded to 4 bytes, and the digit count.
-    small: [([u8; 4], u8); 256],
+    small: SmallDigits,
+}
+
+/// Numbers up to 255 as digits padded to 4 bytes, and the digit count.
+type SmallDigits = [([u8; 4], u8); 256];
+
+/// `v` as 4 digits for `v` up to 9999, and `v` (up to 255) as digits padded to 4 bytes with
+/// the digit count.
+fn digit_tables() -> (Box<[[u8; 4]; 10_000]>, SmallDigits) {
+    let mut four_digits = Box::new([[0u8; 4]; 10_000]);
+    for (v, d) in four_digits.iter_mut().enumerate() {
+        *d = four(v as u16);
+    }
+    let mut small = [([0u8; 4], 0u8); 256];
+    for (v, s) in small.iter_mut().enumerate() {
+        let mut digits = Vec::new();
+        push_small(&mut digits, v as u8);
+        s.0[..digits.len()].copy_from_slice(&digits);
+        s.1 = digits.len() as u8;
+    }
+    (four_digits, small)
+}
+
+/// The line laid out once with a placeholder event (tid empty), to find the per-event
+/// positions in.
+fn sample_line(format: Format, tdate: &[u8; 10]) -> Vec<u8> {
+    let f = Fields {
+        letters: *b"LLLL",
+        uno: 1000,
+        pno: 1000,
+        tnum: 1,
+    };
+    let mut sample = Vec::new();
+    let e = Event {
+        tid: b"",
+        fields: &f,
+        times: &TimeStrings::for_second(0),
+        tdate,
+    };
+    write_event(format, &mut sample, &e);
+    sample
 }
 
 impl Template {
     /// A template for `format` whose first tid is 1.
     pub fn new(format: Format, tdate: &[u8; 10]) -> Template {
-        let mut four_digits = Box::new([[0u8; 4]; 10_000]);
-        for (v, d) in four_digits.iter_mut().enumerate() {
-            *d = four(v as u16);
-        }
-        let mut small = [([0u8; 4], 0u8); 256];
-        for (v, s) in small.iter_mut().enumerate() {
-            let mut digits = Vec::new();
-            push_small(&mut digits, v as u8);
-            s.0[..digits.len()].copy_from_slice(&digits);
-            s.1 = digits.len() as u8;
-        }
+        let (four_digits, small) = digit_tables();
         let prefix: &[u8] = match format {
             Format::Ndjson => b"{\"tid\":\"",
             Format::Csv => b"",
         };
-        // Lay the line out once with a placeholder event and find the per-event positions.
-        let f = Fields {
-            letters: *b"LLLL",
-            uno: 1000,
-            pno: 1000,
-            tnum: 1,
-        };
-        let mut sample = Vec::new();
-        write_event(
-            format,
-            &mut sample,
-            b"",
-            &f,
-            &TimeStrings::for_second(0),
-            tdate,
-        );
+        let sample = sample_line(format, tdate);
         let body = &sample[prefix.len()..];
         let mid_len = match format {
             Format::Ndjson => {
@@ -210,14 +225,13 @@ mod tests {
                 t.write_next(&mut fast, &f);
                 tid.increment();
                 let mut reference = b"previous line\n".to_vec();
-                write_event(
-                    format,
-                    &mut reference,
-                    &t_digits,
-                    &f,
-                    &TimeStrings::for_second(sec),
-                    &tdate,
-                );
+                let e = Event {
+                    tid: &t_digits,
+                    fields: &f,
+                    times: &TimeStrings::for_second(sec),
+                    tdate: &tdate,
+                };
+                write_event(format, &mut reference, &e);
                 assert_eq!(
                     String::from_utf8_lossy(&fast),
                     String::from_utf8_lossy(&reference)

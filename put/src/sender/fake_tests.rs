@@ -1,8 +1,7 @@
 //! send_call against a scripted Kinesis (no emulator, no network): partial failures, throttled
 //! calls, fatal answers and a result from a shard the map does not know (resharding).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_kinesis::operation::put_records::{PutRecordsError, PutRecordsOutput};
@@ -14,8 +13,10 @@ use kds_aws::fake::{meta, service_error, FakeKinesis, KinesisCall};
 use kds_aws::retry::Backoff;
 use kds_common::rng::Rng;
 
-use super::{send_call, Ctx, Sink};
+use super::{send_call, Ctx};
 use crate::batch::{Entry, Origin};
+use crate::budget::ByteBudget;
+use crate::report::Sink;
 use crate::shard_map::{ShardMap, ShardRange};
 use crate::stats::Stats;
 
@@ -25,12 +26,11 @@ const BACKOFF: Backoff = Backoff {
 };
 
 fn ctx(fake: &Arc<FakeKinesis>) -> Arc<Ctx> {
-    let map = ShardMap::new(vec![ShardRange {
-        shard_id: Arc::from("shardId-0"),
-        start: 0,
-        end: u128::MAX,
-    }])
-    .expect("map");
+    ctx_with_budget(fake, 1 << 20)
+}
+
+/// A sender context over `fake` whose in-flight budget is `budget` bytes.
+pub(crate) fn ctx_with_budget(fake: &Arc<FakeKinesis>, budget: usize) -> Arc<Ctx> {
     Arc::new(Ctx {
         client: Arc::clone(fake) as _,
         stream: "s".into(),
@@ -38,13 +38,12 @@ fn ctx(fake: &Arc<FakeKinesis>) -> Arc<Ctx> {
         backoff: BACKOFF,
         stats: Arc::new(Stats::default()),
         sink: Sink::new(None, None),
-        shard_map: RwLock::new(Arc::new(map)),
-        refresh_shards: AtomicBool::new(false),
+        budget: Arc::new(ByteBudget::new(budget)),
         fatal: Mutex::new(None),
     })
 }
 
-fn entry(line: u64) -> Entry {
+pub(crate) fn entry(line: u64) -> Entry {
     Entry {
         data: format!("{{\"n\":{line}}}").into_bytes(),
         partition_key: format!("k{line}"),
@@ -55,21 +54,21 @@ fn entry(line: u64) -> Entry {
     }
 }
 
-fn ok(shard: &str, seq: &str) -> PutRecordsResultEntry {
+pub(crate) fn ok(shard: &str, seq: &str) -> PutRecordsResultEntry {
     PutRecordsResultEntry::builder()
         .shard_id(shard)
         .sequence_number(seq)
         .build()
 }
 
-fn failed(code: &str) -> PutRecordsResultEntry {
+pub(crate) fn failed(code: &str) -> PutRecordsResultEntry {
     PutRecordsResultEntry::builder()
         .error_code(code)
         .error_message("m")
         .build()
 }
 
-fn answer(results: Vec<PutRecordsResultEntry>) -> PutRecordsOutput {
+pub(crate) fn answer(results: Vec<PutRecordsResultEntry>) -> PutRecordsOutput {
     let failed = results.iter().filter(|r| r.error_code().is_some()).count();
     PutRecordsOutput::builder()
         .set_records(Some(results))
@@ -200,22 +199,32 @@ async fn a_deleted_stream_is_fatal_and_dead_letters_the_batch() {
     assert_eq!(Stats::get(&ctx.stats.failed), 1);
 }
 
-/// Resharding mid-write: a result from a shard the map does not know asks for a new listing,
-/// and the new map routes the records to the children.
+/// Resharding mid-write: the outcome names the shards that acknowledged, one of them unknown
+/// to the map (the dispatcher then re-lists), and the new map routes records to the children.
 #[tokio::test]
 async fn a_result_from_an_unknown_shard_asks_for_a_new_shard_map() {
     let fake = Arc::new(FakeKinesis::new());
     let ctx = ctx(&fake);
+    let map = ShardMap::new(vec![ShardRange {
+        shard_id: Arc::from("shardId-0"),
+        start: 0,
+        end: u128::MAX,
+    }])
+    .expect("map");
     fake.push_put_records(Ok(answer(vec![ok("shardId-0", "1")])));
-    send_call(Arc::clone(&ctx), vec![entry(1)], vec![], Rng::seeded(1)).await;
-    assert!(!ctx.refresh_shards.load(Ordering::Relaxed), "known shard");
+    let out = send_call(Arc::clone(&ctx), vec![entry(1)], vec![], Rng::seeded(1)).await;
+    assert_eq!(out.shards, ["shardId-0"]);
+    assert!(out.shards.iter().all(|s| map.contains(s)), "known shard");
 
-    fake.push_put_records(Ok(answer(vec![ok("shardId-2", "2")])));
-    send_call(Arc::clone(&ctx), vec![entry(2)], vec![], Rng::seeded(1)).await;
-    assert!(
-        ctx.refresh_shards.load(Ordering::Relaxed),
-        "shardId-2 is new"
-    );
+    fake.push_put_records(Ok(answer(vec![
+        ok("shardId-2", "2"),
+        ok("shardId-0", "3"),
+        ok("shardId-2", "4"),
+    ])));
+    let entries = (2..=4).map(entry).collect();
+    let out = send_call(Arc::clone(&ctx), entries, vec![], Rng::seeded(1)).await;
+    assert_eq!(out.shards, ["shardId-2", "shardId-0"], "each shard once");
+    assert!(!map.contains("shardId-2"), "shardId-2 is new");
 
     fake.push_list_shards(Ok(kds_aws::fake::listing(&[
         (

@@ -37,6 +37,39 @@ pub fn run_put(stack: &Stack, endpoint: Option<&str>, args: &[&str]) -> Output {
     out
 }
 
+/// Runs kds-put on `lines` into `stream` (through `endpoint`, when given, instead of
+/// kinesis-local) with a dead-letter file and `args`: its output and the dead letters.
+pub fn put_lines(
+    stack: &Stack,
+    endpoint: Option<&str>,
+    stream: &str,
+    lines: &[String],
+    args: &[&str],
+) -> (Output, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let input = write_lines(dir.path(), "in.ndjson", lines);
+    let dl = dir.path().join("dead.ndjson");
+    let dl_arg = dl.to_str().expect("UTF-8 temporary path");
+    let input_arg = input.to_str().expect("UTF-8 temporary path");
+    let mut all = vec!["-s", stream, "--dead-letter", dl_arg];
+    all.extend_from_slice(args);
+    all.push(input_arg);
+    let out = run_put(stack, endpoint, &all);
+    let dead = ndjson_file(&dl);
+    (out, dead)
+}
+
+/// Every shard of `stream`, open and closed (ListShards through the tools' own pager).
+pub async fn all_shards(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> Vec<aws_sdk_kinesis::types::Shard> {
+    let policy = kds_aws::retry::Policy::attempts(1);
+    kds_aws::kinesis::list_shards(client, stream, policy)
+        .await
+        .expect("ListShards")
+}
+
 pub async fn read_back(stack: &Stack, stream: &str) -> Vec<RecordOut> {
     read_stream_all(&stack.kinesis_client().await, stream)
         .await
