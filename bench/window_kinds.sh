@@ -119,12 +119,15 @@ cat "$DATA" >/dev/null # warm the page cache
 run kds-window sliding 1 norm_kw_sliding "$SLIDING" -- "$KW --sql $SLIDING_SQL --schema $SCHEMA $DATA"
 run kds-window stagger 1 norm_kw_stagger "$STAGGER" -- "$KW --sql $STAGGER_SQL --schema $SCHEMA $DATA"
 
-if [ -x "$PEERS/duckdb" ]; then
+# The pinned DuckDB CLI of bench/requirements.txt, else scripts/query's (same pin file).
+DUCKDB=$PEERS/duckdb
+[ -x "$DUCKDB" ] || DUCKDB=.tools/duckdb/bin/duckdb
+if [ -x "$DUCKDB" ]; then
     # tid is the record's number: ordering by it is the file's order, which ROWS counts in.
     sliding_q="SET threads=1; SELECT tid, uno, count(*) OVER w AS n, sum(tnum) OVER w AS s FROM read_ndjson('$DATA', format='newline_delimited', columns={tid:'VARCHAR', uno:'VARCHAR', tnum:'BIGINT'}) WINDOW w AS (PARTITION BY uno ORDER BY CAST(tid AS BIGINT) ROWS 9 PRECEDING)"
     stagger_q="SET threads=1; SELECT uno, strftime(date_trunc('minute', tuptime), '%Y-%m-%dT%H:%M') AS m, count(*) AS n, sum(tnum) AS s FROM read_ndjson('$DATA', format='newline_delimited', columns={uno:'VARCHAR', tnum:'BIGINT', tuptime:'TIMESTAMP'}) GROUP BY uno, m"
-    run duckdb sliding 0 norm_csv "$SLIDING" -- "$PEERS/duckdb -csv -c \"$sliding_q\""
-    run duckdb stagger 0 norm_csv "$STAGGER" -- "$PEERS/duckdb -csv -c \"$stagger_q\""
+    run duckdb sliding 0 norm_csv "$SLIDING" -- "$DUCKDB -csv -c \"$sliding_q\""
+    run duckdb stagger 0 norm_csv "$STAGGER" -- "$DUCKDB -csv -c \"$stagger_q\""
 else
     ROWS+=("| duckdb | not installed | | | | | | |")
 fi

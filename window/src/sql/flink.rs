@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use super::flink_connector::{sink_table, source_options, with_options};
 use super::bind::{bind, BoundAggregate, BoundColumn, BoundTime};
 use super::eval::{BoundExpr, LikeStep};
 use super::{AggFunc, BinOp, Literal, ScalarFunc, Schema, SqlError, SqlPlan, SqlType, UnOp};
@@ -17,6 +18,9 @@ pub struct FlinkOptions {
     pub region: String,
     /// Goes into the stream ARN; the default is AWS's documentation placeholder.
     pub account_id: String,
+    /// The Kinesis stream the destination table writes (`--flink-sink-arn`); `None` prints
+    /// the rows with the `print` connector.
+    pub sink: Option<Box<FlinkOptions>>,
 }
 
 impl Default for FlinkOptions {
@@ -25,6 +29,7 @@ impl Default for FlinkOptions {
             stream: "kds-lab1".to_string(),
             region: "us-east-1".to_string(),
             account_id: "123456789012".to_string(),
+            sink: None,
         }
     }
 }
@@ -275,7 +280,7 @@ pub fn explain_flink(
     schema: &Schema,
     opts: &FlinkOptions,
 ) -> Result<String, SqlError> {
-    if !plan.upstream.is_empty() {
+    if !plan.upstream.is_empty() || !plan.downstream.is_empty() {
         // Flink could express each pump as a view; not written yet.
         return Err(SqlError::new(
             super::Pos::default(),
@@ -335,11 +340,6 @@ pub fn explain_flink(
 
     o.push('\n');
 
-    let _ = writeln!(
-        o,
-        "-- The destination stream. 'print' writes each row to the task manager log; put a"
-    );
-    let _ = writeln!(o, "-- Kinesis ('connector' = 'kinesis', 'stream.arn', 'format' = 'json') or Firehose sink here.");
     let mut sink_cols = vec![
         "  `window_start` TIMESTAMP(3)".to_string(),
         "  `window_end` TIMESTAMP(3)".to_string(),
@@ -348,11 +348,7 @@ pub fn explain_flink(
     for oc in &plan.output_columns {
         sink_cols.push(format!("  {} {}", q(&oc.name), sink_type(oc.ty)));
     }
-    let _ = writeln!(
-        o,
-        "CREATE TABLE {dst} (\n{}\n) WITH (\n  'connector' = 'print'\n);",
-        sink_cols.join(",\n")
-    );
+    sink_table(&mut o, &dst, &sink_cols, opts.sink.as_deref());
     o.push('\n');
 
     let mut sel = vec![
@@ -433,24 +429,7 @@ pub(super) fn source_table(
         .collect();
     lines.extend(extra);
     let _ = writeln!(o, "CREATE TABLE {src} (\n{}\n) WITH (", lines.join(",\n"));
-    let arn = format!(
-        "arn:aws:kinesis:{}:{}:stream/{}",
-        opts.region, opts.account_id, opts.stream
-    );
-    let options = [
-        ("connector", "kinesis".to_string()),
-        ("stream.arn", arn),
-        ("aws.region", opts.region.clone()),
-        ("source.init.position", "LATEST".to_string()),
-        ("format", "json".to_string()),
-        ("json.timestamp-format.standard", "ISO-8601".to_string()),
-        ("json.ignore-parse-errors", "true".to_string()),
-    ];
-    let opt_lines: Vec<String> = options
-        .iter()
-        .map(|(k, v)| format!("  {} = {}", lit_str(k), lit_str(v)))
-        .collect();
-    let _ = writeln!(o, "{}\n);", opt_lines.join(",\n"));
+    let _ = writeln!(o, "{}\n);", with_options(&source_options(opts)));
 }
 
 fn not_in_flink() -> SqlError {
