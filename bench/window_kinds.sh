@@ -86,23 +86,13 @@ declare -A KW_SECS
 run() {
     local name=$1 kind=$2 ours=$3 normalizer=$4 expected=$5
     shift 6
-    local slug raw walls=() rsss=() cpus=()
+    local slug
     slug=$(printf '%s-%s' "$name" "$kind" | tr -c 'A-Za-z0-9-' '-')
-    raw=$OUT/$slug.out
     echo "== $name ($kind)"
-    for _ in $(seq "$RUNS"); do
-        bench_time "$raw" bash -c "$*" || bench_check_fail "$name ($kind)" "failed (see $raw.err)"
-        $normalizer <"$raw" >"$OUT/$slug.norm"
-        if ! cmp -s "$OUT/$slug.norm" "$expected"; then
-            diff "$expected" "$OUT/$slug.norm" | head -5 >&2
-            bench_check_fail "$name ($kind)" "answer differs from kds-window's ($OUT/$slug.norm vs $expected)"
-        fi
-        bench_sample "$kind" "$name" "$ours" "$N" "$BYTES" "same $(wc -l <"$expected") rows"
-        walls+=("$BT_WALL"); cpus+=("$BT_CPU"); rsss+=("$BT_RSS")
-    done
+    bench_checked_runs "$RUNS" "$OUT/$slug.out" "$normalizer" "$expected" rows "$kind" "$name" "$ours" "$N" "$BYTES" -- "$@"
     local secs cpu rss ratio
-    secs=$(bench_median "${walls[@]}"); cpu=$(bench_median "${cpus[@]}")
-    rss=$(printf '%s\n' "${rsss[@]}" | sort -n | tail -1)
+    secs=$(bench_median "${BT_WALLS[@]}"); cpu=$(bench_median "${BT_CPUS[@]}")
+    rss=$(printf '%s\n' "${BT_RSSS[@]}" | sort -n | tail -1)
     [ "$ours" = 1 ] && KW_SECS[$kind]=$secs
     ratio=$(python3 -c "k = ${KW_SECS[$kind]:-0}; print('(under 0.01 s)' if min(k, $secs) < 0.01 else '%.1fx' % ($secs / k))")
     printf "   %s s, max RSS %s KB, answer equal\n" "$secs" "$rss"

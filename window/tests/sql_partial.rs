@@ -10,9 +10,8 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{run_window, SharedBuf};
+use common::{demo_envelope as envelope, ms, push_batches, run_window, SharedBuf};
 use kds_common::io::Output;
-use kds_window::driver::BlockFilter;
 use kds_window::engine::{Config, Engine, Options};
 use kds_window::sql::cli::to_query;
 use kds_window::sql::downstream::Downstream;
@@ -20,17 +19,6 @@ use kds_window::sql::{bind, parse_sql, ErrorStream, RowPrep};
 use serde_json::{json, Value};
 
 const PARTIAL_SQL: &str = include_str!("golden/partial_results.kda.sql");
-
-fn ms(ts: &str) -> i64 {
-    kds_common::time::parse_timestamp(ts.as_bytes()).unwrap()
-}
-
-/// A `kds-tail --envelope` line carrying a demo-stream record.
-fn envelope(seq: usize, arrival: &str, ticker: &str) -> String {
-    format!(
-        r#"{{"shard_id":"shardId-000000000000","sequence_number":"{seq}","partition_key":"{ticker}","arrival":"{arrival}","data":{{"TICKER_SYMBOL":"{ticker}","SECTOR":"TECHNOLOGY","CHANGE":-1,"PRICE":50.5}}}}"#
-    )
-}
 
 /// `(ticker, records, arrival)` groups as envelope lines, numbered from `seq`.
 fn lines(seq: &mut usize, groups: &[(&str, usize, &str)]) -> Vec<String> {
@@ -70,14 +58,7 @@ fn run_batches(batches: &[(i64, Vec<String>)]) -> (Vec<Value>, Vec<Value>) {
         .unwrap()
         .expect("a sliding pump reads the GROUP BY pump's stream");
     let mut engine = Engine::new(&cfg, Output::new(down), Box::new(std::io::sink())).unwrap();
-    let mut first_line = 1;
-    for (now, lines) in batches {
-        let block = lines.join("\n") + "\n";
-        let prepared = prep.apply(block.as_bytes(), first_line);
-        first_line += engine.push_block(prepared, first_line, *now).unwrap();
-    }
-    engine.finish(false).unwrap();
-    engine.flush().unwrap();
+    push_batches(&mut prep, &mut engine, batches);
     (rows.json_lines(), errors.json_lines())
 }
 
@@ -131,17 +112,12 @@ fn partial_counts_of_a_minute_add_up_in_the_sliding_pump() {
 
 #[test]
 fn the_binary_runs_the_example_and_the_last_sum_of_each_minute_is_its_total() {
-    let mut seq = 0;
-    let input = lines(
-        &mut seq,
-        &[
-            ("ABC", 4, "2016-07-19T10:00:01Z"),
-            ("DEF", 3, "2016-07-19T10:00:02Z"),
-            ("XYZ", 2, "2016-07-19T09:59:30Z"),
-        ],
-    )
-    .join("\n")
-        + "\n";
+    let groups = [
+        ("ABC", 4, "2016-07-19T10:00:01Z"),
+        ("DEF", 3, "2016-07-19T10:00:02Z"),
+        ("XYZ", 2, "2016-07-19T09:59:30Z"),
+    ];
+    let input = lines(&mut 0, &groups).join("\n") + "\n";
     let out = run_window(&["--sql", PARTIAL_SQL], input);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows: Vec<Value> = String::from_utf8(out.stdout)

@@ -7,11 +7,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::window_bin;
+use common::spawn_window;
 use serde_json::Value;
 
 const SQL: &str = r#"
@@ -27,13 +26,7 @@ const BOUND: Duration = Duration::from_secs(60);
 
 #[test]
 fn a_stagger_window_is_written_while_the_pipe_stays_open() {
-    let mut child = window_bin()
-        .args(["--sql", SQL])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_window(&["--sql", SQL]);
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();

@@ -40,34 +40,35 @@ impl FlinkOptions {
     }
 }
 
-/// The source table's `WITH` options: the stream, its region, reading from the newest record
-/// (KDA applications started at the stream's tip unless told otherwise), JSON records with
-/// RFC 3339 timestamps; a record that is not JSON is skipped, as kds-window counts and skips it.
-pub(super) fn source_options(opts: &FlinkOptions) -> Vec<(&'static str, String)> {
+/// The options both tables have: the connector, the stream and its region, JSON records with
+/// RFC 3339 timestamps.
+fn stream_options(stream: &FlinkOptions) -> Vec<(&'static str, String)> {
     vec![
         ("connector", "kinesis".to_string()),
-        ("stream.arn", opts.arn()),
-        ("aws.region", opts.region.clone()),
-        ("source.init.position", "LATEST".to_string()),
+        ("stream.arn", stream.arn()),
+        ("aws.region", stream.region.clone()),
         ("format", "json".to_string()),
         ("json.timestamp-format.standard", "ISO-8601".to_string()),
-        ("json.ignore-parse-errors", "true".to_string()),
     ]
 }
 
-/// The destination table's `WITH` options on a Kinesis stream: JSON rows with RFC 3339
-/// timestamps, each under a random partition key (the connector's default for a table
-/// without `PARTITIONED BY`, written out so it can be changed), which spreads the rows over
-/// the shards as `kds-put` does.
+/// The source table's `WITH` options: reading from the newest record (KDA applications started
+/// at the stream's tip unless told otherwise); a record that is not JSON is skipped, as
+/// kds-window counts and skips it.
+pub(super) fn source_options(opts: &FlinkOptions) -> Vec<(&'static str, String)> {
+    let mut options = stream_options(opts);
+    options.insert(3, ("source.init.position", "LATEST".to_string()));
+    options.push(("json.ignore-parse-errors", "true".to_string()));
+    options
+}
+
+/// The destination table's `WITH` options on a Kinesis stream: each row under a random
+/// partition key (the connector's default for a table without `PARTITIONED BY`, written out so
+/// it can be changed), which spreads the rows over the shards as `kds-put` does.
 fn sink_options(sink: &FlinkOptions) -> Vec<(&'static str, String)> {
-    vec![
-        ("connector", "kinesis".to_string()),
-        ("stream.arn", sink.arn()),
-        ("aws.region", sink.region.clone()),
-        ("format", "json".to_string()),
-        ("json.timestamp-format.standard", "ISO-8601".to_string()),
-        ("sink.partitioner", "random".to_string()),
-    ]
+    let mut options = stream_options(sink);
+    options.push(("sink.partitioner", "random".to_string()));
+    options
 }
 
 /// `'key' = 'value'` lines of a `WITH (...)` clause.
