@@ -186,9 +186,20 @@ fn is_subquery(stream: &Ident) -> bool {
 /// Indices of the pumps from the one reading the source to the last one.
 fn chain_order(pumps: &[PumpDecl]) -> Result<Vec<usize>, SqlError> {
     let read = |target: &Ident| pumps.iter().any(|q| q.select.source.same_as(target));
-    let lasts: Vec<usize> = (0..pumps.len())
+    let mut lasts: Vec<usize> = (0..pumps.len())
         .filter(|&i| !read(&pumps[i].target))
         .collect();
+    // Several streams that no pump reads: the output is DESTINATION_SQL_STREAM, the stream a
+    // KDA application's output configuration names by default ("Example: Streaming Source With
+    // Multiple Record Types" writes Order_Stream and Trade_Stream and delivers only it).
+    let destination = lasts
+        .iter()
+        .copied()
+        .find(|&i| pumps[i].target.kda_name() == "DESTINATION_SQL_STREAM");
+    let branches = lasts.len() > 1 && destination.is_some();
+    if let (true, Some(d)) = (branches, destination) {
+        lasts = vec![d];
+    }
     match lasts.as_slice() {
         [_] => {}
         [] => {
@@ -227,7 +238,9 @@ fn chain_order(pumps: &[PumpDecl]) -> Result<Vec<usize>, SqlError> {
             }
         }
     }
-    if let Some(off) = (0..pumps.len()).find(|i| !order.contains(i)) {
+    // With DESTINATION_SQL_STREAM chosen, the pumps off its chain write streams that reach no
+    // output: they are left out.
+    if let Some(off) = (0..pumps.len()).find(|i| !branches && !order.contains(i)) {
         return Err(SqlError::unsupported(
             pumps[off].name.pos,
             "a pump off the chain from the source to the output (branches)",
