@@ -132,7 +132,8 @@ CREATE PUMP "P2" AS INSERT INTO "B" SELECT STREAM n FROM "A";"#;
         r#"SELECT STREAM SUM(n) FROM "A" GROUP BY STEP("A".ROWTIME BY INTERVAL '60' SECOND);"#,
     );
     assert!(
-        err(&grouped_twice).contains("unsupported a GROUP BY or stagger pump reading a GROUP BY pump's stream"),
+        err(&grouped_twice)
+            .contains("unsupported a GROUP BY or stagger pump reading a GROUP BY pump's stream"),
         "{}",
         err(&grouped_twice)
     );

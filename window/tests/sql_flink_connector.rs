@@ -118,7 +118,11 @@ fn the_binary_prints_the_sink_table_and_refuses_a_bad_arn() {
         ],
         "",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sql = String::from_utf8(out.stdout).unwrap();
     let sink_opts = table_options(&sql, "`DESTINATION_SQL_STREAM`");
     assert!(
@@ -137,7 +141,10 @@ fn the_binary_prints_the_sink_table_and_refuses_a_bad_arn() {
     );
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("--flink-sink-arn arn:aws:s3:::bucket"), "{err}");
+    assert!(
+        err.contains("--flink-sink-arn arn:aws:s3:::bucket"),
+        "{err}"
+    );
     // Without --explain-flink the flag has nothing to do: a usage error.
     let alone = run_window(&["--sql", LAB_SQL, "--flink-sink-arn", sink], "");
     assert_eq!(alone.status.code(), Some(2));

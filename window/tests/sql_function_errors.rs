@@ -34,11 +34,12 @@ fn json_lines(bytes: &[u8]) -> Vec<Value> {
 fn bad_regex_replace_arguments_go_to_the_error_stream_and_good_rows_flow() {
     let dir = tempfile::tempdir().unwrap();
     let errors = dir.path().join("errors.ndjson");
-    let out = run_window(
-        &["--sql", SQL, "--errors", errors.to_str().unwrap()],
-        INPUT,
+    let out = run_window(&["--sql", SQL, "--errors", errors.to_str().unwrap()], INPUT);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows = json_lines(&out.stdout);
     let got: Vec<(i64, &str)> = rows
         .iter()
@@ -48,15 +49,35 @@ fn bad_regex_replace_arguments_go_to_the_error_stream_and_good_rows_flow() {
     let errs = json_lines(&std::fs::read(&errors).unwrap());
     let got: Vec<(&str, &str)> = errs
         .iter()
-        .map(|e| (e["ERROR_NAME"].as_str().unwrap(), e["MESSAGE"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["ERROR_NAME"].as_str().unwrap(),
+                e["MESSAGE"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(got.len(), 2, "{errs:?}");
     assert_eq!(got[0].0, "FUNCTION_ERROR");
-    assert!(got[0].1.starts_with("line 2: REGEX_REPLACE: bad regular expression '([0-9]'"), "{}", got[0].1);
+    assert!(
+        got[0]
+            .1
+            .starts_with("line 2: REGEX_REPLACE: bad regular expression '([0-9]'"),
+        "{}",
+        got[0].1
+    );
     assert_eq!(got[1].0, "FUNCTION_ERROR");
-    assert!(got[1].1.starts_with("line 3: REGEX_REPLACE: startPosition 0 is less than 1"), "{}", got[1].1);
+    assert!(
+        got[1]
+            .1
+            .starts_with("line 3: REGEX_REPLACE: startPosition 0 is less than 1"),
+        "{}",
+        got[1].1
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("2 records sent to the error stream"), "{stderr}");
+    assert!(
+        stderr.contains("2 records sent to the error stream"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -65,6 +86,12 @@ fn without_an_errors_file_the_rejections_are_named_on_stderr() {
     assert!(out.status.success());
     assert_eq!(json_lines(&out.stdout).len(), 2);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 2: to the error stream: REGEX_REPLACE: bad regular expression"), "{stderr}");
-    assert!(stderr.contains("line 3: to the error stream: REGEX_REPLACE: startPosition 0"), "{stderr}");
+    assert!(
+        stderr.contains("line 2: to the error stream: REGEX_REPLACE: bad regular expression"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 3: to the error stream: REGEX_REPLACE: startPosition 0"),
+        "{stderr}"
+    );
 }

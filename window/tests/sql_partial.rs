@@ -119,7 +119,11 @@ fn the_binary_runs_the_example_and_the_last_sum_of_each_minute_is_its_total() {
     ];
     let input = lines(&mut 0, &groups).join("\n") + "\n";
     let out = run_window(&["--sql", PARTIAL_SQL], input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -129,7 +133,10 @@ fn the_binary_runs_the_example_and_the_last_sum_of_each_minute_is_its_total() {
     // Either way each minute's last running sum is the number of records read in it.
     let mut last = std::collections::BTreeMap::new();
     for r in &rows {
-        last.insert(r["TRADETIME"].to_string(), r["TICKERCOUNT"].as_f64().unwrap());
+        last.insert(
+            r["TRADETIME"].to_string(),
+            r["TICKERCOUNT"].as_f64().unwrap(),
+        );
     }
     let total: f64 = last.values().sum();
     assert_eq!(total, 9.0, "{rows:?}");

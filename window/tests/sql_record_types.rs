@@ -43,20 +43,26 @@ fn trades_are_counted_per_ticker() {
         golden("multiple_record_types.schema.json"),
     );
     let out = run_window(&["--sql", &sql, "--schema", &schema], INPUT);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Read by the wall clock: all in one ROWTIME minute, or in two when the run crosses a
     // minute's end; the counts per ticker add up either way.
     let mut got: BTreeMap<String, i64> = BTreeMap::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let r: Value = serde_json::from_str(line).unwrap();
-        *got.entry(r["ticker"].as_str().unwrap().to_string()).or_default() +=
-            r["trade_count"].as_i64().unwrap();
+        *got.entry(r["ticker"].as_str().unwrap().to_string())
+            .or_default() += r["trade_count"].as_i64().unwrap();
     }
     let mut want: BTreeMap<String, i64> = BTreeMap::new();
     for line in INPUT.lines() {
         let r: Value = serde_json::from_str(line).unwrap();
         if r["RecordType"] == "Trade" {
-            *want.entry(r["Tticker"].as_str().unwrap().to_string()).or_default() += 1;
+            *want
+                .entry(r["Tticker"].as_str().unwrap().to_string())
+                .or_default() += 1;
         }
     }
     assert!(!want.is_empty());

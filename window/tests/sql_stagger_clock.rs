@@ -56,7 +56,12 @@ fn a_stagger_window_is_written_while_the_pipe_stays_open() {
     );
     let mut got: Vec<(String, i64)> = rows
         .iter()
-        .map(|r| (r["ticker"].as_str().unwrap().to_string(), r["n"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["ticker"].as_str().unwrap().to_string(),
+                r["n"].as_i64().unwrap(),
+            )
+        })
         .collect();
     got.sort();
     assert_eq!(got, vec![("ABC".to_string(), 2), ("XYZ".to_string(), 1)]);

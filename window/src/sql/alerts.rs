@@ -145,10 +145,14 @@ pub fn run_rows(
     let bad = FirstFew::new();
     let mut text = Vec::new();
     loop {
-        let wait = rows.stagger.as_ref().and_then(|s| s.next_close()).map_or(POLL, |at| {
-            let ms = (at - kds_common::time::now_ms()).clamp(0, POLL.as_millis() as i64);
-            std::time::Duration::from_millis(ms as u64)
-        });
+        let wait = rows
+            .stagger
+            .as_ref()
+            .and_then(|s| s.next_close())
+            .map_or(POLL, |at| {
+                let ms = (at - kds_common::time::now_ms()).clamp(0, POLL.as_millis() as i64);
+                std::time::Duration::from_millis(ms as u64)
+            });
         match reader.next(wait).context("reading input")? {
             Next::Block(block) => {
                 let lines = block.bytes.strip_suffix(b"\n").unwrap_or(block.bytes);
@@ -159,7 +163,11 @@ pub fn run_rows(
             }
             Next::Idle => {
                 if let Some(stagger) = &mut rows.stagger {
-                    write_closed(&rows.columns, stagger.expire(kds_common::time::now_ms()), out)?;
+                    write_closed(
+                        &rows.columns,
+                        stagger.expire(kds_common::time::now_ms()),
+                        out,
+                    )?;
                 }
             }
             Next::End => break,
@@ -216,7 +224,9 @@ fn push_line(
             match function_error() {
                 Ok(()) => out.write_line(text)?,
                 Err((name, message)) => {
-                    rows.prep.errors.send(line.number, name, &message, line.bytes)
+                    rows.prep
+                        .errors
+                        .send(line.number, name, &message, line.bytes)
                 }
             }
         }

@@ -389,9 +389,15 @@ pub fn explain(sql: &SqlArgs) -> anyhow::Result<String> {
         Some(p) => load_schema(p)?,
         None => Schema::trade_events(),
     };
-    let arn = |flag: &str, a: &str| FlinkOptions::from_arn(a).map_err(|e| usage(format!("{flag} {e}")));
+    let arn =
+        |flag: &str, a: &str| FlinkOptions::from_arn(a).map_err(|e| usage(format!("{flag} {e}")));
     let mut opts = arn("--flink-stream-arn", &sql.flink_stream_arn)?;
-    opts.sink = sql.flink_sink_arn.as_deref().map(|a| arn("--flink-sink-arn", a)).transpose()?.map(Box::new);
+    opts.sink = sql
+        .flink_sink_arn
+        .as_deref()
+        .map(|a| arn("--flink-sink-arn", a))
+        .transpose()?
+        .map(Box::new);
     super::explain_app(&app, &schema, &opts).map_err(|e| usage(format!("--sql: {e}")))
 }
 

@@ -105,7 +105,7 @@ impl Downstream {
             .and_then(Value::as_str)
             .and_then(|s| kds_common::time::parse_timestamp(s.as_bytes()))
             .unwrap_or_else(kds_common::time::now_ms);
-        let record = match self.into_stream(&emitted) {
+        let record = match self.stream_record(&emitted) {
             Ok(r) => r,
             Err(message) => return self.reject("COERCION_ERROR", &message, line),
         };
@@ -117,7 +117,7 @@ impl Downstream {
     }
 
     /// The emitted row as a record of the GROUP BY pump's stream, KDA's conversion applied.
-    fn into_stream(&self, emitted: &Map<String, Value>) -> Result<Value, String> {
+    fn stream_record(&self, emitted: &Map<String, Value>) -> Result<Value, String> {
         let mut record = Map::new();
         for (name, ty) in &self.stream {
             let v = emitted.get(name).unwrap_or(&Value::Null);

@@ -81,7 +81,12 @@ pub(super) fn with_options(options: &[(&str, String)]) -> String {
 }
 
 /// The destination table `dst` with `columns`: on the Kinesis stream `sink`, or `print`.
-pub(super) fn sink_table(o: &mut String, dst: &str, columns: &[String], sink: Option<&FlinkOptions>) {
+pub(super) fn sink_table(
+    o: &mut String,
+    dst: &str,
+    columns: &[String],
+    sink: Option<&FlinkOptions>,
+) {
     let options = match sink {
         Some(sink) => {
             let _ = writeln!(
@@ -114,8 +119,8 @@ mod tests {
 
     #[test]
     fn arn_gives_region_account_and_stream() {
-        let o = FlinkOptions::from_arn("arn:aws:kinesis:eu-west-1:111122223333:stream/trades")
-            .unwrap();
+        let o =
+            FlinkOptions::from_arn("arn:aws:kinesis:eu-west-1:111122223333:stream/trades").unwrap();
         assert_eq!(
             (o.region.as_str(), o.account_id.as_str(), o.stream.as_str()),
             ("eu-west-1", "111122223333", "trades")

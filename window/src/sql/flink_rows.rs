@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use super::bind::{bind_expr, resolve_column, BoundColumn};
 use super::eval::BoundExpr;
-use super::flink_connector::sink_table;
 use super::flink::{col_ref, expr, q, sink_type, source_table, FlinkOptions};
+use super::flink_connector::sink_table;
 use super::{
     AggFunc, Application, Frame, Literal, RowPlan, ScalarFunc, Schema, SqlError, SqlType, TimeField,
 };

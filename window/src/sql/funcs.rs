@@ -40,10 +40,14 @@ pub fn regex_replace(
     occurrence: i64,
 ) -> Result<String, String> {
     if start < 1 {
-        return Err(format!("REGEX_REPLACE: startPosition {start} is less than 1"));
+        return Err(format!(
+            "REGEX_REPLACE: startPosition {start} is less than 1"
+        ));
     }
     if occurrence < 0 {
-        return Err(format!("REGEX_REPLACE: occurrence {occurrence} is less than 0"));
+        return Err(format!(
+            "REGEX_REPLACE: occurrence {occurrence} is less than 0"
+        ));
     }
     let Some((from, _)) = s.char_indices().nth((start - 1) as usize) else {
         return Ok(s.to_string());
@@ -59,9 +63,10 @@ pub fn regex_replace(
         }
         let re = &cache[pattern];
         let (head, tail) = s.split_at(from);
-        let replaced = replace_matches(re, tail, replacement, occurrence as usize).ok_or_else(
-            || format!("REGEX_REPLACE: '{pattern}' gave up on the value (backtracking limit)"),
-        )?;
+        let replaced =
+            replace_matches(re, tail, replacement, occurrence as usize).ok_or_else(|| {
+                format!("REGEX_REPLACE: '{pattern}' gave up on the value (backtracking limit)")
+            })?;
         Ok(format!("{head}{replaced}"))
     })
 }
@@ -291,9 +296,15 @@ mod tests {
         assert_eq!(ok("a1b2c3", "[0-9]", "#", 1, 2).as_deref(), Some("a1b#c3"));
         assert_eq!(ok("a1b2c3", "[0-9]", "#", 4, 0).as_deref(), Some("a1b#c#"));
         assert_eq!(ok("abc", "b", "x", 9, 0).as_deref(), Some("abc"));
-        assert!(r("abc", "b", "x", 0, 0).unwrap_err().contains("startPosition 0"));
-        assert!(r("abc", "b", "x", 1, -1).unwrap_err().contains("occurrence -1"));
-        assert!(r("abc", "(", "x", 1, 0).unwrap_err().contains("bad regular expression '('"));
+        assert!(r("abc", "b", "x", 0, 0)
+            .unwrap_err()
+            .contains("startPosition 0"));
+        assert!(r("abc", "b", "x", 1, -1)
+            .unwrap_err()
+            .contains("occurrence -1"));
+        assert!(r("abc", "(", "x", 1, 0)
+            .unwrap_err()
+            .contains("bad regular expression '('"));
         // Java's group references and a lookahead (not in the regex crate).
         assert_eq!(
             ok("2021-03-19", r"(\d+)-(\d+)-(\d+)", "$3.$2.$1", 1, 0).as_deref(),

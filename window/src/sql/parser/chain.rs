@@ -175,7 +175,13 @@ fn stream_names(stream: &StreamDecl, derived: bool) -> Vec<String> {
     stream
         .columns
         .iter()
-        .map(|(c, _)| if derived { c.name.clone() } else { c.kda_name() })
+        .map(|(c, _)| {
+            if derived {
+                c.name.clone()
+            } else {
+                c.kda_name()
+            }
+        })
         .collect()
 }
 
