@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::run_window;
+use common::{run_window, stdout_rows};
 use serde_json::Value;
 
 const SQL: &str = r#"
@@ -35,48 +35,27 @@ fn bad_regex_replace_arguments_go_to_the_error_stream_and_good_rows_flow() {
     let dir = tempfile::tempdir().unwrap();
     let errors = dir.path().join("errors.ndjson");
     let out = run_window(&["--sql", SQL, "--errors", errors.to_str().unwrap()], INPUT);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows = json_lines(&out.stdout);
+    let summary = String::from_utf8_lossy(&out.stderr).into_owned();
+    let rows = stdout_rows(out);
     let got: Vec<(i64, &str)> = rows
         .iter()
         .map(|r| (r["id"].as_i64().unwrap(), r["replaced"].as_str().unwrap()))
         .collect();
     assert_eq!(got, vec![(1, "a#b#"), (4, "a1#2")]);
+    // Each error-stream row: its name, and a message naming the line and what was wrong.
     let errs = json_lines(&std::fs::read(&errors).unwrap());
-    let got: Vec<(&str, &str)> = errs
-        .iter()
-        .map(|e| {
-            (
-                e["ERROR_NAME"].as_str().unwrap(),
-                e["MESSAGE"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(got.len(), 2, "{errs:?}");
-    assert_eq!(got[0].0, "FUNCTION_ERROR");
+    let want = [
+        "line 2: REGEX_REPLACE: bad regular expression '([0-9]'",
+        "line 3: REGEX_REPLACE: startPosition 0 is less than 1",
+    ];
+    assert_eq!(errs.len(), want.len(), "{errs:?}");
+    for (e, message) in errs.iter().zip(want) {
+        assert_eq!(e["ERROR_NAME"], "FUNCTION_ERROR", "{e}");
+        assert!(e["MESSAGE"].as_str().unwrap().starts_with(message), "{e}");
+    }
     assert!(
-        got[0]
-            .1
-            .starts_with("line 2: REGEX_REPLACE: bad regular expression '([0-9]'"),
-        "{}",
-        got[0].1
-    );
-    assert_eq!(got[1].0, "FUNCTION_ERROR");
-    assert!(
-        got[1]
-            .1
-            .starts_with("line 3: REGEX_REPLACE: startPosition 0 is less than 1"),
-        "{}",
-        got[1].1
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("2 records sent to the error stream"),
-        "{stderr}"
+        summary.contains("2 records sent to the error stream"),
+        "{summary}"
     );
 }
 
@@ -85,13 +64,13 @@ fn without_an_errors_file_the_rejections_are_named_on_stderr() {
     let out = run_window(&["--sql", SQL], INPUT);
     assert!(out.status.success());
     assert_eq!(json_lines(&out.stdout).len(), 2);
+    // The first few rejections are named on stderr, each with its line.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("line 2: to the error stream: REGEX_REPLACE: bad regular expression"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("line 3: to the error stream: REGEX_REPLACE: startPosition 0"),
-        "{stderr}"
-    );
+    let named = [
+        "line 2: to the error stream: REGEX_REPLACE: bad regular expression",
+        "line 3: to the error stream: REGEX_REPLACE: startPosition 0",
+    ];
+    for part in named {
+        assert!(stderr.contains(part), "{stderr}");
+    }
 }

@@ -10,7 +10,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{demo_envelope as envelope, ms, push_batches, run_window, SharedBuf};
+use common::{demo_envelope as envelope, ms, push_batches, run_window, stdout_rows, SharedBuf};
 use kds_common::io::Output;
 use kds_window::engine::{Config, Engine, Options};
 use kds_window::sql::cli::to_query;
@@ -118,17 +118,7 @@ fn the_binary_runs_the_example_and_the_last_sum_of_each_minute_is_its_total() {
         ("XYZ", 2, "2016-07-19T09:59:30Z"),
     ];
     let input = lines(&mut 0, &groups).join("\n") + "\n";
-    let out = run_window(&["--sql", PARTIAL_SQL], input);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = stdout_rows(run_window(&["--sql", PARTIAL_SQL], input));
     // Read by the wall clock: one ROWTIME minute, or two when the run crosses a minute's end.
     // Either way each minute's last running sum is the number of records read in it.
     let mut last = std::collections::BTreeMap::new();

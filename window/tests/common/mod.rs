@@ -607,3 +607,17 @@ pub fn push_batches(
     engine.finish(false).unwrap();
     engine.flush().unwrap();
 }
+
+/// The rows a successful run wrote to stdout (the test fails with its stderr otherwise).
+pub fn stdout_rows(out: std::process::Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
