@@ -262,6 +262,28 @@ bench_check_fail() {
   exit 1
 }
 
+# bench_checked_runs RUNS RAW NORMALIZER EXPECTED UNIT CASE NAME OURS RECORDS BYTES -- CMD...:
+# runs CMD (one bash -c string) RUNS times under bench_time with its stdout in RAW; after each run
+# the answer, normalized by NORMALIZER into RAW.norm, must equal EXPECTED (else the benchmark
+# fails) before the run is recorded ("same N UNIT"). The runs' figures are left in BT_WALLS,
+# BT_CPUS and BT_RSSS.
+bench_checked_runs() {
+  local runs=$1 raw=$2 normalizer=$3 expected=$4 unit=$5 case=$6 name=$7 ours=$8 records=$9 bytes=${10} _
+  shift 11
+  BT_WALLS=(); BT_CPUS=(); BT_RSSS=()
+  for _ in $(seq "$runs"); do
+    sync
+    bench_time "$raw" bash -c "$*" || bench_check_fail "$name ($case)" "failed (see $raw.err)"
+    $normalizer <"$raw" >"$raw.norm"
+    if ! cmp -s "$raw.norm" "$expected"; then
+      diff "$expected" "$raw.norm" | head -5 >&2
+      bench_check_fail "$name ($case)" "output differs from kds-window's ($raw.norm vs $expected)"
+    fi
+    bench_sample "$case" "$name" "$ours" "$records" "$bytes" "same $(wc -l <"$expected") $unit"
+    BT_WALLS+=("$BT_WALL"); BT_CPUS+=("$BT_CPU"); BT_RSSS+=("$BT_RSS")
+  done
+}
+
 # bench_summarize: writes bench/out/TOOL.tsv from the samples (see the header of this file).
 bench_summarize() {
   python3 - "$BENCH_SAMPLES" "$BENCH_TSV" <<'PY'

@@ -68,24 +68,13 @@ declare -A KW_RATE KW_SECS # case -> kds-window's lines/s and median seconds in 
 run() {
     local name=$1 case=$2 ours=$3 runs=$4 lines=$5 bytes=$6 normalizer=$7 expected=$8
     shift 9
-    local slug raw walls=() rsss=() cpus=()
+    local slug
     slug=$(printf '%s-%s' "$name" "$case" | tr -c 'A-Za-z0-9-' '-')
-    raw=$OUT/$slug.out
     echo "== $name ($case)"
-    for _ in $(seq "$runs"); do
-        sync
-        bench_time "$raw" bash -c "$*" || bench_check_fail "$name ($case)" "failed (see $raw.err)"
-        $normalizer <"$raw" >"$OUT/$slug.norm"
-        if ! cmp -s "$OUT/$slug.norm" "$expected"; then
-            diff "$expected" "$OUT/$slug.norm" | head -5 >&2
-            bench_check_fail "$name ($case)" "output differs from kds-window's ($OUT/$slug.norm vs $expected)"
-        fi
-        bench_sample "$case" "$name" "$ours" "$lines" "$bytes" "same $(wc -l <"$expected") windows"
-        walls+=("$BT_WALL"); cpus+=("$BT_CPU"); rsss+=("$BT_RSS")
-    done
+    bench_checked_runs "$runs" "$OUT/$slug.out" "$normalizer" "$expected" windows "$case" "$name" "$ours" "$lines" "$bytes" -- "$@"
     local secs cpu rss rate ratio
-    secs=$(bench_median "${walls[@]}"); cpu=$(bench_median "${cpus[@]}")
-    rss=$(printf '%s\n' "${rsss[@]}" | sort -n | tail -1)
+    secs=$(bench_median "${BT_WALLS[@]}"); cpu=$(bench_median "${BT_CPUS[@]}")
+    rss=$(printf '%s\n' "${BT_RSSS[@]}" | sort -n | tail -1)
     # A float: the startup case reads one line, under one line per second for the slower peers.
     rate=$(python3 -c "print($lines / max($secs, 0.001))")
     [ "$ours" = 1 ] && KW_RATE[$case]=$rate && KW_SECS[$case]=$secs

@@ -26,7 +26,7 @@ fi
 KG=${KG:-$PERF_TARGET/release/kds-gen}
 TRADES=$PERF_DIR/trades-$N.ndjson
 ENVELOPES=$PERF_DIR/envelopes-$N.ndjson
-LAB_SQL=$PERF_DIR/lab1.sql
+LAB_SQL=window/perf/lab1.sql  # the lab's KDA query
 
 if [ ! -s "$TRADES" ]; then
     "$KG" --rate 1000 --seed 1 --simulated-clock \
@@ -48,13 +48,6 @@ with open(sys.argv[1], "rb") as src, open(sys.argv[2], "wb") as dst:
                   % (i % 2, seq.encode(), i % 10000, arrival.encode(), line.rstrip(b"\n")))
 EOF
 fi
-cat > "$LAB_SQL" <<'EOF'
-CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (count_tno integer, sum_tnum integer);
-CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
-SELECT STREAM count(*), sum("tnum")
-FROM "SOURCE_SQL_STREAM_001"
-GROUP BY FLOOR(("SOURCE_SQL_STREAM_001".ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND / 60 TO SECOND);
-EOF
 
 # name | input file | how it is fed (file or pipe) | flags
 CASES=(

@@ -257,6 +257,17 @@ pub fn run_query<F: driver::BlockFilter + ?Sized>(
     cfg: &Config,
     filter: &mut F,
 ) -> anyhow::Result<Exit> {
+    run_query_to(args, cfg, filter, Output::stdout())
+}
+
+/// [`run_query`] writing its rows to `out` (the SQL front end puts the pumps that read a GROUP
+/// BY pump's stream there).
+pub fn run_query_to<F: driver::BlockFilter + ?Sized>(
+    args: &Args,
+    cfg: &Config,
+    filter: &mut F,
+    out: Output,
+) -> anyhow::Result<Exit> {
     let shutdown = Shutdown::install()?;
     let progress = driver::Progress::default();
     let started = Instant::now();
@@ -268,7 +279,7 @@ pub fn run_query<F: driver::BlockFilter + ?Sized>(
             cfg,
             &args.files,
             args.threads,
-            Output::stdout(),
+            out,
             Box::new(std::io::stderr()),
             &shutdown,
         )?
@@ -278,7 +289,7 @@ pub fn run_query<F: driver::BlockFilter + ?Sized>(
             input::open(&args.files)?,
             filter,
             &driver::SystemClock,
-            Output::stdout(),
+            out,
             Box::new(std::io::stderr()),
             &shutdown,
             &progress,

@@ -108,10 +108,21 @@ CREATE PUMP "P2" AS INSERT INTO "B" SELECT STREAM x FROM "SOURCE_SQL_STREAM_001"
 CREATE PUMP "P1" AS INSERT INTO "A" SELECT STREAM COUNT(*) FROM "SOURCE_SQL_STREAM_001"
   GROUP BY STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '60' SECOND);
 CREATE PUMP "P2" AS INSERT INTO "B" SELECT STREAM n FROM "A";"#;
+    // A GROUP BY pump feeds pumps without GROUP BY ("Aggregating Partial Results"), not
+    // another GROUP BY pump.
+    let Ok(kds_window::sql::Application::Windowed(plan)) = parse_app(grouped_first) else {
+        panic!("a GROUP BY pump feeding a per-row pump parses as a windowed application");
+    };
+    assert_eq!(plan.downstream.len(), 1);
+    let grouped_twice = grouped_first.replace(
+        r#"SELECT STREAM n FROM "A";"#,
+        r#"SELECT STREAM SUM(n) FROM "A" GROUP BY STEP("A".ROWTIME BY INTERVAL '60' SECOND);"#,
+    );
     assert!(
-        err(grouped_first).contains("unsupported a GROUP BY pump feeding another pump"),
+        err(&grouped_twice)
+            .contains("unsupported a GROUP BY or stagger pump reading a GROUP BY pump's stream"),
         "{}",
-        err(grouped_first)
+        err(&grouped_twice)
     );
     let circle = r#"CREATE STREAM "A" (x INTEGER); CREATE STREAM "B" (x INTEGER);
 CREATE PUMP "P1" AS INSERT INTO "A" SELECT STREAM x FROM "B";

@@ -7,9 +7,8 @@
 
 mod common;
 
-use common::{run_window as run, SharedBuf};
+use common::{demo_envelope as envelope, ms, push_batches, run_window as run, SharedBuf};
 use kds_common::io::Output;
-use kds_window::driver::BlockFilter;
 use kds_window::engine::{Config, Engine, Options};
 use kds_window::sql::cli::to_query;
 use kds_window::sql::{bind, parse_schema_json, parse_sql, ErrorStream, RowPrep, Schema};
@@ -17,17 +16,6 @@ use serde_json::Value;
 
 /// The guide's query, verbatim (trailing spaces included).
 const TWO_WINDOW_SQL: &str = include_str!("golden/two_window.kda.sql");
-
-fn ms(ts: &str) -> i64 {
-    kds_common::time::parse_timestamp(ts.as_bytes()).unwrap()
-}
-
-/// A `kds-tail --envelope` line carrying a demo-stream record.
-fn envelope(seq: usize, arrival: &str, ticker: &str) -> String {
-    format!(
-        r#"{{"shard_id":"shardId-000000000000","sequence_number":"{seq}","partition_key":"{ticker}","arrival":"{arrival}","data":{{"TICKER_SYMBOL":"{ticker}","SECTOR":"TECHNOLOGY","CHANGE":-1,"PRICE":50.5}}}}"#
-    )
-}
 
 /// Runs `sql` through the row preparation stage and the engine; each batch of lines is read at
 /// its own ROWTIME. Returns the output rows and the error stream's rows.
@@ -54,13 +42,7 @@ fn run_batches(
         .expect("this query needs the row preparation stage");
     let mut engine =
         Engine::new(&cfg, Output::new(rows.clone()), Box::new(std::io::sink())).unwrap();
-    let mut first_line = 1;
-    for (now, lines) in batches {
-        let block = lines.join("\n") + "\n";
-        let prepared = prep.apply(block.as_bytes(), first_line);
-        first_line += engine.push_block(prepared, first_line, *now).unwrap();
-    }
-    engine.finish(false).unwrap();
+    push_batches(&mut prep, &mut engine, batches);
     (rows.json_lines(), errors.json_lines())
 }
 

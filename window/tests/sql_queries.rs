@@ -118,6 +118,7 @@ fn lab_sql_verbatim_parses_to_the_lab_plan() {
         },
         time_groups: vec![],
         upstream: vec![],
+        downstream: vec![],
     };
     assert_eq!(plan, want);
     // It binds against the discovered trade schema too: tnum is an INTEGER at $.tnum.

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::run_window as run;
+use common::{json_rows, run_window as run};
 use serde_json::{json, Value};
 
 const STAGGER_SQL: &str = include_str!("golden/stagger.kda.sql");
@@ -30,16 +30,7 @@ fn run_sql(sql: &str, schema: &str, input: &str) -> Vec<Value> {
         ],
         input,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    json_rows(&out)
 }
 
 #[test]

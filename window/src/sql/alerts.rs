@@ -8,14 +8,15 @@ use std::io::Write;
 
 use anyhow::Context;
 use kds_common::exit::{usage, Exit};
-use kds_common::io::{LineReader, Output};
+use kds_common::first_few::FirstFew;
+use kds_common::io::{Line, LineReader, Next, Output};
 use serde_json::Value;
 
 use super::bind::{bind_expr, resolve_column};
 use super::chain::bind_chain;
 use super::eval::{eval_json, BoundExpr, ROWTIME_KEY};
 use super::reference::{bind_join, Join};
-use super::rows::{ErrorStream, RowPrep};
+use super::rows::{function_error, ErrorStream, RowPrep};
 use super::sliding::{bind_sliding, Sliding};
 use super::stagger::{bind_stagger, Stagger};
 use super::topk::{bind_top_k, TopK};
@@ -150,58 +151,48 @@ fn write_closed(
     Ok(())
 }
 
+/// Longest the loop waits for input before it looks at the clock (stagger windows close on it).
+const POLL: std::time::Duration = crate::driver::POLL;
+
 /// Runs a per-row pump over `reader`: rows to `out` (flushed while a pipe is live), bad lines
-/// reported on `diag` (the first five) and counted.
+/// reported on `diag` (the first five) and counted. The input is `poll()`ed with a timeout, so
+/// stagger windows are written on the clock when a live input goes quiet ("Stagger Windows":
+/// a window closes its range after its key's first record, whatever comes next).
 pub fn run_rows(
     rows: &mut BoundRows,
     reader: &mut LineReader,
     out: &mut Output,
     diag: &mut dyn Write,
 ) -> anyhow::Result<u64> {
-    let mut bad = 0u64;
+    let bad = FirstFew::new();
     let mut text = Vec::new();
-    while let Some(line) = reader.next_line().context("reading input")? {
-        if line.bytes.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let record = match serde_json::from_slice::<Value>(line.bytes) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => {
-                report_bad(&mut bad, diag, line.number, "not a JSON object");
-                continue;
+    loop {
+        let wait = rows
+            .stagger
+            .as_ref()
+            .and_then(|s| s.next_close())
+            .map_or(POLL, |at| {
+                let ms = (at - kds_common::time::now_ms()).clamp(0, POLL.as_millis() as i64);
+                std::time::Duration::from_millis(ms as u64)
+            });
+        match reader.next(wait).context("reading input")? {
+            Next::Block(block) => {
+                let lines = block.bytes.strip_suffix(b"\n").unwrap_or(block.bytes);
+                for (number, bytes) in (block.first_line..).zip(lines.split(|&b| b == b'\n')) {
+                    let line = Line { number, bytes };
+                    push_line(rows, line, out, diag, &bad, &mut text)?;
+                }
             }
-            Err(e) => {
-                report_bad(&mut bad, diag, line.number, &format!("not valid JSON: {e}"));
-                continue;
-            }
-        };
-        match rows.prep.prepare(record) {
-            Ok(Some(r)) if rows.stagger.is_some() => {
-                let now = kds_common::time::now_ms();
+            Next::Idle => {
                 if let Some(stagger) = &mut rows.stagger {
-                    write_closed(&rows.columns, stagger.push(&r, now), out)?;
+                    write_closed(
+                        &rows.columns,
+                        stagger.expire(kds_common::time::now_ms()),
+                        out,
+                    )?;
                 }
             }
-            Ok(Some(r)) if rows.top_k.is_some() => {
-                let now = kds_common::time::now_ms();
-                if let Some(top_k) = &mut rows.top_k {
-                    write_closed(&rows.columns, top_k.push(&r, now), out)?;
-                }
-            }
-            Ok(Some(mut r)) => {
-                if rows.join.as_ref().is_none_or(|j| j.apply(&mut r)) {
-                    text.clear();
-                    let now = kds_common::time::now_ms();
-                    let overs = rows.sliding.push(&r, now);
-                    row(&rows.columns, &overs, &mut r, now, &mut text);
-                    out.write_line(&text)?;
-                }
-            }
-            Ok(None) => {}
-            Err((name, message)) => rows
-                .prep
-                .errors
-                .send(line.number, name, &message, line.bytes),
+            Next::End => break,
         }
         // A live pipe may not send more for a while: hand on what is written.
         if reader.input_is_live() {
@@ -217,12 +208,73 @@ pub fn run_rows(
     }
     out.flush()?;
     rows.prep.errors.flush();
-    Ok(bad)
+    Ok(bad.seen())
 }
 
-fn report_bad(bad: &mut u64, diag: &mut dyn Write, line: u64, message: &str) {
-    *bad += 1;
-    if *bad <= 5 {
+/// One input line through the pump: its row, its stagger window, or the error stream.
+fn push_line(
+    rows: &mut BoundRows,
+    line: Line,
+    out: &mut Output,
+    diag: &mut dyn Write,
+    bad: &FirstFew,
+    text: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    if line.bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let record = match serde_json::from_slice::<Value>(line.bytes) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            report_bad(bad, diag, line.number, "not a JSON object");
+            return Ok(());
+        }
+        Err(e) => {
+            report_bad(bad, diag, line.number, &format!("not valid JSON: {e}"));
+            return Ok(());
+        }
+    };
+    match rows.prep.prepare(record) {
+        Ok(Some(r)) if rows.stagger.is_some() => {
+            let now = kds_common::time::now_ms();
+            if let Some(stagger) = &mut rows.stagger {
+                write_closed(&rows.columns, stagger.push(&r, now), out)?;
+            }
+        }
+        Ok(Some(r)) if rows.top_k.is_some() => {
+            let now = kds_common::time::now_ms();
+            if let Some(top_k) = &mut rows.top_k {
+                write_closed(&rows.columns, top_k.push(&r, now), out)?;
+            }
+        }
+        Ok(Some(mut r)) => {
+            if rows.join.as_ref().is_some_and(|j| !j.apply(&mut r)) {
+                return Ok(());
+            }
+            text.clear();
+            let now = kds_common::time::now_ms();
+            let overs = rows.sliding.push(&r, now);
+            row(&rows.columns, &overs, &mut r, now, text);
+            match function_error() {
+                Ok(()) => out.write_line(text)?,
+                Err((name, message)) => {
+                    rows.prep
+                        .errors
+                        .send(line.number, name, &message, line.bytes)
+                }
+            }
+        }
+        Ok(None) => {}
+        Err((name, message)) => rows
+            .prep
+            .errors
+            .send(line.number, name, &message, line.bytes),
+    }
+    Ok(())
+}
+
+fn report_bad(bad: &FirstFew, diag: &mut dyn Write, line: u64, message: &str) {
+    if bad.next().is_some() {
         let _ = writeln!(diag, "kds-window: line {line}: {message}");
     }
 }

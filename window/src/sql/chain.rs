@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::bind::{bind, bind_expr, resolve_column, BoundQuery};
 use super::coerce::coerce;
 use super::eval::{eval_filter, eval_json, BoundExpr, ROWTIME_KEY};
-use super::rows::Rejection;
+use super::rows::{function_error, Rejection};
 use super::sliding::{bind_sliding, Sliding};
 use super::{Ident, RowPlan, Schema, SchemaColumn, SqlError, SqlPlan, SqlType};
 
@@ -118,7 +118,9 @@ impl Chain {
                 o.insert(ROWTIME_KEY.to_string(), Value::from(now));
             }
             if let Some(f) = &stage.filter {
-                if !eval_filter(f, &record) {
+                let kept = eval_filter(f, &record);
+                function_error()?;
+                if !kept {
                     return Ok(None);
                 }
             }
@@ -141,6 +143,7 @@ impl Chain {
                 };
                 row.insert(name.clone(), v);
             }
+            function_error()?;
             record = Value::Object(row);
         }
         Ok(Some(record))

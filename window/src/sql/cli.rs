@@ -64,6 +64,11 @@ pub struct SqlArgs {
     )]
     pub flink_stream_arn: String,
 
+    /// The Kinesis stream the --explain-flink destination table writes (Kinesis connector
+    /// options instead of 'print').
+    #[arg(long, value_name = "ARN", requires = "explain_flink")]
+    pub flink_sink_arn: Option<String>,
+
     /// Append KDA's in-application error stream to FILE: one NDJSON row (ERROR_TIME,
     /// ERROR_LEVEL, ERROR_NAME, MESSAGE, DATA_ROWTIME, DATA_ROW, PUMP_NAME) per record that
     /// cannot be converted to the --schema types. Without it the first few are reported on
@@ -297,9 +302,8 @@ impl BlockFilter for SqlFilter {
     }
 }
 
-/// After the run: the error stream's count on stderr, and a failed `--errors` write as an error.
 /// The in-application error stream of `pump`, written where `--errors` says.
-fn error_stream(sql: &SqlArgs, pump: &str) -> anyhow::Result<ErrorStream> {
+pub(super) fn error_stream(sql: &SqlArgs, pump: &str) -> anyhow::Result<ErrorStream> {
     let file = sql
         .errors
         .as_deref()
@@ -308,14 +312,19 @@ fn error_stream(sql: &SqlArgs, pump: &str) -> anyhow::Result<ErrorStream> {
     Ok(ErrorStream::new(file, Box::new(std::io::stderr()), pump))
 }
 
+/// After the run: the error stream's count on stderr, and a failed `--errors` write as an error.
 fn report_error_stream(filter: &mut SqlFilter, to_file: bool) -> anyhow::Result<()> {
-    let SqlFilter::Prep(p) = filter else {
-        return Ok(());
-    };
-    if let Some(e) = p.errors.failed.take() {
+    match filter {
+        SqlFilter::Prep(p) => report_errors(&mut p.errors, to_file),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn report_errors(errors: &mut ErrorStream, to_file: bool) -> anyhow::Result<()> {
+    if let Some(e) = errors.failed.take() {
         return Err(anyhow::Error::new(e).context("writing the --errors file"));
     }
-    let n = p.errors.rows;
+    let n = errors.rows;
     if n > 0 {
         let hint = if to_file {
             ""
@@ -375,25 +384,6 @@ pub fn discover_to(
     Ok(Exit::Ok)
 }
 
-/// `--flink-stream-arn arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`.
-pub fn flink_options(arn: &str) -> anyhow::Result<FlinkOptions> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", _partition, "kinesis", region, account, resource]
-            if resource.starts_with("stream/") =>
-        {
-            Ok(FlinkOptions {
-                stream: resource["stream/".len()..].to_string(),
-                region: (*region).to_string(),
-                account_id: (*account).to_string(),
-            })
-        }
-        _ => Err(usage(format!(
-            "--flink-stream-arn {arn}: expected arn:aws:kinesis:REGION:ACCOUNT:stream/NAME"
-        ))),
-    }
-}
-
 /// The `--explain-flink` text (with `--schema`, or the lab's trade events).
 pub fn explain(sql: &SqlArgs) -> anyhow::Result<String> {
     let Some(text) = &sql.sql else {
@@ -404,7 +394,15 @@ pub fn explain(sql: &SqlArgs) -> anyhow::Result<String> {
         Some(p) => load_schema(p)?,
         None => Schema::trade_events(),
     };
-    let opts = flink_options(&sql.flink_stream_arn)?;
+    let arn =
+        |flag: &str, a: &str| FlinkOptions::from_arn(a).map_err(|e| usage(format!("{flag} {e}")));
+    let mut opts = arn("--flink-stream-arn", &sql.flink_stream_arn)?;
+    opts.sink = sql
+        .flink_sink_arn
+        .as_deref()
+        .map(|a| arn("--flink-sink-arn", a))
+        .transpose()?
+        .map(Box::new);
     super::explain_app(&app, &schema, &opts).map_err(|e| usage(format!("--sql: {e}")))
 }
 
@@ -440,8 +438,10 @@ pub fn run(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<Exit> {
     }
     super::reference::load_tables(None, &sql.reference_data)?;
     let (cfg, mut filter) = sql_config(args, sql)?;
-    let exit = crate::run_query(args, &cfg, &mut filter)?;
+    let (out, after) = super::downstream::output_for(args, sql)?;
+    let exit = crate::run_query_to(args, &cfg, &mut filter, out)?;
     report_error_stream(&mut filter, sql.errors.is_some())?;
+    super::downstream::report(after, sql.errors.is_some())?;
     Ok(exit)
 }
 
@@ -593,15 +593,5 @@ GROUP BY FLOOR((\"SOURCE_SQL_STREAM_001\".ROWTIME - TIMESTAMP '1970-01-01 00:00:
         assert_eq!(load_sql("CREATE STREAM d (n INTEGER);").unwrap().1, None);
         let err = load_sql("missing.sql").unwrap_err().to_string();
         assert!(err.contains("no such file"), "{err}");
-    }
-
-    #[test]
-    fn arn_gives_region_account_and_stream() {
-        let o = flink_options("arn:aws:kinesis:eu-west-1:111122223333:stream/trades").unwrap();
-        assert_eq!(
-            (o.region.as_str(), o.account_id.as_str(), o.stream.as_str()),
-            ("eu-west-1", "111122223333", "trades")
-        );
-        assert!(flink_options("arn:aws:s3:::bucket").is_err());
     }
 }

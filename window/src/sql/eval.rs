@@ -161,7 +161,9 @@ fn call(func: ScalarFunc, args: Vec<V<'_>>) -> V<'_> {
         }
         (ScalarFunc::RegexReplace, [V::Str(s), V::Str(re), V::Str(with), start, occurrence]) => {
             match (int(start), int(occurrence)) {
+                // A bad argument makes the value NULL and the row an error-stream row.
                 (Some(st), Some(o)) => super::funcs::regex_replace(s, re, with, st, o)
+                    .map_err(super::funcs::row_error)
                     .map_or(V::Null, |r| V::Str(Cow::Owned(r))),
                 _ => V::Null,
             }

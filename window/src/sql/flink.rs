@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use super::bind::{bind, BoundAggregate, BoundColumn, BoundTime};
 use super::eval::{BoundExpr, LikeStep};
+use super::flink_connector::{sink_table, source_options, with_options};
 use super::{AggFunc, BinOp, Literal, ScalarFunc, Schema, SqlError, SqlPlan, SqlType, UnOp};
 
 /// Where the Flink source reads from.
@@ -17,6 +18,9 @@ pub struct FlinkOptions {
     pub region: String,
     /// Goes into the stream ARN; the default is AWS's documentation placeholder.
     pub account_id: String,
+    /// The Kinesis stream the destination table writes (`--flink-sink-arn`); `None` prints
+    /// the rows with the `print` connector.
+    pub sink: Option<Box<FlinkOptions>>,
 }
 
 impl Default for FlinkOptions {
@@ -25,6 +29,7 @@ impl Default for FlinkOptions {
             stream: "kds-lab1".to_string(),
             region: "us-east-1".to_string(),
             account_id: "123456789012".to_string(),
+            sink: None,
         }
     }
 }
@@ -275,7 +280,7 @@ pub fn explain_flink(
     schema: &Schema,
     opts: &FlinkOptions,
 ) -> Result<String, SqlError> {
-    if !plan.upstream.is_empty() {
+    if !plan.upstream.is_empty() || !plan.downstream.is_empty() {
         // Flink could express each pump as a view; not written yet.
         return Err(SqlError::new(
             super::Pos::default(),
@@ -290,6 +295,50 @@ pub fn explain_flink(
     let src = q(&plan.source);
     let dst = q(&plan.destination);
     let mut o = String::new();
+    write_header_and_source(&mut o, plan, &b, schema, opts);
+    o.push('\n');
+    let mut sink_cols = vec![
+        "  `window_start` TIMESTAMP(3)".to_string(),
+        "  `window_end` TIMESTAMP(3)".to_string(),
+        "  `ROWTIME` TIMESTAMP(3)".to_string(),
+    ];
+    for oc in &plan.output_columns {
+        sink_cols.push(format!("  {} {}", q(&oc.name), sink_type(oc.ty)));
+    }
+    sink_table(&mut o, &dst, &sink_cols, opts.sink.as_deref());
+    o.push('\n');
+    let sel = select_values(plan, &b)?;
+    let time_col = match &b.time {
+        BoundTime::Rowtime => "`proctime`".to_string(),
+        BoundTime::Event(c) => col_ref(c),
+    };
+    let _ = writeln!(
+        o,
+        "-- The pump: KDA's GROUP BY window expression becomes the TUMBLE window table function."
+    );
+    let _ = writeln!(o, "INSERT INTO {dst}\nSELECT\n{}", sel.join(",\n"));
+    let _ = writeln!(
+        o,
+        "FROM TABLE(\n  TUMBLE(TABLE {src}, DESCRIPTOR({time_col}), {}))",
+        interval(b.size.as_secs())
+    );
+    if let Some(f) = &b.filter {
+        let _ = writeln!(o, "WHERE {}", expr(f));
+    }
+    let mut groups = vec!["window_start".to_string(), "window_end".to_string()];
+    groups.extend(b.group_by.iter().map(col_ref));
+    let _ = writeln!(o, "GROUP BY {};", groups.join(", "));
+    Ok(o)
+}
+
+/// The comment at the top, and the source table with ROWTIME's stand-in (or the watermark).
+fn write_header_and_source(
+    o: &mut String,
+    plan: &SqlPlan,
+    b: &super::BoundQuery,
+    schema: &Schema,
+    opts: &FlinkOptions,
+) {
     let basis = match &b.time {
         BoundTime::Rowtime => "ROWTIME (processing time)".to_string(),
         BoundTime::Event(c) => format!("the event time in {}", c.name),
@@ -331,30 +380,12 @@ pub fn explain_flink(
             ));
         }
     }
-    source_table(&mut o, &src, schema, opts, extra);
+    source_table(o, &q(&plan.source), schema, opts, extra);
+}
 
-    o.push('\n');
-
-    let _ = writeln!(
-        o,
-        "-- The destination stream. 'print' writes each row to the task manager log; put a"
-    );
-    let _ = writeln!(o, "-- Kinesis ('connector' = 'kinesis', 'stream.arn', 'format' = 'json') or Firehose sink here.");
-    let mut sink_cols = vec![
-        "  `window_start` TIMESTAMP(3)".to_string(),
-        "  `window_end` TIMESTAMP(3)".to_string(),
-        "  `ROWTIME` TIMESTAMP(3)".to_string(),
-    ];
-    for oc in &plan.output_columns {
-        sink_cols.push(format!("  {} {}", q(&oc.name), sink_type(oc.ty)));
-    }
-    let _ = writeln!(
-        o,
-        "CREATE TABLE {dst} (\n{}\n) WITH (\n  'connector' = 'print'\n);",
-        sink_cols.join(",\n")
-    );
-    o.push('\n');
-
+/// The pump's select list: the window's bounds, then each destination column's value, cast to
+/// the declared type where Flink's result type differs.
+fn select_values(plan: &SqlPlan, b: &super::BoundQuery) -> Result<Vec<String>, SqlError> {
     let mut sel = vec![
         "  window_start".to_string(),
         "  window_end".to_string(),
@@ -390,27 +421,7 @@ pub fn explain_flink(
         };
         sel.push(format!("  {value} AS {}", q(out.output())));
     }
-    let time_col = match &b.time {
-        BoundTime::Rowtime => "`proctime`".to_string(),
-        BoundTime::Event(c) => col_ref(c),
-    };
-    let _ = writeln!(
-        o,
-        "-- The pump: KDA's GROUP BY window expression becomes the TUMBLE window table function."
-    );
-    let _ = writeln!(o, "INSERT INTO {dst}\nSELECT\n{}", sel.join(",\n"));
-    let _ = writeln!(
-        o,
-        "FROM TABLE(\n  TUMBLE(TABLE {src}, DESCRIPTOR({time_col}), {}))",
-        interval(b.size.as_secs())
-    );
-    if let Some(f) = &b.filter {
-        let _ = writeln!(o, "WHERE {}", expr(f));
-    }
-    let mut groups = vec!["window_start".to_string(), "window_end".to_string()];
-    groups.extend(b.group_by.iter().map(col_ref));
-    let _ = writeln!(o, "GROUP BY {};", groups.join(", "));
-    Ok(o)
+    Ok(sel)
 }
 
 /// `--explain-flink` does not translate the two-window pattern or `APPROXIMATE_ARRIVAL_TIME` yet.
@@ -433,24 +444,7 @@ pub(super) fn source_table(
         .collect();
     lines.extend(extra);
     let _ = writeln!(o, "CREATE TABLE {src} (\n{}\n) WITH (", lines.join(",\n"));
-    let arn = format!(
-        "arn:aws:kinesis:{}:{}:stream/{}",
-        opts.region, opts.account_id, opts.stream
-    );
-    let options = [
-        ("connector", "kinesis".to_string()),
-        ("stream.arn", arn),
-        ("aws.region", opts.region.clone()),
-        ("source.init.position", "LATEST".to_string()),
-        ("format", "json".to_string()),
-        ("json.timestamp-format.standard", "ISO-8601".to_string()),
-        ("json.ignore-parse-errors", "true".to_string()),
-    ];
-    let opt_lines: Vec<String> = options
-        .iter()
-        .map(|(k, v)| format!("  {} = {}", lit_str(k), lit_str(v)))
-        .collect();
-    let _ = writeln!(o, "{}\n);", opt_lines.join(",\n"));
+    let _ = writeln!(o, "{}\n);", with_options(&source_options(opts)));
 }
 
 fn not_in_flink() -> SqlError {

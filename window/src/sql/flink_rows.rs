@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use super::bind::{bind_expr, resolve_column, BoundColumn};
 use super::eval::BoundExpr;
-use super::flink::{col_ref, expr, lit_str, q, sink_type, source_table, FlinkOptions};
+use super::flink::{col_ref, expr, q, sink_type, source_table, FlinkOptions};
+use super::flink_connector::sink_table;
 use super::{
     AggFunc, Application, Frame, Literal, RowPlan, ScalarFunc, Schema, SqlError, SqlType, TimeField,
 };
@@ -233,22 +234,11 @@ pub fn explain_flink_rows(
         vec!["  `proctime` AS PROCTIME()".into()],
     );
     o.push('\n');
-    let _ = writeln!(
-        o,
-        "-- The destination stream. 'print' writes each row to the task manager log; put a"
-    );
-    let _ = writeln!(o, "-- Kinesis ('connector' = 'kinesis', 'stream.arn', 'format' = 'json') or Firehose sink here.");
     let mut sink = vec![format!("  `ROWTIME` {}", sink_type(SqlType::Timestamp))];
     for (name, ty, _) in &plan.columns {
         sink.push(format!("  {} {}", q(name), sink_type(*ty)));
     }
-    let _ = writeln!(
-        o,
-        "CREATE TABLE {dst} (\n{}\n) WITH (\n  {} = {}\n);",
-        sink.join(",\n"),
-        lit_str("connector"),
-        lit_str("print")
-    );
+    sink_table(&mut o, &dst, &sink, opts.sink.as_deref());
     o.push('\n');
     let _ = writeln!(
         o,

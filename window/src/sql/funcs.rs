@@ -29,20 +29,28 @@ pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
 
 /// `REGEX_REPLACE(original, regex, replacement, startPosition, occurrence)`: Java's
 /// `replaceAll` from the 1-based `start` on, every match when `occurrence` is 0, else only the
-/// n-th. KDA writes a start below 1 or a negative occurrence to the error stream; here they are
-/// NULL. A start past the end returns the original.
+/// n-th. A start below 1, a negative occurrence and a bad regular expression are errors, which
+/// KDA writes to the error stream ("REGEX_REPLACE", KDA SQL Reference); the message says which.
+/// A start past the end returns the original.
 pub fn regex_replace(
     s: &str,
     pattern: &str,
     replacement: &str,
     start: i64,
     occurrence: i64,
-) -> Option<String> {
-    if start < 1 || occurrence < 0 {
-        return None;
+) -> Result<String, String> {
+    if start < 1 {
+        return Err(format!(
+            "REGEX_REPLACE: startPosition {start} is less than 1"
+        ));
+    }
+    if occurrence < 0 {
+        return Err(format!(
+            "REGEX_REPLACE: occurrence {occurrence} is less than 0"
+        ));
     }
     let Some((from, _)) = s.char_indices().nth((start - 1) as usize) else {
-        return Some(s.to_string());
+        return Ok(s.to_string());
     };
     REGEXES.with(|cache| {
         let mut cache = cache.borrow_mut();
@@ -50,13 +58,35 @@ pub fn regex_replace(
             if cache.len() >= REGEX_CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(pattern.to_string(), compile_regex(pattern).ok()?);
+            let re = compile_regex(pattern).map_err(|e| format!("REGEX_REPLACE: {e}"))?;
+            cache.insert(pattern.to_string(), re);
         }
-        let re = cache.get(pattern)?;
+        let re = &cache[pattern];
         let (head, tail) = s.split_at(from);
-        let replaced = replace_matches(re, tail, replacement, occurrence as usize)?;
-        Some(format!("{head}{replaced}"))
+        let replaced =
+            replace_matches(re, tail, replacement, occurrence as usize).ok_or_else(|| {
+                format!("REGEX_REPLACE: '{pattern}' gave up on the value (backtracking limit)")
+            })?;
+        Ok(format!("{head}{replaced}"))
     })
+}
+
+thread_local! {
+    /// The first error a function met while the current row was evaluated (see [`row_error`]).
+    static ROW_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Notes an error of a function on the current row: its value is NULL, and whoever writes the
+/// row sends it to the error stream instead ([`take_row_error`]).
+pub(super) fn row_error(message: String) {
+    ROW_ERROR.with(|e| {
+        e.borrow_mut().get_or_insert(message);
+    });
+}
+
+/// The error a function met since the last call, if any (and forgets it).
+pub(super) fn take_row_error() -> Option<String> {
+    ROW_ERROR.with(|e| e.borrow_mut().take())
 }
 
 /// Replaces the `n`-th match (every match when `n` is 0); `None` when the regex engine gives
@@ -258,22 +288,30 @@ mod tests {
     #[test]
     fn regex_replace_follows_the_reference() {
         let r = |s, p, w, st, o| regex_replace(s, p, w, st, o);
+        let ok = |s, p, w, st, o| regex_replace(s, p, w, st, o).ok();
         assert_eq!(
-            r("http://www.amazon.com", "http://", "https://", 1, 0).as_deref(),
+            ok("http://www.amazon.com", "http://", "https://", 1, 0).as_deref(),
             Some("https://www.amazon.com")
         );
-        assert_eq!(r("a1b2c3", "[0-9]", "#", 1, 2).as_deref(), Some("a1b#c3"));
-        assert_eq!(r("a1b2c3", "[0-9]", "#", 4, 0).as_deref(), Some("a1b#c#"));
-        assert_eq!(r("abc", "b", "x", 9, 0).as_deref(), Some("abc"));
-        assert_eq!(r("abc", "b", "x", 0, 0), None);
-        assert_eq!(r("abc", "b", "x", 1, -1), None);
+        assert_eq!(ok("a1b2c3", "[0-9]", "#", 1, 2).as_deref(), Some("a1b#c3"));
+        assert_eq!(ok("a1b2c3", "[0-9]", "#", 4, 0).as_deref(), Some("a1b#c#"));
+        assert_eq!(ok("abc", "b", "x", 9, 0).as_deref(), Some("abc"));
+        assert!(r("abc", "b", "x", 0, 0)
+            .unwrap_err()
+            .contains("startPosition 0"));
+        assert!(r("abc", "b", "x", 1, -1)
+            .unwrap_err()
+            .contains("occurrence -1"));
+        assert!(r("abc", "(", "x", 1, 0)
+            .unwrap_err()
+            .contains("bad regular expression '('"));
         // Java's group references and a lookahead (not in the regex crate).
         assert_eq!(
-            r("2021-03-19", r"(\d+)-(\d+)-(\d+)", "$3.$2.$1", 1, 0).as_deref(),
+            ok("2021-03-19", r"(\d+)-(\d+)-(\d+)", "$3.$2.$1", 1, 0).as_deref(),
             Some("19.03.2021")
         );
         assert_eq!(
-            r("price 10", r"\d+(?= *$)", r"\$$0", 1, 0).as_deref(),
+            ok("price 10", r"\d+(?= *$)", r"\$$0", 1, 0).as_deref(),
             Some("price $10")
         );
         assert!(compile_regex("(").is_err());

@@ -10,8 +10,10 @@ mod bind;
 mod chain;
 pub mod cli;
 mod coerce;
+pub mod downstream;
 mod eval;
 mod flink;
+mod flink_connector;
 mod flink_rows;
 mod funcs;
 mod lexer;
@@ -490,6 +492,10 @@ pub struct SqlPlan {
     pub time_groups: Vec<WindowSpec>,
     /// Per-row pumps in front of this one (see [`RowPlan::upstream`]).
     pub upstream: Vec<RowPlan>,
+    /// Per-row pumps after this one, first first: the first reads the stream this pump writes
+    /// (its rows are that stream's records), the last writes the output ("Aggregating Partial
+    /// Results from a Query"). Empty when this pump writes the output.
+    pub downstream: Vec<RowPlan>,
 }
 
 /// A sliding window's frame ("Sliding Windows", KDA SQL Developer Guide): the rows whose ROWTIME

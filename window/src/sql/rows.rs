@@ -55,12 +55,18 @@ impl ErrorStream {
 
     /// Sends the record on line `line_no` to the error stream.
     pub fn send(&mut self, line_no: u64, name: &str, message: &str, record: &[u8]) {
+        self.send_row(&format!("line {line_no}"), name, message, record);
+    }
+
+    /// Sends `record`, found at `at` (`line 7`, or a row no input line holds), to the error
+    /// stream.
+    pub fn send_row(&mut self, at: &str, name: &str, message: &str, record: &[u8]) {
         self.rows += 1;
         let Some(file) = &mut self.file else {
             if self.rows <= REPORTED {
                 let _ = writeln!(
                     self.diag,
-                    "kds-window: line {line_no}: to the error stream: {message}"
+                    "kds-window: {at}: to the error stream: {message}"
                 );
             }
             return;
@@ -70,7 +76,7 @@ impl ErrorStream {
             "ERROR_TIME": now,
             "ERROR_LEVEL": "ERROR",
             "ERROR_NAME": name,
-            "MESSAGE": format!("line {line_no}: {message}"),
+            "MESSAGE": format!("{at}: {message}"),
             "DATA_ROWTIME": now,
             "DATA_ROW": hex(record),
             "PUMP_NAME": self.pump,
@@ -121,6 +127,16 @@ pub struct RowPrep {
 
 /// Why a record goes to the error stream: KDA's error name and the message.
 pub(super) type Rejection = (&'static str, String);
+
+/// A function's error on the row just evaluated (`REGEX_REPLACE` with a bad argument), as the
+/// error stream's rejection: KDA writes such rows to the error stream ("REGEX_REPLACE", KDA
+/// SQL Reference) and goes on.
+pub(super) fn function_error() -> Result<(), Rejection> {
+    match super::funcs::take_row_error() {
+        Some(message) => Err(("FUNCTION_ERROR", message)),
+        None => Ok(()),
+    }
+}
 
 impl RowPrep {
     /// The stage for `q`, or `None` when plain field reads do (no schema, no envelope, no time
@@ -214,7 +230,9 @@ impl RowPrep {
             }
         }
         if let Some(f) = &self.filter {
-            if !eval_filter(f, &record) {
+            let kept = eval_filter(f, &record);
+            function_error()?;
+            if !kept {
                 return Ok(None);
             }
         }

@@ -137,6 +137,19 @@ impl Stagger {
         closed
     }
 
+    /// Closes the windows that ended by `now` (the clock moved on without a record).
+    pub fn expire(&mut self, now: i64) -> Vec<(i64, Vec<Value>)> {
+        self.close(Some(now))
+    }
+
+    /// When the first open window closes (windows close in the order they opened: one range).
+    pub fn next_close(&self) -> Option<i64> {
+        self.closing
+            .front()
+            .and_then(|id| self.open.get(id))
+            .map(|o| o.closes_at)
+    }
+
     /// Closes every window (the input ended).
     pub fn finish(&mut self) -> Vec<(i64, Vec<Value>)> {
         self.close(None)

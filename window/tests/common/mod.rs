@@ -525,18 +525,23 @@ pub fn window_bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_kds-window"))
 }
 
-/// Runs `kds-window args` with `input` on stdin (fed from a thread so a full stdout pipe cannot
-/// deadlock the test) and returns its whole output.
-pub fn run_window(args: &[&str], input: impl AsRef<[u8]>) -> std::process::Output {
-    use std::io::Write;
+/// Starts `kds-window args` with stdin, stdout and stderr piped.
+pub fn spawn_window(args: &[&str]) -> std::process::Child {
     use std::process::Stdio;
-    let mut child = window_bin()
+    window_bin()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `kds-window args` with `input` on stdin (fed from a thread so a full stdout pipe cannot
+/// deadlock the test) and returns its whole output.
+pub fn run_window(args: &[&str], input: impl AsRef<[u8]>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = spawn_window(args);
     let mut stdin = child.stdin.take().unwrap();
     let data = input.as_ref().to_vec();
     let writer = std::thread::spawn(move || {
@@ -572,6 +577,35 @@ impl SharedBuf {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
+}
+
+/// An RFC 3339 or SQL timestamp as epoch milliseconds.
+pub fn ms(ts: &str) -> i64 {
+    kds_common::time::parse_timestamp(ts.as_bytes()).unwrap()
+}
+
+/// A `kds-tail --envelope` line carrying a record of the KDA guide's demo stream.
+pub fn demo_envelope(seq: usize, arrival: &str, ticker: &str) -> String {
+    format!(
+        r#"{{"shard_id":"shardId-000000000000","sequence_number":"{seq}","partition_key":"{ticker}","arrival":"{arrival}","data":{{"TICKER_SYMBOL":"{ticker}","SECTOR":"TECHNOLOGY","CHANGE":-1,"PRICE":50.5}}}}"#
+    )
+}
+
+/// Feeds `batches` of lines through `prep` into `engine`, each batch read at its own ROWTIME,
+/// then ends the input.
+pub fn push_batches(
+    prep: &mut impl kds_window::driver::BlockFilter,
+    engine: &mut kds_window::engine::Engine,
+    batches: &[(i64, Vec<String>)],
+) {
+    let mut first_line = 1;
+    for (now, lines) in batches {
+        let block = lines.join("\n") + "\n";
+        let prepared = prep.apply(block.as_bytes(), first_line);
+        first_line += engine.push_block(prepared, first_line, *now).unwrap();
+    }
+    engine.finish(false).unwrap();
+    engine.flush().unwrap();
 }
 
 /// The JSON rows a successful run wrote (the run's stderr in the failure message).

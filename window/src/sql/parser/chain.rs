@@ -27,31 +27,40 @@ impl Parser {
         let order = chain_order(&pumps)?;
         let mut slots: Vec<Option<PumpDecl>> = pumps.into_iter().map(Some).collect();
         let mut chain: Vec<PumpDecl> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        // A GROUP BY pump in the middle: its rows are the records of the stream it writes,
+        // which the per-row pumps after it read ("Aggregating Partial Results from a Query").
+        let windowed = chain.iter().position(|p| p.select.window.is_some());
+        if let Some(i) = windowed.filter(|&i| i + 1 < chain.len()) {
+            let after = chain.split_off(i + 1);
+            let pump = chain.pop().expect("the GROUP BY pump");
+            let upstream = self.assemble_upstream(&mut streams, chain)?;
+            return self.assemble_windowed_middle(&mut streams, pump, upstream, after);
+        }
         let last = chain.pop().expect("a chain has a last pump");
+        let upstream = self.assemble_upstream(&mut streams, chain)?;
+        let stream = take_stream(&mut streams, &last.target)?;
+        self.assemble_last(stream, last, upstream)
+    }
+
+    /// Per-row pumps that feed another pump, each writing a stream the next reads by its
+    /// columns' KDA names (a subquery's as its select list spells them).
+    fn assemble_upstream(
+        &mut self,
+        streams: &mut Vec<StreamDecl>,
+        chain: Vec<PumpDecl>,
+    ) -> Result<Vec<crate::sql::RowPlan>, SqlError> {
         let mut upstream = Vec::new();
         for pump in chain {
             if pump.select.window.is_some() || pump.select.stagger.is_some() {
                 return Err(SqlError::unsupported(
                     pump.select.pos,
-                    "a GROUP BY pump feeding another pump (only pumps without GROUP BY feed \
-                     other pumps here)",
+                    "a second GROUP BY pump, or a stagger pump, feeding another pump (one GROUP \
+                     BY pump may feed pumps without GROUP BY)",
                 ));
             }
-            let stream = take_stream(&mut streams, &pump.target)?;
+            let stream = take_stream(streams, &pump.target)?;
             let derived = is_subquery(&pump.target);
-            // The next pump reads a stream's columns by their KDA names, a subquery's as its
-            // select list spells them.
-            let names: Vec<String> = stream
-                .columns
-                .iter()
-                .map(|(c, _)| {
-                    if derived {
-                        c.name.clone()
-                    } else {
-                        c.kda_name()
-                    }
-                })
-                .collect();
+            let names = stream_names(&stream, derived);
             let mut plan = self.assemble_rows(stream, pump)?;
             for ((name, _, _), kda) in plan.columns.iter_mut().zip(names) {
                 *name = kda;
@@ -59,8 +68,40 @@ impl Parser {
             plan.derived = derived;
             upstream.push(plan);
         }
-        let stream = take_stream(&mut streams, &last.target)?;
-        self.assemble_last(stream, last, upstream)
+        Ok(upstream)
+    }
+
+    /// A GROUP BY pump whose stream the pumps in `after` read, the last of them writing the
+    /// output.
+    fn assemble_windowed_middle(
+        &mut self,
+        streams: &mut Vec<StreamDecl>,
+        pump: PumpDecl,
+        upstream: Vec<crate::sql::RowPlan>,
+        mut after: Vec<PumpDecl>,
+    ) -> Result<Application, SqlError> {
+        let stream = take_stream(streams, &pump.target)?;
+        let names = stream_names(&stream, false);
+        let window = pump.select.window.clone().expect("a GROUP BY pump");
+        let mut plan = self.assemble(stream, pump, window)?;
+        // The rows are records of an in-application stream: the next pump reads KDA names.
+        for (col, kda) in plan.output_columns.iter_mut().zip(names) {
+            col.name = kda;
+        }
+        plan.upstream = upstream;
+        let last = after.pop().expect("a pump after the GROUP BY pump");
+        let mut downstream = self.assemble_upstream(streams, after)?;
+        if last.select.window.is_some() || last.select.stagger.is_some() {
+            return Err(SqlError::unsupported(
+                last.select.pos,
+                "a GROUP BY or stagger pump reading a GROUP BY pump's stream (pumps without \
+                 GROUP BY may)",
+            ));
+        }
+        let stream = take_stream(streams, &last.target)?;
+        downstream.push(self.assemble_rows(stream, last)?);
+        plan.downstream = downstream;
+        Ok(Application::Windowed(plan))
     }
 
     fn assemble_last(
@@ -139,6 +180,21 @@ impl Parser {
     }
 }
 
+/// The names a pump reading `stream` knows its columns by.
+fn stream_names(stream: &StreamDecl, derived: bool) -> Vec<String> {
+    stream
+        .columns
+        .iter()
+        .map(|(c, _)| {
+            if derived {
+                c.name.clone()
+            } else {
+                c.kda_name()
+            }
+        })
+        .collect()
+}
+
 fn is_subquery(stream: &Ident) -> bool {
     stream.quoted && stream.name.starts_with("$subquery")
 }
@@ -146,9 +202,20 @@ fn is_subquery(stream: &Ident) -> bool {
 /// Indices of the pumps from the one reading the source to the last one.
 fn chain_order(pumps: &[PumpDecl]) -> Result<Vec<usize>, SqlError> {
     let read = |target: &Ident| pumps.iter().any(|q| q.select.source.same_as(target));
-    let lasts: Vec<usize> = (0..pumps.len())
+    let mut lasts: Vec<usize> = (0..pumps.len())
         .filter(|&i| !read(&pumps[i].target))
         .collect();
+    // Several streams that no pump reads: the output is DESTINATION_SQL_STREAM, the stream a
+    // KDA application's output configuration names by default ("Example: Streaming Source With
+    // Multiple Record Types" writes Order_Stream and Trade_Stream and delivers only it).
+    let destination = lasts
+        .iter()
+        .copied()
+        .find(|&i| pumps[i].target.kda_name() == "DESTINATION_SQL_STREAM");
+    let branches = lasts.len() > 1 && destination.is_some();
+    if let (true, Some(d)) = (branches, destination) {
+        lasts = vec![d];
+    }
     match lasts.as_slice() {
         [_] => {}
         [] => {
@@ -187,7 +254,9 @@ fn chain_order(pumps: &[PumpDecl]) -> Result<Vec<usize>, SqlError> {
             }
         }
     }
-    if let Some(off) = (0..pumps.len()).find(|i| !order.contains(i)) {
+    // With DESTINATION_SQL_STREAM chosen, the pumps off its chain write streams that reach no
+    // output: they are left out.
+    if let Some(off) = (0..pumps.len()).find(|i| !branches && !order.contains(i)) {
         return Err(SqlError::unsupported(
             pumps[off].name.pos,
             "a pump off the chain from the source to the output (branches)",

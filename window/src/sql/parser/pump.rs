@@ -152,6 +152,7 @@ impl Parser {
             window,
             time_groups: sel.time_groups,
             upstream: Vec::new(),
+            downstream: Vec::new(),
         })
     }
 }

@@ -1,0 +1,130 @@
+//! The tables `--explain-flink` reads and writes: the source on the Kinesis stream of
+//! `--flink-stream-arn`, the destination on `--flink-sink-arn`'s (or `print`). Option names are
+//! those of the Amazon Kinesis Data Streams SQL connector 5.x (`flink-sql-connector-aws-kinesis-streams`,
+//! connector identifier `kinesis`, for Flink 1.19, 1.20 and 2.x), as its page "Amazon Kinesis Data
+//! Streams SQL Connector" (Flink documentation, "Connector Options" and "Sink Partitioning")
+//! lists them: `stream.arn`, `aws.region`, `format`; `source.init.position` for the source;
+//! `sink.partitioner` for the sink. The connector's jar is not on this machine: the tables are
+//! printed, never run here (`scripts/flink-check` swaps them for files).
+
+use std::fmt::Write as _;
+
+use super::flink::{lit_str, FlinkOptions};
+
+impl FlinkOptions {
+    /// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` (`--flink-stream-arn`).
+    pub fn from_arn(arn: &str) -> Result<FlinkOptions, String> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        match parts.as_slice() {
+            ["arn", _partition, "kinesis", region, account, resource]
+                if resource.starts_with("stream/") =>
+            {
+                Ok(FlinkOptions {
+                    stream: resource["stream/".len()..].to_string(),
+                    region: (*region).to_string(),
+                    account_id: (*account).to_string(),
+                    sink: None,
+                })
+            }
+            _ => Err(format!(
+                "{arn}: expected arn:aws:kinesis:REGION:ACCOUNT:stream/NAME"
+            )),
+        }
+    }
+
+    fn arn(&self) -> String {
+        format!(
+            "arn:aws:kinesis:{}:{}:stream/{}",
+            self.region, self.account_id, self.stream
+        )
+    }
+}
+
+/// The options both tables have: the connector, the stream and its region, JSON records with
+/// RFC 3339 timestamps.
+fn stream_options(stream: &FlinkOptions) -> Vec<(&'static str, String)> {
+    vec![
+        ("connector", "kinesis".to_string()),
+        ("stream.arn", stream.arn()),
+        ("aws.region", stream.region.clone()),
+        ("format", "json".to_string()),
+        ("json.timestamp-format.standard", "ISO-8601".to_string()),
+    ]
+}
+
+/// The source table's `WITH` options: reading from the newest record (KDA applications started
+/// at the stream's tip unless told otherwise); a record that is not JSON is skipped, as
+/// kds-window counts and skips it.
+pub(super) fn source_options(opts: &FlinkOptions) -> Vec<(&'static str, String)> {
+    let mut options = stream_options(opts);
+    options.insert(3, ("source.init.position", "LATEST".to_string()));
+    options.push(("json.ignore-parse-errors", "true".to_string()));
+    options
+}
+
+/// The destination table's `WITH` options on a Kinesis stream: each row under a random
+/// partition key (the connector's default for a table without `PARTITIONED BY`, written out so
+/// it can be changed), which spreads the rows over the shards as `kds-put` does.
+fn sink_options(sink: &FlinkOptions) -> Vec<(&'static str, String)> {
+    let mut options = stream_options(sink);
+    options.push(("sink.partitioner", "random".to_string()));
+    options
+}
+
+/// `'key' = 'value'` lines of a `WITH (...)` clause.
+pub(super) fn with_options(options: &[(&str, String)]) -> String {
+    options
+        .iter()
+        .map(|(k, v)| format!("  {} = {}", lit_str(k), lit_str(v)))
+        .collect::<Vec<_>>()
+        .join(",\n")
+}
+
+/// The destination table `dst` with `columns`: on the Kinesis stream `sink`, or `print`.
+pub(super) fn sink_table(
+    o: &mut String,
+    dst: &str,
+    columns: &[String],
+    sink: Option<&FlinkOptions>,
+) {
+    let options = match sink {
+        Some(sink) => {
+            let _ = writeln!(
+                o,
+                "-- The destination stream, on the Kinesis stream {} (connector 5.x).",
+                sink.stream
+            );
+            sink_options(sink)
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "-- The destination stream. 'print' writes each row to the task manager log; put a"
+            );
+            let _ = writeln!(o, "-- Kinesis ('connector' = 'kinesis', 'stream.arn', 'format' = 'json') or Firehose sink here.");
+            vec![("connector", "print".to_string())]
+        }
+    };
+    let _ = writeln!(
+        o,
+        "CREATE TABLE {dst} (\n{}\n) WITH (\n{}\n);",
+        columns.join(",\n"),
+        with_options(&options)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn_gives_region_account_and_stream() {
+        let o =
+            FlinkOptions::from_arn("arn:aws:kinesis:eu-west-1:111122223333:stream/trades").unwrap();
+        assert_eq!(
+            (o.region.as_str(), o.account_id.as_str(), o.stream.as_str()),
+            ("eu-west-1", "111122223333", "trades")
+        );
+        assert!(FlinkOptions::from_arn("arn:aws:s3:::bucket").is_err());
+    }
+}

@@ -1,0 +1,76 @@
+//! A function's bad argument at run time sends the row to the error stream and the run goes on
+//! ("REGEX_REPLACE", KDA SQL Reference: a start below 1, a negative occurrence; here also a
+//! regular expression from a column that does not compile).
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod common;
+
+use common::{json_rows, run_window};
+use serde_json::Value;
+
+const SQL: &str = r#"
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (id INTEGER, replaced VARCHAR(32));
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+SELECT STREAM "id", REGEX_REPLACE("s", "re", '#', "start", 0)
+FROM "SOURCE_SQL_STREAM_001";
+"#;
+
+const INPUT: &str = r#"{"id":1,"s":"a1b2","re":"[0-9]","start":1}
+{"id":2,"s":"a1b2","re":"([0-9]","start":1}
+{"id":3,"s":"a1b2","re":"[a-z]","start":0}
+{"id":4,"s":"a1b2","re":"[a-z]","start":2}
+"#;
+
+fn json_lines(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8(bytes.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn bad_regex_replace_arguments_go_to_the_error_stream_and_good_rows_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let errors = dir.path().join("errors.ndjson");
+    let out = run_window(&["--sql", SQL, "--errors", errors.to_str().unwrap()], INPUT);
+    let summary = String::from_utf8_lossy(&out.stderr).into_owned();
+    let rows = json_rows(&out);
+    let got: Vec<(i64, &str)> = rows
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap(), r["replaced"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, vec![(1, "a#b#"), (4, "a1#2")]);
+    // Each error-stream row: its name, and a message naming the line and what was wrong.
+    let errs = json_lines(&std::fs::read(&errors).unwrap());
+    let want = [
+        "line 2: REGEX_REPLACE: bad regular expression '([0-9]'",
+        "line 3: REGEX_REPLACE: startPosition 0 is less than 1",
+    ];
+    assert_eq!(errs.len(), want.len(), "{errs:?}");
+    for (e, message) in errs.iter().zip(want) {
+        assert_eq!(e["ERROR_NAME"], "FUNCTION_ERROR", "{e}");
+        assert!(e["MESSAGE"].as_str().unwrap().starts_with(message), "{e}");
+    }
+    assert!(
+        summary.contains("2 records sent to the error stream"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn without_an_errors_file_the_rejections_are_named_on_stderr() {
+    let out = run_window(&["--sql", SQL], INPUT);
+    assert!(out.status.success());
+    assert_eq!(json_lines(&out.stdout).len(), 2);
+    // The first few rejections are named on stderr, each with its line.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let named = [
+        "line 2: to the error stream: REGEX_REPLACE: bad regular expression",
+        "line 3: to the error stream: REGEX_REPLACE: startPosition 0",
+    ];
+    for part in named {
+        assert!(stderr.contains(part), "{stderr}");
+    }
+}
