@@ -67,23 +67,14 @@ fn run(args: Args) -> Result<String> {
 /// input lines and bytes once every object is uploaded.
 async fn pipeline(
     config: Arc<Config>,
-    mut input: LineReader,
+    input: LineReader,
     store: &Arc<NullStore>,
 ) -> Result<(u64, u64)> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
     let parser = RecordParser::new(&config);
     let reader_clock = Arc::clone(&clock);
-    let reader = std::thread::spawn(move || -> std::io::Result<()> {
-        while let Some(block) = input.next_block()? {
-            let mut batch = Batch::new(reader_clock.now_ms());
-            parser.push_block(block.first_line, block.bytes, &mut batch);
-            if tx.blocking_send(batch).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    });
+    let reader = std::thread::spawn(move || parser.send_batches(input, reader_clock.as_ref(), &tx));
     let client: Arc<dyn kds_aws::s3::S3Api> = Arc::clone(store) as _;
     let uploads = Uploads {
         slots: Arc::new(Semaphore::new(config.concurrency)),
