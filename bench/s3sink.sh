@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): kds-s3sink into moto_server, side by side with `aws s3 cp` of the same
-# batches. MB/s of input delivered and CPU seconds (user+sys) per 100 MB, median of RUNS runs.
+# batches, and kds-s3sink's own ceiling: its pipeline against a null object store
+# (kds-s3sink-ceiling, bench/s3sink-ceiling/), which moto_server's speed cannot bound. MB/s of input delivered and CPU seconds (user+sys) per 100 MB, median of RUNS runs.
 # Every run's objects are summed afterwards, so a run that lost data cannot win.
 # Writes bench/out/s3sink.tsv (see bench/lib.sh) and bench/results/s3sink.md.
 #
@@ -27,8 +28,10 @@ load_before=$BENCH_LOAD_BEFORE
 # --- tools -------------------------------------------------------------------------------
 bench_pip "moto=moto[server]>=5,<6" boto3=boto3
 [[ -x "$venv/bin/aws" ]] || bench_pip "awscli=awscli>=1.32,<2"
-bench_build kds-s3sink
+bench_build kds-s3sink kds-bench-s3sink-ceiling
 sink=target/release/kds-s3sink
+# kds-s3sink's own ceiling: its pipeline against a null object store (bench/s3sink-ceiling).
+ceiling=target/release/kds-s3sink-ceiling
 
 # --- input: trade events, SIZE_MB megabytes ------------------------------------------------
 mkdir -p "$work"
@@ -106,6 +109,30 @@ run() {
   bench_sample "into moto_server" "$name" "$ours" "$input_lines" "$input_bytes" "objects hold all $expect bytes"
 }
 
+# run_null NAME FLAGS...: kds-s3sink's pipeline (same flags, same input) into the null store of
+# kds-s3sink-ceiling. Checked: the bytes stored are the input's (gzip: the sizes in the gzip
+# trailers, which the store sums instead of decompressing).
+run_null() {
+  local name=$1 field=stored_bytes
+  shift
+  [[ " $* " == *" gzip "* ]] && field=gzip_isize_bytes
+  bench_time "$work/null.json" "$ceiling" --bucket null --newline "$@" "$data" || { say "$name failed"; exit 1; }
+  local got
+  got=$(sed -n "s/.*\"$field\":\([0-9]*\).*/\1/p" "$work/null.json")
+  [[ "$got" == "$input_bytes" ]] || bench_check_fail "$name" "stored $got bytes ($field), expected $input_bytes"
+  local t
+  t=$(tail -1 "$BENCH_WORK/last.time")
+  echo "$name ${t% *}" >>"$work/times"
+  bench_sample "null object store (no S3)" "$name" 1 "$input_lines" "$input_bytes" "the store received all $input_bytes bytes"
+}
+
+for r in $(seq 1 "$runs"); do
+  run_null "kds-s3sink 5MiB, null store" --buffer-size 5MiB
+  run_null "kds-s3sink 128MiB (multipart), null store" --buffer-size 128MiB
+  run_null "kds-s3sink 5MiB gzip, null store" --buffer-size 5MiB --compression gzip
+  run_null "kds-s3sink 5MiB gzip --concurrency 1, null store" --buffer-size 5MiB --compression gzip --concurrency 1
+done
+
 for r in $(seq 1 "$runs"); do
   run "kds-s3sink 5MiB" "s5-$r/" "$input_bytes" \
     "$sink" --endpoint-url "$endpoint" --bucket bench --prefix "s5-$r/" --newline --buffer-size 5MiB
@@ -137,6 +164,7 @@ aws_version=$("$venv/bin/aws" --version 2>&1 | cut -d' ' -f1)
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
   echo "- machine: $(nproc) cores ($cpu), $mem, load before: $load_before"
   echo "- S3: moto_server $moto_version (in memory) on 127.0.0.1, started by the script; $aws_version"
+  echo "- null store: \`kds-s3sink-ceiling\` (bench/s3sink-ceiling/) runs kds-s3sink's pipeline (reader thread, parsing, buffers, keys, gzip, the uploader with its multipart split and retry wrapper) with the same flags and input against an object store that accepts every call at once and keeps only counts: kds-s3sink's own ceiling, no network"
   echo "- input: $input_bytes bytes of trade-event NDJSON ($(wc -l <"$data") lines); every run's stored bytes were checked (gzip: after gunzip)"
   echo "- kds-s3sink: --newline, default --concurrency 4; aws s3 cp: --recursive over the same input split into whole-line files of at most 5 MiB / 128 MiB (its default 10 concurrent requests, 8 MiB multipart chunks)"
   echo
@@ -152,6 +180,13 @@ aws_version=$("$venv/bin/aws" --version 2>&1 | cut -d' ' -f1)
     END { for (x=1; x<=n; x++) { nm=order[x]; w=median(wall[nm]); c=median(cpu[nm])
       printf "| %s | %.2f | %.1f | %.2f | %.2f |\n", nm, w, bytes/1e6/w, c, c/(bytes/1e8) } }' "$work/times"
   echo
+  awk -v bytes="$input_bytes" '
+    { name=$1; for (i=2; i<=NF-3; i++) name=name " " $i; cpu[name]=cpu[name] " " ($(NF-1)+$NF) }
+    function median(list,   a, k, i, j, t) { k=split(list, a, " ")
+      for (i=1;i<=k;i++) for (j=i+1;j<=k;j++) if (a[j]+0<a[i]+0) { t=a[i]; a[i]=a[j]; a[j]=t }
+      return a[int((k+1)/2)] }
+    END { plain=median(cpu["kds-s3sink 5MiB, null store"]); packed=median(cpu["kds-s3sink 5MiB gzip, null store"])
+      if (packed > plain) printf "gzip (flate2, level 6) costs %.2f CPU s per 100 MB of input over the same run without it: %.0f MB/s of input per core.\n\n", (packed-plain)/(bytes/1e8), bytes/1e6/(packed-plain) }' "$work/times"
   echo "Raw runs (name, wall, user, sys):"
   echo
   echo '```'

@@ -23,7 +23,7 @@ TITLES = {
     "window": "kds-window: the lab query (count and sum of tnum per minute)",
     "put": "kds-put: write records into kinesalite",
     "tail": "kds-tail: read a kinesalite stream to its tip",
-    "s3sink": "kds-s3sink: buffer NDJSON into S3 objects (moto_server)",
+    "s3sink": "kds-s3sink: buffer NDJSON into S3 objects (moto_server; a null store for its own ceiling)",
 }
 OURS_COLOR = "#d9480f"
 PEER_COLOR = "#4c6ef5"

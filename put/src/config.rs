@@ -90,7 +90,7 @@ pub struct Args {
     pub explicit_hash_key: Option<String>,
 
     /// Longest time a partial PutRecords call waits for more records.
-    #[arg(help_heading = "Tuning", long, env = "KDS_PUT_LINGER", value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    #[arg(help_heading = "Tuning", long, env = "KDS_PUT_LINGER", value_name = "DURATION", default_value = "10ms", value_parser = parse_duration)]
     pub linger: Duration,
 
     /// Most records per PutRecords call (Kinesis allows 500). Smaller calls cut latency.
@@ -364,7 +364,7 @@ mod tests {
     fn defaults() {
         let c = parse(&["--stream", "s"]).unwrap();
         assert_eq!(c.key_source, KeySource::Field("tno".into()));
-        assert_eq!(c.linger, Duration::from_millis(100));
+        assert_eq!(c.linger, Duration::from_millis(10));
         assert_eq!(c.concurrency, 4);
         assert_eq!(c.max_retries, 10);
         assert_eq!(c.shard_records_per_sec, 1000);

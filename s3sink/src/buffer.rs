@@ -89,11 +89,9 @@ impl Buffers {
         received_ms: i64,
         out: &mut Vec<Flushed>,
     ) {
-        if let Some(b) = self.map.get(dest) {
-            if !b.data.is_empty() && b.data.len() + bytes.len() > self.size_limit {
-                out.extend(self.take(dest));
-            }
-        }
+        // One hash lookup per record (hashing the destination was half of the sink's
+        // instructions per line): a buffer that this record would overflow is written out and
+        // starts again in place, as a new buffer would.
         let b = match self.map.get_mut(dest) {
             Some(b) => b,
             None => self.map.entry(dest.clone()).or_insert_with(|| Buffer {
@@ -103,6 +101,17 @@ impl Buffers {
                 first_received_ms: received_ms,
             }),
         };
+        if !b.data.is_empty() && b.data.len() + bytes.len() > self.size_limit {
+            self.buffered_bytes -= b.data.len();
+            out.push(Flushed {
+                dest: dest.clone(),
+                data: std::mem::take(&mut b.data),
+                records: std::mem::take(&mut b.records),
+                oldest_arrival_ms: b.oldest_arrival_ms,
+            });
+            b.oldest_arrival_ms = arrival_ms;
+            b.first_received_ms = received_ms;
+        }
         b.data.extend_from_slice(bytes);
         b.records += 1;
         b.oldest_arrival_ms = b.oldest_arrival_ms.min(arrival_ms);

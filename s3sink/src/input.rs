@@ -284,6 +284,24 @@ impl RecordParser {
         batch.errors.push(format!("line {number}: {reason}"));
     }
 
+    /// The reader thread's loop: every block of `input` becomes a batch sent on `tx`, until
+    /// the input ends or the receiver is gone.
+    pub fn send_batches(
+        &self,
+        mut input: kds_common::io::LineReader,
+        clock: &dyn kds_common::clock::Clock,
+        tx: &tokio::sync::mpsc::Sender<Batch>,
+    ) -> std::io::Result<()> {
+        while let Some(block) = input.next_block()? {
+            let mut batch = Batch::new(clock.now_ms());
+            self.push_block(block.first_line, block.bytes, &mut batch);
+            if tx.blocking_send(batch).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Splits a block of whole lines (from `LineReader::next_block`) into records.
     pub fn push_block(&self, first_line: u64, block: &[u8], batch: &mut Batch) {
         batch.input_bytes += block.len() as u64;

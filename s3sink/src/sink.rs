@@ -276,7 +276,7 @@ impl Intake {
 /// Runs the sink over `input` until its end or a shutdown request.
 pub async fn run(
     config: Config,
-    mut input: LineReader,
+    input: LineReader,
     out: Output,
     shutdown: Shutdown,
     clock: Arc<dyn Clock>,
@@ -305,16 +305,7 @@ pub async fn run(
     let reader_clock = Arc::clone(&clock);
     let reader = std::thread::Builder::new()
         .name("kds-s3sink-reader".into())
-        .spawn(move || -> std::io::Result<()> {
-            while let Some(block) = input.next_block()? {
-                let mut batch = Batch::new(reader_clock.now_ms());
-                parser.push_block(block.first_line, block.bytes, &mut batch);
-                if tx.blocking_send(batch).is_err() {
-                    break;
-                }
-            }
-            Ok(())
-        })
+        .spawn(move || parser.send_batches(input, reader_clock.as_ref(), &tx))
         .context("cannot start the reader thread")?;
 
     let (outcome_tx, outcome_rx) = mpsc::unbounded_channel();
