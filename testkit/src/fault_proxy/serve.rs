@@ -148,12 +148,12 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
 /// One request as the proxy decides on it: its head, body, protocol and operation, and for
 /// PutRecords the parsed body.
 pub(super) struct ProxyRequest {
-    pub(super) parts: Parts,
-    pub(super) path_and_query: String,
-    pub(super) protocol: Protocol,
-    pub(super) operation: String,
-    pub(super) body: Bytes,
-    pub(super) put_records: Option<Value>,
+    parts: Parts,
+    path_and_query: String,
+    protocol: Protocol,
+    operation: String,
+    body: Bytes,
+    put_records: Option<Value>,
 }
 
 impl ProxyRequest {
