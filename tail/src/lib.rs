@@ -1,9 +1,11 @@
 //! kds-tail: read every shard of a Kinesis data stream as NDJSON.
 //!
-//! `run` validates the flags, then [`tail`] lists the shards, starts one reader task per shard
-//! whose parents are done ([`shards::Coordinator`]), and writes every page the tasks send into
-//! ONE output, in the order pages arrive (so per-shard order is kept). The checkpoint only ever
-//! names records that have been written and flushed: at-least-once.
+//! `run` validates the flags, then [`tail`] opens the checkpoint, checks the stream and hands
+//! over to the session (`session`): it lists the shards, starts one reader task per shard
+//! whose parents are done ([`shards::Coordinator`], [`reader`]), and writes every page the
+//! tasks send into ONE output (`session::page`), in the order pages arrive (so per-shard order
+//! is kept). The checkpoint only ever names records that have been written and flushed:
+//! at-least-once.
 
 pub mod checkpoint;
 pub mod config;
