@@ -1,7 +1,6 @@
 //! The start-up checks against scripted answers: what each answer of DescribeStreamSummary and
 //! HeadBucket makes of the run (go on, wait, or stop with a usage error).
 
-use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::operation::describe_stream_summary::{
     DescribeStreamSummaryError, DescribeStreamSummaryOutput,
 };
@@ -150,27 +149,31 @@ async fn a_bucket_that_answers_goes_on() {
     check_bucket(&fake).await.expect("reachable");
 }
 
+/// HeadBucket's HTTP status, headers and error code, and what the usage error must say.
+struct Refusal(u16, Headers, &'static str, &'static [&'static str]);
+type Headers = &'static [(&'static str, &'static str)];
+
 /// Each answer that ends the run: HTTP status, headers and error code, and what the usage
 /// error must say.
 #[tokio::test]
 async fn a_missing_refused_or_misplaced_bucket_is_a_usage_error_naming_the_fix() {
-    let cases: [(u16, &[(&'static str, &str)], &str, &[&str]); 4] = [
-        (404, &[], "NotFound", &["bucket b does not exist"]),
-        (
+    let cases = [
+        Refusal(404, &[], "NotFound", &["bucket b does not exist"]),
+        Refusal(
             403,
             &[],
             "Forbidden",
             &["refused (HTTP 403)", "s3:ListBucket"],
         ),
-        (
+        Refusal(
             301,
             &[("x-amz-bucket-region", "eu-west-1")],
             "",
             &["use --region eu-west-1"],
         ),
-        (403, &[], "InvalidAccessKeyId", &["AWS_ACCESS_KEY_ID"]),
+        Refusal(403, &[], "InvalidAccessKeyId", &["AWS_ACCESS_KEY_ID"]),
     ];
-    for (status, headers, code, says) in cases {
+    for Refusal(status, headers, code, says) in cases {
         let fake = head_error(status, headers, code);
         let err = check_bucket(&fake).await.expect_err("fatal");
         assert!(is_usage(&err), "HTTP {status} {code}: {err:#}");
