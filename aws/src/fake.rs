@@ -14,10 +14,23 @@ pub fn meta(code: &str, message: &str) -> ErrorMetadata {
 
 /// A service's answer `err` with HTTP `status`, as the SDK hands it over.
 pub fn service_error<E>(status: u16, err: E) -> SdkError<E, HttpResponse> {
+    service_error_with_headers(status, &[], err)
+}
+
+/// As [`service_error`], the answer also carrying the HTTP `headers` (name, value) given.
+pub fn service_error_with_headers<E>(
+    status: u16,
+    headers: &[(&'static str, &str)],
+    err: E,
+) -> SdkError<E, HttpResponse> {
     let status = StatusCode::try_from(status).unwrap_or_else(|_| {
         StatusCode::try_from(500).unwrap_or_else(|_| unreachable!("500 is a valid status"))
     });
-    SdkError::service_error(err, HttpResponse::new(status, SdkBody::empty()))
+    let mut raw = HttpResponse::new(status, SdkBody::empty());
+    for (name, value) in headers {
+        raw.headers_mut().insert(*name, value.to_string());
+    }
+    SdkError::service_error(err, raw)
 }
 
 pub use kinesis::{FakeKinesis, KinesisCall};
@@ -27,6 +40,9 @@ mod kinesis {
     use std::collections::VecDeque;
     use std::sync::Mutex;
 
+    use aws_sdk_kinesis::operation::describe_stream_summary::{
+        DescribeStreamSummaryError as SummaryError, DescribeStreamSummaryOutput as SummaryOutput,
+    };
     use aws_sdk_kinesis::operation::get_records::{GetRecordsError, GetRecordsOutput};
     use aws_sdk_kinesis::operation::get_shard_iterator::{
         GetShardIteratorError, GetShardIteratorOutput,
@@ -43,6 +59,9 @@ mod kinesis {
     /// One call the fake received, with its arguments.
     #[derive(Debug, Clone, PartialEq)]
     pub enum KinesisCall {
+        DescribeStreamSummary {
+            stream: String,
+        },
         PutRecords {
             stream: String,
             records: Vec<PutRecordsRequestEntry>,
@@ -67,6 +86,7 @@ mod kinesis {
     /// not retryable), so a test that under-scripts fails instead of hanging.
     #[derive(Default)]
     pub struct FakeKinesis {
+        describe_stream_summary: Mutex<VecDeque<Answer<SummaryOutput, SummaryError>>>,
         put_records: Mutex<VecDeque<Answer<PutRecordsOutput, PutRecordsError>>>,
         get_shard_iterator: Mutex<VecDeque<Answer<GetShardIteratorOutput, GetShardIteratorError>>>,
         get_records: Mutex<VecDeque<Answer<GetRecordsOutput, GetRecordsError>>>,
@@ -98,6 +118,10 @@ mod kinesis {
     impl FakeKinesis {
         pub fn new() -> FakeKinesis {
             FakeKinesis::default()
+        }
+
+        pub fn push_describe_stream_summary(&self, answer: Answer<SummaryOutput, SummaryError>) {
+            push(&self.describe_stream_summary, answer);
         }
 
         pub fn push_put_records(&self, answer: Answer<PutRecordsOutput, PutRecordsError>) {
@@ -134,6 +158,16 @@ mod kinesis {
     }
 
     impl KinesisApi for FakeKinesis {
+        fn describe_stream_summary(&self, stream: &str) -> Call<'_, SummaryOutput, SummaryError> {
+            self.record(KinesisCall::DescribeStreamSummary {
+                stream: stream.into(),
+            });
+            let answer = pop(&self.describe_stream_summary, || {
+                SummaryError::generic(exhausted())
+            });
+            Box::pin(async move { answer })
+        }
+
         fn put_records(
             &self,
             stream: &str,
@@ -234,6 +268,7 @@ mod s3 {
     use aws_sdk_s3::operation::create_multipart_upload::{
         CreateMultipartUploadError as CreateError, CreateMultipartUploadOutput as CreateOutput,
     };
+    use aws_sdk_s3::operation::head_bucket::{HeadBucketError, HeadBucketOutput};
     use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
     use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
     use aws_sdk_s3::operation::upload_part::{UploadPartError, UploadPartOutput};
@@ -241,11 +276,14 @@ mod s3 {
     use bytes::Bytes;
 
     use super::kinesis::{exhausted, pop, push, push_vec, Answer};
-    use crate::s3::{Call, S3Api, Target};
+    use crate::s3::{Call, S3Api, Target, Upload};
 
     /// One call the fake received: operation, key, and what identifies the part or upload.
     #[derive(Debug, Clone, PartialEq)]
     pub enum S3Call {
+        HeadBucket {
+            bucket: String,
+        },
         PutObject {
             key: String,
             len: usize,
@@ -277,6 +315,7 @@ mod s3 {
     /// every call; nothing queued is a `FakeExhausted` error (HTTP 400, not retryable).
     #[derive(Default)]
     pub struct FakeS3 {
+        head_bucket: Mutex<VecDeque<Answer<HeadBucketOutput, HeadBucketError>>>,
         put_object: Mutex<VecDeque<Answer<PutObjectOutput, PutObjectError>>>,
         create: Mutex<VecDeque<Answer<CreateOutput, CreateError>>>,
         upload_part: Mutex<VecDeque<Answer<UploadPartOutput, UploadPartError>>>,
@@ -289,6 +328,9 @@ mod s3 {
     impl FakeS3 {
         pub fn new() -> FakeS3 {
             FakeS3::default()
+        }
+        pub fn push_head_bucket(&self, a: Answer<HeadBucketOutput, HeadBucketError>) {
+            push(&self.head_bucket, a);
         }
         pub fn push_put_object(&self, a: Answer<PutObjectOutput, PutObjectError>) {
             push(&self.put_object, a);
@@ -315,6 +357,13 @@ mod s3 {
     }
 
     impl S3Api for FakeS3 {
+        fn head_bucket(&self, bucket: &str) -> Call<'_, HeadBucketOutput, HeadBucketError> {
+            let bucket = bucket.into();
+            push_vec(&self.calls, S3Call::HeadBucket { bucket });
+            let answer = pop(&self.head_bucket, || HeadBucketError::generic(exhausted()));
+            Box::pin(async move { answer })
+        }
+
         fn put_object(
             &self,
             at: Target<'_>,
@@ -337,14 +386,13 @@ mod s3 {
 
         fn upload_part(
             &self,
-            at: Target<'_>,
-            upload_id: &str,
+            upload: Upload<'_>,
             part: i32,
             body: Bytes,
         ) -> Call<'_, UploadPartOutput, UploadPartError> {
             let call = S3Call::UploadPart {
-                key: at.key.into(),
-                upload_id: upload_id.into(),
+                key: upload.at.key.into(),
+                upload_id: upload.id.into(),
                 part,
                 len: body.len(),
             };
@@ -355,8 +403,7 @@ mod s3 {
 
         fn complete_multipart_upload(
             &self,
-            at: Target<'_>,
-            upload_id: &str,
+            upload: Upload<'_>,
             parts: CompletedMultipartUpload,
         ) -> Call<'_, CompleteOutput, CompleteError> {
             let parts = parts
@@ -365,8 +412,8 @@ mod s3 {
                 .filter_map(|p| p.part_number())
                 .collect();
             let call = S3Call::CompleteMultipartUpload {
-                key: at.key.into(),
-                upload_id: upload_id.into(),
+                key: upload.at.key.into(),
+                upload_id: upload.id.into(),
                 parts,
             };
             push_vec(&self.calls, call);
@@ -374,14 +421,10 @@ mod s3 {
             Box::pin(async move { answer })
         }
 
-        fn abort_multipart_upload(
-            &self,
-            at: Target<'_>,
-            upload_id: &str,
-        ) -> Call<'_, AbortOutput, AbortError> {
+        fn abort_multipart_upload(&self, upload: Upload<'_>) -> Call<'_, AbortOutput, AbortError> {
             let call = S3Call::AbortMultipartUpload {
-                key: at.key.into(),
-                upload_id: upload_id.into(),
+                key: upload.at.key.into(),
+                upload_id: upload.id.into(),
             };
             push_vec(&self.calls, call);
             let answer = pop(&self.abort, || AbortError::generic(exhausted()));

@@ -8,6 +8,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use aws_sdk_kinesis::operation::describe_stream_summary::{
+    DescribeStreamSummaryError, DescribeStreamSummaryOutput,
+};
 use aws_sdk_kinesis::operation::get_records::{GetRecordsError, GetRecordsOutput};
 use aws_sdk_kinesis::operation::get_shard_iterator::{
     GetShardIteratorError, GetShardIteratorOutput,
@@ -38,6 +41,12 @@ pub enum IteratorStart {
 
 /// The Kinesis Data Streams calls of kds-put and kds-tail.
 pub trait KinesisApi: Send + Sync {
+    /// The start-up check ([`crate::preflight::stream_active`]): status and limits of `stream`.
+    fn describe_stream_summary(
+        &self,
+        stream: &str,
+    ) -> Call<'_, DescribeStreamSummaryOutput, DescribeStreamSummaryError>;
+
     fn put_records(
         &self,
         stream: &str,
@@ -67,6 +76,13 @@ pub trait KinesisApi: Send + Sync {
 }
 
 impl KinesisApi for aws_sdk_kinesis::Client {
+    fn describe_stream_summary(
+        &self,
+        stream: &str,
+    ) -> Call<'_, DescribeStreamSummaryOutput, DescribeStreamSummaryError> {
+        Box::pin(self.describe_stream_summary().stream_name(stream).send())
+    }
+
     fn put_records(
         &self,
         stream: &str,

@@ -296,63 +296,9 @@ impl TryFrom<Args> for Config {
     type Error = anyhow::Error;
 
     fn try_from(a: Args) -> anyhow::Result<Config> {
-        use limits::*;
-        if !(MIN_BUFFER_SIZE..=MAX_BUFFER_SIZE).contains(&a.buffer_size) {
-            return Err(usage(format!(
-                "--buffer-size {} is out of range: it must be between 1MiB and 128MiB",
-                size_text(a.buffer_size)
-            )));
-        }
-        if !(MIN_BUFFER_INTERVAL..=MAX_BUFFER_INTERVAL).contains(&a.buffer_interval) {
-            return Err(usage(format!(
-                "--buffer-interval {} is out of range: it must be between 0s and 900s",
-                format_duration(a.buffer_interval)
-            )));
-        }
-        if !a.buffer_size.is_multiple_of(1 << 20) {
-            return Err(usage(format!(
-                "--buffer-size {} is not a whole number of MiB: Firehose takes 1 to 128 MiB in whole MiB",
-                size_text(a.buffer_size)
-            )));
-        }
-        whole_seconds("--buffer-interval", a.buffer_interval, "0s and 900s")?;
-        let partitioned = !a.partition_keys.is_empty();
-        if partitioned && a.buffer_interval.is_zero() {
-            // "Buffer data for dynamic partitioning": zero buffering is not available.
-            return Err(usage(
-                "--buffer-interval 0s is not allowed with dynamic partitioning (--partition-key): Firehose takes 1s to 900s there",
-            ));
-        }
-        let (max_retry, retry_range) = if partitioned {
-            (
-                MAX_RETRY_DURATION_PARTITIONED,
-                "0s and 7200s with dynamic partitioning",
-            )
-        } else {
-            (MAX_RETRY_DURATION, "0s and 24h")
-        };
-        whole_seconds("--retry-duration", a.retry_duration, retry_range)?;
-        if a.retry_duration > max_retry {
-            return Err(usage(format!(
-                "--retry-duration {} is out of range: it must be between {retry_range}",
-                format_duration(a.retry_duration)
-            )));
-        }
-        if a.bucket.is_empty() {
-            return Err(usage("--bucket must not be empty"));
-        }
-        if a.name.is_empty() {
-            return Err(usage("--name must not be empty"));
-        }
-        if a.stream_version == 0 {
-            return Err(usage("--stream-version must be 1 or more"));
-        }
-        if !(1..=MAX_CONCURRENCY).contains(&a.concurrency) {
-            return Err(usage(format!(
-                "--concurrency {} is out of range: it must be between 1 and {MAX_CONCURRENCY}",
-                a.concurrency
-            )));
-        }
+        check_buffering(&a)?;
+        check_retry_duration(&a)?;
+        check_names(&a)?;
         let tz: Tz = a.time_zone.parse().map_err(|_| {
             usage(format!(
                 "--time-zone '{}' is not a known IANA time zone (e.g. UTC, Asia/Tokyo)",
@@ -361,49 +307,7 @@ impl TryFrom<Args> for Config {
         })?;
         let prefixes = Prefixes::parse(a.prefix.as_deref(), a.error_prefix.as_deref())
             .map_err(|e| usage(format!("invalid prefix: {e}")))?;
-
-        let mut declared: Vec<PartitionKey> = Vec::new();
-        for spec in &a.partition_keys {
-            let Some((name, path)) = spec.split_once('=') else {
-                return Err(usage(format!(
-                    "--partition-key '{spec}' must be NAME=JSONPATH, e.g. uno=uno"
-                )));
-            };
-            let path = path.strip_prefix('.').unwrap_or(path);
-            if name.is_empty() || path.is_empty() || path.split('.').any(str::is_empty) {
-                return Err(usage(format!(
-                    "--partition-key '{spec}' must be NAME=JSONPATH with a dotted path, e.g. device=type.device"
-                )));
-            }
-            if declared.iter().any(|k| k.name == name) {
-                return Err(usage(format!("--partition-key {name} is given twice")));
-            }
-            declared.push(PartitionKey {
-                name: name.to_string(),
-                path: path.to_string(),
-            });
-        }
-        let used = prefixes.main.partition_keys();
-        for name in &used {
-            if !declared.iter().any(|k| k.name == *name) {
-                return Err(usage(format!(
-                    "the prefix uses !{{partitionKeyFromQuery:{name}}} but no --partition-key {name}=PATH is given"
-                )));
-            }
-        }
-        for k in &declared {
-            if !used.contains(&k.name.as_str()) {
-                return Err(usage(format!(
-                    "--partition-key {} is not used in --prefix: add !{{partitionKeyFromQuery:{}}}",
-                    k.name, k.name
-                )));
-            }
-        }
-        let partition_keys = used
-            .iter()
-            .filter_map(|n| declared.iter().find(|k| k.name == *n).cloned())
-            .collect();
-
+        let partition_keys = partition_keys(&a.partition_keys, &prefixes)?;
         Ok(Config {
             files: a.files,
             bucket: a.bucket,
@@ -427,6 +331,134 @@ impl TryFrom<Args> for Config {
             aws: a.aws,
         })
     }
+}
+
+/// `--buffer-size` and `--buffer-interval` within Firehose's ranges and units.
+fn check_buffering(a: &Args) -> anyhow::Result<()> {
+    use limits::*;
+    if !(MIN_BUFFER_SIZE..=MAX_BUFFER_SIZE).contains(&a.buffer_size) {
+        return Err(usage(format!(
+            "--buffer-size {} is out of range: it must be between 1MiB and 128MiB",
+            size_text(a.buffer_size)
+        )));
+    }
+    if !(MIN_BUFFER_INTERVAL..=MAX_BUFFER_INTERVAL).contains(&a.buffer_interval) {
+        return Err(usage(format!(
+            "--buffer-interval {} is out of range: it must be between 0s and 900s",
+            format_duration(a.buffer_interval)
+        )));
+    }
+    if !a.buffer_size.is_multiple_of(1 << 20) {
+        return Err(usage(format!(
+            "--buffer-size {} is not a whole number of MiB: Firehose takes 1 to 128 MiB in whole MiB",
+            size_text(a.buffer_size)
+        )));
+    }
+    whole_seconds("--buffer-interval", a.buffer_interval, "0s and 900s")?;
+    if !a.partition_keys.is_empty() && a.buffer_interval.is_zero() {
+        // "Buffer data for dynamic partitioning": zero buffering is not available.
+        return Err(usage(
+            "--buffer-interval 0s is not allowed with dynamic partitioning (--partition-key): Firehose takes 1s to 900s there",
+        ));
+    }
+    Ok(())
+}
+
+/// `--retry-duration` in whole seconds, up to 24 h (2 h with dynamic partitioning).
+fn check_retry_duration(a: &Args) -> anyhow::Result<()> {
+    use limits::*;
+    let (max_retry, retry_range) = if a.partition_keys.is_empty() {
+        (MAX_RETRY_DURATION, "0s and 24h")
+    } else {
+        (
+            MAX_RETRY_DURATION_PARTITIONED,
+            "0s and 7200s with dynamic partitioning",
+        )
+    };
+    whole_seconds("--retry-duration", a.retry_duration, retry_range)?;
+    if a.retry_duration > max_retry {
+        return Err(usage(format!(
+            "--retry-duration {} is out of range: it must be between {retry_range}",
+            format_duration(a.retry_duration)
+        )));
+    }
+    Ok(())
+}
+
+/// Bucket, delivery stream name and version, and the upload concurrency.
+fn check_names(a: &Args) -> anyhow::Result<()> {
+    if a.bucket.is_empty() {
+        return Err(usage("--bucket must not be empty"));
+    }
+    if a.name.is_empty() {
+        return Err(usage("--name must not be empty"));
+    }
+    if a.stream_version == 0 {
+        return Err(usage("--stream-version must be 1 or more"));
+    }
+    if !(1..=limits::MAX_CONCURRENCY).contains(&a.concurrency) {
+        return Err(usage(format!(
+            "--concurrency {} is out of range: it must be between 1 and {}",
+            a.concurrency,
+            limits::MAX_CONCURRENCY
+        )));
+    }
+    Ok(())
+}
+
+/// The `--partition-key NAME=JSONPATH` specs, each declared once and each used in the prefix
+/// (and every key the prefix uses declared), in the order the prefix uses them.
+fn partition_keys(specs: &[String], prefixes: &Prefixes) -> anyhow::Result<Vec<PartitionKey>> {
+    let mut declared: Vec<PartitionKey> = Vec::new();
+    for spec in specs {
+        let key = partition_key(spec)?;
+        if declared.iter().any(|k| k.name == key.name) {
+            return Err(usage(format!(
+                "--partition-key {} is given twice",
+                key.name
+            )));
+        }
+        declared.push(key);
+    }
+    let used = prefixes.main.partition_keys();
+    for name in &used {
+        if !declared.iter().any(|k| k.name == *name) {
+            return Err(usage(format!(
+                "the prefix uses !{{partitionKeyFromQuery:{name}}} but no --partition-key {name}=PATH is given"
+            )));
+        }
+    }
+    for k in &declared {
+        if !used.contains(&k.name.as_str()) {
+            return Err(usage(format!(
+                "--partition-key {} is not used in --prefix: add !{{partitionKeyFromQuery:{}}}",
+                k.name, k.name
+            )));
+        }
+    }
+    Ok(used
+        .iter()
+        .filter_map(|n| declared.iter().find(|k| k.name == *n).cloned())
+        .collect())
+}
+
+/// One `NAME=JSONPATH` spec (a leading `.` of the path is optional).
+fn partition_key(spec: &str) -> anyhow::Result<PartitionKey> {
+    let Some((name, path)) = spec.split_once('=') else {
+        return Err(usage(format!(
+            "--partition-key '{spec}' must be NAME=JSONPATH, e.g. uno=uno"
+        )));
+    };
+    let path = path.strip_prefix('.').unwrap_or(path);
+    if name.is_empty() || path.is_empty() || path.split('.').any(str::is_empty) {
+        return Err(usage(format!(
+            "--partition-key '{spec}' must be NAME=JSONPATH with a dotted path, e.g. device=type.device"
+        )));
+    }
+    Ok(PartitionKey {
+        name: name.to_string(),
+        path: path.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -284,40 +284,10 @@ pub fn parse_pattern(pattern: &str) -> Result<Vec<DateField>, PrefixError> {
     let mut fields = Vec::new();
     let mut literal = String::new();
     let mut i = 0;
-    let flush = |literal: &mut String, fields: &mut Vec<DateField>| {
-        if !literal.is_empty() {
-            fields.push(DateField::Literal(std::mem::take(literal)));
-        }
-    };
     while i < chars.len() {
         let c = chars[i];
         if c == '\'' {
-            if chars.get(i + 1) == Some(&'\'') {
-                literal.push('\'');
-                i += 2;
-                continue;
-            }
-            // Quoted text up to the closing quote; '' inside is a quote.
-            let mut j = i + 1;
-            loop {
-                match chars.get(j) {
-                    None => {
-                        return err(format!(
-                            "unterminated quoted literal in timestamp pattern '{pattern}'"
-                        ))
-                    }
-                    Some('\'') if chars.get(j + 1) == Some(&'\'') => {
-                        literal.push('\'');
-                        j += 2;
-                    }
-                    Some('\'') => break,
-                    Some(&ch) => {
-                        literal.push(ch);
-                        j += 1;
-                    }
-                }
-            }
-            i = j + 1;
+            i = quoted(&chars, i, pattern, &mut literal)?;
             continue;
         }
         if c.is_ascii_alphabetic() {
@@ -325,31 +295,10 @@ pub fn parse_pattern(pattern: &str) -> Result<Vec<DateField>, PrefixError> {
             while chars.get(i + n) == Some(&c) {
                 n += 1;
             }
-            let field = match (c, n) {
-                ('y' | 'u', 2) => DateField::Year2,
-                // Java's DateTimeFormatter pads a year to at most 19 digits (and refuses more
-                // letters); a wider field would also overflow Rust's formatting width.
-                ('y' | 'u', 1..=MAX_YEAR_LETTERS) => DateField::Year(n),
-                ('y' | 'u', _) => {
-                    return err(format!(
-                        "too many pattern letters: {n} '{c}' in a timestamp pattern (at most {MAX_YEAR_LETTERS})"
-                    ));
-                }
-                ('M', 1 | 2) => DateField::Month(n),
-                ('d', 1 | 2) => DateField::Day(n),
-                ('H', 1 | 2) => DateField::Hour(n),
-                ('m', 1 | 2) => DateField::Minute(n),
-                ('s', 1 | 2) => DateField::Second(n),
-                ('S', 1..=3) => DateField::Fraction(n),
-                _ => {
-                    let run: String = std::iter::repeat_n(c, n).collect();
-                    return err(format!(
-                        "unsupported pattern letters '{run}' in timestamp pattern '{pattern}' (supported: yyyy yy MM M dd d HH H mm m ss s SSS and 'quoted text')"
-                    ));
-                }
-            };
-            flush(&mut literal, &mut fields);
-            fields.push(field);
+            if !literal.is_empty() {
+                fields.push(DateField::Literal(std::mem::take(&mut literal)));
+            }
+            fields.push(date_field(c, n, pattern)?);
             i += n;
             continue;
         }
@@ -361,8 +310,70 @@ pub fn parse_pattern(pattern: &str) -> Result<Vec<DateField>, PrefixError> {
         literal.push(c);
         i += 1;
     }
-    flush(&mut literal, &mut fields);
+    if !literal.is_empty() {
+        fields.push(DateField::Literal(literal));
+    }
     Ok(fields)
+}
+
+/// The quote at `chars[start]`: `''` is a quote, else quoted text up to the closing quote
+/// (`''` inside is a quote), appended to `literal`. Returns the index after it.
+fn quoted(
+    chars: &[char],
+    start: usize,
+    pattern: &str,
+    literal: &mut String,
+) -> Result<usize, PrefixError> {
+    if chars.get(start + 1) == Some(&'\'') {
+        literal.push('\'');
+        return Ok(start + 2);
+    }
+    let mut j = start + 1;
+    loop {
+        match chars.get(j) {
+            None => {
+                return err(format!(
+                    "unterminated quoted literal in timestamp pattern '{pattern}'"
+                ))
+            }
+            Some('\'') if chars.get(j + 1) == Some(&'\'') => {
+                literal.push('\'');
+                j += 2;
+            }
+            Some('\'') => return Ok(j + 1),
+            Some(&ch) => {
+                literal.push(ch);
+                j += 1;
+            }
+        }
+    }
+}
+
+/// The field of a run of `n` pattern letters `c`.
+fn date_field(c: char, n: usize, pattern: &str) -> Result<DateField, PrefixError> {
+    Ok(match (c, n) {
+        ('y' | 'u', 2) => DateField::Year2,
+        // Java's DateTimeFormatter pads a year to at most 19 digits (and refuses more
+        // letters); a wider field would also overflow Rust's formatting width.
+        ('y' | 'u', 1..=MAX_YEAR_LETTERS) => DateField::Year(n),
+        ('y' | 'u', _) => {
+            return err(format!(
+                "too many pattern letters: {n} '{c}' in a timestamp pattern (at most {MAX_YEAR_LETTERS})"
+            ));
+        }
+        ('M', 1 | 2) => DateField::Month(n),
+        ('d', 1 | 2) => DateField::Day(n),
+        ('H', 1 | 2) => DateField::Hour(n),
+        ('m', 1 | 2) => DateField::Minute(n),
+        ('s', 1 | 2) => DateField::Second(n),
+        ('S', 1..=3) => DateField::Fraction(n),
+        _ => {
+            let run: String = std::iter::repeat_n(c, n).collect();
+            return err(format!(
+                "unsupported pattern letters '{run}' in timestamp pattern '{pattern}' (supported: yyyy yy MM M dd d HH H mm m ss s SSS and 'quoted text')"
+            ));
+        }
+    })
 }
 
 /// The instant in the chosen zone.

@@ -2,12 +2,14 @@
 //!
 //! Reading top-down: [`config`] (flags and validation), [`input`] (lines to records, envelope,
 //! partition keys, error records), [`buffer`] (size and interval triggers), [`key`] (prefix
-//! expressions and object names), [`sink`] (the pipeline), [`upload`] + [`retry`] (S3 calls),
+//! expressions and object names), [`sink`] (the pipeline), `deliver` (one object per flushed
+//! buffer: named, compressed, uploaded or spilled), [`upload`] + [`retry`] (S3 calls),
 //! [`spill`] (what could not be delivered, re-sent by the next run), [`outcome`] (receipts and
 //! counts).
 
 pub mod buffer;
 pub mod config;
+mod deliver;
 pub mod input;
 pub mod key;
 pub mod outcome;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::config::limits::{MULTIPART_THRESHOLD, PART_SIZE};
 use crate::retry::{with_retries, Failing};
 use kds_aws::retry::error_code;
-use kds_aws::s3::{S3Api, Target};
+use kds_aws::s3::{S3Api, Target, Upload};
 
 /// Writes objects into one bucket.
 #[derive(Clone)]
@@ -31,6 +31,13 @@ impl Uploader {
         Target {
             bucket: &self.bucket,
             key,
+        }
+    }
+
+    fn multipart_at<'a>(&'a self, key: &'a str, upload_id: &'a str) -> Upload<'a> {
+        Upload {
+            at: self.at(key),
+            id: upload_id,
         }
     }
 
@@ -69,7 +76,7 @@ impl Uploader {
             // Best effort: don't leave the parts behind (they cost storage).
             let _ = self
                 .client
-                .abort_multipart_upload(self.at(key), &upload_id)
+                .abort_multipart_upload(self.multipart_at(key, &upload_id))
                 .await;
         }
         result
@@ -88,7 +95,7 @@ impl Uploader {
             let number = i32::try_from(i + 1)?;
             let out = with_retries(deadline, &self.retries, &self.failing, || {
                 self.client
-                    .upload_part(self.at(key), upload_id, number, chunk.clone())
+                    .upload_part(self.multipart_at(key, upload_id), number, chunk.clone())
             })
             .await
             .map_err(|e| {
@@ -108,7 +115,7 @@ impl Uploader {
         let done = with_retries(deadline, &self.retries, &self.failing, || {
             attempts += 1;
             self.client
-                .complete_multipart_upload(self.at(key), upload_id, completed.clone())
+                .complete_multipart_upload(self.multipart_at(key, upload_id), completed.clone())
         })
         .await;
         match done {

@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use aws_sdk_kinesis::config::http::HttpResponse;
+use aws_sdk_kinesis::error::SdkError;
+use aws_sdk_kinesis::operation::get_records::{GetRecordsError, GetRecordsOutput};
 use aws_sdk_kinesis::types::Record;
 use kds_aws::kinesis::KinesisApi;
 use kds_aws::retry::{classify, with_retries, Backoff, ErrorClass, Policy};
@@ -130,100 +133,132 @@ impl ShardReader {
     }
 
     async fn read(mut self) -> anyhow::Result<()> {
-        let mut last_seq: Option<String> = None;
         let latest_at = kds_common::time::now_ms();
-        let mut iterator = self.iterator(None).await?;
+        let iterator = self.iterator(None).await?;
         if self.start == Start::Latest {
             // A renewal before the first record must not skip what arrived meanwhile: from
             // here on, "latest" means "at the time the first iterator was taken".
             self.start = Start::AtTimestamp(latest_at);
         }
-        let mut next_call = Instant::now();
-        let mut failures = 0u32;
-        let mut tip_sent: Option<bool> = None;
-        let poll_interval = self.poll_interval;
+        let mut cursor = Cursor {
+            iterator,
+            last_seq: None,
+            next_call: Instant::now(),
+            failures: 0,
+            tip_sent: None,
+        };
         loop {
-            tokio::time::sleep_until(next_call).await;
+            tokio::time::sleep_until(cursor.next_call).await;
             let started = Instant::now();
-            let result = self.client.get_records(&iterator, self.limit).await;
-            match result {
+            match self.client.get_records(&cursor.iterator, self.limit).await {
                 Ok(out) => {
-                    failures = 0;
-                    let bytes: usize = out.records.iter().map(|r| r.data.as_ref().len()).sum();
-                    next_call = next_call_at(started, bytes, poll_interval);
-                    let millis = out.millis_behind_latest;
-                    if let Some(m) = millis {
-                        self.stats.millis_behind.store(m, Ordering::Relaxed);
-                    }
-                    let n = out.records.len();
-                    if let Some(r) = out.records.last() {
-                        last_seq = Some(r.sequence_number.clone());
-                    }
-                    self.stats.records.fetch_add(n as u64, Ordering::Relaxed);
-                    // Caught up: MillisBehindLatest 0 ("no new records to process at this
-                    // moment") on a page the limit did not cut short. Records on that page do
-                    // not matter: under a steady producer every page has some.
-                    let at_tip =
-                        millis.unwrap_or(0) == 0 && i32::try_from(n).is_ok_and(|n| n < self.limit);
-                    if n > 0 || tip_sent != Some(at_tip) {
-                        tip_sent = Some(at_tip);
-                        let page = Event::Page {
-                            shard: Arc::clone(&self.shard),
-                            records: out.records,
-                            at_tip,
-                        };
-                        if self.tx.send(page).await.is_err() {
-                            return Ok(()); // the writer has stopped
-                        }
-                    }
-                    match out.next_shard_iterator {
-                        None => {
-                            let _ = self
-                                .tx
-                                .send(Event::Finished {
-                                    shard: Arc::clone(&self.shard),
-                                })
-                                .await;
-                            return Ok(());
-                        }
-                        Some(it) => iterator = it,
+                    if self.take_page(&mut cursor, out, started).await == Read::Done {
+                        return Ok(());
                     }
                 }
-                Err(e) => {
-                    failures += 1;
-                    if failures > MAX_CONSECUTIVE_FAILURES {
-                        return Err(anyhow::Error::new(e)).with_context(|| {
-                            format!(
-                                "GetRecords on {}: giving up after {failures} failed calls",
-                                self.shard
-                            )
-                        });
-                    }
-                    let expired = e
-                        .as_service_error()
-                        .is_some_and(|s| s.is_expired_iterator_exception());
-                    let class = classify(&e);
-                    if expired {
-                        self.stats.renewals.fetch_add(1, Ordering::Relaxed);
-                        iterator = self.iterator(last_seq.as_deref()).await?;
-                        next_call = Instant::now() + poll_interval;
-                    } else if class == ErrorClass::Throttled {
-                        self.stats.throttles.fetch_add(1, Ordering::Relaxed);
-                        next_call = Instant::now() + backoff(failures);
-                    } else if class == ErrorClass::Transient {
-                        self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(backoff(failures)).await;
-                        self.stats.renewals.fetch_add(1, Ordering::Relaxed);
-                        iterator = self.iterator(last_seq.as_deref()).await?;
-                        next_call = Instant::now().max(started + poll_interval);
-                    } else {
-                        return Err(anyhow::Error::new(e))
-                            .with_context(|| format!("GetRecords on {}", self.shard));
-                    }
-                }
+                Err(e) => self.recover(&mut cursor, e, started).await?,
             }
         }
     }
+
+    /// Sends a page to the writer (an empty one only when `at_tip` changed) and moves the
+    /// cursor on; [`Read::Done`] when the shard ended or the writer stopped.
+    async fn take_page(&self, c: &mut Cursor, out: GetRecordsOutput, started: Instant) -> Read {
+        c.failures = 0;
+        let bytes: usize = out.records.iter().map(|r| r.data.as_ref().len()).sum();
+        c.next_call = next_call_at(started, bytes, self.poll_interval);
+        let millis = out.millis_behind_latest;
+        if let Some(m) = millis {
+            self.stats.millis_behind.store(m, Ordering::Relaxed);
+        }
+        let n = out.records.len();
+        if let Some(r) = out.records.last() {
+            c.last_seq = Some(r.sequence_number.clone());
+        }
+        self.stats.records.fetch_add(n as u64, Ordering::Relaxed);
+        // Caught up: MillisBehindLatest 0 ("no new records to process at this moment") on a
+        // page the limit did not cut short. Records on that page do not matter: under a steady
+        // producer every page has some.
+        let at_tip = millis.unwrap_or(0) == 0 && i32::try_from(n).is_ok_and(|n| n < self.limit);
+        if n > 0 || c.tip_sent != Some(at_tip) {
+            c.tip_sent = Some(at_tip);
+            let page = Event::Page {
+                shard: Arc::clone(&self.shard),
+                records: out.records,
+                at_tip,
+            };
+            if self.tx.send(page).await.is_err() {
+                return Read::Done; // the writer has stopped
+            }
+        }
+        let Some(next) = out.next_shard_iterator else {
+            let shard = Arc::clone(&self.shard);
+            let _ = self.tx.send(Event::Finished { shard }).await;
+            return Read::Done;
+        };
+        c.iterator = next;
+        Read::On
+    }
+
+    /// After a failed GetRecords: a fresh iterator (expired, or a transient failure), a
+    /// backoff (throttled), or the error when it is neither or has failed too often in a row.
+    async fn recover(
+        &self,
+        c: &mut Cursor,
+        e: SdkError<GetRecordsError, HttpResponse>,
+        started: Instant,
+    ) -> anyhow::Result<()> {
+        c.failures += 1;
+        if c.failures > MAX_CONSECUTIVE_FAILURES {
+            return Err(anyhow::Error::new(e)).with_context(|| {
+                format!(
+                    "GetRecords on {}: giving up after {} failed calls",
+                    self.shard, c.failures
+                )
+            });
+        }
+        let expired = e
+            .as_service_error()
+            .is_some_and(|s| s.is_expired_iterator_exception());
+        let class = classify(&e);
+        if expired {
+            self.stats.renewals.fetch_add(1, Ordering::Relaxed);
+            c.iterator = self.iterator(c.last_seq.as_deref()).await?;
+            c.next_call = Instant::now() + self.poll_interval;
+        } else if class == ErrorClass::Throttled {
+            self.stats.throttles.fetch_add(1, Ordering::Relaxed);
+            c.next_call = Instant::now() + backoff(c.failures);
+        } else if class == ErrorClass::Transient {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(backoff(c.failures)).await;
+            self.stats.renewals.fetch_add(1, Ordering::Relaxed);
+            c.iterator = self.iterator(c.last_seq.as_deref()).await?;
+            c.next_call = Instant::now().max(started + self.poll_interval);
+        } else {
+            return Err(anyhow::Error::new(e))
+                .with_context(|| format!("GetRecords on {}", self.shard));
+        }
+        Ok(())
+    }
+}
+
+/// A shard's read position between two GetRecords calls.
+struct Cursor {
+    iterator: String,
+    /// The last record received: a fresh iterator starts after it.
+    last_seq: Option<String>,
+    next_call: Instant,
+    /// Failed calls in a row.
+    failures: u32,
+    /// The `at_tip` of the last page sent to the writer.
+    tip_sent: Option<bool>,
+}
+
+/// Whether the shard's read goes on after a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    On,
+    Done,
 }
 
 #[cfg(test)]

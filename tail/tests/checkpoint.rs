@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use support::*;
+use testkit::process::run_bounded;
 use testkit::{Stack, TestStream};
 
 fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
@@ -93,13 +94,9 @@ async fn kill_9_then_restart_misses_nothing_and_repeats_only_after_the_checkpoin
     // Run 2 resumes from the checkpoint.
     let mut cmd = tail(&stack);
     args(&mut cmd);
-    let out = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(60)))
-        .await??;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = tokio::task::spawn_blocking(move || run_bounded(cmd, None, Duration::from_secs(60)))
+        .await?;
+    assert!(out.status.success(), "{}", out.stderr);
     let run2 = envelopes(&out.stdout);
 
     let key = |e: &Env| (e.shard_id.clone(), e.sequence_number.clone());
@@ -159,13 +156,13 @@ async fn one_checkpoint_one_run_and_cron_style_resume() -> anyhow::Result<()> {
     .stdout(Stdio::from(std::fs::File::create(&out_a)?))
     .stderr(Stdio::piped());
     let mut a = cmd.spawn()?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_until_reading(&client, &stream.name, &out_a).await?;
     let new = keyed_records(5, 2, "new");
     let puts = put_all(&client, &stream.name, &new).await?;
     let p = out_a.clone();
     tokio::task::spawn_blocking(move || {
         wait_for(Duration::from_secs(30), "the new records", || {
-            count_lines(&p) >= 5
+            without_probes(&std::fs::read(&p).unwrap_or_default()).len() >= 5
         })
     })
     .await??;
@@ -175,9 +172,9 @@ async fn one_checkpoint_one_run_and_cron_style_resume() -> anyhow::Result<()> {
     cmd.args(["--stream", &stream.name, "-e"])
         .arg("--checkpoint")
         .arg(&cp);
-    let b = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(30)))
-        .await??;
-    let b_err = String::from_utf8_lossy(&b.stderr);
+    let b = tokio::task::spawn_blocking(move || run_bounded(cmd, None, Duration::from_secs(30)))
+        .await?;
+    let b_err = &b.stderr;
     assert_eq!(b.status.code(), Some(1), "second run exits 1: {b_err}");
     assert!(
         b_err.starts_with("kds-tail: checkpoint ") && b_err.contains("in use by another kds-tail"),
@@ -190,7 +187,7 @@ async fn one_checkpoint_one_run_and_cron_style_resume() -> anyhow::Result<()> {
     signal(&a, libc::SIGTERM);
     let status = a.wait()?;
     assert!(status.success(), "SIGTERM exit: {status:?}");
-    let a_lines = lines(&std::fs::read(&out_a)?);
+    let a_lines = without_probes(&std::fs::read(&out_a)?);
     let want: Vec<Vec<u8>> = new.iter().map(|(_, d)| d.clone()).collect();
     assert_eq!(
         a_lines, want,
@@ -218,9 +215,9 @@ async fn one_checkpoint_one_run_and_cron_style_resume() -> anyhow::Result<()> {
         cmd
     };
     let cmd = run(&stack);
-    let c = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(30)))
-        .await??;
-    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    let c = tokio::task::spawn_blocking(move || run_bounded(cmd, None, Duration::from_secs(30)))
+        .await?;
+    assert!(c.status.success(), "{}", c.stderr);
     assert!(
         c.stdout.is_empty(),
         "nothing new: {}",
@@ -229,10 +226,52 @@ async fn one_checkpoint_one_run_and_cron_style_resume() -> anyhow::Result<()> {
     let more = keyed_records(2, 2, "more");
     put_all(&client, &stream.name, &more).await?;
     let cmd = run(&stack);
-    let d = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(30)))
-        .await??;
-    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    let d = tokio::task::spawn_blocking(move || run_bounded(cmd, None, Duration::from_secs(30)))
+        .await?;
+    assert!(d.status.success(), "{}", d.stderr);
     let want: Vec<Vec<u8>> = more.iter().map(|(_, d)| d.clone()).collect();
     assert_eq!(lines(&d.stdout), want, "resumed after the checkpoint");
     Ok(())
+}
+
+/// Marks the probe records of [`wait_until_reading`].
+const PROBE: &[u8] = b"{\"probe\":";
+
+/// `--from latest` places each shard's iterator at the tip when GetShardIterator answers, a
+/// moment after the start that a loaded machine stretches: records put before then are not
+/// read. Puts a probe record every second until one is in `out` (bounded), so that records
+/// put afterwards are certainly read.
+async fn wait_until_reading(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let limit = Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + limit;
+    for n in 0.. {
+        let probe = format!("{}{n}}}", String::from_utf8_lossy(PROBE));
+        put_all(client, stream, &[("probe".to_string(), probe.into_bytes())]).await?;
+        let next_probe = tokio::time::Instant::now() + Duration::from_secs(1);
+        while tokio::time::Instant::now() < next_probe {
+            let written = std::fs::read(out).unwrap_or_default();
+            if lines(&written).iter().any(|l| l.starts_with(PROBE)) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "kds-tail --from latest wrote none of {} probe records within {limit:?}",
+            n + 1
+        );
+    }
+    Ok(())
+}
+
+/// The lines of `out` that are not probe records.
+fn without_probes(out: &[u8]) -> Vec<Vec<u8>> {
+    lines(out)
+        .into_iter()
+        .filter(|l| !l.starts_with(PROBE))
+        .collect()
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use support::*;
 use testkit::fault_proxy::{FaultConfig, FaultProxy};
+use testkit::process::run_bounded;
 use testkit::{Stack, TestStream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,9 +43,9 @@ async fn throttling_server_errors_resets_and_expired_iterators_lose_and_repeat_n
         "-v",
     ])
     .args(["--batch-limit", "100", "--endpoint-url", &proxy.url()]);
-    let out = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(120)))
-        .await??;
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = tokio::task::spawn_blocking(move || run_bounded(cmd, None, Duration::from_secs(120)))
+        .await?;
+    let stderr = &out.stderr;
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     let stats = proxy.stats();
     eprintln!("proxy: {stats:?}");

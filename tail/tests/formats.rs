@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use support::*;
+use testkit::process::run_bounded;
 use testkit::{read_stream_all, Stack, TestStream};
 
 /// A KPL aggregated record of `records` (key index, data) over the key table `keys`.
@@ -65,25 +66,25 @@ async fn formats_positions_and_stops() -> anyhow::Result<()> {
     assert_eq!(back.len(), 7);
     let shard = puts[0].shard_id.clone();
 
-    let run = |args: &[&str]| -> anyhow::Result<std::process::Output> {
+    let run = |args: &[&str]| -> testkit::process::Bounded {
         let mut cmd = tail(&stack);
         cmd.args(["--stream", &stream.name]).args(args);
-        run_with_timeout(cmd, Duration::from_secs(30))
+        run_bounded(cmd, None, Duration::from_secs(30))
     };
     let ok = |args: &[&str]| -> anyhow::Result<Vec<String>> {
-        let out = run(args)?;
+        let out = run(args);
         anyhow::ensure!(
             out.status.success(),
             "{args:?}: {:?}: {}",
             out.status,
-            String::from_utf8_lossy(&out.stderr)
+            out.stderr
         );
         Ok(text_lines(&out.stdout))
     };
     let th = ["--from", "trim-horizon", "-e"];
 
     // Default: data lines; several lines → JSON string, binary → base64, aggregates split.
-    let out = tokio::task::block_in_place(|| run(&th))?;
+    let out = tokio::task::block_in_place(|| run(&th));
     assert!(out.status.success());
     let expected_default = vec![
         "{\"a\":1}".to_string(),
@@ -97,7 +98,7 @@ async fn formats_positions_and_stops() -> anyhow::Result<()> {
         "{\"z\":9}".into(),
     ];
     assert_eq!(text_lines(&out.stdout), expected_default);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("3 records not a single UTF-8 line (2 as JSON strings, 1 as base64)"),
         "warnings counted: {stderr}"
@@ -105,7 +106,7 @@ async fn formats_positions_and_stops() -> anyhow::Result<()> {
 
     tokio::task::block_in_place(|| -> anyhow::Result<()> {
         // --data modes.
-        let raw = run(&[&th[..], &["--data", "raw"]].concat())?;
+        let raw = run(&[&th[..], &["--data", "raw"]].concat());
         let mut want_raw = b"{\"a\":1}\nplain text\nline1\nline2\n".to_vec();
         want_raw.extend_from_slice(&binary);
         want_raw.extend_from_slice(b"\n{\"b\":2}\n{\"u\":0}\n{\"u\":1}\ntwo\nlines\n{\"z\":9}\n");
@@ -124,7 +125,7 @@ async fn formats_positions_and_stops() -> anyhow::Result<()> {
         assert_eq!(n[5], b64(&agg));
 
         // Envelopes.
-        let out = run(&[&th[..], &["--envelope"]].concat())?;
+        let out = run(&[&th[..], &["--envelope"]].concat());
         assert!(out.status.success());
         let env: Vec<serde_json::Value> = lines(&out.stdout)
             .iter()

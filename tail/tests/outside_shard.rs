@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_sdk_kinesis::primitives::Blob;
 use kds_common::kpl::{encode, Record};
 use support::*;
+use testkit::process::run_bounded;
 use testkit::{Stack, TestStream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,11 +49,10 @@ async fn user_records_outside_the_shard_are_counted_kept_or_dropped_on_request()
             cmd.arg("--kcl-drop-outside-shard");
         }
         let out =
-            tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(60)))
+            tokio::task::spawn_blocking(move || run_bounded(cmd, None, Duration::from_secs(60)))
                 .await
-                .expect("join")
-                .expect("kds-tail ran");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+                .expect("join");
+        let stderr = &out.stderr;
         assert!(out.status.success(), "{stderr}");
         let got = lines(&out.stdout);
         assert_eq!(got.len(), want, "drop {drop}: {stderr}");

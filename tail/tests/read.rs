@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use support::*;
+use testkit::process::run_bounded;
 use testkit::{Stack, TestStream};
 
 fn multiset<T: Ord + Clone>(items: &[T]) -> BTreeMap<T, usize> {
@@ -28,9 +29,9 @@ async fn reads_10000_records_of_4_shards_exactly_once_in_key_order() -> anyhow::
 
     let mut cmd = tail(&stack);
     cmd.args(["--stream", &stream.name, "--from", "trim-horizon", "-e"]);
-    let out = tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(90)))
-        .await??;
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = tokio::task::spawn_blocking(move || run_bounded(cmd, None, Duration::from_secs(90)))
+        .await?;
+    let stderr = &out.stderr;
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
 
     let got = lines(&out.stdout);
@@ -84,20 +85,20 @@ async fn exit_at_tip_ends_while_a_producer_keeps_writing() -> anyhow::Result<()>
         cmd.args(["--stream", &stream.name, "--from", "trim-horizon", "-e"])
             .args(["--envelope", "--checkpoint"])
             .arg(cp);
-        tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(60)))
+        tokio::task::spawn_blocking(move || run_bounded(cmd, None, Duration::from_secs(60)))
     };
     // Let the producer write for a while first, so the run starts behind a moving tip.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let first = run(cp.clone()).await??;
+    let first = run(cp.clone()).await?;
     assert!(
         first.status.success(),
         "-e ended with exit 0 while the producer wrote: {:?}: {}",
         first.status,
-        String::from_utf8_lossy(&first.stderr)
+        first.stderr
     );
     stop.store(true, Ordering::Relaxed);
     puts.extend(producer.await??);
-    let second = run(cp.clone()).await??;
+    let second = run(cp.clone()).await?;
     assert!(second.status.success(), "second run: {:?}", second.status);
 
     let first = envelopes(&first.stdout);
@@ -161,15 +162,11 @@ async fn from_time_shard_id_and_idle_timeout() -> anyhow::Result<()> {
     let read = |args: Vec<String>| {
         let mut cmd = tail(&stack);
         cmd.args(["--stream", &stream.name]).args(args);
-        tokio::task::spawn_blocking(move || run_with_timeout(cmd, Duration::from_secs(90)))
+        tokio::task::spawn_blocking(move || run_bounded(cmd, None, Duration::from_secs(90)))
     };
 
-    let out = read(vec!["--from".into(), cut.clone(), "-e".into()]).await??;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = read(vec!["--from".into(), cut.clone(), "-e".into()]).await?;
+    assert!(out.status.success(), "{}", out.stderr);
     assert!(
         multiset(&lines(&out.stdout)) == datas(&after),
         "--from {cut}: only the later batch"
@@ -177,12 +174,8 @@ async fn from_time_shard_id_and_idle_timeout() -> anyhow::Result<()> {
 
     let all: Vec<Put> = before.iter().chain(&after).cloned().collect();
     for relative in ["--from=-1h", "--from=1h ago"] {
-        let out = read(vec![relative.into(), "-e".into()]).await??;
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = read(vec![relative.into(), "-e".into()]).await?;
+        assert!(out.status.success(), "{}", out.stderr);
         assert!(
             multiset(&lines(&out.stdout)) == datas(&all),
             "{relative}: every record"
@@ -197,12 +190,8 @@ async fn from_time_shard_id_and_idle_timeout() -> anyhow::Result<()> {
         .collect();
     assert!(one.len() < all.len(), "the records spread over both shards");
     let args = ["--shard-id", &shard, "--from", "trim-horizon", "-e"].map(String::from);
-    let out = read(args.to_vec()).await??;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = read(args.to_vec()).await?;
+    assert!(out.status.success(), "{}", out.stderr);
     assert!(
         multiset(&lines(&out.stdout)) == datas(&one),
         "--shard-id {shard}: that shard only"
@@ -213,7 +202,7 @@ async fn from_time_shard_id_and_idle_timeout() -> anyhow::Result<()> {
             .map(String::from)
             .to_vec(),
     )
-    .await??;
+    .await?;
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -227,12 +216,8 @@ async fn from_time_shard_id_and_idle_timeout() -> anyhow::Result<()> {
             .map(String::from)
             .to_vec(),
     )
-    .await??;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .await?;
+    assert!(out.status.success(), "{}", out.stderr);
     assert!(
         multiset(&lines(&out.stdout)) == datas(&all),
         "every record before going idle"

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use support::*;
+use testkit::process::run_bounded;
 use testkit::{wait_active, Stack, TestStream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,17 +53,13 @@ async fn three_subsets_partition_every_record_and_keep_lineages_together() -> an
         ])
         .args(["--shards", &format!("{i}/{n}")]);
         handles.push(tokio::task::spawn_blocking(move || {
-            run_with_timeout(cmd, Duration::from_secs(60))
+            run_bounded(cmd, None, Duration::from_secs(60))
         }));
     }
     let mut subsets: Vec<Vec<Env>> = Vec::new();
     for h in handles {
-        let out = h.await??;
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = h.await?;
+        assert!(out.status.success(), "{}", out.stderr);
         subsets.push(envelopes(&out.stdout));
     }
 

@@ -100,6 +100,7 @@ mod answers;
 mod decide;
 mod forward;
 mod serve;
+mod splice;
 pub use answers::FixedAnswer;
 // The internals, one concern per file; siblings see each other's items through this root.
 pub use decide::operation_name;
@@ -107,6 +108,7 @@ use decide::*;
 use forward::*;
 use kds_common::rng::SplitMix64;
 use serve::*;
+use splice::*;
 
 /// Account id used in injected error messages.
 pub const ACCOUNT_ID: &str = "123456789012";

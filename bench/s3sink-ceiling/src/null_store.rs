@@ -12,12 +12,13 @@ use aws_sdk_s3::operation::complete_multipart_upload::{
 use aws_sdk_s3::operation::create_multipart_upload::{
     CreateMultipartUploadError, CreateMultipartUploadOutput,
 };
+use aws_sdk_s3::operation::head_bucket::{HeadBucketError, HeadBucketOutput};
 use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
 use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
 use aws_sdk_s3::operation::upload_part::{UploadPartError, UploadPartOutput};
 use aws_sdk_s3::types::CompletedMultipartUpload;
 use bytes::Bytes;
-use kds_aws::s3::{Call, S3Api, Target};
+use kds_aws::s3::{Call, S3Api, Target, Upload};
 
 /// Counts of what reached the store.
 #[derive(Default)]
@@ -50,6 +51,10 @@ fn gzip_isize(body: &[u8]) -> Option<u64> {
 }
 
 impl S3Api for NullStore {
+    fn head_bucket(&self, _bucket: &str) -> Call<'_, HeadBucketOutput, HeadBucketError> {
+        Box::pin(async { Ok(HeadBucketOutput::builder().build()) })
+    }
+
     fn put_object(
         &self,
         _at: Target<'_>,
@@ -75,8 +80,7 @@ impl S3Api for NullStore {
 
     fn upload_part(
         &self,
-        _at: Target<'_>,
-        _upload_id: &str,
+        _upload: Upload<'_>,
         part_number: i32,
         body: Bytes,
     ) -> Call<'_, UploadPartOutput, UploadPartError> {
@@ -89,8 +93,7 @@ impl S3Api for NullStore {
 
     fn complete_multipart_upload(
         &self,
-        _at: Target<'_>,
-        _upload_id: &str,
+        _upload: Upload<'_>,
         _parts: CompletedMultipartUpload,
     ) -> Call<'_, CompleteMultipartUploadOutput, CompleteMultipartUploadError> {
         self.objects.fetch_add(1, Ordering::Relaxed);
@@ -99,8 +102,7 @@ impl S3Api for NullStore {
 
     fn abort_multipart_upload(
         &self,
-        _at: Target<'_>,
-        _upload_id: &str,
+        _upload: Upload<'_>,
     ) -> Call<'_, AbortMultipartUploadOutput, AbortMultipartUploadError> {
         Box::pin(async { Ok(AbortMultipartUploadOutput::builder().build()) })
     }

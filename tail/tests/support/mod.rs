@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -96,46 +96,6 @@ pub fn tail(stack: &Stack) -> Command {
     let mut cmd = stack.command(BIN);
     cmd.stdin(Stdio::null());
     cmd
-}
-
-/// Runs to completion with a time limit, so a hung tool fails the test instead of hanging it.
-pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> Result<Output> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("spawning kds-tail")?;
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
-    let out_t = std::thread::spawn(move || read_all(stdout));
-    let err_t = std::thread::spawn(move || read_all(stderr));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let err = err_t.join().unwrap_or_default();
-            bail!(
-                "kds-tail did not finish within {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&err)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Ok(Output {
-        status,
-        stdout: out_t.join().unwrap_or_default(),
-        stderr: err_t.join().unwrap_or_default(),
-    })
-}
-
-fn read_all(mut r: impl std::io::Read) -> Vec<u8> {
-    let mut v = Vec::new();
-    let _ = r.read_to_end(&mut v);
-    v
 }
 
 /// Lines of the output (each without its `\n`); a trailing partial line is dropped.

@@ -102,6 +102,8 @@ pub(super) struct Decision {
     pub(super) request_id: String,
 }
 
+/// Draws the fate of one request: a delay, then at most one request-level fault, then (for a
+/// PutRecords that is forwarded) a fault per entry; counts each in the stats.
 pub(super) fn decide(
     shared: &Shared,
     protocol: Protocol,
@@ -135,47 +137,60 @@ pub(super) fn decide(
         d.delay = Some(cfg.delay_duration);
     }
     let is_get_records = protocol == Protocol::Json && operation == "GetRecords";
-    let candidates = [
-        (Outcome::ResetBefore, cfg.reset_before),
-        (Outcome::Http500, cfg.http_500),
-        (Outcome::Slowdown503, cfg.http_503_slowdown),
-        (Outcome::Throttle, cfg.throttle),
-        (
-            Outcome::ExpiredIterator,
-            if is_get_records {
-                cfg.expired_iterator
-            } else {
-                0.0
-            },
-        ),
-        (Outcome::ResetAfter, cfg.reset_after),
-    ];
-    for (outcome, p) in candidates {
-        if st.hit(p) {
-            d.outcome = outcome;
-            let s = &mut st.stats;
-            match outcome {
-                Outcome::ResetBefore => s.reset_before += 1,
-                Outcome::Http500 => s.http_500 += 1,
-                Outcome::Slowdown503 => s.http_503_slowdown += 1,
-                Outcome::Throttle => s.throttle += 1,
-                Outcome::ExpiredIterator => s.expired_iterator += 1,
-                Outcome::ResetAfter => s.reset_after += 1,
-                Outcome::Forward => {}
-            }
-            break;
-        }
+    d.outcome = st.draw_outcome(&cfg, is_get_records);
+    if entries > 0 && matches!(d.outcome, Outcome::Forward | Outcome::ResetAfter) {
+        d.entry_faults = st.draw_entry_faults(&cfg, entries);
     }
-    let p1 = cfg.put_records_entry_failure;
-    let p2 = cfg.put_records_kms_throttling;
-    let p3 = cfg.put_records_internal_failure;
-    if entries > 0
-        && matches!(d.outcome, Outcome::Forward | Outcome::ResetAfter)
-        && p1 + p2 + p3 > 0.0
-    {
-        d.entry_faults = (0..entries)
+    d
+}
+
+impl State {
+    /// At most one request-level fault, tried in a fixed order (the first hit wins);
+    /// an expired iterator only for GetRecords.
+    fn draw_outcome(&mut self, cfg: &FaultConfig, is_get_records: bool) -> Outcome {
+        let expired_iterator = if is_get_records {
+            cfg.expired_iterator
+        } else {
+            0.0
+        };
+        let candidates = [
+            (Outcome::ResetBefore, cfg.reset_before),
+            (Outcome::Http500, cfg.http_500),
+            (Outcome::Slowdown503, cfg.http_503_slowdown),
+            (Outcome::Throttle, cfg.throttle),
+            (Outcome::ExpiredIterator, expired_iterator),
+            (Outcome::ResetAfter, cfg.reset_after),
+        ];
+        for (outcome, p) in candidates {
+            if self.hit(p) {
+                let s = &mut self.stats;
+                match outcome {
+                    Outcome::ResetBefore => s.reset_before += 1,
+                    Outcome::Http500 => s.http_500 += 1,
+                    Outcome::Slowdown503 => s.http_503_slowdown += 1,
+                    Outcome::Throttle => s.throttle += 1,
+                    Outcome::ExpiredIterator => s.expired_iterator += 1,
+                    Outcome::ResetAfter => s.reset_after += 1,
+                    Outcome::Forward => {}
+                }
+                return outcome;
+            }
+        }
+        Outcome::Forward
+    }
+
+    /// One draw per PutRecords entry (none when no entry fault is configured), within the
+    /// fault budget.
+    fn draw_entry_faults(&mut self, cfg: &FaultConfig, entries: usize) -> Vec<Option<EntryFault>> {
+        let p1 = cfg.put_records_entry_failure;
+        let p2 = cfg.put_records_kms_throttling;
+        let p3 = cfg.put_records_internal_failure;
+        if p1 + p2 + p3 <= 0.0 {
+            return Vec::new();
+        }
+        (0..entries)
             .map(|_| {
-                let r = st.rng.next_f64();
+                let r = self.rng.next_f64();
                 let fault = if r < p1 {
                     EntryFault::ThroughputExceeded
                 } else if r < p1 + p2 {
@@ -185,10 +200,10 @@ pub(super) fn decide(
                 } else {
                     return None;
                 };
-                if !st.take_budget() {
+                if !self.take_budget() {
                     return None;
                 }
-                let s = &mut st.stats;
+                let s = &mut self.stats;
                 s.entries_failed += 1;
                 match fault {
                     EntryFault::ThroughputExceeded => s.entry_throughput_exceeded += 1,
@@ -197,9 +212,8 @@ pub(super) fn decide(
                 }
                 Some(fault)
             })
-            .collect();
+            .collect()
     }
-    d
 }
 
 /// The operation name used by [`FaultConfig::operations`]: the `X-Amz-Target` suffix

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Notify};
 
@@ -96,159 +96,200 @@ pub(super) enum Reply {
 }
 
 pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
-    Reply::Response(match handle_inner(shared, req).await {
-        Some(r) => r,
-        None => return Reply::Reset,
-    })
-}
-
-/// `None` = reset the connection.
-pub(super) async fn handle_inner(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Option<ProxyResponse> {
-    let (parts, body) = req.into_parts();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".to_string());
-    let (protocol, operation) = classify(&parts.method, &path_and_query, &parts.headers);
-    // Reading the whole body also answers `Expect: 100-continue`.
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            // The client went away mid-request; nothing sensible to answer.
-            return Some(plain(StatusCode::BAD_REQUEST, "incomplete request body"));
-        }
+    let request = match ProxyRequest::read(req).await {
+        Ok(r) => r,
+        Err(answer) => return Reply::Response(answer),
     };
-
-    let mut put_records: Option<Value> = None;
-    if protocol == Protocol::Json && operation == "PutRecords" {
-        put_records = serde_json::from_slice::<Value>(&body).ok();
-    }
-    let entries = put_records
-        .as_ref()
-        .and_then(|v| v.get("Records"))
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-
-    let decision = decide(&shared, protocol, &operation, entries);
+    let decision = decide(
+        &shared,
+        request.protocol,
+        &request.operation,
+        request.entries(),
+    );
     if shared.log {
-        let failed = decision.entry_faults.iter().flatten().count();
-        eprintln!(
-            "fault-proxy: {} {} {operation}: {:?}{}{}",
-            parts.method,
-            path_and_query,
-            decision.outcome,
-            match decision.delay {
-                Some(d) => format!(" after {d:?}"),
-                None => String::new(),
-            },
-            if failed > 0 {
-                format!(", {failed}/{entries} entries failed")
-            } else {
-                String::new()
-            },
-        );
+        log_request(&request, &decision);
     }
     if let Some(d) = decision.delay {
         tokio::time::sleep(d).await;
     }
-    let (rid, is_head) = (decision.request_id.as_str(), parts.method == Method::HEAD);
+    let (rid, is_head) = (decision.request_id.as_str(), request.is_head());
     let answers = shared.lock().config.answers.clone();
-    let fixed = answers::fixed_answer(
+    let (protocol, resource) = (request.protocol, request.parts.uri.path());
+    if let Some(fixed) = answers::fixed_answer(
         &answers,
         protocol,
-        &operation,
-        parts.uri.path(),
+        &request.operation,
+        resource,
         rid,
         is_head,
-    );
-    if fixed.is_some() {
-        return fixed;
+    ) {
+        return Reply::Response(fixed);
     }
-    let stream_name = put_records
-        .as_ref()
+    if let Some(reply) = injected_fault(&request, decision.outcome, rid) {
+        return reply;
+    }
+    let injects_entry_faults = decision.entry_faults.iter().any(Option::is_some);
+    let entries = request.entries();
+    let response = match request.put_records {
+        Some(body) if injects_entry_faults => {
+            let stream_name = stream_name(Some(&body), &request.body);
+            let faults = &decision.entry_faults;
+            put_records_with_failures(&shared, &request.parts, body, faults, &stream_name, rid)
+                .await
+        }
+        _ => forward_counted(&shared, &request.parts, request.body, entries).await,
+    };
+    if decision.outcome == Outcome::ResetAfter {
+        return Reply::Reset;
+    }
+    Reply::Response(response)
+}
+
+/// One request as the proxy decides on it: its head, body, protocol and operation, and for
+/// PutRecords the parsed body.
+pub(super) struct ProxyRequest {
+    parts: Parts,
+    path_and_query: String,
+    protocol: Protocol,
+    operation: String,
+    body: Bytes,
+    put_records: Option<Value>,
+}
+
+impl ProxyRequest {
+    /// Reads the whole body (which also answers `Expect: 100-continue`); a body cut short is
+    /// answered 400 at once.
+    async fn read(req: Request<Incoming>) -> Result<ProxyRequest, ProxyResponse> {
+        let (parts, body) = req.into_parts();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".to_string());
+        let (protocol, operation) = classify(&parts.method, &path_and_query, &parts.headers);
+        let body = match body.collect().await {
+            Ok(b) => b.to_bytes(),
+            // The client went away mid-request; nothing sensible to answer.
+            Err(_) => return Err(plain(StatusCode::BAD_REQUEST, "incomplete request body")),
+        };
+        let put_records = (protocol == Protocol::Json && operation == "PutRecords")
+            .then(|| serde_json::from_slice::<Value>(&body).ok())
+            .flatten();
+        Ok(ProxyRequest {
+            parts,
+            path_and_query,
+            protocol,
+            operation,
+            body,
+            put_records,
+        })
+    }
+
+    /// PutRecords entries in the request (0 for any other operation).
+    fn entries(&self) -> usize {
+        entries_of(self.put_records.as_ref())
+    }
+
+    fn is_head(&self) -> bool {
+        self.parts.method == Method::HEAD
+    }
+}
+
+fn entries_of(put_records: Option<&Value>) -> usize {
+    put_records
+        .and_then(|v| v.get("Records"))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len)
+}
+
+/// `KDS_FAULT_PROXY_LOG=1`: one line per request on stderr.
+fn log_request(request: &ProxyRequest, decision: &Decision) {
+    let failed = decision.entry_faults.iter().flatten().count();
+    eprintln!(
+        "fault-proxy: {} {} {}: {:?}{}{}",
+        request.parts.method,
+        request.path_and_query,
+        request.operation,
+        decision.outcome,
+        match decision.delay {
+            Some(d) => format!(" after {d:?}"),
+            None => String::new(),
+        },
+        if failed > 0 {
+            format!(", {failed}/{} entries failed", request.entries())
+        } else {
+            String::new()
+        },
+    );
+}
+
+/// The stream a Kinesis request names (by StreamName or StreamARN), for error messages.
+fn stream_name(put_records: Option<&Value>, body: &Bytes) -> String {
+    put_records
         .and_then(stream_name_of)
         .or_else(|| {
-            serde_json::from_slice::<Value>(&body)
+            serde_json::from_slice::<Value>(body)
                 .ok()
                 .as_ref()
                 .and_then(stream_name_of)
         })
-        .unwrap_or_else(|| "unknown".to_string());
-    let s3_resource = parts.uri.path();
-    let early = match (decision.outcome, protocol) {
-        (Outcome::ResetBefore, _) => return None,
-        (Outcome::Http500, Protocol::Json) => Some(json_error(
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The answer a request-level fault gives instead of forwarding: a reset before it, or an
+/// error in the service's own words; `None` to forward.
+fn injected_fault(request: &ProxyRequest, outcome: Outcome, rid: &str) -> Option<Reply> {
+    let (resource, is_head) = (request.parts.uri.path(), request.is_head());
+    let answer = match (outcome, request.protocol) {
+        (Outcome::ResetBefore, _) => return Some(Reply::Reset),
+        (Outcome::Forward | Outcome::ResetAfter, _) => return None,
+        (Outcome::Http500, Protocol::Json) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",
             "Internal service failure.",
             rid,
-        )),
-        (Outcome::Http500, Protocol::S3) => Some(s3_error(
+        ),
+        (Outcome::Http500, Protocol::S3) => s3_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
             "We encountered an internal error. Please try again.",
-            s3_resource,
+            resource,
             rid,
             is_head,
-        )),
-        (Outcome::Slowdown503 | Outcome::Throttle, Protocol::S3) => Some(s3_error(
+        ),
+        (Outcome::Slowdown503 | Outcome::Throttle, Protocol::S3) => s3_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "SlowDown",
             "Please reduce your request rate.",
-            s3_resource,
+            resource,
             rid,
             is_head,
-        )),
-        (Outcome::Slowdown503, Protocol::Json) => Some(json_error(
+        ),
+        (Outcome::Slowdown503, Protocol::Json) => json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailable",
             "The service is unavailable. Please try again later.",
             rid,
-        )),
-        (Outcome::Throttle, Protocol::Json) => Some(json_error(
+        ),
+        (Outcome::Throttle, Protocol::Json) => json_error(
             StatusCode::BAD_REQUEST,
             "ProvisionedThroughputExceededException",
             &format!(
-                "Rate exceeded for shard shardId-000000000000 in stream {stream_name} \
-                 under account {ACCOUNT_ID}."
+                "Rate exceeded for shard shardId-000000000000 in stream {} \
+                 under account {ACCOUNT_ID}.",
+                stream_name(request.put_records.as_ref(), &request.body)
             ),
             rid,
-        )),
-        (Outcome::ExpiredIterator, _) => Some(json_error(
+        ),
+        (Outcome::ExpiredIterator, _) => json_error(
             StatusCode::BAD_REQUEST,
             "ExpiredIteratorException",
             "Iterator expired. The iterator was created more than 300000 milliseconds ago \
              and is no longer valid.",
             rid,
-        )),
-        (Outcome::Forward | Outcome::ResetAfter, _) => None,
+        ),
     };
-    if early.is_some() {
-        return early;
-    }
-
-    let response = match put_records {
-        Some(request) if decision.entry_faults.iter().any(Option::is_some) => {
-            put_records_with_failures(
-                &shared,
-                &parts,
-                request,
-                &decision.entry_faults,
-                &stream_name,
-                rid,
-            )
-            .await
-        }
-        _ => forward_counted(&shared, &parts, body, entries).await,
-    };
-    if decision.outcome == Outcome::ResetAfter {
-        return None;
-    }
-    Some(response)
+    Some(Reply::Response(answer))
 }
 
 pub(super) fn stream_name_of(v: &Value) -> Option<String> {
@@ -287,108 +328,4 @@ pub(super) fn upstream_failed(shared: &Shared, e: &anyhow::Error) -> ProxyRespon
         StatusCode::BAD_GATEWAY,
         &format!("fault proxy: upstream request failed: {e:#}"),
     )
-}
-
-pub(super) async fn put_records_with_failures(
-    shared: &Shared,
-    parts: &Parts,
-    mut request: Value,
-    faults: &[Option<EntryFault>],
-    stream_name: &str,
-    rid: &str,
-) -> ProxyResponse {
-    let records = match request.get_mut("Records").and_then(Value::as_array_mut) {
-        Some(r) => std::mem::take(r),
-        None => Vec::new(),
-    };
-    let total = records.len();
-    let kept: Vec<Value> = records
-        .into_iter()
-        .zip(faults.iter())
-        .filter(|(_, f)| f.is_none())
-        .map(|(r, _)| r)
-        .collect();
-    let kept_count = kept.len();
-    let failure = |f: EntryFault| -> Value {
-        match f {
-            EntryFault::ThroughputExceeded => json!({
-                "ErrorCode": "ProvisionedThroughputExceededException",
-                "ErrorMessage": format!(
-                    "Rate exceeded for shard shardId-000000000000 in stream {stream_name} under account {ACCOUNT_ID}."
-                ),
-            }),
-            EntryFault::KmsThrottling => json!({
-                "ErrorCode": "KMSThrottlingException",
-                "ErrorMessage": "The request was denied due to request throttling. For more information about throttling, see Limits in the AWS KMS Developer Guide.",
-            }),
-            EntryFault::InternalFailure => json!({
-                "ErrorCode": "InternalFailure",
-                "ErrorMessage": "Internal Service Failure",
-            }),
-        }
-    };
-    let injected = faults.iter().filter(|f| f.is_some()).count();
-
-    if kept.is_empty() {
-        // Every entry fails: answer without forwarding (an empty PutRecords is invalid).
-        shared.lock().stats.entries_received += total as u64;
-        let result: Vec<Value> = faults.iter().flatten().map(|f| failure(*f)).collect();
-        let body = json!({
-            "FailedRecordCount": injected,
-            "Records": result,
-            "EncryptionType": "NONE",
-        });
-        return json_response(StatusCode::OK, &body, rid);
-    }
-
-    if let Some(r) = request.get_mut("Records") {
-        *r = Value::Array(kept);
-    }
-    let new_body = match serde_json::to_vec(&request) {
-        Ok(b) => Bytes::from(b),
-        Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}")),
-    };
-    let (status, headers, body) = match forward(shared, parts, new_body, true).await {
-        Ok(r) => r,
-        Err(e) => return upstream_failed(shared, &e),
-    };
-    {
-        let mut st = shared.lock();
-        st.stats.forwarded += 1;
-        st.stats.entries_received += total as u64;
-        st.stats.entries_forwarded += kept_count as u64;
-    }
-    if status != StatusCode::OK {
-        return build_response(status, headers, body, false);
-    }
-    let Ok(mut upstream) = serde_json::from_slice::<Value>(&body) else {
-        return build_response(status, headers, body, false);
-    };
-    let upstream_failed_count = upstream
-        .get("FailedRecordCount")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let results = match upstream.get_mut("Records").and_then(Value::as_array_mut) {
-        Some(r) if r.len() == kept_count => std::mem::take(r),
-        _ => return build_response(status, headers, body, false),
-    };
-    let mut results = results.into_iter();
-    let mut merged = Vec::with_capacity(total);
-    for f in faults.iter().take(total) {
-        match f {
-            Some(f) => merged.push(failure(*f)),
-            None => merged.push(results.next().unwrap_or(Value::Null)),
-        }
-    }
-    if let Some(obj) = upstream.as_object_mut() {
-        obj.insert("Records".to_string(), Value::Array(merged));
-        obj.insert(
-            "FailedRecordCount".to_string(),
-            json!(upstream_failed_count + injected as u64),
-        );
-    }
-    match serde_json::to_vec(&upstream) {
-        Ok(b) => build_response(status, headers, Bytes::from(b), true),
-        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}")),
-    }
 }
