@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Render bench/RELIABILITY.md from the scenario figures in target/reliability/*.json.
 
-Usage: render.py FIGURES_DIR OUT.md [--meta KEY=VALUE]... [--result BINARY=STATUS]... [--append NOTES.md]
+Usage: render.py FIGURES_DIR OUT_FILE [--meta KEY=VALUE]... [--result BINARY=STATUS]... [--append NOTES_FILE]
 
 Each JSON file is one testkit::reliability::Figures (scenario, description, scale, sent,
 delivered, duplicated, lost, dead_lettered, peak_rss_kib {tool: KiB}, seconds, command, notes,

@@ -115,31 +115,40 @@ fn every_relative_link_in_markdown_resolves_inside_the_repository() {
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
 
-/// The sibling folder that held the project's notes before the repository was self-contained,
-/// assembled from parts so that this file does not name it itself.
-fn sibling_folder() -> String {
-    ["..", "shared"].join("/")
+/// The tokens of a line that look like file paths or names: runs of path characters.
+fn path_tokens(line: &str) -> impl Iterator<Item = &str> {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || "._-/".contains(c)))
+        .map(|t| t.trim_end_matches('.'))
+        .filter(|t| !t.is_empty())
 }
 
-/// File names of the notes kept in that folder, assembled the same way.
-fn outside_notes() -> [String; 2] {
-    ["DESIGN", "PERF-NOTES"].map(|n| format!("{n}.md"))
+/// A project document named the way this project names its own (`README.md`, `SQL.md`):
+/// capitals, digits, `-` and `_`, then `.md` (the file name, without its folder). Lower-case names are outputs
+/// (`bench/results/window.md`) or other projects' files, which the link check covers.
+fn is_notes_name(token: &str) -> bool {
+    token.strip_suffix(".md").is_some_and(|stem| {
+        !stem.is_empty()
+            && stem
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    })
 }
 
-/// Words that name something outside the repository, with why.
-fn outside_references(line: &str, names_in_repo: &[String]) -> Vec<&'static str> {
-    let lower = line.to_ascii_lowercase();
+/// What in `line` of `file` names something outside the repository, with why: a relative path
+/// that climbs above the repository's root, a project document (see [`is_notes_name`]) that no
+/// file of the repository is called, an issue number. Nothing outside is named here: the checks are by shape.
+fn outside_references(file: &Path, line: &str, names_in_repo: &[String]) -> Vec<&'static str> {
     let mut found = Vec::new();
-    let sibling = sibling_folder();
-    if lower.contains(&sibling) || lower.contains(&format!("{}/design", &sibling[3..])) {
-        found.push("a path outside the repository");
-    }
-    for notes in outside_notes() {
-        if line.contains(&notes) && !names_in_repo.contains(&notes) {
-            found.push("design notes that are not in the repository");
+    for token in path_tokens(line) {
+        if token.starts_with("../") && resolve(Path::new("/"), file, token).is_none() {
+            found.push("a path outside the repository");
+        }
+        let name = token.rsplit('/').next().unwrap_or(token);
+        if is_notes_name(name) && !names_in_repo.iter().any(|n| n == name) {
+            found.push("a document that is not in the repository");
         }
     }
-    if mentions_issue_number(&lower) {
+    if mentions_issue_number(&line.to_ascii_lowercase()) {
         found.push("an issue number of a tracker outside the repository");
     }
     found
@@ -171,7 +180,7 @@ fn no_file_refers_to_anything_outside_the_repository() {
             continue;
         };
         for (n, line) in text.lines().enumerate() {
-            for why in outside_references(line, &names) {
+            for why in outside_references(file, line, &names) {
                 found.push(format!(
                     "{}:{}: {why}: {}",
                     file.display(),
@@ -191,13 +200,13 @@ fn no_file_refers_to_anything_outside_the_repository() {
 #[test]
 fn the_checks_catch_what_they_look_for() {
     let root = Path::new("/repo");
-    let [design, _] = outside_notes();
-    let outside = format!("{}/{design}", sibling_folder());
+    let readme = Path::new("README.md");
+    let climbing = "../elsewhere/NOTES.md";
     assert_eq!(
-        link_targets(&format!("see [D]({outside}) and [x](a.md#y)")),
-        [outside.as_str(), "a.md#y"]
+        link_targets(&format!("see [D]({climbing}) and [x](a.md#y)")),
+        [climbing, "a.md#y"]
     );
-    assert_eq!(resolve(root, Path::new("README.md"), &outside), None);
+    assert_eq!(resolve(root, readme, climbing), None);
     assert_eq!(
         resolve(root, Path::new("gen/README.md"), "../docs/LAB.md#2"),
         Some(PathBuf::from("/repo/docs/LAB.md"))
@@ -205,9 +214,16 @@ fn the_checks_catch_what_they_look_for() {
     assert!(mentions_issue_number("runs the scenarios of issue #10"));
     assert!(mentions_issue_number("target (issue 5)"));
     assert!(!mentions_issue_number("a known issue with the emulator"));
-    assert!(!outside_references(&format!("{design} section 2"), &[]).is_empty());
-    assert!(!outside_references(&format!("see {outside}"), &[]).is_empty());
+    let in_repo = ["NOTES.md".to_string(), "LAB.md".to_string()];
     assert!(
-        outside_references(&format!("docs/{design}"), std::slice::from_ref(&design)).is_empty()
+        outside_references(readme, &format!("see {climbing}"), &in_repo)
+            .contains(&"a path outside the repository")
     );
+    assert!(
+        outside_references(Path::new("gen/src/lib.rs"), "see ../docs/LAB.md", &in_repo).is_empty()
+    );
+    assert!(!outside_references(readme, "the notes in OTHER.md, section 2", &in_repo).is_empty());
+    assert!(outside_references(readme, "the notes in NOTES.md.", &in_repo).is_empty());
+    assert!(outside_references(readme, "writes bench/results/latency.md", &in_repo).is_empty());
+    assert!(!outside_references(readme, "as docs/OTHER.md says", &in_repo).is_empty());
 }
