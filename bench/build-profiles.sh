@@ -28,10 +28,14 @@ PROFILES=(
     "thin-cgu16|profile.release.lto=\"thin\" profile.release.codegen-units=16"
 )
 TOOLS=(-p kds-gen -p kds-put -p kds-tail -p kds-window -p kds-s3sink -p kds-chart)
+# The trades every profile's tools are measured on (kds-gen is measured writing them).
+GEN_ARGS=(--rate 1000 --seed 1 --simulated-clock --start 2021-03-19T00:00:00Z -n "$N")
+TRADES="$OUT/trades-$N.ndjson"
+LAB_SQL=window/perf/lab1.sql
 
 wanted() { [ $# -eq 1 ] && return 0; local n; for n in "${@:2}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
 
-# instructions per line of one command over the N-line trade file (stdin or file), via cachegrind
+# instructions per line of one command over N lines, via cachegrind
 instr_per_line() { # log-name command...
     local log="$OUT/$1.cg.log"
     shift
@@ -39,6 +43,8 @@ instr_per_line() { # log-name command...
         "$@" > /dev/null 2> "$log"
     awk -v n="$N" '/I *refs:/ {gsub(",", "", $NF); printf "%.0f", $NF / n}' "$log"
 }
+
+size_kib() { echo $(( $(stat -c %s "$1") / 1024 )); }
 
 echo "| profile | build wall s | build CPU s | load at start | kds-window event time (instr/line) | kds-window --sql lab1 (instr/line) | kds-gen (instr/line) | kds-window size (KiB) | kds-put size (KiB) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -55,18 +61,13 @@ for entry in "${PROFILES[@]}"; do
         cargo build --release --quiet "${config[@]}" "${TOOLS[@]}"
     read -r wall user sys < "$OUT/$name.time"
     bin="$target/release"
-    trades="$OUT/trades-$N.ndjson"
-    [ -s "$trades" ] || "$bin/kds-gen" --rate 1000 --seed 1 --simulated-clock \
-        --start 2021-03-19T00:00:00Z -n "$N" > "$trades"
-    lab_sql=window/perf/lab1.sql
-    w_event=$(instr_per_line "$name-window-event" "$bin/kds-window" --time event:tuptime "$trades")
-    w_sql=$(instr_per_line "$name-window-sql" "$bin/kds-window" --sql "$lab_sql" "$trades")
-    g=$(instr_per_line "$name-gen" "$bin/kds-gen" --rate 1000 --seed 1 --simulated-clock \
-        --start 2021-03-19T00:00:00Z -n "$N")
-    size() { echo $(( $(stat -c %s "$1") / 1024 )); }
+    [ -s "$TRADES" ] || "$bin/kds-gen" "${GEN_ARGS[@]}" > "$TRADES"
+    w_event=$(instr_per_line "$name-window-event" "$bin/kds-window" --time event:tuptime "$TRADES")
+    w_sql=$(instr_per_line "$name-window-sql" "$bin/kds-window" --sql "$LAB_SQL" "$TRADES")
+    g=$(instr_per_line "$name-gen" "$bin/kds-gen" "${GEN_ARGS[@]}")
     awk -v name="$name" -v wall="$wall" -v cpu="$(echo "$user + $sys" | bc -l)" -v load="$load" \
-        -v we="$w_event" -v ws="$w_sql" -v g="$g" -v sw="$(size "$bin/kds-window")" \
-        -v sp="$(size "$bin/kds-put")" \
+        -v we="$w_event" -v ws="$w_sql" -v g="$g" -v sw="$(size_kib "$bin/kds-window")" \
+        -v sp="$(size_kib "$bin/kds-put")" \
         'BEGIN { printf "| %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s |\n", name, wall, cpu, load, we, ws, g, sw, sp }'
     [ "${KEEP:-0}" = 1 ] || rm -rf "$target"
 done
