@@ -206,11 +206,11 @@ pub fn today_utc() -> [u8; 10] {
     out
 }
 
-fn probability(flag: &str, p: f64) -> anyhow::Result<f64> {
+fn probability(flag: &str, p: f64) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&p) {
         return Err(usage(format!("{flag} must be between 0 and 1, got {p}")));
     }
-    Ok(p)
+    Ok(())
 }
 
 fn parse_skew(text: &str) -> anyhow::Result<Option<f64>> {
@@ -254,12 +254,15 @@ fn check_rate(rate: f64) -> anyhow::Result<()> {
 
 /// The noise flags, each a probability, the lags and the line faults each summing to 1 at most.
 fn knobs(a: &Args) -> anyhow::Result<Knobs> {
-    let knobs = Knobs {
-        late: probability("--late", a.noise.late)?,
-        out_of_order: probability("--out-of-order", a.noise.out_of_order)?,
-        duplicates: probability("--duplicates", a.noise.duplicates)?,
-        malformed: probability("--malformed", a.noise.malformed)?,
-    };
+    let knobs = a.noise;
+    for (flag, p) in [
+        ("--late", knobs.late),
+        ("--out-of-order", knobs.out_of_order),
+        ("--duplicates", knobs.duplicates),
+        ("--malformed", knobs.malformed),
+    ] {
+        probability(flag, p)?;
+    }
     if knobs.late + knobs.out_of_order > 1.0 {
         return Err(usage(format!(
             "--late plus --out-of-order must be at most 1, got {}",

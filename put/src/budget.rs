@@ -10,6 +10,7 @@
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::batch::{Entry, Origin, UserRecord};
+use crate::limits::record_size;
 
 /// What a record costs besides its data and keys: the entry that carries it through the
 /// queues and the headers of its two heap blocks (data and partition key). Counting it keeps
@@ -45,7 +46,7 @@ impl Entry {
 
 /// Bytes a line is charged: its data, partition key and explicit hash key, and the overhead.
 pub fn held_bytes(data: &[u8], partition_key: &str, explicit_hash_key: Option<&str>) -> usize {
-    data.len() + partition_key.len() + explicit_hash_key.map_or(0, str::len) + RECORD_OVERHEAD
+    record_size(data.len(), partition_key) + explicit_hash_key.map_or(0, str::len) + RECORD_OVERHEAD
 }
 
 /// A count of bytes that a thread may wait on: taken by the reader, given back by whoever
@@ -100,7 +101,8 @@ impl ByteBudget {
     }
 
     /// Bytes taken and not given back.
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -81,9 +81,6 @@ pub struct Collector {
     call: Call,
     /// Retries backing off (without `--ordered`): when they may go, and the entries.
     delayed: Vec<(Instant, Vec<Entry>)>,
-    /// Entries in the queues and backing off (their bytes are bounded by the reader's budget,
-    /// `budget.rs`, not here).
-    queued: usize,
     cursor: usize,
     /// Scratch for [`Collector::fill`]: slots that can add nothing more this time.
     done: Vec<bool>,
@@ -102,7 +99,6 @@ impl Collector {
             route: Vec::new(),
             slots: Vec::new(),
             delayed: Vec::new(),
-            queued: 0,
             cursor: 0,
             done: Vec::new(),
             token_wake: None,
@@ -154,15 +150,12 @@ impl Collector {
     }
 
     /// An entry as the current map routes it: an aggregate packed by an older map (before a
-    /// reshard) is re-packed per shard, the queue count following the extra parts.
-    fn split_for_map(&mut self, entry: Entry) -> Vec<(usize, Entry)> {
-        let parts = split_by_shard(entry, |h| self.slot_for_hash(h));
-        self.queued += parts.len() - 1;
-        parts
+    /// reshard) is re-packed per shard.
+    fn split_for_map(&self, entry: Entry) -> Vec<(usize, Entry)> {
+        split_by_shard(entry, |h| self.slot_for_hash(h))
     }
 
     fn enqueue_back(&mut self, slot: usize, entry: Entry) {
-        self.queued += 1;
         self.slots[slot].queue.push_back(entry);
     }
 
@@ -205,9 +198,11 @@ impl Collector {
     /// Nothing is pending here (calls in flight are the dispatcher's).
     pub fn is_idle(&self) -> bool {
         self.call.is_empty()
-            && self.queued == 0
             && self.delayed.is_empty()
-            && self.slots.iter().all(|s| s.agg_oldest.is_none())
+            && self
+                .slots
+                .iter()
+                .all(|s| s.agg_oldest.is_none() && s.queue.is_empty())
     }
 
     /// Takes back entries that failed with a retryable error; they may go at `ready_at`.
@@ -215,7 +210,6 @@ impl Collector {
         if entries.is_empty() {
             return;
         }
-        self.queued += entries.len();
         if self.opts.ordered {
             self.push_fronts(entries, Some(ready_at));
         } else {
@@ -339,7 +333,6 @@ impl Collector {
                 break;
             }
             let Some(e) = s.queue.pop_front() else { break };
-            self.queued -= 1;
             self.call.push(e, slot, now);
             step.taken += 1;
         }
@@ -423,9 +416,8 @@ impl Collector {
         }
         // Oldest first: the open call (its entries left their queues first), then each
         // queue in order; the backoff of a queue's head travels with its entries.
-        let mut pending: Vec<(Entry, Option<Instant>)> = Vec::with_capacity(self.queued);
+        let mut pending: Vec<(Entry, Option<Instant>)> = Vec::new();
         if let Some((entries, _)) = self.call.take() {
-            self.queued += entries.len();
             pending.extend(entries.into_iter().map(|e| (e, None)));
         }
         for s in &mut self.slots {

@@ -183,9 +183,8 @@ impl Dispatcher {
     }
 
     fn route(&mut self, item: Item, now: Instant) {
-        let held = item.held_bytes();
         match item {
-            Item::Bad(bad) => report::bad_line(&self.ctx, bad, held),
+            Item::Bad(bad) => report::bad_line(&self.ctx, bad),
             Item::Record(rec) => self.collector.push(rec, now),
         }
     }

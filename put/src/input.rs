@@ -37,8 +37,19 @@ impl Item {
     pub fn held_bytes(&self) -> usize {
         match self {
             Item::Record(r) => r.held_bytes(),
-            Item::Bad(b) => held_bytes(&b.data, b.partition_key.as_deref().unwrap_or(""), None),
+            Item::Bad(b) => b.held_bytes(),
         }
+    }
+}
+
+impl BadLine {
+    /// Bytes the line was charged when read (given back when it is dead-lettered).
+    pub fn held_bytes(&self) -> usize {
+        held_bytes(
+            &self.data,
+            self.partition_key.as_deref().unwrap_or(""),
+            None,
+        )
     }
 }
 
@@ -82,11 +93,7 @@ pub fn spawn_reader(
 
 /// Reads lines into records until the end of input, a signal, a fatal error (the budget is
 /// closed), or (with `--strict`) the first bad line.
-pub fn read_input(
-    mut reader: LineReader,
-    mut parse: Parse,
-    handoff: &Handoff,
-) -> anyhow::Result<()> {
+fn read_input(mut reader: LineReader, mut parse: Parse, handoff: &Handoff) -> anyhow::Result<()> {
     while let Some(line) = reader.next_line().context("cannot read input")? {
         if handoff.shutdown.requested() || handoff.stop.load(Ordering::Relaxed) {
             break;

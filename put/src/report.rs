@@ -138,9 +138,30 @@ pub fn delivered(
     entry.held_bytes()
 }
 
+/// Entries that failed this attempt, with their errors (code, message), in order.
+#[derive(Debug, Default)]
+pub struct Failed {
+    pub entries: Vec<Entry>,
+    pub errors: Vec<(String, String)>,
+}
+
+impl Failed {
+    /// The whole call failed with one error.
+    pub fn all(entries: Vec<Entry>, code: String, message: String) -> Failed {
+        let errors = vec![(code, message); entries.len()];
+        Failed { entries, errors }
+    }
+
+    pub fn push(&mut self, entry: Entry, code: String, message: String) {
+        self.entries.push(entry);
+        self.errors.push((code, message));
+    }
+}
+
 /// Dead-letters entries (every user record of an aggregate) with their last errors, and
 /// gives their bytes back to the budget.
-pub fn dead_letter(ctx: &Ctx, entries: Vec<Entry>, errors: Vec<(String, String)>) {
+pub fn dead_letter(ctx: &Ctx, failed: Failed) {
+    let Failed { entries, errors } = failed;
     if entries.is_empty() {
         return;
     }
@@ -176,9 +197,9 @@ pub fn dead_letter(ctx: &Ctx, entries: Vec<Entry>, errors: Vec<(String, String)>
     ctx.budget.give(held);
 }
 
-/// Reports a line refused before sending (dead letter with attempts 0); `held` is what the
+/// Reports a line refused before sending (dead letter with attempts 0) and gives back what the
 /// reader charged for it.
-pub fn bad_line(ctx: &Ctx, bad: BadLine, held: usize) {
+pub fn bad_line(ctx: &Ctx, bad: BadLine) {
     Stats::add(&ctx.stats.bad_lines, 1);
     ctx.sink.report_bad_line(bad.line, &bad.message);
     let mut out = Vec::new();
@@ -194,7 +215,7 @@ pub fn bad_line(ctx: &Ctx, bad: BadLine, held: usize) {
         },
     );
     ctx.sink.write_dead_letters(&out);
-    ctx.budget.give(held);
+    ctx.budget.give(bad.held_bytes());
 }
 
 /// The end of a run: the counts of problems not shown, then the exit status (an error for

@@ -13,7 +13,7 @@ use kds_common::rng::Rng;
 
 use crate::batch::Entry;
 use crate::budget::ByteBudget;
-use crate::report::{dead_letter, delivered, Sink};
+use crate::report::{dead_letter, delivered, Failed, Sink};
 use crate::request::request_entries;
 use crate::stats::Stats;
 
@@ -61,26 +61,6 @@ pub struct Outcome {
     pub shards: Vec<String>,
 }
 
-/// Entries that failed this attempt, with their errors (code, message), in order.
-#[derive(Debug, Default)]
-struct Failed {
-    entries: Vec<Entry>,
-    errors: Vec<(String, String)>,
-}
-
-impl Failed {
-    /// The whole call failed with one error.
-    fn all(entries: Vec<Entry>, code: String, message: String) -> Failed {
-        let errors = vec![(code, message); entries.len()];
-        Failed { entries, errors }
-    }
-
-    fn push(&mut self, entry: Entry, code: String, message: String) {
-        self.entries.push(entry);
-        self.errors.push((code, message));
-    }
-}
-
 /// Makes one PutRecords attempt with `entries` (of any shards). Delivered entries get their
 /// receipts; entries that failed with a retryable error and have attempts left come back in
 /// the [`Outcome`]; the others are dead-lettered.
@@ -95,8 +75,7 @@ pub async fn send_call(
         Ok(r) => r,
         Err(msg) => {
             ctx.set_fatal(format!("cannot build PutRecords request: {msg}"));
-            let all = Failed::all(entries, "ClientError".into(), msg);
-            dead_letter(&ctx, all.entries, all.errors);
+            dead_letter(&ctx, Failed::all(entries, "ClientError".into(), msg));
             return finish(&ctx, slots, Failed::default(), Vec::new(), &mut rng);
         }
     };
@@ -110,10 +89,7 @@ pub async fn send_call(
             );
             (Failed::all(entries, "BadResponse".into(), msg), Vec::new())
         }
-        Err(err) => (
-            whole_call_failed(&ctx, entries, &describe(&err)),
-            Vec::new(),
-        ),
+        Err(err) => (whole_call_failed(&ctx, entries, describe(&err)), Vec::new()),
     };
     finish(&ctx, slots, retry, shards, &mut rng)
 }
@@ -162,31 +138,32 @@ fn per_entry(ctx: &Ctx, entries: Vec<Entry>, out: &PutRecordsOutput) -> (Failed,
     }
     ctx.sink.write_receipts(&receipts);
     ctx.budget.give(acked);
-    dead_letter(ctx, failed.entries, failed.errors);
+    dead_letter(ctx, failed);
     (retry, shards)
 }
 
 /// A call that failed as a whole: what may be retried comes back, the rest is dead-lettered.
-fn whole_call_failed(ctx: &Ctx, entries: Vec<Entry>, failure: &Failure) -> Failed {
-    let (code, message) = (failure.code.clone(), failure.message.clone());
-    match failure.class {
+fn whole_call_failed(ctx: &Ctx, entries: Vec<Entry>, failure: Failure) -> Failed {
+    let Failure {
+        class,
+        code,
+        message,
+        ..
+    } = failure;
+    match class {
         // Throttling, 5xx, connection reset, timeout: back off, resend the whole batch.
         ErrorClass::Throttled | ErrorClass::Transient => Failed::all(entries, code, message),
-        // The batch cannot succeed (e.g. InvalidArgument): dead-letter its entries.
-        ErrorClass::Rejected => {
-            let all = Failed::all(entries, code, message);
-            dead_letter(ctx, all.entries, all.errors);
-            Failed::default()
-        }
-        // Nothing else can succeed either (stream deleted, access denied): dead-letter the
-        // batch and stop reading.
-        ErrorClass::Fatal => {
-            ctx.set_fatal(format!(
-                "PutRecords on stream '{}' failed: {code}: {message}",
-                ctx.stream
-            ));
-            let all = Failed::all(entries, code, message);
-            dead_letter(ctx, all.entries, all.errors);
+        // Rejected: the batch cannot succeed (e.g. InvalidArgument): dead-letter its entries.
+        // Fatal: nothing else can succeed either (stream deleted, access denied): dead-letter
+        // the batch and stop reading.
+        ErrorClass::Rejected | ErrorClass::Fatal => {
+            if class == ErrorClass::Fatal {
+                ctx.set_fatal(format!(
+                    "PutRecords on stream '{}' failed: {code}: {message}",
+                    ctx.stream
+                ));
+            }
+            dead_letter(ctx, Failed::all(entries, code, message));
             Failed::default()
         }
     }
@@ -211,7 +188,7 @@ fn finish(
             retry.push(e);
         }
     }
-    dead_letter(ctx, out_of_attempts.entries, out_of_attempts.errors);
+    dead_letter(ctx, out_of_attempts);
     let attempts = retry.iter().map(|e| e.attempts).max().unwrap_or(0);
     let delay = if retry.is_empty() {
         Duration::ZERO
