@@ -1,6 +1,7 @@
 //! Stagger windows close on the clock ("Stagger Windows", KDA SQL Developer Guide: a window
-//! closes its range after its key's first record): on a live input that goes quiet, the row is
-//! written while the pipe is still open, not at the next record or the end of input.
+//! closes its range after its key's first record), and so do `TOP_K_ITEMS_TUMBLING` windows (at
+//! their end): on a live input that goes quiet, the rows are written while the pipe is still
+//! open, not at the next record or the end of input.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
@@ -65,6 +66,66 @@ fn a_stagger_window_is_written_while_the_pipe_stays_open() {
         .collect();
     got.sort();
     assert_eq!(got, vec![("ABC".to_string(), 2), ("XYZ".to_string(), 1)]);
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    reader.join().unwrap();
+    // Nothing more at the end: the windows were written once.
+    assert!(rx.try_recv().is_err());
+}
+
+const TOP_K_SQL: &str = r#"
+CREATE OR REPLACE STREAM DESTINATION_SQL_STREAM (ITEM VARCHAR(1024), ITEM_COUNT DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+SELECT STREAM * FROM TABLE(TOP_K_ITEMS_TUMBLING(
+    CURSOR(SELECT STREAM * FROM "SOURCE_SQL_STREAM_001"), 'column1', 10, 1));
+"#;
+
+#[test]
+fn a_top_k_window_is_written_while_the_pipe_stays_open() {
+    let mut child = spawn_window(&["--sql", TOP_K_SQL]);
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Written at once: the three records fall in one 1-second window, or (read across a second's
+    // edge) in two; either way each window closes on the clock.
+    stdin
+        .write_all(b"{\"column1\":\"a\"}\n{\"column1\":\"a\"}\n{\"column1\":\"b\"}\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    // The pipe stays open: the counts must come out on the clock, three records in all.
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    while counts.iter().map(|(_, n)| n).sum::<u64>() < 3 {
+        let line = rx
+            .recv_timeout(BOUND)
+            .expect("the top-K rows while the input is open");
+        let row: Value = serde_json::from_str(&line).unwrap();
+        counts.push((
+            row["ITEM"].as_str().unwrap().to_string(),
+            row["ITEM_COUNT"].as_u64().unwrap(),
+        ));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "kds-window ended before its input did"
+    );
+    let mut per_item: Vec<(String, u64)> = Vec::new();
+    for (item, n) in counts {
+        match per_item.iter_mut().find(|(i, _)| *i == item) {
+            Some((_, total)) => *total += n,
+            None => per_item.push((item, n)),
+        }
+    }
+    per_item.sort();
+    assert_eq!(per_item, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success());

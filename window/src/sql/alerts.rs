@@ -28,10 +28,9 @@ pub struct BoundRows {
     pub columns: Vec<(String, BoundExpr)>,
     /// `... OVER W1` columns: their sliding windows.
     pub sliding: Sliding,
-    /// A stagger-window pump: its windows (it writes a row per closed window, not per record).
-    pub stagger: Option<Stagger>,
-    /// A `TOP_K_ITEMS_TUMBLING` pump: its window (a row per value when the window closes).
-    pub top_k: Option<TopK>,
+    /// A stagger-window or `TOP_K_ITEMS_TUMBLING` pump: its windows (it writes rows when a
+    /// window closes, not per record).
+    pub closing: Option<Closing>,
     /// A JOIN with a reference table (loaded by the caller: [`Join::load`]).
     pub join: Option<Join>,
     pub prep: RowPrep,
@@ -67,23 +66,23 @@ pub fn bind_rows(
         Some(e) => Some(bind_expr(e, &filter_col)?.0),
     };
     let sliding = bind_sliding(&plan.sliding, &col)?;
-    let stagger = plan
-        .stagger
-        .as_ref()
-        .map(|s| bind_stagger(s, &col))
-        .transpose()?;
-    let top_k = plan
-        .top_k
-        .as_ref()
-        .map(|t| bind_top_k(t, &col))
-        .transpose()?;
+    let closing = match (&plan.stagger, &plan.top_k) {
+        (None, None) => None,
+        (Some(s), None) => Some(Closing::Stagger(bind_stagger(s, &col)?)),
+        (None, Some(t)) => Some(Closing::TopK(bind_top_k(t, &col)?)),
+        (Some(_), Some(t)) => {
+            return Err(SqlError::unsupported(
+                t.column.pos,
+                "a stagger window and TOP_K_ITEMS_TUMBLING in one pump",
+            ))
+        }
+    };
     let join = plan.join.as_ref().map(|j| bind_join(j, &col)).transpose()?;
     let prep = RowPrep::for_rows(schema, envelope.get(), filter, chain, errors);
     Ok(BoundRows {
         columns,
         sliding,
-        stagger,
-        top_k,
+        closing,
         join,
         prep,
     })
@@ -121,7 +120,8 @@ fn row(
     out.push(b'}');
 }
 
-/// A stagger window's row: `ROWTIME` (its close), then the destination's columns.
+/// A closed window's row (stagger or top-K): `ROWTIME` (its close), then the destination's
+/// columns.
 fn closed_row(columns: &[(String, BoundExpr)], rowtime: i64, values: &[Value], out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"ROWTIME\":\"");
     kds_common::time::format_rfc3339_ms(rowtime, out);
@@ -136,7 +136,7 @@ fn closed_row(columns: &[(String, BoundExpr)], rowtime: i64, values: &[Value], o
     out.push(b'}');
 }
 
-/// Writes closed stagger windows.
+/// Writes the rows of closed windows (stagger or top-K).
 fn write_closed(
     columns: &[(String, BoundExpr)],
     closed: Vec<(i64, Vec<Value>)>,
@@ -151,13 +151,56 @@ fn write_closed(
     Ok(())
 }
 
-/// Longest the loop waits for input before it looks at the clock (stagger windows close on it).
+/// The windows of a pump that writes rows when they close: a stagger window's per key, or a
+/// `TOP_K_ITEMS_TUMBLING` tumbling window. Both close on the clock as well as on the next record.
+pub enum Closing {
+    Stagger(Stagger),
+    TopK(TopK),
+}
+
+impl Closing {
+    /// Adds `record`, read at `now`; returns the rows of the windows that closed by then.
+    fn push(&mut self, record: &Value, now: i64) -> Vec<(i64, Vec<Value>)> {
+        match self {
+            Closing::Stagger(s) => s.push(record, now),
+            Closing::TopK(t) => t.push(record, now),
+        }
+    }
+
+    /// When the first open window closes (epoch ms), if one is open.
+    fn next_close(&self) -> Option<i64> {
+        match self {
+            Closing::Stagger(s) => s.next_close(),
+            Closing::TopK(t) => t.next_close(),
+        }
+    }
+
+    /// The rows of the windows that closed by `now` (no record came).
+    fn expire(&mut self, now: i64) -> Vec<(i64, Vec<Value>)> {
+        match self {
+            Closing::Stagger(s) => s.expire(now),
+            Closing::TopK(t) => t.expire(now),
+        }
+    }
+
+    /// The rows of every open window (the input ended).
+    fn finish(&mut self) -> Vec<(i64, Vec<Value>)> {
+        match self {
+            Closing::Stagger(s) => s.finish(),
+            Closing::TopK(t) => t.finish(),
+        }
+    }
+}
+
+/// Longest the loop waits for input before it looks at the clock (stagger and top-K windows
+/// close on it).
 const POLL: std::time::Duration = crate::driver::POLL;
 
 /// Runs a per-row pump over `reader`: rows to `out` (flushed while a pipe is live), bad lines
 /// reported on `diag` (the first five) and counted. The input is `poll()`ed with a timeout, so
-/// stagger windows are written on the clock when a live input goes quiet ("Stagger Windows":
-/// a window closes its range after its key's first record, whatever comes next).
+/// stagger and top-K windows are written on the clock when a live input goes quiet ("Stagger
+/// Windows": a window closes its range after its key's first record, whatever comes next; a
+/// `TOP_K_ITEMS_TUMBLING` window closes at its end).
 pub fn run_rows(
     rows: &mut BoundRows,
     reader: &mut LineReader,
@@ -168,9 +211,9 @@ pub fn run_rows(
     let mut text = Vec::new();
     loop {
         let wait = rows
-            .stagger
+            .closing
             .as_ref()
-            .and_then(|s| s.next_close())
+            .and_then(Closing::next_close)
             .map_or(POLL, |at| {
                 let ms = (at - kds_common::time::now_ms()).clamp(0, POLL.as_millis() as i64);
                 std::time::Duration::from_millis(ms as u64)
@@ -184,10 +227,10 @@ pub fn run_rows(
                 }
             }
             Next::Idle => {
-                if let Some(stagger) = &mut rows.stagger {
+                if let Some(closing) = &mut rows.closing {
                     write_closed(
                         &rows.columns,
-                        stagger.expire(kds_common::time::now_ms()),
+                        closing.expire(kds_common::time::now_ms()),
                         out,
                     )?;
                 }
@@ -200,18 +243,15 @@ pub fn run_rows(
             rows.prep.errors.flush();
         }
     }
-    if let Some(stagger) = &mut rows.stagger {
-        write_closed(&rows.columns, stagger.finish(), out)?;
-    }
-    if let Some(top_k) = &mut rows.top_k {
-        write_closed(&rows.columns, top_k.finish(), out)?;
+    if let Some(closing) = &mut rows.closing {
+        write_closed(&rows.columns, closing.finish(), out)?;
     }
     out.flush()?;
     rows.prep.errors.flush();
     Ok(bad.seen())
 }
 
-/// One input line through the pump: its row, its stagger window, or the error stream.
+/// One input line through the pump: its row, its stagger or top-K window, or the error stream.
 fn push_line(
     rows: &mut BoundRows,
     line: Line,
@@ -235,16 +275,10 @@ fn push_line(
         }
     };
     match rows.prep.prepare(record) {
-        Ok(Some(r)) if rows.stagger.is_some() => {
+        Ok(Some(r)) if rows.closing.is_some() => {
             let now = kds_common::time::now_ms();
-            if let Some(stagger) = &mut rows.stagger {
-                write_closed(&rows.columns, stagger.push(&r, now), out)?;
-            }
-        }
-        Ok(Some(r)) if rows.top_k.is_some() => {
-            let now = kds_common::time::now_ms();
-            if let Some(top_k) = &mut rows.top_k {
-                write_closed(&rows.columns, top_k.push(&r, now), out)?;
+            if let Some(closing) = &mut rows.closing {
+                write_closed(&rows.columns, closing.push(&r, now), out)?;
             }
         }
         Ok(Some(mut r)) => {

@@ -3,8 +3,9 @@
 //! with the keys and the aggregates over the window's rows is written, its ROWTIME the close.
 //!
 //! Memory: every open window (one per key seen within the last `range`) and the aggregated
-//! values of its rows. A window closes when a row read after its end arrives, or when the input
-//! ends; an idle live input holds its last windows until then.
+//! values of its rows. A window closes at its end: when a row read after it arrives, on the
+//! clock when a live input goes quiet (the per-row loop waits for the next close), or when the
+//! input ends.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};

@@ -7,8 +7,9 @@
 //! stocks"); here they are exact: every distinct value of the open window is counted. Ties are
 //! broken by the value's text, ascending, so equal inputs give equal rows.
 //!
-//! Memory: one counter per distinct value in the open window. A window closes when a row read
-//! after its end arrives, or when the input ends; an idle live input holds its last window.
+//! Memory: one counter per distinct value in the open window. A window closes at its end: when
+//! a row read after it arrives, on the clock when a live input goes quiet, or when the input
+//! ends.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -91,6 +92,19 @@ impl TopK {
         closed
     }
 
+    /// When the open window closes (its end, epoch ms), if one is open.
+    pub fn next_close(&self) -> Option<i64> {
+        self.start.map(|s| s.saturating_add(self.size_ms))
+    }
+
+    /// Closes the open window if it ended by `now` (the clock moved on without a record).
+    pub fn expire(&mut self, now: i64) -> Vec<(i64, Vec<Value>)> {
+        match self.next_close() {
+            Some(end) if end <= now => self.finish(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Closes the open window: its top `k` values, most frequent first.
     pub fn finish(&mut self) -> Vec<(i64, Vec<Value>)> {
         let Some(start) = self.start.take() else {
@@ -163,6 +177,22 @@ mod tests {
             ]
         );
         assert_eq!(t.finish(), vec![(120_000, vec![json!("A"), json!(1)])]);
+        assert!(t.finish().is_empty());
+    }
+
+    #[test]
+    fn the_clock_closes_the_window_at_its_end() {
+        let mut t = top_k(2, 60);
+        assert_eq!(t.next_close(), None);
+        assert!(t.expire(1_000_000).is_empty());
+        push(&mut t, json!("A"), 61_000);
+        assert_eq!(t.next_close(), Some(120_000));
+        assert!(t.expire(119_999).is_empty());
+        assert_eq!(
+            t.expire(120_000),
+            vec![(120_000, vec![json!("A"), json!(1)])]
+        );
+        assert_eq!(t.next_close(), None);
         assert!(t.finish().is_empty());
     }
 
