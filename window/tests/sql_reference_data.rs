@@ -147,3 +147,43 @@ fn a_missing_or_stray_table_and_unsupported_joins_are_usage_errors() {
         assert!(err.contains(message), "{message}: {err}");
     }
 }
+
+/// A JOIN no pump takes is refused, not dropped: in the top-K pump, in a pump reading a GROUP BY
+/// pump's stream, and a second JOIN in the application (an upstream pump's and the last one's).
+#[test]
+fn a_join_no_pump_takes_is_a_usage_error_not_dropped() {
+    let cases = [
+        (
+            r#"CREATE OR REPLACE STREAM DESTINATION_SQL_STREAM (ITEM VARCHAR(1024), ITEM_COUNT DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+  SELECT STREAM * FROM TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(SELECT STREAM * FROM "SOURCE_SQL_STREAM_001"), 'TICKER_SYMBOL', 10, 60))
+  JOIN "T" AS t ON "SOURCE_SQL_STREAM_001".TICKER_SYMBOL = t.k;"#,
+            "unsupported clause JOIN in a pump that aggregates",
+        ),
+        (
+            r#"CREATE OR REPLACE STREAM "CALC" (TICKER VARCHAR(4), C DOUBLE);
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (TICKER VARCHAR(4), C DOUBLE, NAME VARCHAR(10));
+CREATE PUMP "P1" AS INSERT INTO "CALC" SELECT STREAM "TICKER_SYMBOL", COUNT(*) FROM "SOURCE_SQL_STREAM_001"
+  GROUP BY STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' MINUTE), TICKER_SYMBOL;
+CREATE PUMP "P2" AS INSERT INTO "DESTINATION_SQL_STREAM" SELECT STREAM "CALC".TICKER, "CALC".C, t.NAME FROM "CALC"
+  JOIN "T" AS t ON "CALC".TICKER = t.K;"#,
+            "reads a GROUP BY pump's stream",
+        ),
+        (
+            r#"CREATE OR REPLACE STREAM "MID" (TICKER VARCHAR(4), N VARCHAR(10));
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (TICKER VARCHAR(4), N VARCHAR(10), M VARCHAR(10));
+CREATE PUMP "P1" AS INSERT INTO "MID" SELECT STREAM "SOURCE_SQL_STREAM_001".TICKER_SYMBOL, a.NAME FROM "SOURCE_SQL_STREAM_001"
+  JOIN "A" AS a ON "SOURCE_SQL_STREAM_001".TICKER_SYMBOL = a.K;
+CREATE PUMP "P2" AS INSERT INTO "DESTINATION_SQL_STREAM" SELECT STREAM "MID".TICKER, "MID".N, b.NAME FROM "MID"
+  LEFT JOIN "B" AS b ON "MID".TICKER = b.K;"#,
+            "line 6, column 3: unsupported a second JOIN in the application",
+        ),
+    ];
+    for (sql, message) in cases {
+        let out = run_demo(sql, &[]);
+        assert_eq!(out.status.code(), Some(2), "{sql}");
+        assert!(out.stdout.is_empty(), "{sql}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{message}: {err}");
+    }
+}

@@ -114,6 +114,27 @@ fn top_k_arguments_outside_the_reference_s_ranges_are_refused() {
     }
 }
 
+/// Two TOP_K_ITEMS_TUMBLING pumps: the second call is refused (the first one was dropped).
+#[test]
+fn a_second_top_k_in_the_application_is_refused() {
+    let sql = r#"CREATE OR REPLACE STREAM "MID" (ITEM VARCHAR(1024), ITEM_COUNT DOUBLE);
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ITEM VARCHAR(1024), ITEM_COUNT DOUBLE);
+CREATE OR REPLACE PUMP "P1" AS INSERT INTO "MID" SELECT STREAM * FROM TABLE(TOP_K_ITEMS_TUMBLING(
+    CURSOR(SELECT STREAM * FROM "SOURCE_SQL_STREAM_001"), 'column1', 10, 60));
+CREATE OR REPLACE PUMP "P2" AS INSERT INTO "DESTINATION_SQL_STREAM" SELECT STREAM * FROM TABLE(TOP_K_ITEMS_TUMBLING(
+    CURSOR(SELECT STREAM * FROM "MID"), 'ITEM', 10, 60));"#;
+    let out = run_sql(sql, None, "{\"column1\":\"a\"}\n");
+    assert_eq!(out.status.code(), Some(2), "{sql}");
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "line 5, column 96: unsupported a second TOP_K_ITEMS_TUMBLING in the application"
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn regex_log_parse_example_gives_the_first_two_groups() {
     let got = rows(&run_sql(

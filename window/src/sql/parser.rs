@@ -299,7 +299,12 @@ impl Parser {
                 "no CREATE PUMP ... AS INSERT INTO ... SELECT STREAM ...: nothing would run",
             ));
         }
-        self.assemble_chain(streams, pumps)
+        let app = self.assemble_chain(streams, pumps)?;
+        // Whatever path assembled the pumps, a JOIN or TOP_K_ITEMS_TUMBLING that no pump took
+        // is refused, not dropped.
+        self.check_top_k_taken()?;
+        self.check_join_taken()?;
+        Ok(app)
     }
 
     /// `( SELECT STREAM ... )` in FROM: kept as a per-row pump writing a stream named

@@ -76,6 +76,12 @@ impl Parser {
         select: Pos,
     ) -> Result<(), SqlError> {
         let at = self.peek().pos;
+        if self.join.is_some() {
+            return Err(SqlError::unsupported(
+                at,
+                "a second JOIN in the application (one reference table, joined in the last pump)",
+            ));
+        }
         let left = self.eat_kw("LEFT");
         if left {
             self.eat_kw("OUTER");
@@ -160,9 +166,9 @@ impl Parser {
         match &self.join {
             Some(j) => Err(SqlError::unsupported(
                 j.at,
-                "clause JOIN in a pump that aggregates or feeds another pump (a reference table \
-                 joins in the last pump, without GROUP BY, a stagger window or \
-                 TOP_K_ITEMS_TUMBLING)",
+                "clause JOIN in a pump that aggregates, feeds another pump or reads a GROUP BY \
+                 pump's stream (a reference table joins in the last pump, without GROUP BY, a \
+                 stagger window or TOP_K_ITEMS_TUMBLING, reading no GROUP BY pump's stream)",
             )),
             None => Ok(()),
         }

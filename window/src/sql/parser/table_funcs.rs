@@ -82,6 +82,12 @@ impl Parser {
                 format!("table function {name} (only TOP_K_ITEMS_TUMBLING)"),
             ));
         }
+        if self.top_k.is_some() {
+            return Err(SqlError::unsupported(
+                name_tok.pos,
+                "a second TOP_K_ITEMS_TUMBLING in the application (one, in the last pump)",
+            ));
+        }
         self.i += 1;
         self.expect_sym("(")?;
         let source = self.cursor()?;
