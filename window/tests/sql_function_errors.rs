@@ -74,3 +74,46 @@ fn without_an_errors_file_the_rejections_are_named_on_stderr() {
         assert!(stderr.contains(part), "{stderr}");
     }
 }
+
+/// A GROUP BY pump's WHERE, run in front of the engine (no schema), raises a function error on
+/// one record: that record goes to the error stream, and the error does not follow a later row
+/// (it went to the next pump's first row, a good one, to the error stream).
+#[test]
+fn a_function_error_in_a_group_by_where_stays_with_its_record() {
+    let sql = r#"
+CREATE OR REPLACE STREAM "CALC" (id INTEGER, n INTEGER);
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (id INTEGER, n INTEGER);
+CREATE OR REPLACE PUMP "P1" AS INSERT INTO "CALC"
+SELECT STREAM "id", COUNT(*) FROM "SOURCE_SQL_STREAM_001"
+WHERE REGEX_REPLACE("s", "re", '#', "start", 0) IS NOT NULL
+GROUP BY STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' MINUTE), "id";
+CREATE OR REPLACE PUMP "P2" AS INSERT INTO "DESTINATION_SQL_STREAM"
+SELECT STREAM "CALC".id, "CALC".n FROM "CALC";
+"#;
+    let input = r#"{"id":1,"s":"a1b2","re":"[0-9]","start":1}
+{"id":3,"s":"a1b2","re":"[a-z]","start":0}
+{"id":4,"s":"a1b2","re":"[a-z]","start":2}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let errors = dir.path().join("errors.ndjson");
+    let out = run_window(&["--sql", sql, "--errors", errors.to_str().unwrap()], input);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got: Vec<(i64, i64)> = json_rows(&out)
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap(), r["n"].as_i64().unwrap()))
+        .collect();
+    got.sort();
+    assert_eq!(got, vec![(1, 1), (4, 1)]);
+    let errs = json_lines(&std::fs::read(&errors).unwrap());
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0]["ERROR_NAME"], "FUNCTION_ERROR", "{}", errs[0]);
+    let message = errs[0]["MESSAGE"].as_str().unwrap();
+    assert!(
+        message.starts_with("line 2: REGEX_REPLACE: startPosition 0 is less than 1"),
+        "{message}"
+    );
+}

@@ -14,7 +14,7 @@ use kds_common::signal::Shutdown;
 use kds_window::driver::{run_filtered, ManualClock, Progress};
 use kds_window::engine::{Config, Engine, Options};
 use kds_window::sql::cli::{to_query, WhereFilter};
-use kds_window::sql::{bind, discover_wide, parse_sql};
+use kds_window::sql::{bind, discover_wide, parse_sql, ErrorStream};
 use kds_window::Query;
 use serde_json::Value;
 
@@ -147,7 +147,12 @@ fn run_fixed(sql: &str) -> Vec<String> {
     let stats = run_filtered(
         &cfg,
         common::input_of(FIXED.as_bytes()),
-        &mut b.filter.map(WhereFilter::new),
+        &mut b.filter.map(|f| {
+            WhereFilter::new(
+                f,
+                ErrorStream::new(None, Box::new(std::io::sink()), &plan.pump),
+            )
+        }),
         &ManualClock::new(0),
         Output::new(buf.clone()),
         Box::new(std::io::sink()),

@@ -16,7 +16,7 @@ use kds_common::io::{LineReader, Output};
 use super::bind::{BoundAggregate, BoundQuery, BoundTime};
 use super::eval::{eval_filter, BoundExpr};
 use super::flink::FlinkOptions;
-use super::rows::{time_group_key, ErrorStream, RowPrep};
+use super::rows::{function_error, time_group_key, ErrorStream, RowPrep};
 use super::schema::{parse_schema_json, Discovery, Schema};
 use super::{parse_app, parse_sql, AggFunc as SqlAgg, Application, SqlPlan};
 use crate::driver::BlockFilter;
@@ -273,9 +273,11 @@ pub fn sql_config(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<(Config, 
         .map_err(|e| usage(format!("--sql: {e}")))?
     {
         Some(prep) => SqlFilter::Prep(Box::new(prep)),
-        None => bound
-            .filter
-            .map_or(SqlFilter::None, |f| SqlFilter::Where(WhereFilter::new(f))),
+        None => match bound.filter {
+            None => SqlFilter::None,
+            // The stream handed to `for_query` went unused (dropped unwritten): the WHERE's own.
+            Some(f) => SqlFilter::Where(WhereFilter::new(f, error_stream(sql, &plan.pump)?)),
+        },
     };
     if !matches!(filter, SqlFilter::None) && args.threads > 1 {
         return Err(usage(
@@ -316,7 +318,8 @@ pub(super) fn error_stream(sql: &SqlArgs, pump: &str) -> anyhow::Result<ErrorStr
 fn report_error_stream(filter: &mut SqlFilter, to_file: bool) -> anyhow::Result<()> {
     match filter {
         SqlFilter::Prep(p) => report_errors(&mut p.errors, to_file),
-        _ => Ok(()),
+        SqlFilter::Where(f) => report_errors(&mut f.errors, to_file),
+        SqlFilter::None => Ok(()),
     }
 }
 
@@ -466,46 +469,64 @@ fn run_per_row(args: &crate::Args, sql: &SqlArgs, plan: &super::RowPlan) -> anyh
 /// A WHERE clause applied to blocks of lines in front of the engine: each line that parses as
 /// JSON and fails the condition is blanked (an empty line, which the engine skips), so line
 /// numbers in bad-line reports stay right. Lines that are not JSON pass through for the engine
-/// to count as bad. A block whose lines all pass is handed on without a copy.
+/// to count as bad. A line whose WHERE raised a function error goes to the error stream and is
+/// blanked too, as in [`RowPrep`]. A block whose lines all pass is handed on without a copy.
 pub struct WhereFilter {
     filter: BoundExpr,
     buf: Vec<u8>,
+    /// The pump's error stream: records whose WHERE raised a function error.
+    pub errors: ErrorStream,
 }
 
 impl WhereFilter {
-    pub fn new(filter: BoundExpr) -> WhereFilter {
+    pub fn new(filter: BoundExpr, errors: ErrorStream) -> WhereFilter {
         WhereFilter {
             filter,
             buf: Vec::new(),
+            errors,
         }
     }
 
-    fn keep(&self, line: &[u8]) -> bool {
+    fn keep(&mut self, line_no: u64, line: &[u8]) -> bool {
         match serde_json::from_slice::<serde_json::Value>(line) {
-            Ok(v) => eval_filter(&self.filter, &v),
+            Ok(v) => {
+                let kept = eval_filter(&self.filter, &v);
+                // The function's error belongs to this line: taken here, it cannot reach a
+                // later row.
+                match function_error() {
+                    Ok(()) => kept,
+                    Err((name, message)) => {
+                        self.errors.send(line_no, name, &message, line);
+                        false
+                    }
+                }
+            }
             Err(_) => true,
         }
     }
 }
 
 impl BlockFilter for WhereFilter {
-    fn apply<'a>(&'a mut self, block: &'a [u8], _first_line: u64) -> &'a [u8] {
+    fn apply<'a>(&'a mut self, block: &'a [u8], first_line: u64) -> &'a [u8] {
         self.buf.clear();
         // `block[copied..]` is not yet in `buf`; `buf` is used once a line is blanked.
         let mut copied = 0;
         let mut blanked = false;
         let mut start = 0;
+        let mut line_no = first_line;
         while start < block.len() {
             let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
             let line = &block[start..end];
-            if !line.is_empty() && !self.keep(line) {
+            if !line.is_empty() && !self.keep(line_no, line) {
                 // Drop the line's bytes, keep its '\n'.
                 self.buf.extend_from_slice(&block[copied..start]);
                 copied = end;
                 blanked = true;
             }
             start = end + 1;
+            line_no += 1;
         }
+        self.errors.flush();
         if !blanked {
             return block;
         }
@@ -528,13 +549,18 @@ mod tests {
         bind(&plan, None).unwrap().filter.unwrap()
     }
 
+    /// An error stream that counts and writes nowhere.
+    fn quiet_errors() -> ErrorStream {
+        ErrorStream::new(None, Box::new(std::io::sink()), "p")
+    }
+
     fn filtered(f: &mut WhereFilter, block: &str) -> String {
         String::from_utf8(f.apply(block.as_bytes(), 1).to_vec()).unwrap()
     }
 
     #[test]
     fn where_filter_blanks_rejected_records_and_keeps_bad_lines() {
-        let mut f = WhereFilter::new(filter_of("\"tnum\" > 5"));
+        let mut f = WhereFilter::new(filter_of("\"tnum\" > 5"), quiet_errors());
         assert_eq!(
             filtered(
                 &mut f,
@@ -559,7 +585,7 @@ mod tests {
 
     #[test]
     fn where_filter_hands_on_a_block_whose_lines_all_pass() {
-        let mut f = WhereFilter::new(filter_of("\"tnum\" > 5"));
+        let mut f = WhereFilter::new(filter_of("\"tnum\" > 5"), quiet_errors());
         let block = b"{\"tnum\":6}\nnot json\n{\"tnum\":7}".to_vec();
         let out = f.apply(&block, 1);
         assert_eq!(
@@ -567,6 +593,24 @@ mod tests {
             block.as_ptr(),
             "passed through without a copy"
         );
+    }
+
+    #[test]
+    fn a_function_error_in_where_sends_its_line_to_the_error_stream_and_goes_no_further() {
+        let mut f = WhereFilter::new(
+            filter_of("REGEX_REPLACE(\"s\", 'a', 'b', \"start\", 0) = 'b'"),
+            quiet_errors(),
+        );
+        assert_eq!(
+            filtered(
+                &mut f,
+                "{\"s\":\"a\",\"start\":0}\n{\"s\":\"a\",\"start\":1}\n{\"s\":\"c\",\"start\":1}"
+            ),
+            "\n{\"s\":\"a\",\"start\":1}\n"
+        );
+        assert_eq!(f.errors.rows, 1);
+        // The error was the first line's: nothing is left for the next row evaluated.
+        assert_eq!(function_error(), Ok(()));
     }
 
     #[test]
