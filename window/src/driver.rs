@@ -65,9 +65,17 @@ pub struct Progress {
 /// How long to wait for input before the clock needs looking at: until the next rowtime
 /// deadline, at most [`POLL`] (the shutdown flag is checked at least that often).
 fn wait_time(engine: &Engine, clock: &dyn Clock) -> Duration {
-    match engine.next_deadline() {
+    wait_for(engine.next_deadline(), clock.now_ms())
+}
+
+/// How long to wait for input at `now` (epoch ms) before the clock needs looking at: until
+/// `deadline`, at most [`POLL`]; [`POLL`] without a deadline.
+pub(crate) fn wait_for(deadline: Option<i64>, now: i64) -> Duration {
+    match deadline {
         Some(deadline) => {
-            let ms = (deadline - clock.now_ms()).clamp(0, POLL.as_millis() as i64);
+            let ms = deadline
+                .saturating_sub(now)
+                .clamp(0, POLL.as_millis() as i64);
             Duration::from_millis(ms as u64)
         }
         None => POLL,
@@ -162,4 +170,20 @@ pub fn inputs_are_regular_files(files: &[std::path::PathBuf]) -> bool {
         };
         std::fs::metadata(p).is_ok_and(|m| m.is_file())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_runs_to_the_deadline_at_most_one_poll() {
+        assert_eq!(wait_for(None, 1_000), POLL);
+        assert_eq!(wait_for(Some(1_040), 1_000), Duration::from_millis(40));
+        assert_eq!(wait_for(Some(1_000), 1_000), Duration::ZERO);
+        // A deadline passed or far away: no wait, or one poll.
+        assert_eq!(wait_for(Some(900), 1_000), Duration::ZERO);
+        assert_eq!(wait_for(Some(i64::MAX), i64::MIN), POLL);
+        assert_eq!(wait_for(Some(i64::MIN), i64::MAX), Duration::ZERO);
+    }
 }

@@ -192,15 +192,13 @@ impl Closing {
     }
 }
 
-/// Longest the loop waits for input before it looks at the clock (stagger and top-K windows
-/// close on it).
-const POLL: std::time::Duration = crate::driver::POLL;
-
 /// Runs a per-row pump over `reader`: rows to `out` (flushed while a pipe is live), bad lines
-/// reported on `diag` (the first five) and counted. The input is `poll()`ed with a timeout, so
-/// stagger and top-K windows are written on the clock when a live input goes quiet ("Stagger
-/// Windows": a window closes its range after its key's first record, whatever comes next; a
-/// `TOP_K_ITEMS_TUMBLING` window closes at its end).
+/// reported on `diag` (the first five) and counted. The input is `poll()`ed with a timeout
+/// (until the next window's close, at most [`crate::driver::POLL`]), so stagger and top-K
+/// windows are written on the clock when a live input goes quiet ("Stagger Windows": a window
+/// closes its range after its key's first record, whatever comes next; a
+/// `TOP_K_ITEMS_TUMBLING` window closes at its end). The records of a block are read at one
+/// clock reading.
 pub fn run_rows(
     rows: &mut BoundRows,
     reader: &mut LineReader,
@@ -210,20 +208,19 @@ pub fn run_rows(
     let bad = FirstFew::new();
     let mut text = Vec::new();
     loop {
-        let wait = rows
-            .closing
-            .as_ref()
-            .and_then(Closing::next_close)
-            .map_or(POLL, |at| {
-                let ms = (at - kds_common::time::now_ms()).clamp(0, POLL.as_millis() as i64);
-                std::time::Duration::from_millis(ms as u64)
-            });
+        let wait = crate::driver::wait_for(
+            rows.closing.as_ref().and_then(Closing::next_close),
+            kds_common::time::now_ms(),
+        );
         match reader.next(wait).context("reading input")? {
             Next::Block(block) => {
+                // One clock reading per block, as the windowed driver takes it: its records
+                // were read together.
+                let now = kds_common::time::now_ms();
                 let lines = block.bytes.strip_suffix(b"\n").unwrap_or(block.bytes);
                 for (number, bytes) in (block.first_line..).zip(lines.split(|&b| b == b'\n')) {
                     let line = Line { number, bytes };
-                    push_line(rows, line, out, diag, &bad, &mut text)?;
+                    push_line(rows, line, now, out, diag, &bad, &mut text)?;
                 }
             }
             Next::Idle => {
@@ -251,10 +248,12 @@ pub fn run_rows(
     Ok(bad.seen())
 }
 
-/// One input line through the pump: its row, its stagger or top-K window, or the error stream.
+/// One input line, read at `now`, through the pump: its row, its stagger or top-K window, or
+/// the error stream.
 fn push_line(
     rows: &mut BoundRows,
     line: Line,
+    now: i64,
     out: &mut Output,
     diag: &mut dyn Write,
     bad: &FirstFew,
@@ -276,7 +275,6 @@ fn push_line(
     };
     match rows.prep.prepare(record) {
         Ok(Some(r)) if rows.closing.is_some() => {
-            let now = kds_common::time::now_ms();
             if let Some(closing) = &mut rows.closing {
                 write_closed(&rows.columns, closing.push(&r, now), out)?;
             }
@@ -286,7 +284,6 @@ fn push_line(
                 return Ok(());
             }
             text.clear();
-            let now = kds_common::time::now_ms();
             let overs = rows.sliding.push(&r, now);
             row(&rows.columns, &overs, &mut r, now, text);
             match function_error() {
