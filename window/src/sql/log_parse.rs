@@ -16,7 +16,6 @@
 //!   column are dropped ("VARIABLE_COLUMN_LOG_PARSE").
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use fancy_regex::Regex;
@@ -283,9 +282,13 @@ impl LogParser {
     }
 }
 
+/// A compiled parser and the call it was compiled for (its function and `args[1..]`).
+type CachedParser = (ScalarFunc, Vec<Value>, Rc<LogParser>);
+
 thread_local! {
-    /// Compiled parsers by their arguments' text: a query has a handful, each compiled once.
-    static PARSERS: RefCell<HashMap<String, Rc<LogParser>>> = RefCell::new(HashMap::new());
+    /// Compiled parsers by their call: a query has a handful, each compiled once, found by
+    /// comparing the arguments (no key is built per row).
+    static PARSERS: RefCell<Vec<CachedParser>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Compiles the parser a call's literal arguments describe (`args[1..]`).
@@ -306,15 +309,18 @@ pub fn compile(func: ScalarFunc, args: &[Value]) -> Result<LogParser, String> {
 /// Runs a log parser on `args[0]`, compiling it on first use.
 pub fn call(func: ScalarFunc, args: &[Value]) -> Option<Map<String, Value>> {
     let input = args.first()?.as_str()?;
-    let key = format!("{func:?}{:?}", &args[1..]);
+    let described = &args[1..];
     let parser = PARSERS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(p) = cache.get(&key) {
+        let cached = cache
+            .iter()
+            .find(|(f, a, _)| *f == func && a.as_slice() == described);
+        if let Some((_, _, p)) = cached {
             return Some(Rc::clone(p));
         }
         // Checked when the query was parsed: a failure here is a parser the query never had.
         let p = Rc::new(compile(func, args).ok()?);
-        cache.insert(key, Rc::clone(&p));
+        cache.push((func, described.to_vec(), Rc::clone(&p)));
         Some(p)
     })?;
     parser.parse(input)
@@ -364,6 +370,28 @@ mod tests {
         assert_eq!(w3c_parser("COMMON").unwrap().parse("not a log line"), None);
         assert!(w3c_parser("IIS").is_err());
         assert!(w3c_parser("plain text").is_err());
+    }
+
+    #[test]
+    fn each_call_runs_the_parser_its_arguments_describe_compiled_once() {
+        PARSERS.with(|c| c.borrow_mut().clear());
+        let digits = [json!("a1b22"), json!("[a-z]([0-9]+)[a-z]([0-9]+)")];
+        let letters = [json!("a1b22"), json!("([a-z])[0-9]+([a-z])[0-9]+")];
+        for _ in 0..3 {
+            let d = call(ScalarFunc::RegexLogParse, &digits).unwrap();
+            assert_eq!(d["COLUMN1"], json!("1"));
+            assert_eq!(d["COLUMN2"], json!("22"));
+            let l = call(ScalarFunc::RegexLogParse, &letters).unwrap();
+            assert_eq!(l["COLUMN1"], json!("a"));
+            assert_eq!(l["COLUMN2"], json!("b"));
+        }
+        // The same pattern as another function is another parser.
+        let w3c = [json!(LOG), json!("COMMON")];
+        assert_eq!(
+            call(ScalarFunc::W3cLogParse, &w3c).unwrap()["COLUMN3"],
+            json!("John")
+        );
+        assert_eq!(PARSERS.with(|c| c.borrow().len()), 3);
     }
 
     #[test]
