@@ -162,22 +162,35 @@ fn with_kda_names(mut row: Map<String, Value>) -> Value {
     Value::Object(row)
 }
 
-/// A header line names the columns; fields are split at commas and trimmed.
+/// A header line names the columns; fields are split at commas (a field in double quotes,
+/// the quote right after the comma, may hold one) and trimmed. Blank lines are skipped; a row with fewer fields than the header has
+/// fewer columns, one with more has its extra fields ignored.
 fn csv_rows(text: &str) -> anyhow::Result<Vec<Map<String, Value>>> {
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let Some(header) = lines.next() else {
-        bail!("empty CSV file (the first line names the columns)");
+    let mut reader = csv::ReaderBuilder::new()
+        // The header is the first line that is not blank (a blank line before it is skipped,
+        // which the reader's own header handling would not do).
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records().filter(|r| {
+        // A line of spaces: one empty field.
+        !r.as_ref().is_ok_and(|r| r.len() == 1 && r[0].is_empty())
+    });
+    let names = match records.next() {
+        Some(header) => header.context("the header line")?,
+        None => bail!("empty CSV file (the first line names the columns)"),
     };
-    let names: Vec<&str> = header.split(',').map(str::trim).collect();
-    Ok(lines
-        .map(|line| {
-            names
+    records
+        .map(|record| {
+            let record = record.context("a CSV row")?;
+            Ok(names
                 .iter()
-                .zip(line.split(','))
-                .map(|(n, v)| (n.to_string(), Value::from(v.trim())))
-                .collect()
+                .zip(record.iter())
+                .map(|(n, v)| (n.to_string(), Value::from(v)))
+                .collect())
         })
-        .collect())
+        .collect()
 }
 
 /// A JSON array of objects, or one object per line.
@@ -214,6 +227,32 @@ mod tests {
         let row = with_kda_names(rows[0].clone());
         assert_eq!(row["COMPANY"], json!("Amazon"));
         assert_eq!(row["Ticker"], json!("AMZN"));
+    }
+
+    #[test]
+    fn csv_fields_in_quotes_may_hold_commas() {
+        let rows =
+            csv_rows("Ticker, Company\nAMZN,\"Amazon.com, Inc.\"\nWAS,\"SomeCompanyC\"\n").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["Company"], json!("Amazon.com, Inc."));
+        assert_eq!(rows[1]["Company"], json!("SomeCompanyC"));
+    }
+
+    #[test]
+    fn csv_blank_lines_are_skipped_and_short_rows_have_fewer_columns() {
+        let rows = csv_rows("\n  \nTicker,Company,Sector\n\nAMZN,Amazon\n   \nWAS,C,Tech,extra\n")
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            Value::Object(rows[0].clone()),
+            json!({"Ticker": "AMZN", "Company": "Amazon"})
+        );
+        assert_eq!(
+            Value::Object(rows[1].clone()),
+            json!({"Ticker": "WAS", "Company": "C", "Sector": "Tech"})
+        );
+        assert!(csv_rows("\n   \n").is_err());
+        assert!(csv_rows("").is_err());
     }
 
     #[test]
