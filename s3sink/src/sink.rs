@@ -10,10 +10,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use kds_aws::client::Plane;
+use kds_aws::s3::S3Api;
 use kds_common::exit::Exit;
 use kds_common::io::{LineReader, Output};
 use kds_common::signal::Shutdown;
@@ -50,11 +51,35 @@ pub async fn run(
     shutdown: Shutdown,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Exit> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let config = Arc::new(config);
     let Some(client) = connect(&config).await? else {
         return Ok(Exit::Ok);
     };
+    run_with(
+        config,
+        Arc::new(client),
+        input,
+        out,
+        shutdown,
+        clock,
+        started,
+    )
+    .await
+}
+
+/// The sink once connected: `input` into `client` (the SDK's S3 client; the benchmark of the
+/// sink's own ceiling passes a store that keeps nothing), spilled objects re-sent first.
+/// `started` is when the run began, for its summary.
+pub async fn run_with(
+    config: Arc<Config>,
+    client: Arc<dyn S3Api>,
+    input: LineReader,
+    out: Output,
+    shutdown: Shutdown,
+    clock: Arc<dyn Clock>,
+    started: Instant,
+) -> anyhow::Result<Exit> {
     let stats = Arc::new(Stats::default());
     let retries = Arc::new(AtomicU64::new(0));
     let reporter = crate::report::start(config.verbose, config.progress, &stats, &retries);
@@ -72,7 +97,7 @@ pub async fn run(
     let shipper = Shipper {
         config: Arc::clone(&config),
         uploader: Uploader {
-            client: Arc::new(client),
+            client,
             bucket: config.bucket.clone(),
             retry_duration: config.retry_duration,
             retries: Arc::clone(&retries),
