@@ -2,8 +2,7 @@
 # Build time against the tools' speed, per build profile: what `cargo build --release` costs a
 # first-time user (scripts/demo builds the six tools on a fresh clone) and what each profile gives
 # back in kds-window's and kds-gen's instructions per line (valgrind cachegrind, deterministic on
-# a shared machine, unlike wall time). The figures chose the release profile in Cargo.toml; the
-# table lives in the top-level README ("Build profile").
+# a shared machine, unlike wall time). The figures are in bench/README.md ("The build profile").
 #
 #   bench/build-profiles.sh                 # every profile below, one after the other
 #   bench/build-profiles.sh nolto-hot       # only the named ones
@@ -28,9 +27,11 @@ PROFILES=(
     "thin-cgu16|profile.release.lto=\"thin\" profile.release.codegen-units=16"
 )
 TOOLS=(-p kds-gen -p kds-put -p kds-tail -p kds-window -p kds-s3sink -p kds-chart)
-# The trades every profile's tools are measured on (kds-gen is measured writing them).
-GEN_ARGS=(--rate 1000 --seed 1 --simulated-clock --start 2021-03-19T00:00:00Z -n "$N")
-TRADES="$OUT/trades-$N.ndjson"
+# The benchmarks' trades (bench/lib.sh), which every profile's tools are measured on; kds-gen is
+# measured writing them.
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+TRADES=$(bench_dataset "$N")
 LAB_SQL=window/perf/lab1.sql
 
 wanted() { [ $# -eq 1 ] && return 0; local n; for n in "${@:2}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
@@ -61,10 +62,9 @@ for entry in "${PROFILES[@]}"; do
         cargo build --release --quiet "${config[@]}" "${TOOLS[@]}"
     read -r wall user sys < "$OUT/$name.time"
     bin="$target/release"
-    [ -s "$TRADES" ] || "$bin/kds-gen" "${GEN_ARGS[@]}" > "$TRADES"
     w_event=$(instr_per_line "$name-window-event" "$bin/kds-window" --time event:tuptime "$TRADES")
     w_sql=$(instr_per_line "$name-window-sql" "$bin/kds-window" --sql "$LAB_SQL" "$TRADES")
-    g=$(instr_per_line "$name-gen" "$bin/kds-gen" "${GEN_ARGS[@]}")
+    g=$(instr_per_line "$name-gen" "$bin/kds-gen" "${BENCH_GEN_ARGS[@]}" -n "$N")
     awk -v name="$name" -v wall="$wall" -v cpu="$(echo "$user + $sys" | bc -l)" -v load="$load" \
         -v we="$w_event" -v ws="$w_sql" -v g="$g" -v sw="$(size_kib "$bin/kds-window")" \
         -v sp="$(size_kib "$bin/kds-put")" \

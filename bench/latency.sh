@@ -25,7 +25,6 @@ out=bench/results/latency.md
 work=$BENCH_WORK
 mkdir -p bench/results
 
-bench_pip boto3=boto3
 [[ -x "$BENCH_VENV/bin/aws" ]] || bench_pip "awscli=awscli>=1.32,<2"
 [[ "$bin" == target/release ]] && bench_build kds-gen kds-put kds-tail
 bench_start_kinesalite
@@ -62,15 +61,7 @@ with open(sys.argv[1], "w") as log:
   for _ in $(seq 600); do [[ -e "$w/ready" ]] && break; sleep 0.1; done
   [[ -e "$w/ready" ]] || die "kds-tail did not read the first record within 60 s"
   "$bin/kds-gen" --rate "$rate" --duration "${seconds}s" --seed 1 |
-    python3 -u -c '
-import sys, time
-with open(sys.argv[1], "w") as log:
-    out = sys.stdout.buffer
-    for line in sys.stdin.buffer:
-        out.write(line)
-        out.flush()
-        i = line.find(b"\"tid\":\"") + 7
-        log.write("%s\t%.1f\n" % (line[i:line.index(b"\"", i)].decode(), time.time() * 1000))' "$w/put.tsv" |
+    python3 -u bench/peers/stamp_put.py "$w/put.tsv" |
     "$bin/kds-put" --endpoint-url "$ep" --stream "$stream" --linger "$linger" 2>"$w/put.err"
   for _ in $(seq 300); do # the last records are read (at most 30 s)
     (($(wc -l <"$w/read.tsv") >= $(wc -l <"$w/put.tsv"))) && break

@@ -155,14 +155,17 @@ bench_build() {
 
 # bench_dataset N: path of N deterministic trade lines (kds-gen --seed 1, 1,000 events per
 # simulated second from 2021-03-19T00:00:00Z), generated once into bench/out/.
+# kds-gen's arguments for the benchmark trades: deterministic (seed, simulated clock, a fixed
+# start and trade date), so every run and every script measures the same bytes.
+BENCH_GEN_ARGS=(--rate 1000 --seed 1 --simulated-clock --start 2021-03-19T00:00:00Z 2021-03-19)
+
 bench_dataset() {
   local n="$1" f="$BENCH_OUT/trades-$1.ndjson"
   if [[ ! -s "$f" ]]; then
     [[ -x "$BENCH_ROOT/target/release/kds-gen" ]] || bench_build kds-gen
     say "generating $n trade lines into ${f#"$BENCH_ROOT"/}"
     mkdir -p "$BENCH_OUT"
-    "$BENCH_ROOT/target/release/kds-gen" --rate 1000 --seed 1 -n "$n" --simulated-clock \
-      --start 2021-03-19T00:00:00Z 2021-03-19 >"$f.tmp"
+    "$BENCH_ROOT/target/release/kds-gen" "${BENCH_GEN_ARGS[@]}" -n "$n" >"$f.tmp"
     mv "$f.tmp" "$f"
   fi
   printf '%s\n' "$f"

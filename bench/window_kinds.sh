@@ -34,8 +34,6 @@ PEERS=$BENCH_PEERS_VENV/bin
 bench_install_peers
 bench_build kds-window kds-gen
 KW=${KW:-target/release/kds-window}
-# bench/run builds kds-window only when its window comparison runs too.
-[ -x "$KW" ] || BENCH_BUILT=0 bench_build kds-window
 
 if [ -n "${BENCH_DATA:-}" ]; then
     DATA=$BENCH_DATA
