@@ -26,6 +26,18 @@ struct Buffer {
     first_received_ms: i64,
 }
 
+impl Buffer {
+    /// Its contents as an object for `dest`, leaving it empty (its times stay for the caller).
+    fn drain(&mut self, dest: Dest) -> Flushed {
+        Flushed {
+            dest,
+            data: std::mem::take(&mut self.data),
+            records: std::mem::take(&mut self.records),
+            oldest_arrival_ms: self.oldest_arrival_ms,
+        }
+    }
+}
+
 /// A buffer's contents, ready to become an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flushed {
@@ -70,14 +82,9 @@ impl Buffers {
     }
 
     fn take(&mut self, dest: &Dest) -> Option<Flushed> {
-        let (dest, b) = self.map.remove_entry(dest)?;
+        let (dest, mut b) = self.map.remove_entry(dest)?;
         self.buffered_bytes -= b.data.len();
-        Some(Flushed {
-            dest,
-            data: b.data,
-            records: b.records,
-            oldest_arrival_ms: b.oldest_arrival_ms,
-        })
+        Some(b.drain(dest))
     }
 
     /// Adds one record; objects that became due by size are pushed to `out`.
@@ -103,12 +110,7 @@ impl Buffers {
         };
         if !b.data.is_empty() && b.data.len() + bytes.len() > self.size_limit {
             self.buffered_bytes -= b.data.len();
-            out.push(Flushed {
-                dest: dest.clone(),
-                data: std::mem::take(&mut b.data),
-                records: std::mem::take(&mut b.records),
-                oldest_arrival_ms: b.oldest_arrival_ms,
-            });
+            out.push(b.drain(dest.clone()));
             b.oldest_arrival_ms = arrival_ms;
             b.first_received_ms = received_ms;
         }

@@ -155,7 +155,7 @@ async fn deliver(config: &Config, uploader: &Uploader, f: Flushed) -> Outcome {
     let key = match object_key(config, &f) {
         Ok(k) => k,
         Err(e) => {
-            // Only an over-long evaluated prefix gets here: keep the data, named by its time.
+            // Only an over-long evaluated prefix gets here: keep the data, named by a fresh UUID.
             let key = format!("unnamed-{}", uuid::Uuid::new_v4());
             return spill(
                 config,

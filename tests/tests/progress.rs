@@ -125,11 +125,10 @@ fn window_fed_through_a_pipe_shows_bytes_and_lines_per_second() {
 /// of the `tools`' progress lines is on the screen; then that one tool owned the line throughout
 /// and that no line is left behind. Returns a line seen mid-run.
 fn one_line_throughout(pane: &Pane, done: &std::path::Path, tools: &[&str]) -> String {
-    let prefixes: Vec<String> = tools.iter().map(|t| format!("{t} [")).collect();
-    let bars = |screen: &str| -> Vec<String> {
-        screen
-            .lines()
-            .filter(|l| prefixes.iter().any(|p| l.starts_with(p.as_str())))
+    let drawn = |screen: &str| -> Vec<String> {
+        tools
+            .iter()
+            .flat_map(|t| bars(screen, t))
             .map(str::to_string)
             .collect()
     };
@@ -142,12 +141,12 @@ fn one_line_throughout(pane: &Pane, done: &std::path::Path, tools: &[&str]) -> S
             pane.screen()
         );
         let screen = pane.screen();
-        let drawn = bars(&screen);
+        let on_screen = drawn(&screen);
         assert!(
-            drawn.len() <= 1,
+            on_screen.len() <= 1,
             "two tools drew on one terminal:\n{screen}"
         );
-        seen.extend(drawn);
+        seen.extend(on_screen);
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
@@ -159,7 +158,7 @@ fn one_line_throughout(pane: &Pane, done: &std::path::Path, tools: &[&str]) -> S
         seen.iter().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(owners.len(), 1, "the line changed hands: {owners:?}");
     let last = pane.screen();
-    assert!(bars(&last).is_empty(), "bar left behind:\n{last}");
+    assert!(drawn(&last).is_empty(), "bar left behind:\n{last}");
     println!("captured screen:\n{last}");
     seen.swap_remove(seen.len() / 2)
 }
