@@ -88,6 +88,15 @@ EOF
 }
 aws s3 mb s3://bench >/dev/null
 
+# record_run CASE NAME OURS CHECK: the last timed run's "name wall user sys" into $work/times,
+# and its sample.
+record_run() {
+  local t
+  t=$(tail -1 "$BENCH_WORK/last.time")
+  echo "$2 ${t% *}" >>"$work/times"
+  bench_sample "$1" "$2" "$3" "$input_lines" "$input_bytes" "$4"
+}
+
 # run NAME PREFIX EXPECTED_BYTES [gunzip] -- command...   (input on stdin from $data)
 # Checks the stored bytes (gunzipped for gzip), appends "name wall user sys" to $work/times and
 # records the sample.
@@ -101,12 +110,9 @@ run() {
   local got
   got=$(stored_bytes "$prefix" "$how")
   [[ "$got" == "$expect" ]] || bench_check_fail "$name" "stored $got bytes${how:+ (gunzipped)}, expected $expect"
-  local t
-  t=$(tail -1 "$BENCH_WORK/last.time")
-  echo "$name ${t% *}" >>"$work/times"
   local ours=0
   [[ "$name" == kds-s3sink* ]] && ours=1
-  bench_sample "into moto_server" "$name" "$ours" "$input_lines" "$input_bytes" "objects hold all $expect bytes"
+  record_run "into moto_server" "$name" "$ours" "objects hold all $expect bytes"
 }
 
 # run_null NAME FLAGS...: kds-s3sink's pipeline (same flags, same input) into the null store of
@@ -120,10 +126,7 @@ run_null() {
   local got
   got=$(sed -n "s/.*\"$field\":\([0-9]*\).*/\1/p" "$work/null.json")
   [[ "$got" == "$input_bytes" ]] || bench_check_fail "$name" "stored $got bytes ($field), expected $input_bytes"
-  local t
-  t=$(tail -1 "$BENCH_WORK/last.time")
-  echo "$name ${t% *}" >>"$work/times"
-  bench_sample "null object store (no S3)" "$name" 1 "$input_lines" "$input_bytes" "the store received all $input_bytes bytes"
+  record_run "null object store (no S3)" "$name" 1 "the store received all $input_bytes bytes"
 }
 
 for r in $(seq 1 "$runs"); do
@@ -174,18 +177,13 @@ aws_version=$("$venv/bin/aws" --version 2>&1 | cut -d' ' -f1)
     { name=$1; for (i=2; i<=NF-3; i++) name=name " " $i
       wall[name]=wall[name] " " $(NF-2); cpu[name]=cpu[name] " " ($(NF-1)+$NF)
       if (!(name in seen)) { seen[name]=1; order[++n]=name } }
-    function median(list,   a, k, j, t) { k=split(list, a, " ")
-      for (i=1;i<=k;i++) for (j=i+1;j<=k;j++) if (a[j]+0<a[i]+0) { t=a[i]; a[i]=a[j]; a[j]=t }
-      return a[int((k+1)/2)] }
-    END { for (x=1; x<=n; x++) { nm=order[x]; w=median(wall[nm]); c=median(cpu[nm])
-      printf "| %s | %.2f | %.1f | %.2f | %.2f |\n", nm, w, bytes/1e6/w, c, c/(bytes/1e8) } }' "$work/times"
-  echo
-  awk -v bytes="$input_bytes" '
-    { name=$1; for (i=2; i<=NF-3; i++) name=name " " $i; cpu[name]=cpu[name] " " ($(NF-1)+$NF) }
     function median(list,   a, k, i, j, t) { k=split(list, a, " ")
       for (i=1;i<=k;i++) for (j=i+1;j<=k;j++) if (a[j]+0<a[i]+0) { t=a[i]; a[i]=a[j]; a[j]=t }
       return a[int((k+1)/2)] }
-    END { plain=median(cpu["kds-s3sink 5MiB, null store"]); packed=median(cpu["kds-s3sink 5MiB gzip, null store"])
+    END { for (x=1; x<=n; x++) { nm=order[x]; w=median(wall[nm]); c=median(cpu[nm])
+      printf "| %s | %.2f | %.1f | %.2f | %.2f |\n", nm, w, bytes/1e6/w, c, c/(bytes/1e8) }
+      printf "\n"
+      plain=median(cpu["kds-s3sink 5MiB, null store"]); packed=median(cpu["kds-s3sink 5MiB gzip, null store"])
       if (packed > plain) printf "gzip (flate2, level 6) costs %.2f CPU s per 100 MB of input over the same run without it: %.0f MB/s of input per core.\n\n", (packed-plain)/(bytes/1e8), bytes/1e6/(packed-plain) }' "$work/times"
   echo "Raw runs (name, wall, user, sys):"
   echo
