@@ -29,8 +29,10 @@ ENVELOPES=$PERF_DIR/envelopes-$N.ndjson
 LAB_SQL=window/perf/lab1.sql  # the lab's KDA query
 
 if [ ! -s "$TRADES" ]; then
-    "$KG" --rate 1000 --seed 1 --simulated-clock \
-        --start 2021-03-19T00:00:00Z -n "$N" > "$TRADES"
+    # The benchmarks' deterministic trades (bench/lib.sh's kds-gen arguments).
+    # shellcheck source=bench/lib.sh
+    . bench/lib.sh
+    "$KG" "${BENCH_GEN_ARGS[@]}" -n "$N" > "$TRADES"
 fi
 if [ ! -s "$ENVELOPES" ]; then
     # Each trade as `kds-tail --envelope` writes it (tail/src/output.rs's member order, data
