@@ -234,6 +234,22 @@ impl From {
         ))
     }
 
+    /// `self` unless it is an arrival time more than [`CLOCK_SKEW_ALLOWANCE`] after `now_ms`:
+    /// Kinesis refuses a start in its future, and waiting longer than clocks may differ would
+    /// look like a hang.
+    pub fn reached_by(self, now_ms: i64, text: &str) -> Result<From, String> {
+        let allowance = i64::try_from(CLOCK_SKEW_ALLOWANCE.as_millis()).unwrap_or(i64::MAX);
+        match self {
+            From::AtTimestamp(ms) if ms > now_ms.saturating_add(allowance) => Err(format!(
+                "--from {text}: {} s in the future (a start time may be at most {} s ahead of \
+                 this machine's clock, for clocks that differ)",
+                (ms - now_ms) / 1000,
+                allowance / 1000
+            )),
+            f => Ok(f),
+        }
+    }
+
     /// The text form, as stored in a checkpoint.
     pub fn render(&self) -> String {
         match self {
@@ -251,6 +267,12 @@ fn relative_ago(text: &str) -> Option<&str> {
         .or_else(|| text.strip_suffix(" ago").map(str::trim_end))
         .filter(|d| d.starts_with(|c: char| c.is_ascii_digit()))
 }
+
+/// How far a start time may lie ahead of this machine's clock. Kinesis refuses AT_TIMESTAMP
+/// in its own future (InvalidArgumentException, "The timestampInMillis parameter cannot be
+/// greater than the currentTimestampInMillis"), so a service clock behind this one is waited
+/// for up to this long ([`crate::reader`]).
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(60);
 
 /// `--shards i/n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +327,10 @@ impl TryFrom<Args> for Config {
         if a.stream.trim().is_empty() {
             return Err(usage("--stream must not be empty"));
         }
-        let from = From::parse(&a.from).map_err(usage)?;
+        let now_ms = kds_common::time::now_ms();
+        let from = From::parse_at(&a.from, now_ms)
+            .and_then(|f| f.reached_by(now_ms, &a.from))
+            .map_err(usage)?;
         let until_ms = match &a.until {
             None => None,
             Some(t) => Some(
@@ -444,6 +469,10 @@ mod tests {
             Ok(From::AtTimestamp(now - 90_000))
         );
         assert_eq!(From::parse_at("-1000000h", now), Ok(From::AtTimestamp(0)));
+        let soon = From::AtTimestamp(now + 59_000);
+        assert_eq!(soon.clone().reached_by(now, "t"), Ok(soon));
+        let later = From::AtTimestamp(now + 61_000).reached_by(now, "t");
+        assert!(later.is_err_and(|e| e.contains("61 s in the future")));
         for bad in [
             "-",
             "-x",

@@ -12,6 +12,9 @@
 //!   none was received yet; `latest` then becomes `AT_TIMESTAMP` of the moment the first
 //!   iterator was taken, so nothing that arrived meanwhile is skipped), counted as an iterator
 //!   renewal.
+//! - AT_TIMESTAMP refused as a time in the service's future, shortly after this machine's
+//!   clock passed it: the service's clock is behind, so the call is repeated until accepted
+//!   ([`ahead_of_service_clock`]).
 //! - Records go, page by page and in order, into one channel read by the single writer.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -20,13 +23,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_sdk_kinesis::config::http::HttpResponse;
+use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::operation::get_records::{GetRecordsError, GetRecordsOutput};
+use aws_sdk_kinesis::operation::get_shard_iterator::{
+    GetShardIteratorError, GetShardIteratorOutput,
+};
 use aws_sdk_kinesis::types::Record;
 use kds_aws::kinesis::KinesisApi;
-use kds_aws::retry::{classify, with_retries, Backoff, ErrorClass, Policy};
+use kds_aws::retry::{classify, error_code, with_retries, Backoff, ErrorClass, GaveUp, Policy};
+use kds_common::time::now_ms;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+use crate::config::CLOCK_SKEW_ALLOWANCE;
 
 /// Default `--poll-interval`: AWS page "Quotas and Limits" allows 5 GetRecords calls per second
 /// per shard, shared by every consumer of the shard.
@@ -87,6 +97,29 @@ pub fn next_call_at(started: Instant, bytes: usize, poll_interval: Duration) -> 
     started + budget.max(poll_interval)
 }
 
+/// The wait between two GetShardIterator calls while the service's clock is behind the start.
+const CLOCK_SKEW_POLL: Duration = Duration::from_millis(500);
+
+/// Whether `err` refuses AT_TIMESTAMP `start` as a time in the service's future while this
+/// machine's clock (`now_ms`) is at most [`CLOCK_SKEW_ALLOWANCE`] past it: the clocks differ,
+/// and the service reaches that time soon. Production Kinesis says "The timestampInMillis
+/// parameter cannot be greater than the currentTimestampInMillis", kinesis-mock "Timestamp
+/// cannot be in the future" (both InvalidArgumentException).
+fn ahead_of_service_clock<E: ProvideErrorMetadata>(
+    start: &Start,
+    err: &SdkError<E, HttpResponse>,
+    now_ms: i64,
+) -> bool {
+    let Start::AtTimestamp(at) = start else {
+        return false;
+    };
+    let allowance = i64::try_from(CLOCK_SKEW_ALLOWANCE.as_millis()).unwrap_or(i64::MAX);
+    let message = err.message().unwrap_or_default();
+    error_code(err) == Some("InvalidArgumentException")
+        && (message.contains("in the future") || message.contains("cannot be greater than"))
+        && now_ms <= at.saturating_add(allowance)
+}
+
 /// The wait after `failures` failed calls in a row: the shared backoff of [`kds_aws::retry`]
 /// (100 ms doubling to 5 s, equal jitter).
 fn backoff(failures: u32) -> Duration {
@@ -112,28 +145,44 @@ impl ShardReader {
         }
     }
 
-    /// A fresh iterator; throttling and transient failures are retried (shared policy).
+    /// A fresh iterator; throttling and transient failures are retried (shared policy), and a
+    /// start time the service's clock has not reached yet is waited for.
     async fn iterator(&self, last: Option<&str>) -> anyhow::Result<String> {
         let start = self.iterator_start(last);
-        let out = with_retries(
+        let out = loop {
+            match self.request_iterator(&start).await {
+                Err(e) if ahead_of_service_clock(&start, &e.last, now_ms()) => {
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(CLOCK_SKEW_POLL).await;
+                }
+                out => break out,
+            }
+        };
+        let out = out.with_context(|| format!("GetShardIterator for {}", self.shard))?;
+        out.shard_iterator()
+            .map(str::to_string)
+            .with_context(|| format!("GetShardIterator for {} returned no iterator", self.shard))
+    }
+
+    async fn request_iterator(
+        &self,
+        start: &Start,
+    ) -> Result<GetShardIteratorOutput, GaveUp<GetShardIteratorError>> {
+        with_retries(
             Policy::attempts(MAX_CONSECUTIVE_FAILURES + 1),
             |_, _| {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
             },
             || {
                 self.client
-                    .get_shard_iterator(&self.stream, &self.shard, &start)
+                    .get_shard_iterator(&self.stream, &self.shard, start)
             },
         )
         .await
-        .with_context(|| format!("GetShardIterator for {}", self.shard))?;
-        out.shard_iterator()
-            .map(str::to_string)
-            .with_context(|| format!("GetShardIterator for {} returned no iterator", self.shard))
     }
 
     async fn read(mut self) -> anyhow::Result<()> {
-        let latest_at = kds_common::time::now_ms();
+        let latest_at = now_ms();
         let iterator = self.iterator(None).await?;
         if self.start == Start::Latest {
             // A renewal before the first record must not skip what arrived meanwhile: from

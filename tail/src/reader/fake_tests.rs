@@ -1,13 +1,16 @@
 //! A shard reader against a scripted Kinesis (no emulator, no network): expired iterators and
 //! their renewal after the last record, throttling on the same iterator, transient errors, and
-//! a shard that closes (no next iterator, ChildShards named).
+//! a shard that closes (no next iterator, ChildShards named), and a start time the service's
+//! clock has not reached yet.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_kinesis::operation::get_records::{GetRecordsError, GetRecordsOutput};
-use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorOutput;
+use aws_sdk_kinesis::operation::get_shard_iterator::{
+    GetShardIteratorError, GetShardIteratorOutput,
+};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::error::{
     ExpiredIteratorException, ProvisionedThroughputExceededException,
@@ -72,6 +75,14 @@ fn throttled() -> GetRecordsError {
 
 /// Runs one reader from TRIM_HORIZON to its end; returns its events, calls and counters.
 async fn read(fake: FakeKinesis) -> (Vec<Event>, Vec<KinesisCall>, Arc<ShardStats>) {
+    read_from(fake, Start::TrimHorizon).await
+}
+
+/// As [`read`], from `start`.
+async fn read_from(
+    fake: FakeKinesis,
+    start: Start,
+) -> (Vec<Event>, Vec<KinesisCall>, Arc<ShardStats>) {
     let fake = Arc::new(fake);
     let (tx, mut rx) = mpsc::channel(16);
     let stats = Arc::new(ShardStats::default());
@@ -79,7 +90,7 @@ async fn read(fake: FakeKinesis) -> (Vec<Event>, Vec<KinesisCall>, Arc<ShardStat
         client: Arc::clone(&fake) as _,
         stream: "s".into(),
         shard: Arc::from("shardId-0"),
-        start: Start::TrimHorizon,
+        start,
         limit: 100,
         poll_interval: Duration::from_millis(1),
         tx,
@@ -216,6 +227,54 @@ async fn an_error_that_is_not_retryable_fails_the_shard() {
         Some(Event::Failed { error, .. }) => {
             assert!(
                 format!("{error:#}").contains("GetRecords on shardId-0"),
+                "{error:#}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// GetShardIterator AT_TIMESTAMP refused as in the future, as Kinesis says it.
+fn in_the_future() -> GetShardIteratorError {
+    GetShardIteratorError::generic(meta(
+        "InvalidArgumentException",
+        "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis.",
+    ))
+}
+
+fn iterator_calls(calls: &[KinesisCall]) -> usize {
+    calls
+        .iter()
+        .filter(|c| matches!(c, KinesisCall::GetShardIterator { .. }))
+        .count()
+}
+
+#[tokio::test]
+async fn a_start_time_the_service_has_not_reached_is_waited_for() {
+    let fake = FakeKinesis::new();
+    fake.push_get_shard_iterator(Err(service_error(400, in_the_future())));
+    fake.push_get_shard_iterator(Err(service_error(400, in_the_future())));
+    fake.push_get_shard_iterator(Ok(iterator("it-1")));
+    fake.push_get_records(Ok(page(vec![record("7")], None)));
+    let at = kds_common::time::now_ms() - 1000;
+    let (events, calls, stats) = read_from(fake, Start::AtTimestamp(at)).await;
+    assert_eq!(sequences(&events), ["7"]);
+    assert!(finished(&events), "{events:?}");
+    assert_eq!(iterator_calls(&calls), 3);
+    assert_eq!(stats.errors.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn a_start_time_refused_long_after_this_clock_passed_it_fails_the_shard() {
+    let fake = FakeKinesis::new();
+    fake.push_get_shard_iterator(Err(service_error(400, in_the_future())));
+    let at = kds_common::time::now_ms() - 120_000;
+    let (events, calls, _) = read_from(fake, Start::AtTimestamp(at)).await;
+    assert_eq!(iterator_calls(&calls), 1);
+    match events.last() {
+        Some(Event::Failed { error, .. }) => {
+            assert!(
+                format!("{error:#}").contains("currentTimestampInMillis"),
                 "{error:#}"
             );
         }
