@@ -19,12 +19,15 @@ JOBS=${CARGO_BUILD_JOBS:-2}
 OUT=bench/out/build-profiles
 mkdir -p "$OUT"
 
-# name | cargo --config overrides of [profile.release] (space-separated)
+# name | cargo --config overrides of [profile.release] (space-separated). sdk-o1 builds the
+# generated AWS service crates (the bulk of the build; their code runs once per request, not per
+# record) at opt-level 1 and everything else as nolto-cgu16.
 PROFILES=(
     "nolto-cgu16|profile.release.lto=false profile.release.codegen-units=16"
     "nolto-hot|profile.release.lto=false profile.release.codegen-units=16 profile.release.package.kds-window.codegen-units=1 profile.release.package.kds-gen.codegen-units=1 profile.release.package.kds-common.codegen-units=1"
     "fat-cgu1|profile.release.lto=\"fat\" profile.release.codegen-units=1"
     "thin-cgu16|profile.release.lto=\"thin\" profile.release.codegen-units=16"
+    "sdk-o1|profile.release.lto=false profile.release.codegen-units=16 $(for c in aws-config aws-sdk-kinesis aws-sdk-s3 aws-sdk-sso aws-sdk-ssooidc aws-sdk-sts; do printf 'profile.release.package.%s.opt-level=1 ' "$c"; done)"
 )
 TOOLS=(-p kds-gen -p kds-put -p kds-tail -p kds-window -p kds-s3sink -p kds-chart)
 # The benchmarks' trades (bench/lib.sh), which every profile's tools are measured on; kds-gen is
