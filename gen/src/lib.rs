@@ -44,7 +44,8 @@ Examples:
 #[derive(Parser, Debug, Clone)]
 #[command(name = "kds-gen", version, about, long_about = None, after_long_help = EXAMPLES)]
 pub struct Args {
-    /// Trade date written in every event's `tdate`, YYYY-MM-DD [default: today, UTC].
+    /// Trade date written in every event's `tdate`, YYYY-MM-DD [default: the UTC date of
+    /// --start with --simulated-clock, else today, UTC].
     #[arg(help_heading = "Events", value_name = "TDATE", env = "KDS_GEN_TDATE")]
     pub tdate: Option<String>,
 
@@ -196,8 +197,12 @@ pub fn parse_tdate(text: &str) -> Option<[u8; 10]> {
 
 /// Today's date in UTC as `YYYY-MM-DD`.
 pub fn today_utc() -> [u8; 10] {
-    let (y, m, d) =
-        kds_common::time::days_to_civil(kds_common::time::now_ms().div_euclid(86_400_000));
+    date_utc(kds_common::time::now_ms())
+}
+
+/// The UTC date YYYY-MM-DD of the instant `ms` (epoch milliseconds).
+pub fn date_utc(ms: i64) -> [u8; 10] {
+    let (y, m, d) = kds_common::time::days_to_civil(ms.div_euclid(86_400_000));
     let s = format!("{y:04}-{m:02}-{d:02}");
     let mut out = *b"1970-01-01";
     if s.len() == 10 {
@@ -310,10 +315,13 @@ impl TryFrom<Args> for Config {
     type Error = anyhow::Error;
 
     fn try_from(a: Args) -> anyhow::Result<Config> {
-        let tdate = match &a.tdate {
-            Some(t) => parse_tdate(t)
+        let simulated_start_ms = simulated_start(&a)?;
+        // A backfill's trades are dated on the day its simulated clock starts, not the day it runs.
+        let tdate = match (&a.tdate, simulated_start_ms) {
+            (Some(t), _) => parse_tdate(t)
                 .ok_or_else(|| usage(format!("TDATE must be a date YYYY-MM-DD, got '{t}'")))?,
-            None => today_utc(),
+            (None, Some(start)) => date_utc(start),
+            (None, None) => today_utc(),
         };
         check_rate(a.rate)?;
         for (flag, n) in [("--users", a.users), ("--products", a.products)] {
@@ -326,7 +334,6 @@ impl TryFrom<Args> for Config {
         }
         let knobs = knobs(&a)?;
         let skew = a.skew.as_deref().map(parse_skew).transpose()?.flatten();
-        let simulated_start_ms = simulated_start(&a)?;
         if a.duration == Some(Duration::ZERO) {
             return Err(usage("--duration must be greater than 0"));
         }

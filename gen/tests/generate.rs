@@ -98,6 +98,24 @@ fn default_tdate_is_today_utc() {
 }
 
 #[test]
+fn default_tdate_on_the_simulated_clock_is_the_start_date() {
+    let args = ["-n", "1", "--seed", "1", "--simulated-clock"];
+    let text = generate_text(&[&args[..], &["--start", "2021-03-19T23:59:59Z"]].concat());
+    let e = Schema::new().check_json(text.trim_end()).unwrap();
+    assert_eq!(e.tdate, "2021-03-19");
+    // Given, TDATE still wins.
+    let text = generate_text(
+        &[
+            &args[..],
+            &["--start", "2021-03-19T13:00:00Z", "2020-01-02"],
+        ]
+        .concat(),
+    );
+    let e = Schema::new().check_json(text.trim_end()).unwrap();
+    assert_eq!(e.tdate, "2020-01-02");
+}
+
+#[test]
 fn same_seed_gives_identical_bytes_and_other_seeds_differ() {
     let knobs = [
         "--late",
