@@ -162,7 +162,8 @@ fn csv_columns(text: &str) -> Result<Vec<(String, String)>, SqlError> {
     Ok(names.into_iter().map(|n| (n, "STRING".into())).collect())
 }
 
-/// One object per line: each key in order of appearance, typed by its first non-null value.
+/// One object per line: each key once (a line's keys in name order), typed by its first
+/// non-null value.
 fn json_columns(text: &str) -> Result<Vec<(String, String)>, SqlError> {
     if text.trim_start().starts_with('[') {
         return Err(refuse(

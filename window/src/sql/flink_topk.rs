@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 
 use super::bind::resolve_column;
-use super::flink::{col_ref, interval, q, sink_type, FlinkOptions};
-use super::flink_rows::{refuse, write_header, write_sink, write_source};
+use super::flink::{col_ref, interval, q, sink_type, source_table, FlinkOptions};
+use super::flink_rows::{refuse, write_header, write_sink};
 use super::{Ident, RowPlan, Schema, SqlError, TopKPlan};
 
 /// The Flink SQL for a `TOP_K_ITEMS_TUMBLING` pump.
@@ -20,13 +20,13 @@ pub(super) fn explain_top_k(
 ) -> Result<String, SqlError> {
     let item = counted_column(top_k, schema)?;
     let what = format!(
-        "the {} most frequent values of {} in each {} s tumbling window on ROWTIME (processing time)",
+        "the {} most frequent values of {} in each {} s tumbling window on ROWTIME (the time each record is read)",
         top_k.k,
         top_k.column.name,
         top_k.window.as_secs()
     );
     let mut o = String::new();
-    write_header(&mut o, plan, &what);
+    write_header(&mut o, plan, &plan.source, &what);
     write_source(&mut o, plan, schema, opts);
     write_sink(&mut o, plan, opts);
     let _ = writeln!(
@@ -49,7 +49,7 @@ pub(super) fn explain_top_k(
     );
     let _ = writeln!(
         o,
-        "    FROM TABLE(\n      TUMBLE(TABLE {}, DESCRIPTOR(`proctime`), {}))",
+        "    FROM TABLE(\n      TUMBLE(TABLE {}, DESCRIPTOR(`ingest_time`), {}))",
         q(&plan.source),
         interval(top_k.window.as_secs())
     );
@@ -58,6 +58,26 @@ pub(super) fn explain_top_k(
     let _ = writeln!(o, "    GROUP BY window_start, window_end, {item}");
     let _ = writeln!(o, "  )\n)\nWHERE `rownum` <= {};", top_k.k);
     Ok(o)
+}
+
+/// The source table with ROWTIME's stand-in as an event time: Flink has no Window Top-N on
+/// processing time (Flink 2.3: "Processing time Window TopN is not supported yet"), so the time
+/// each record is read becomes its event time, and the watermark, the newest such time, closes a
+/// window when a record after its end arrives or the input ends, as kds-window closes it.
+fn write_source(o: &mut String, plan: &RowPlan, schema: &Schema, opts: &FlinkOptions) {
+    let _ = writeln!(
+        o,
+        "-- The source stream: one column per field of the JSON records."
+    );
+    let _ = writeln!(o, "-- KDA stamped each record with ROWTIME as it entered the application; `ingest_time` does that");
+    let _ = writeln!(o, "-- here, as an event time (Flink has no Window Top-N on processing time): a window closes when a");
+    let _ = writeln!(o, "-- record read after its end arrives (on a stream that goes quiet, the last one waits for it).");
+    let extra = vec![
+        "  `ingest_time` AS CURRENT_TIMESTAMP".to_string(),
+        "  WATERMARK FOR `ingest_time` AS `ingest_time`".to_string(),
+    ];
+    source_table(o, &q(&plan.source), schema, opts, extra);
+    o.push('\n');
 }
 
 /// The counted column, named in quotes: as written, then ignoring case (as kds-window binds it).
