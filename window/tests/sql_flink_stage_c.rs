@@ -241,7 +241,11 @@ const VARIABLE_SQL: &str = include_str!("golden/variable_column_log_parse.kda.sq
 
 #[test]
 fn variable_column_log_parse_fields_become_zero_based_split_index_calls() {
-    let sql = explain(VARIABLE_SQL, &schema("variable_column_log_parse.schema.json")).unwrap();
+    let sql = explain(
+        VARIABLE_SQL,
+        &schema("variable_column_log_parse.schema.json"),
+    )
+    .unwrap();
     assert_has(
         &sql,
         &[

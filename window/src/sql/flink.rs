@@ -256,10 +256,7 @@ fn call(func: ScalarFunc, a: Vec<String>) -> String {
         (ScalarFunc::TimestampToChar, [f, t]) => format!("DATE_FORMAT({t}, {f})"),
         (ScalarFunc::CurrentRowTimestamp, _) => "CAST(`proctime` AS TIMESTAMP(3))".to_string(),
         (ScalarFunc::Extract(field), [t]) => {
-            format!(
-                "EXTRACT({} FROM {t})",
-                super::flink_rows::field_name(field)
-            )
+            format!("EXTRACT({} FROM {t})", super::flink_rows::field_name(field))
         }
         (ScalarFunc::Cast(ty), [x]) => format!("CAST({x} AS {})", flink_type(ty)),
         _ => format!("{}({})", func.sql_name(), a.join(", ")),

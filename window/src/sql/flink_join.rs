@@ -173,7 +173,9 @@ fn json_columns(text: &str) -> Result<Vec<(String, String)>, SqlError> {
     let mut columns: Vec<(String, String)> = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let Ok(Value::Object(row)) = serde_json::from_str::<Value>(line) else {
-            return Err(refuse("a JOIN with a reference file line that is no JSON object"));
+            return Err(refuse(
+                "a JOIN with a reference file line that is no JSON object",
+            ));
         };
         for (k, v) in row {
             let ty = match v {

@@ -128,7 +128,12 @@ fn parser_columns(func: ScalarFunc, args: &[BoundExpr]) -> Result<Vec<(String, S
             delimiter,
             escape,
             quote,
-        } => split_columns(&input, columns, &delimiter, escape.is_some() || quote.is_some()),
+        } => split_columns(
+            &input,
+            columns,
+            &delimiter,
+            escape.is_some() || quote.is_some(),
+        ),
     }
 }
 
@@ -149,15 +154,14 @@ fn split_columns(
         .into_iter()
         .enumerate()
         .map(|(i, (name, ty))| {
-            let n = match ty {
-                SqlType::Varchar(n) | SqlType::Char(n) => n,
-                _ => {
-                    return Err(refuse(
+            let n =
+                match ty {
+                    SqlType::Varchar(n) | SqlType::Char(n) => n,
+                    _ => return Err(refuse(
                         "VARIABLE_COLUMN_LOG_PARSE columns of a type other than VARCHAR (KDA's \
                          conversion of a field's text is not Flink's CAST)",
-                    ))
-                }
-            };
+                    )),
+                };
             let field = format!("SPLIT_INDEX({input}, {}, {i})", lit_str(delimiter));
             Ok((name, format!("CAST({field} AS VARCHAR({n}))")))
         })

@@ -268,7 +268,10 @@ pub fn explain_flink_rows(
         "a row per record with sliding-window aggregates"
     };
     // A subquery reads the source; the pump reads the subquery.
-    let source = plan.upstream.first().map_or(&plan.source, |sub| &sub.source);
+    let source = plan
+        .upstream
+        .first()
+        .map_or(&plan.source, |sub| &sub.source);
     let mut o = String::new();
     write_header(&mut o, plan, source, what);
     write_source(&mut o, source, schema, opts);

@@ -105,7 +105,11 @@ fn outputs(plan: &RowPlan, top_k: &TopKPlan) -> Vec<String> {
         } else {
             "`item_count`"
         };
-        sel.push(format!("  CAST({value} AS {}) AS {}", sink_type(*ty), q(name)));
+        sel.push(format!(
+            "  CAST({value} AS {}) AS {}",
+            sink_type(*ty),
+            q(name)
+        ));
     }
     sel
 }
