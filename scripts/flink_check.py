@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 
+from pyflink.common import RowKind
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 TIME_COLUMNS = {"window_start", "window_end", "rowtime"}
@@ -72,6 +73,10 @@ class FlinkJob:
 
     def __init__(self, flink_sql, input_path):
         self.proctime = "PROCTIME()" in flink_sql
+        # ROWTIME as the time each record is read, an event time (the top-K example: Flink has
+        # no processing-time Window Top-N): the bounded source closes every window, but the
+        # window bounds still depend on the clock.
+        self.ingest_time = "AS CURRENT_TIMESTAMP" in flink_sql
         env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
         config = env.get_config()
         config.set("parallelism.default", "1")
@@ -84,9 +89,9 @@ class FlinkJob:
                 env.execute_sql(file_source(stmt, input_path, self.proctime))
             elif head.startswith("INSERT"):
                 selects.append(pump_select(stmt))
-            elif head.startswith("CREATE TABLE"):
+            elif head.startswith("CREATE TABLE") and "'print'" in stmt:
                 continue  # the sink: its rows are collected below instead
-            else:
+            else:  # a reference table on the filesystem connector, a view
                 env.execute_sql(stmt)
         self.rows, self.results, self.readers, self.error = [], [], [], None
         self.grouped = "GROUP BY" in flink_sql
@@ -107,10 +112,20 @@ class FlinkJob:
         try:
             with result.collect() as results:
                 for row in results:
-                    self.rows.append(dict(zip(names, list(row))))
+                    self._apply(row.get_row_kind(), dict(zip(names, list(row))))
         except Exception as e:  # noqa: BLE001 - cancelling a PROCTIME() job ends its iterator so
             if not self.proctime:
                 self.error = java_cause(e)
+
+    def _apply(self, kind, row):
+        """A changelog row: a regular join (the reference-data example) may first write a
+        record without its table row and retract it when the table's row arrives."""
+        if kind in (RowKind.INSERT, RowKind.UPDATE_AFTER):
+            self.rows.append(row)
+        elif row in self.rows:
+            self.rows.remove(row)
+        else:
+            self.error = self.error or f"Flink retracted a row it never wrote: {row}"
 
     def finish(self, deadline):
         """The rows: a bounded (event-time) job's when it ends; a PROCTIME() job's at the
@@ -217,10 +232,22 @@ def example_files(kda, trades):
     return os.path.abspath(trades), None
 
 
+def reference_flags(kda):
+    """`--reference-data TABLE=NAME.csv` (or .json) for an example that joins a reference table
+    and has that file next to it: both kds-window and the Flink table read it."""
+    with open(kda, encoding="utf-8") as f:
+        joined = re.search(r'\bJOIN\s+"?(\w+)"?', f.read(), flags=re.I)
+    stem = kda.replace(".kda.sql", "")
+    for path in (stem + ".csv", stem + ".json"):
+        if joined and os.path.exists(path):
+            return ["--reference-data", f"{joined.group(1)}={os.path.abspath(path)}"]
+    return []
+
+
 def start(window_bin, kda, input_path, schema):
     """kds-window's rows and the running Flink job of one example, or its verdict when it has
     one already."""
-    extra = ["--schema", schema] if schema else []
+    extra = (["--schema", schema] if schema else []) + reference_flags(kda)
     explained = run([window_bin, "--sql", kda, "--explain-flink", *extra])
     if explained.returncode == 2:
         return ("not expressible", explained.stderr.strip().splitlines()[-1])
@@ -240,14 +267,15 @@ def compare(our_rows, job, deadline):
     their_rows = [norm_row(r) for r in job.finish(deadline)]
     if job.error:
         return "FAILED", f"Flink: {job.error}"
-    if job.proctime:
+    if job.proctime or job.ingest_time:
         leave_out, per_row = job.clock_columns, not job.grouped
         ours_t = totals(our_rows, leave_out, per_row)
         theirs_t = totals(their_rows, leave_out, per_row)
         if totals_equal(ours_t, theirs_t):
             left = f"; {', '.join(sorted(leave_out))} left out (OVER processing time)" if leave_out else ""
+            clock = "PROCTIME" if job.proctime else "read time"
             return "equal totals", (f"{len(our_rows)} rows here, {len(their_rows)} in Flink "
-                                    f"(ROWTIME → PROCTIME){left}")
+                                    f"(ROWTIME → {clock}){left}")
         return "FAILED", f"totals differ: kds-window {ours_t} / Flink {theirs_t}"
     ours_s = sorted(map(row_key, our_rows))
     theirs_s = sorted(map(row_key, their_rows))

@@ -406,6 +406,7 @@ pub fn explain(sql: &SqlArgs) -> anyhow::Result<String> {
         .map(|a| arn("--flink-sink-arn", a))
         .transpose()?
         .map(Box::new);
+    opts.reference_data.clone_from(&sql.reference_data);
     super::explain_app(&app, &schema, &opts).map_err(|e| usage(format!("--sql: {e}")))
 }
 

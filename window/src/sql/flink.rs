@@ -21,6 +21,9 @@ pub struct FlinkOptions {
     /// The Kinesis stream the destination table writes (`--flink-sink-arn`); `None` prints
     /// the rows with the `print` connector.
     pub sink: Option<Box<FlinkOptions>>,
+    /// `--reference-data NAME=FILE[,csv|json]`: the files a reference-table JOIN reads (the
+    /// Flink table reads the same file).
+    pub reference_data: Vec<String>,
 }
 
 impl Default for FlinkOptions {
@@ -30,6 +33,7 @@ impl Default for FlinkOptions {
             region: "us-east-1".to_string(),
             account_id: "123456789012".to_string(),
             sink: None,
+            reference_data: Vec::new(),
         }
     }
 }
@@ -70,7 +74,7 @@ pub(super) fn sink_type(t: SqlType) -> String {
 }
 
 /// `INTERVAL '60' SECOND`: seconds under 100, else the largest whole unit.
-fn interval(secs: u64) -> String {
+pub(super) fn interval(secs: u64) -> String {
     if secs < 100 {
         return format!("INTERVAL '{secs}' SECOND");
     }
@@ -143,119 +147,119 @@ fn natural_type(func: AggFunc, col: Option<&BoundColumn>) -> Option<String> {
     }
 }
 
+/// How a bound column reads in Flink SQL where the pump reads the source directly.
 pub(super) fn expr(e: &BoundExpr) -> String {
+    expr_with(e, &col_ref)
+}
+
+/// `e` as Flink SQL, each column as `column` writes it (the FROM clause decides: a source
+/// column, a joined table's, or a subquery's value inlined).
+pub(super) fn expr_with(e: &BoundExpr, column: &dyn Fn(&BoundColumn) -> String) -> String {
+    let x = |e: &BoundExpr| expr_with(e, column);
+    let not = |negated: bool| if negated { "NOT " } else { "" };
     match e {
-        BoundExpr::Column(c) => col_ref(c),
+        BoundExpr::Column(c) => column(c),
         BoundExpr::Literal(l) => literal(l),
         BoundExpr::Unary {
             op: UnOp::Not,
-            expr: x,
-        } => format!("NOT ({})", expr(x)),
+            expr: e,
+        } => format!("NOT ({})", x(e)),
         BoundExpr::Unary {
             op: UnOp::Neg,
-            expr: x,
-        } => format!("-({})", expr(x)),
+            expr: e,
+        } => format!("-({})", x(e)),
         BoundExpr::Binary { op, left, right } => {
-            let o = match op {
-                BinOp::And => "AND",
-                BinOp::Or => "OR",
-                BinOp::Eq => "=",
-                BinOp::Ne => "<>",
-                BinOp::Lt => "<",
-                BinOp::Le => "<=",
-                BinOp::Gt => ">",
-                BinOp::Ge => ">=",
-                BinOp::Add => "+",
-                BinOp::Sub => "-",
-                BinOp::Mul => "*",
-                BinOp::Div => "/",
-                BinOp::Concat => "||",
-            };
-            format!("({} {o} {})", expr(left), expr(right))
+            format!("({} {} {})", x(left), binary_op(*op), x(right))
         }
-        BoundExpr::IsNull { expr: x, negated } => {
-            format!("{} IS {}NULL", expr(x), if *negated { "NOT " } else { "" })
-        }
+        BoundExpr::IsNull { expr: e, negated } => format!("{} IS {}NULL", x(e), not(*negated)),
         BoundExpr::Like {
-            expr: x,
+            expr: e,
             program,
             negated,
-        } => {
-            // Rebuild the pattern with `\` as the escape character.
-            let mut p = String::new();
-            let mut escaped = false;
-            for s in program {
-                match s {
-                    LikeStep::Any => p.push('%'),
-                    LikeStep::One => p.push('_'),
-                    LikeStep::Char(c @ ('%' | '_' | '\\')) => {
-                        p.push('\\');
-                        p.push(*c);
-                        escaped = true;
-                    }
-                    LikeStep::Char(c) => p.push(*c),
-                }
-            }
-            let esc = if escaped { " ESCAPE '\\'" } else { "" };
-            format!(
-                "{} {}LIKE {}{esc}",
-                expr(x),
-                if *negated { "NOT " } else { "" },
-                lit_str(&p)
-            )
-        }
+        } => format!("{} {}LIKE {}", x(e), not(*negated), like_pattern(program)),
         BoundExpr::Between {
-            expr: x,
+            expr: e,
             low,
             high,
             negated,
         } => format!(
             "{} {}BETWEEN {} AND {}",
-            expr(x),
-            if *negated { "NOT " } else { "" },
-            expr(low),
-            expr(high)
+            x(e),
+            not(*negated),
+            x(low),
+            x(high)
         ),
-        BoundExpr::Call { func, args } => {
-            let a: Vec<String> = args.iter().map(expr).collect();
-            match (func, a.as_slice()) {
-                (ScalarFunc::Substring, [s, from]) => format!("SUBSTRING({s} FROM {from})"),
-                (ScalarFunc::Substring, [s, from, len]) => {
-                    format!("SUBSTRING({s} FROM {from} FOR {len})")
-                }
-                (ScalarFunc::Position, [n, s]) => format!("POSITION({n} IN {s})"),
-                // Checked by `flink_rows::untranslatable`: start 1, every occurrence.
-                (ScalarFunc::RegexReplace, [s, re, with, ..]) => {
-                    format!("REGEXP_REPLACE({s}, {re}, {with})")
-                }
-                (ScalarFunc::CharToTimestamp, [f, s]) => format!("TO_TIMESTAMP({s}, {f})"),
-                (ScalarFunc::TimestampToChar, [f, t]) => format!("DATE_FORMAT({t}, {f})"),
-                (ScalarFunc::CurrentRowTimestamp, _) => {
-                    "CAST(`proctime` AS TIMESTAMP(3))".to_string()
-                }
-                (ScalarFunc::Extract(field), [t]) => {
-                    format!(
-                        "EXTRACT({} FROM {t})",
-                        super::flink_rows::field_name(*field)
-                    )
-                }
-                (ScalarFunc::Cast(ty), [x]) => format!("CAST({x} AS {})", flink_type(*ty)),
-                _ => format!("{}({})", func.sql_name(), a.join(", ")),
-            }
-        }
+        BoundExpr::Call { func, args } => call(*func, args.iter().map(x).collect()),
         BoundExpr::InList {
-            expr: x,
+            expr: e,
             list,
             negated,
         } => {
             let items: Vec<String> = list.iter().map(literal).collect();
-            format!(
-                "{} {}IN ({})",
-                expr(x),
-                if *negated { "NOT " } else { "" },
-                items.join(", ")
-            )
+            format!("{} {}IN ({})", x(e), not(*negated), items.join(", "))
         }
+    }
+}
+
+fn binary_op(op: BinOp) -> &'static str {
+    match op {
+        BinOp::And => "AND",
+        BinOp::Or => "OR",
+        BinOp::Eq => "=",
+        BinOp::Ne => "<>",
+        BinOp::Lt => "<",
+        BinOp::Le => "<=",
+        BinOp::Gt => ">",
+        BinOp::Ge => ">=",
+        BinOp::Add => "+",
+        BinOp::Sub => "-",
+        BinOp::Mul => "*",
+        BinOp::Div => "/",
+        BinOp::Concat => "||",
+    }
+}
+
+/// A LIKE pattern rebuilt from its program, with `\` as the escape character where needed.
+fn like_pattern(program: &[LikeStep]) -> String {
+    let mut p = String::new();
+    let mut escaped = false;
+    for s in program {
+        match s {
+            LikeStep::Any => p.push('%'),
+            LikeStep::One => p.push('_'),
+            LikeStep::Char(c @ ('%' | '_' | '\\')) => {
+                p.push('\\');
+                p.push(*c);
+                escaped = true;
+            }
+            LikeStep::Char(c) => p.push(*c),
+        }
+    }
+    let esc = if escaped { " ESCAPE '\\'" } else { "" };
+    format!("{}{esc}", lit_str(&p))
+}
+
+/// A scalar function call as Flink's function of the same meaning (`a`: the arguments in
+/// Flink SQL).
+fn call(func: ScalarFunc, a: Vec<String>) -> String {
+    match (func, a.as_slice()) {
+        (ScalarFunc::Substring, [s, from]) => format!("SUBSTRING({s} FROM {from})"),
+        (ScalarFunc::Substring, [s, from, len]) => {
+            format!("SUBSTRING({s} FROM {from} FOR {len})")
+        }
+        (ScalarFunc::Position, [n, s]) => format!("POSITION({n} IN {s})"),
+        // Checked by `flink_rows::untranslatable`: start 1, every occurrence.
+        (ScalarFunc::RegexReplace, [s, re, with, ..]) => {
+            format!("REGEXP_REPLACE({s}, {re}, {with})")
+        }
+        (ScalarFunc::CharToTimestamp, [f, s]) => format!("TO_TIMESTAMP({s}, {f})"),
+        (ScalarFunc::TimestampToChar, [f, t]) => format!("DATE_FORMAT({t}, {f})"),
+        (ScalarFunc::CurrentRowTimestamp, _) => "CAST(`proctime` AS TIMESTAMP(3))".to_string(),
+        (ScalarFunc::Extract(field), [t]) => {
+            format!("EXTRACT({} FROM {t})", super::flink_rows::field_name(field))
+        }
+        (ScalarFunc::Cast(ty), [x]) => format!("CAST({x} AS {})", flink_type(ty)),
+        _ => format!("{}({})", func.sql_name(), a.join(", ")),
     }
 }
 

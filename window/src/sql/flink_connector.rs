@@ -24,6 +24,7 @@ impl FlinkOptions {
                     region: (*region).to_string(),
                     account_id: (*account).to_string(),
                     sink: None,
+                    reference_data: Vec::new(),
                 })
             }
             _ => Err(format!(

@@ -1,12 +1,15 @@
 //! `--explain-flink` for pumps without GROUP BY: a `SELECT` per record, sliding-window
 //! aggregates as Flink `OVER` windows ordered by the processing-time column that stands in for
-//! ROWTIME. Chained pumps and stagger windows are refused with the reason.
+//! ROWTIME. What the pump reads ([`Relation`]) is the source, the source joined to a reference
+//! table (`flink_join`), or a subquery inlined (`flink_log`: the log parsers);
+//! `TOP_K_ITEMS_TUMBLING` is `flink_topk`'s. Chained pumps and stagger windows are refused with
+//! the reason.
 
 use std::fmt::Write as _;
 
 use super::bind::{bind_expr, resolve_column, BoundColumn};
 use super::eval::BoundExpr;
-use super::flink::{col_ref, expr, q, sink_type, source_table, FlinkOptions};
+use super::flink::{col_ref, expr_with, q, sink_type, source_table, FlinkOptions};
 use super::flink_connector::sink_table;
 use super::{
     AggFunc, Application, Frame, Literal, RowPlan, ScalarFunc, Schema, SqlError, SqlType, TimeField,
@@ -24,7 +27,7 @@ pub fn explain_app(
     }
 }
 
-fn refuse(why: &str) -> SqlError {
+pub(super) fn refuse(why: &str) -> SqlError {
     SqlError::new(
         super::Pos::default(),
         format!(
@@ -45,7 +48,7 @@ pub(super) fn field_name(f: TimeField) -> &'static str {
 }
 
 /// Why Flink cannot compute `e` as KDA did, if it cannot.
-fn untranslatable(e: &BoundExpr) -> Option<&'static str> {
+pub(super) fn untranslatable(e: &BoundExpr) -> Option<&'static str> {
     let children: Vec<&BoundExpr> = match e {
         BoundExpr::Call {
             func: ScalarFunc::RegexReplace,
@@ -64,13 +67,9 @@ fn untranslatable(e: &BoundExpr) -> Option<&'static str> {
             func: ScalarFunc::UnixTimestamp,
             ..
         } => return Some("UNIX_TIMESTAMP (KDA's counts milliseconds, Flink's seconds)"),
-        BoundExpr::Call {
-            func:
-                ScalarFunc::RegexLogParse
-                | ScalarFunc::W3cLogParse
-                | ScalarFunc::VariableColumnLogParse,
-            ..
-        } => return Some("the log parsers (Flink has none: REGEXP_EXTRACT(s, regex, n) gives one group, SPLIT_INDEX(s, delimiter, n) one field)"),
+        BoundExpr::Call { func, .. } if func.is_log_parser() => {
+            return Some("a log parser outside a subquery's select list (Flink has no row-valued parser: a subquery's `AS r` columns become one REGEXP_EXTRACT or SPLIT_INDEX each)")
+        }
         BoundExpr::Call { args, .. } => args.iter().collect(),
         BoundExpr::Unary { expr, .. }
         | BoundExpr::IsNull { expr, .. }
@@ -85,12 +84,52 @@ fn untranslatable(e: &BoundExpr) -> Option<&'static str> {
     children.into_iter().find_map(untranslatable)
 }
 
-/// The OVER clause of a sliding window.
-fn over(partition: &[BoundColumn], frame: Frame) -> String {
+/// What a pump reads, in Flink SQL.
+pub(super) struct Relation<'a> {
+    /// The text after FROM.
+    pub from: String,
+    /// Where the pump's column names resolve (`None`: a subquery's columns, by their names).
+    pub schema: Option<&'a Schema>,
+    /// A bound column as Flink SQL.
+    pub column: Box<dyn Fn(&BoundColumn) -> String + 'a>,
+    /// Conditions the FROM brings (a subquery's WHERE), ANDed with the pump's.
+    pub conditions: Vec<String>,
+    /// The statements that create what FROM reads besides the source (a reference table).
+    pub tables: String,
+}
+
+impl Relation<'_> {
+    /// `e` bound to this relation's columns and written as Flink SQL, or why it cannot be.
+    fn translate(
+        &self,
+        e: &super::Expr,
+        envelope: &std::cell::Cell<bool>,
+    ) -> Result<String, SqlError> {
+        let col = |id: &super::Ident| resolve_column(id, self.schema, envelope);
+        let b = bind_expr(e, &col)?.0;
+        if let Some(why) = untranslatable(&b) {
+            return Err(refuse(why));
+        }
+        Ok(expr_with(&b, &*self.column))
+    }
+}
+
+/// The source stream as it is.
+fn source_relation<'a>(plan: &RowPlan, schema: &'a Schema) -> Relation<'a> {
+    Relation {
+        from: q(&plan.source),
+        schema: Some(schema),
+        column: Box::new(col_ref),
+        conditions: Vec::new(),
+        tables: String::new(),
+    }
+}
+
+/// The OVER clause of a sliding window, partitioned by `partition` (Flink SQL).
+fn over(partition: &[String], frame: Frame) -> String {
     let mut s = String::from("OVER (");
     if !partition.is_empty() {
-        let cols: Vec<String> = partition.iter().map(col_ref).collect();
-        let _ = write!(s, "PARTITION BY {} ", cols.join(", "));
+        let _ = write!(s, "PARTITION BY {} ", partition.join(", "));
     }
     s.push_str("ORDER BY `proctime` ");
     match frame {
@@ -109,43 +148,47 @@ fn over(partition: &[BoundColumn], frame: Frame) -> String {
     s
 }
 
+/// A sliding-window aggregate: `AGG(x) OVER (...)`, and its window (one per SELECT in Flink).
+fn sliding_value(
+    agg: &super::SlidingAgg,
+    rel: &Relation<'_>,
+    envelope: &std::cell::Cell<bool>,
+) -> Result<(String, String), SqlError> {
+    let arg = agg
+        .arg
+        .as_ref()
+        .map(|a| rel.translate(a, envelope))
+        .transpose()?;
+    let col = |id: &super::Ident| resolve_column(id, rel.schema, envelope);
+    let partition = agg
+        .spec
+        .partition_by
+        .iter()
+        .map(|id| col(id).map(|c| (rel.column)(&c)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let window = over(&partition, agg.spec.frame);
+    let arg = match (agg.func, arg) {
+        (AggFunc::CountStar, _) | (_, None) => "*".to_string(),
+        (AggFunc::CountDistinct, Some(a)) => format!("DISTINCT {a}"),
+        (_, Some(a)) => a,
+    };
+    Ok((format!("{}({arg}) {window}", agg.func.sql_name()), window))
+}
+
 /// The select-list values, in declaration order, as Flink expressions cast to the sink's types.
-fn values(plan: &RowPlan, schema: &Schema) -> Result<Vec<String>, SqlError> {
+fn values(plan: &RowPlan, rel: &Relation<'_>) -> Result<Vec<String>, SqlError> {
     let envelope = std::cell::Cell::new(false);
-    let col = |id: &super::Ident| resolve_column(id, Some(schema), &envelope);
     let mut out = Vec::new();
     let mut windows: Vec<String> = Vec::new();
     for (i, (_, ty, e)) in plan.columns.iter().enumerate() {
         let value = if let Some((_, agg)) = plan.sliding.iter().find(|(c, _)| *c == i) {
-            let arg = match &agg.arg {
-                Some(a) => Some(bind_expr(a, &col)?.0),
-                None => None,
-            };
-            if let Some(why) = arg.as_ref().and_then(untranslatable) {
-                return Err(refuse(why));
-            }
-            let partition = agg
-                .spec
-                .partition_by
-                .iter()
-                .map(&col)
-                .collect::<Result<Vec<_>, _>>()?;
-            let window = over(&partition, agg.spec.frame);
+            let (value, window) = sliding_value(agg, rel, &envelope)?;
             if !windows.contains(&window) {
-                windows.push(window.clone());
+                windows.push(window);
             }
-            let arg = match (agg.func, arg) {
-                (AggFunc::CountStar, _) | (_, None) => "*".to_string(),
-                (AggFunc::CountDistinct, Some(a)) => format!("DISTINCT {}", expr(&a)),
-                (_, Some(a)) => expr(&a),
-            };
-            format!("{}({arg}) {window}", agg.func.sql_name())
+            value
         } else {
-            let b = bind_expr(e, &col)?.0;
-            if let Some(why) = untranslatable(&b) {
-                return Err(refuse(why));
-            }
-            expr(&b)
+            rel.translate(e, &envelope)?
         };
         out.push(format!("CAST({value} AS {})", sink_type(*ty)));
     }
@@ -160,13 +203,27 @@ fn values(plan: &RowPlan, schema: &Schema) -> Result<Vec<String>, SqlError> {
     Ok(out)
 }
 
-/// The Flink SQL for a pump without GROUP BY.
-pub fn explain_flink_rows(
-    plan: &RowPlan,
-    schema: &Schema,
-    opts: &FlinkOptions,
-) -> Result<String, SqlError> {
-    if !plan.upstream.is_empty() {
+/// The WHERE clause: the FROM's conditions and the pump's, if any.
+fn where_clause(plan: &RowPlan, rel: &Relation<'_>) -> Result<Option<String>, SqlError> {
+    let envelope = std::cell::Cell::new(false);
+    let mut conditions = rel.conditions.clone();
+    if let Some(f) = &plan.filter {
+        conditions.push(rel.translate(f, &envelope)?);
+    }
+    if envelope.get() {
+        return Err(refuse("APPROXIMATE_ARRIVAL_TIME"));
+    }
+    Ok(match conditions.len() {
+        0 => None,
+        1 => conditions.pop(),
+        _ => Some(format!("({})", conditions.join(") AND ("))),
+    })
+}
+
+/// What Flink has no equivalent for, or is not written yet.
+fn refuse_untranslated(plan: &RowPlan) -> Result<(), SqlError> {
+    let subquery = matches!(plan.upstream.as_slice(), [sub] if sub.derived);
+    if !plan.upstream.is_empty() && !subquery {
         return Err(refuse("chained pumps yet"));
     }
     if plan.stagger.is_some() {
@@ -174,72 +231,52 @@ pub fn explain_flink_rows(
             "stagger windows (Flink has no window that opens per key)",
         ));
     }
-    if plan.join.is_some() {
-        return Err(refuse(
-            "JOIN with a reference table yet (in Flink: a regular or lookup join with a table on \
-             the filesystem or JDBC connector)",
-        ));
+    Ok(())
+}
+
+/// What the pump reads: a subquery, the source joined to a reference table, or the source.
+fn relation<'a>(
+    plan: &'a RowPlan,
+    schema: &'a Schema,
+    opts: &FlinkOptions,
+) -> Result<Relation<'a>, SqlError> {
+    if let Some(sub) = plan.upstream.first() {
+        return super::flink_log::subquery_relation(sub, schema);
     }
-    if plan.top_k.is_some() {
-        return Err(refuse(
-            "TOP_K_ITEMS_TUMBLING yet (Flink's equivalent is a Window Top-N: COUNT(*) per value \
-             over TUMBLE, then ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY \
-             the count DESC) <= K)",
-        ));
+    if let Some(join) = &plan.join {
+        return super::flink_join::join_relation(join, plan, schema, opts);
     }
-    let values = values(plan, schema)?;
-    let filter = match &plan.filter {
-        Some(f) => {
-            let envelope = std::cell::Cell::new(false);
-            let col = |id: &super::Ident| resolve_column(id, Some(schema), &envelope);
-            let b = bind_expr(f, &col)?.0;
-            if let Some(why) = untranslatable(&b) {
-                return Err(refuse(why));
-            }
-            Some(expr(&b))
-        }
-        None => None,
+    Ok(source_relation(plan, schema))
+}
+
+/// The Flink SQL for a pump without GROUP BY.
+pub fn explain_flink_rows(
+    plan: &RowPlan,
+    schema: &Schema,
+    opts: &FlinkOptions,
+) -> Result<String, SqlError> {
+    refuse_untranslated(plan)?;
+    if let Some(top_k) = &plan.top_k {
+        return super::flink_topk::explain_top_k(plan, top_k, schema, opts);
+    }
+    let rel = relation(plan, schema, opts)?;
+    let values = values(plan, &rel)?;
+    let filter = where_clause(plan, &rel)?;
+    let what = if plan.sliding.is_empty() {
+        "a row per record"
+    } else {
+        "a row per record with sliding-window aggregates"
     };
-    let (src, dst) = (q(&plan.source), q(&plan.destination));
+    // A subquery reads the source; the pump reads the subquery.
+    let source = plan
+        .upstream
+        .first()
+        .map_or(&plan.source, |sub| &sub.source);
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "-- Apache Flink SQL for the Kinesis Data Analytics application whose pump {} writes",
-        plan.pump
-    );
-    let _ = writeln!(
-        o,
-        "-- {} from {}: a row per record{}.",
-        plan.destination,
-        plan.source,
-        if plan.sliding.is_empty() {
-            ""
-        } else {
-            " with sliding-window aggregates"
-        }
-    );
-    let _ = writeln!(o, "-- Generated by kds-window --explain-flink. Runs on Amazon Managed Service for Apache Flink");
-    let _ = writeln!(o, "-- (Flink 1.19 or later) with the Kinesis SQL connector 5.x (flink-sql-connector-aws-kinesis-streams).");
-    o.push('\n');
-    let _ = writeln!(
-        o,
-        "-- The source stream: one column per field of the JSON records."
-    );
-    let _ = writeln!(o, "-- KDA stamped each record with ROWTIME as it entered the application; `proctime` does that here.");
-    source_table(
-        &mut o,
-        &src,
-        schema,
-        opts,
-        vec!["  `proctime` AS PROCTIME()".into()],
-    );
-    o.push('\n');
-    let mut sink = vec![format!("  `ROWTIME` {}", sink_type(SqlType::Timestamp))];
-    for (name, ty, _) in &plan.columns {
-        sink.push(format!("  {} {}", q(name), sink_type(*ty)));
-    }
-    sink_table(&mut o, &dst, &sink, opts.sink.as_deref());
-    o.push('\n');
+    write_header(&mut o, plan, source, what);
+    write_source(&mut o, source, schema, opts);
+    o.push_str(&rel.tables);
+    write_sink(&mut o, plan, opts);
     let _ = writeln!(
         o,
         "-- The pump: each record that passes the WHERE clause, as it is read."
@@ -249,14 +286,56 @@ pub fn explain_flink_rows(
     for ((name, _, _), v) in plan.columns.iter().zip(values) {
         sel.push(format!("  {v} AS {}", q(name)));
     }
+    let dst = q(&plan.destination);
     let _ = write!(
         o,
-        "INSERT INTO {dst}\nSELECT\n{}\nFROM {src}",
-        sel.join(",\n")
+        "INSERT INTO {dst}\nSELECT\n{}\nFROM {}",
+        sel.join(",\n"),
+        rel.from
     );
     if let Some(f) = filter {
         let _ = write!(o, "\nWHERE {f}");
     }
     o.push_str(";\n");
     Ok(o)
+}
+
+/// The comment at the top: which pump, what it computes (`what`), where it runs.
+pub(super) fn write_header(o: &mut String, plan: &RowPlan, source: &str, what: &str) {
+    let _ = writeln!(
+        o,
+        "-- Apache Flink SQL for the Kinesis Data Analytics application whose pump {} writes",
+        plan.pump
+    );
+    let _ = writeln!(o, "-- {} from {source}: {what}.", plan.destination);
+    let _ = writeln!(o, "-- Generated by kds-window --explain-flink. Runs on Amazon Managed Service for Apache Flink");
+    let _ = writeln!(o, "-- (Flink 1.19 or later) with the Kinesis SQL connector 5.x (flink-sql-connector-aws-kinesis-streams).");
+    o.push('\n');
+}
+
+/// The source table, with the processing-time column that stands in for ROWTIME.
+fn write_source(o: &mut String, source: &str, schema: &Schema, opts: &FlinkOptions) {
+    let _ = writeln!(
+        o,
+        "-- The source stream: one column per field of the JSON records."
+    );
+    let _ = writeln!(o, "-- KDA stamped each record with ROWTIME as it entered the application; `proctime` does that here.");
+    source_table(
+        o,
+        &q(source),
+        schema,
+        opts,
+        vec!["  `proctime` AS PROCTIME()".into()],
+    );
+    o.push('\n');
+}
+
+/// The destination table: ROWTIME, then the declared columns.
+pub(super) fn write_sink(o: &mut String, plan: &RowPlan, opts: &FlinkOptions) {
+    let mut sink = vec![format!("  `ROWTIME` {}", sink_type(SqlType::Timestamp))];
+    for (name, ty, _) in &plan.columns {
+        sink.push(format!("  {} {}", q(name), sink_type(*ty)));
+    }
+    sink_table(o, &q(&plan.destination), &sink, opts.sink.as_deref());
+    o.push('\n');
 }

@@ -77,10 +77,7 @@ impl Join {
     /// Loads the table from the `--reference-data` entry that names it.
     pub fn load(&mut self, flags: &[String]) -> anyhow::Result<()> {
         let table = &self.plan.table;
-        let Some((path, format)) = flags.iter().find_map(|f| {
-            let (name, rest) = f.split_once('=')?;
-            table.matches(name).then(|| split_format(rest))
-        }) else {
+        let Some((path, format)) = table_file(table, flags) else {
             bail!(
                 "--sql: the pump joins the reference table {}: give --reference-data {}=FILE",
                 table.sql(),
@@ -138,6 +135,14 @@ pub fn load_tables(join: Option<&mut Join>, flags: &[String]) -> anyhow::Result<
             flags[0].split('=').next().unwrap_or_default()
         ))),
     }
+}
+
+/// The file and format (`csv` or `json`) of the `--reference-data` entry that names `table`.
+pub(super) fn table_file<'a>(table: &Ident, flags: &'a [String]) -> Option<(&'a str, &'a str)> {
+    flags.iter().find_map(|f| {
+        let (name, rest) = f.split_once('=')?;
+        table.matches(name).then(|| split_format(rest))
+    })
 }
 
 /// `FILE[,csv|json]`: the path and its format (by the suffix, else by the extension).
