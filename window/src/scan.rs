@@ -378,16 +378,8 @@ fn walk_envelope(
     i += 1;
     let mut arrival = Val::Missing;
     loop {
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let ks = i + 1;
-        let ke = string_end(ks)?;
-        i = ke + 1;
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i += 1;
+        let (ks, ke, value) = member_key(b, i, string_end)?;
+        i = value;
         match &b[ks..ke] {
             b"data" => {
                 // The record runs to the envelope's closing brace.
@@ -430,17 +422,9 @@ fn walk_object(
     }
     let mut member = 0;
     loop {
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let ks = i + 1;
-        let ke = string_end(ks)?;
-        i = ke + 1;
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i += 1;
-        let (val, next) = scan_scalar(b, i, &string_end)?;
+        let (ks, ke, value) = member_key(b, i, string_end)?;
+        i = value;
+        let (val, next) = scan_scalar(b, i, string_end)?;
         i = next;
         vals[keys.slot(member, b, ks, ke)] = val;
         member += 1;
@@ -450,6 +434,25 @@ fn walk_object(
             _ => return None,
         }
     }
+}
+
+/// The key of an object member, `"key":` at `b[i]`: where the key's text starts and ends, and
+/// where the member's value starts.
+#[inline(always)]
+fn member_key(
+    b: &[u8],
+    i: usize,
+    string_end: &impl Fn(usize) -> Option<usize>,
+) -> Option<(usize, usize, usize)> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let ks = i + 1;
+    let ke = string_end(ks)?;
+    if b.get(ke + 1) != Some(&b':') {
+        return None;
+    }
+    Some((ks, ke, ke + 2))
 }
 
 /// A JSON scalar (string, number, `true`, `false`, `null`) at `b[i]`: its value and the index
