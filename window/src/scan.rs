@@ -149,6 +149,17 @@ fn swar_digits(w: u64) -> Option<(u64, usize)> {
     Some((d, n))
 }
 
+/// The end of the digits starting at `b[from]`; `None` when there is not one (JSON wants a
+/// digit after a decimal point and in an exponent).
+#[inline(always)]
+fn digits_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut j = from;
+    while matches!(b.get(j), Some(b'0'..=b'9')) {
+        j += 1;
+    }
+    (j > from).then_some(j)
+}
+
 /// A JSON number starting at `i`: its value and the index after it. Plain integers of up to 18
 /// digits are converted here; other valid numbers go through serde_json's number parser.
 #[inline(always)]
@@ -181,14 +192,7 @@ fn scan_number(b: &[u8], i: usize) -> Option<(Val, usize)> {
     let mut simple = ndigits <= 18 && !(neg && v == 0);
     if b.get(j) == Some(&b'.') {
         simple = false;
-        j += 1;
-        let f = j;
-        while matches!(b.get(j), Some(b'0'..=b'9')) {
-            j += 1;
-        }
-        if j == f {
-            return None;
-        }
+        j = digits_end(b, j + 1)?;
     }
     if matches!(b.get(j), Some(b'e' | b'E')) {
         simple = false;
@@ -196,13 +200,7 @@ fn scan_number(b: &[u8], i: usize) -> Option<(Val, usize)> {
         if matches!(b.get(j), Some(b'+' | b'-')) {
             j += 1;
         }
-        let e = j;
-        while matches!(b.get(j), Some(b'0'..=b'9')) {
-            j += 1;
-        }
-        if j == e {
-            return None;
-        }
+        j = digits_end(b, j)?;
     }
     if simple {
         let v = v as i64;
