@@ -370,16 +370,16 @@ impl Engine {
         let text: &[u8] = if in_scratch { &self.ex.scratch } else { line };
         let vals: &[Val] = &self.ex.vals;
         let slot = self.time_slot.unwrap_or_default();
-        let checked =
-            record::record_time(&self.q.time, &mut self.ts, (vals, text), slot, now, arrival)
-                .and_then(|ts| {
-                    record::check_numeric(&self.numeric_aggs, &self.q.aggregates, vals, text)?;
-                    Ok(ts)
-                });
-        let ts = match checked {
-            Ok(ts) => ts,
-            Err(msg) => return self.bad(line_no, &msg),
-        };
+        let ts =
+            match record::record_time(&self.q.time, &mut self.ts, (vals, text), slot, now, arrival)
+            {
+                Ok(ts) => ts,
+                Err(msg) => return self.bad(line_no, &msg),
+            };
+        if let Err(msg) = record::check_numeric(&self.numeric_aggs, &self.q.aggregates, vals, text)
+        {
+            return self.bad(line_no, &msg);
+        }
         let size = self.q.size_ms;
         let ws = record::window_start(&mut self.cur_ws, ts, size);
         record::group_key(&mut self.key, &self.group_slots, vals, text);
