@@ -182,17 +182,14 @@ impl Write for Downstream {
 pub fn output_for(
     args: &crate::Args,
     sql: &super::SqlArgs,
+    plan: Option<&super::SqlPlan>,
 ) -> anyhow::Result<(Output, Option<SharedErrors>)> {
-    let Some(text) = &sql.sql else {
-        return Ok((Output::stdout(), None));
-    };
-    let plan = super::cli::load_plan(text)?;
-    let Some(last) = plan.downstream.last() else {
+    let Some((plan, last)) = plan.and_then(|p| Some((p, p.downstream.last()?))) else {
         return Ok((Output::stdout(), None));
     };
     check_flags(args)?;
     let errors = Arc::new(Mutex::new(super::cli::error_stream(sql, &last.pump)?));
-    let down = Downstream::new(&plan, Output::stdout(), errors.clone())
+    let down = Downstream::new(plan, Output::stdout(), errors.clone())
         .map_err(|e| usage(format!("--sql: {e}")))?
         .expect("the plan has pumps after its GROUP BY pump");
     Ok((Output::new(down), Some(errors)))
