@@ -324,17 +324,7 @@ impl Parser {
             return Err(self.expected("a whole number like '5' after INTERVAL"));
         };
         self.i += 1;
-        let unit = self.peek().clone();
-        let Some(secs) = super::window::unit_seconds(&unit) else {
-            return Err(SqlError::unsupported(
-                unit.pos,
-                format!(
-                    "interval unit {} (SECOND, MINUTE, HOUR, DAY)",
-                    unit.describe()
-                ),
-            ));
-        };
-        self.i += 1;
+        let secs = self.interval_unit()?;
         n.checked_mul(secs as i64 * 1000)
             .ok_or_else(|| SqlError::new(t.pos, "interval out of range"))
     }

@@ -118,27 +118,17 @@ impl Parser {
     }
 }
 
-/// The pump writes the declared stream (by KDA name) and reads another one.
+/// The pump writes the declared stream (by KDA name, which an error shows) and reads another one.
 fn check_pump_names(stream: &StreamDecl, target: &Ident, source: &Ident) -> Result<(), SqlError> {
-    if stream.name.kda_name() != target.kda_name() {
-        return Err(SqlError::new(
-            target.pos,
-            format!(
-                "the pump inserts into {} but the declared stream is {} (KDA names: {} vs {})",
-                target.sql(),
-                stream.name.sql(),
-                target.kda_name(),
-                stream.name.kda_name()
-            ),
-        ));
-    }
-    if source.kda_name() == stream.name.kda_name() {
-        return Err(SqlError::unsupported(
-            source.pos,
-            "reading the destination stream (chained pumps)",
-        ));
-    }
-    Ok(())
+    rows::check_names_saying(stream, target, source, || {
+        format!(
+            "the pump inserts into {} but the declared stream is {} (KDA names: {} vs {})",
+            target.sql(),
+            stream.name.sql(),
+            target.kda_name(),
+            stream.name.kda_name()
+        )
+    })
 }
 
 /// Plain columns must be grouped by, and a GROUP BY pump aggregates something.

@@ -129,15 +129,24 @@ pub(super) fn check_names(
     target: &crate::sql::Ident,
     source: &crate::sql::Ident,
 ) -> Result<(), SqlError> {
+    check_names_saying(stream, target, source, || {
+        format!(
+            "the pump inserts into {} but the declared stream is {}",
+            target.sql(),
+            stream.name.sql()
+        )
+    })
+}
+
+/// [`check_names`] with the caller's message for a pump that inserts into another stream.
+pub(super) fn check_names_saying(
+    stream: &StreamDecl,
+    target: &Ident,
+    source: &Ident,
+    mismatch: impl FnOnce() -> String,
+) -> Result<(), SqlError> {
     if stream.name.kda_name() != target.kda_name() {
-        return Err(SqlError::new(
-            target.pos,
-            format!(
-                "the pump inserts into {} but the declared stream is {}",
-                target.sql(),
-                stream.name.sql()
-            ),
-        ));
+        return Err(SqlError::new(target.pos, mismatch()));
     }
     if source.kda_name() == stream.name.kda_name() {
         return Err(SqlError::unsupported(

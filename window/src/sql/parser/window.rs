@@ -51,17 +51,7 @@ impl Parser {
             ));
         };
         self.i += 1;
-        let unit = self.peek().clone();
-        let Some(secs) = unit_seconds(&unit) else {
-            return Err(SqlError::unsupported(
-                unit.pos,
-                format!(
-                    "interval unit {} (SECOND, MINUTE, HOUR, DAY)",
-                    unit.describe()
-                ),
-            ));
-        };
-        self.i += 1;
+        let secs = self.interval_unit()?;
         if self.peek().is_kw("TO") {
             return Err(SqlError::unsupported(
                 self.peek().pos,
@@ -143,6 +133,22 @@ impl Parser {
         self.i += 1;
         self.expect_sym(")")?;
         Ok((time, secs))
+    }
+
+    /// An interval's unit after its number: SECOND, MINUTE, HOUR or DAY, in seconds.
+    pub(super) fn interval_unit(&mut self) -> Result<u64, SqlError> {
+        let unit = self.peek().clone();
+        let Some(secs) = unit_seconds(&unit) else {
+            return Err(SqlError::unsupported(
+                unit.pos,
+                format!(
+                    "interval unit {} (SECOND, MINUTE, HOUR, DAY)",
+                    unit.describe()
+                ),
+            ));
+        };
+        self.i += 1;
+        Ok(secs)
     }
 
     pub(super) fn time_ref(&mut self, qualifiers: &mut Vec<Ident>) -> Result<TimeBasis, SqlError> {
