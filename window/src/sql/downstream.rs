@@ -157,12 +157,20 @@ impl Downstream {
 impl Write for Downstream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.pending.extend_from_slice(buf);
+        // Taken out while its rows are pushed (push_row borrows self), rather than copying
+        // each row out of it.
+        let pending = std::mem::take(&mut self.pending);
         let mut start = 0;
-        while let Some(n) = self.pending[start..].iter().position(|&b| b == b'\n') {
-            let line = self.pending[start..start + n].to_vec();
-            self.push_row(&line)?;
+        let mut pushed = Ok(());
+        while let Some(n) = memchr::memchr(b'\n', &pending[start..]) {
+            pushed = self.push_row(&pending[start..start + n]);
+            if pushed.is_err() {
+                break;
+            }
             start += n + 1;
         }
+        self.pending = pending;
+        pushed?;
         self.pending.drain(..start);
         Ok(buf.len())
     }
