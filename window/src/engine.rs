@@ -20,6 +20,7 @@ use crate::scan::Val;
 
 mod emit;
 mod late;
+mod record;
 mod windows;
 
 use windows::{new_accs, window_index};
@@ -368,78 +369,20 @@ impl Engine {
         };
         let text: &[u8] = if in_scratch { &self.ex.scratch } else { line };
         let vals: &[Val] = &self.ex.vals;
-        let ts = match &self.q.time {
-            TimeBasis::Rowtime => now,
-            TimeBasis::Arrival => arrival.unwrap_or(now),
-            TimeBasis::Event(path) => {
-                let slot = self.time_slot.unwrap_or_default();
-                match vals[slot] {
-                    Val::Str(s, e) => match self.ts.parse(&text[s as usize..e as usize]) {
-                        Some(t) => t,
-                        None => {
-                            let msg = format!(
-                                "bad timestamp in {path}: {:?}",
-                                String::from_utf8_lossy(&text[s as usize..e as usize])
-                            );
-                            return self.bad(line_no, &msg);
-                        }
-                    },
-                    Val::Int(ms) => ms,
-                    Val::Missing | Val::Null => {
-                        let msg = format!("missing field {path}");
-                        return self.bad(line_no, &msg);
-                    }
-                    other => {
-                        let mut shown = Vec::new();
-                        other.write_json(text, &mut shown);
-                        let msg = format!(
-                            "bad timestamp in {path}: {}",
-                            String::from_utf8_lossy(&shown)
-                        );
-                        return self.bad(line_no, &msg);
-                    }
-                }
-            }
-        };
-        if self.q.time != TimeBasis::Rowtime && !(MIN_TIME_MS..=MAX_TIME_MS).contains(&ts) {
-            let msg = match &self.q.time {
-                TimeBasis::Event(path) => {
-                    format!("bad timestamp in {path}: {ts} is outside the years 0000-9999")
-                }
-                _ => format!("bad timestamp in arrival: {ts} is outside the years 0000-9999"),
+        let slot = self.time_slot.unwrap_or_default();
+        let ts =
+            match record::record_time(&self.q.time, &mut self.ts, (vals, text), slot, now, arrival)
+            {
+                Ok(ts) => ts,
+                Err(msg) => return self.bad(line_no, &msg),
             };
+        if let Err(msg) = record::check_numeric(&self.numeric_aggs, &self.q.aggregates, vals, text)
+        {
             return self.bad(line_no, &msg);
         }
-        for &(agg, slot) in &self.numeric_aggs {
-            let v = vals[slot];
-            if !matches!(v, Val::Int(_) | Val::Float(_) | Val::Missing | Val::Null) {
-                let mut shown = Vec::new();
-                v.write_json(text, &mut shown);
-                let a = &self.q.aggregates[agg];
-                let msg = format!(
-                    "{} of {}: not a number: {}",
-                    a.func.name(),
-                    a.path.as_ref().map(Path::to_string).unwrap_or_default(),
-                    String::from_utf8_lossy(&shown)
-                );
-                return self.bad(line_no, &msg);
-            }
-        }
         let size = self.q.size_ms;
-        // Consecutive records mostly share a window: skip the division then.
-        let ws = if ts.wrapping_sub(self.cur_ws) as u64 >= size as u64 {
-            self.cur_ws = ts.div_euclid(size) * size;
-            self.cur_ws
-        } else {
-            self.cur_ws
-        };
-        self.key.clear();
-        for (j, &slot) in self.group_slots.iter().enumerate() {
-            if j > 0 {
-                self.key.push(0);
-            }
-            vals[slot].write_json(text, &mut self.key);
-        }
+        let ws = record::window_start(&mut self.cur_ws, ts, size);
+        record::group_key(&mut self.key, &self.group_slots, vals, text);
         if !self.batch && ws.saturating_add(size) <= self.closed_upto {
             let text = text.to_vec();
             return self.late(line, line_no, ws, &text);
@@ -458,13 +401,20 @@ impl Engine {
             }
         }
         self.stats.records += 1;
+        self.advance_watermark(ts)
+    }
+
+    /// Event and arrival time: a record later than any before moves the watermark (its time
+    /// less the allowed lateness); windows it passed close.
+    #[inline(always)]
+    fn advance_watermark(&mut self, ts: i64) -> anyhow::Result<()> {
         if self.q.time.uses_watermark() && ts > self.max_time {
             self.max_time = ts;
             let wm = ts
                 .saturating_sub(self.o.allowed_lateness_ms)
                 .max(MIN_TIME_MS);
             // The watermark crossed a window boundary: close what it passed.
-            if !self.batch && wm >= self.closed_upto.saturating_add(size) {
+            if !self.batch && wm >= self.closed_upto.saturating_add(self.q.size_ms) {
                 self.close_until(wm)?;
             }
         }

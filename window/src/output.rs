@@ -79,57 +79,45 @@ impl RowWriter {
         marker: Marker,
     ) -> io::Result<()> {
         self.rows += 1;
+        let window = WindowRow {
+            start,
+            end: start + size,
+            groups: split_key(key, self.group_names.len()),
+            accs,
+            marker,
+        };
         if self.partial {
-            return self.write_partial(out, start, size, key, accs, marker);
+            return self.write_partial(out, &window);
         }
         match self.format {
-            Format::Ndjson => self.write_ndjson(out, start, size, key, accs, marker),
-            Format::Csv => self.write_csv(out, start, size, key, accs, marker),
+            Format::Ndjson => self.write_ndjson(out, &window),
+            Format::Csv => self.write_csv(out, &window),
         }
     }
 
-    fn write_ndjson(
-        &mut self,
-        out: &mut Output,
-        start: i64,
-        size: i64,
-        key: &[u8],
-        accs: &[Acc],
-        marker: Marker,
-    ) -> io::Result<()> {
+    fn write_ndjson(&mut self, out: &mut Output, w: &WindowRow) -> io::Result<()> {
         let row = &mut self.row;
         row.clear();
-        let groups = split_key(key, self.group_names.len());
         for (col, prefix) in self.columns.iter().zip(&self.prefixes) {
             row.extend_from_slice(prefix);
             match col {
-                Column::WindowStart(_) => quoted_time(row, start),
-                Column::WindowEnd(_) | Column::Rowtime(_) => quoted_time(row, start + size),
-                Column::Group(i) => {
-                    row.extend_from_slice(groups.get(*i).copied().unwrap_or(b"null"))
-                }
-                Column::Agg(i) => accs[*i].write_value(row),
+                Column::WindowStart(_) => quoted_time(row, w.start),
+                Column::WindowEnd(_) | Column::Rowtime(_) => quoted_time(row, w.end),
+                Column::Group(i) => row.extend_from_slice(w.group(*i)),
+                Column::Agg(i) => w.accs[*i].write_value(row),
             }
         }
-        if marker.not_final {
+        if w.marker.not_final {
             row.extend_from_slice(b",\"final\":false");
         }
-        if marker.late {
+        if w.marker.late {
             row.extend_from_slice(b",\"late\":true");
         }
         row.extend_from_slice(b"}\n");
         out.write_all(row)
     }
 
-    fn write_csv(
-        &mut self,
-        out: &mut Output,
-        start: i64,
-        size: i64,
-        key: &[u8],
-        accs: &[Acc],
-        marker: Marker,
-    ) -> io::Result<()> {
+    fn write_csv(&mut self, out: &mut Output, w: &WindowRow) -> io::Result<()> {
         if !self.header_written {
             self.header_written = true;
             let mut header: Vec<String> = self
@@ -141,30 +129,27 @@ impl RowWriter {
             header.push("late".into());
             out.write_all(&csv_record(&header)?)?;
         }
-        let groups = split_key(key, self.group_names.len());
         let mut fields: Vec<Vec<u8>> = Vec::with_capacity(self.columns.len() + 2);
         for col in &self.columns {
             let mut f = Vec::new();
             match col {
-                Column::WindowStart(_) => format_rfc3339_ms(start, &mut f),
-                Column::WindowEnd(_) | Column::Rowtime(_) => {
-                    format_rfc3339_ms(start + size, &mut f)
-                }
-                Column::Group(i) => csv_value(groups.get(*i).copied().unwrap_or(b"null"), &mut f),
+                Column::WindowStart(_) => format_rfc3339_ms(w.start, &mut f),
+                Column::WindowEnd(_) | Column::Rowtime(_) => format_rfc3339_ms(w.end, &mut f),
+                Column::Group(i) => csv_value(w.group(*i), &mut f),
                 Column::Agg(i) => {
                     let mut v = Vec::new();
-                    accs[*i].write_value(&mut v);
+                    w.accs[*i].write_value(&mut v);
                     csv_value(&v, &mut f);
                 }
             }
             fields.push(f);
         }
-        fields.push(if marker.not_final {
+        fields.push(if w.marker.not_final {
             b"false".to_vec()
         } else {
             b"true".to_vec()
         });
-        fields.push(if marker.late {
+        fields.push(if w.marker.late {
             b"true".to_vec()
         } else {
             b"false".to_vec()
@@ -180,46 +165,55 @@ impl RowWriter {
         }
     }
 
-    fn write_partial(
-        &mut self,
-        out: &mut Output,
-        start: i64,
-        size: i64,
-        key: &[u8],
-        accs: &[Acc],
-        marker: Marker,
-    ) -> io::Result<()> {
-        let groups = split_key(key, self.group_names.len());
+    fn write_partial(&mut self, out: &mut Output, w: &WindowRow) -> io::Result<()> {
         let mut row = Map::new();
         row.insert("kds_window_partial".into(), Value::from(1));
         row.insert(
             "window_start".into(),
-            kds_common::time::rfc3339_ms(start).into(),
+            kds_common::time::rfc3339_ms(w.start).into(),
         );
         row.insert(
             "window_end".into(),
-            kds_common::time::rfc3339_ms(start + size).into(),
+            kds_common::time::rfc3339_ms(w.end).into(),
         );
-        let key: Vec<Value> = groups
+        let key: Vec<Value> = w
+            .groups
             .iter()
             .map(|g| serde_json::from_slice(g).unwrap_or(Value::Null))
             .collect();
         row.insert("key".into(), Value::Array(key));
         let mut states = Map::new();
-        for (name, acc) in self.agg_names.iter().zip(accs) {
+        for (name, acc) in self.agg_names.iter().zip(w.accs) {
             states.insert(name.clone(), acc.to_partial());
         }
         row.insert("aggs".into(), Value::Object(states));
-        if marker.not_final {
+        if w.marker.not_final {
             row.insert("final".into(), Value::Bool(false));
         }
-        if marker.late {
+        if w.marker.late {
             row.insert("late".into(), Value::Bool(true));
         }
         self.row.clear();
         serde_json::to_writer(&mut self.row, &Value::Object(row)).map_err(io::Error::other)?;
         self.row.push(b'\n');
         out.write_all(&self.row)
+    }
+}
+
+/// One output row's content: a window's bounds, a group's values and its accumulators.
+struct WindowRow<'a> {
+    start: i64,
+    end: i64,
+    /// The group values as JSON texts (see [`split_key`]).
+    groups: Vec<&'a [u8]>,
+    accs: &'a [Acc],
+    marker: Marker,
+}
+
+impl WindowRow<'_> {
+    /// Group value `i` as JSON text.
+    fn group(&self, i: usize) -> &[u8] {
+        self.groups.get(i).copied().unwrap_or(b"null")
     }
 }
 

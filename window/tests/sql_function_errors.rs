@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{json_rows, run_window};
-use serde_json::Value;
+use common::{json_rows, ndjson, run_window};
 
 const SQL: &str = r#"
 CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (id INTEGER, replaced VARCHAR(32));
@@ -22,14 +21,6 @@ const INPUT: &str = r#"{"id":1,"s":"a1b2","re":"[0-9]","start":1}
 {"id":4,"s":"a1b2","re":"[a-z]","start":2}
 "#;
 
-fn json_lines(bytes: &[u8]) -> Vec<Value> {
-    String::from_utf8(bytes.to_vec())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn bad_regex_replace_arguments_go_to_the_error_stream_and_good_rows_flow() {
     let dir = tempfile::tempdir().unwrap();
@@ -43,7 +34,7 @@ fn bad_regex_replace_arguments_go_to_the_error_stream_and_good_rows_flow() {
         .collect();
     assert_eq!(got, vec![(1, "a#b#"), (4, "a1#2")]);
     // Each error-stream row: its name, and a message naming the line and what was wrong.
-    let errs = json_lines(&std::fs::read(&errors).unwrap());
+    let errs = ndjson(&std::fs::read(&errors).unwrap());
     let want = [
         "line 2: REGEX_REPLACE: bad regular expression '([0-9]'",
         "line 3: REGEX_REPLACE: startPosition 0 is less than 1",
@@ -63,7 +54,7 @@ fn bad_regex_replace_arguments_go_to_the_error_stream_and_good_rows_flow() {
 fn without_an_errors_file_the_rejections_are_named_on_stderr() {
     let out = run_window(&["--sql", SQL], INPUT);
     assert!(out.status.success());
-    assert_eq!(json_lines(&out.stdout).len(), 2);
+    assert_eq!(ndjson(&out.stdout).len(), 2);
     // The first few rejections are named on stderr, each with its line.
     let stderr = String::from_utf8_lossy(&out.stderr);
     let named = [
@@ -108,7 +99,7 @@ SELECT STREAM "CALC".id, "CALC".n FROM "CALC";
         .collect();
     got.sort();
     assert_eq!(got, vec![(1, 1), (4, 1)]);
-    let errs = json_lines(&std::fs::read(&errors).unwrap());
+    let errs = ndjson(&std::fs::read(&errors).unwrap());
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_eq!(errs[0]["ERROR_NAME"], "FUNCTION_ERROR", "{}", errs[0]);
     let message = errs[0]["MESSAGE"].as_str().unwrap();

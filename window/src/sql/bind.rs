@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use super::eval::{like_program, BoundExpr};
+mod expr;
+
+use super::eval::BoundExpr;
 use super::windows::{is_arrival, ARRIVAL_COLUMN};
-use super::{
-    AggFunc, BinOp, Expr, Ident, Literal, Schema, SelectItem, SqlError, SqlPlan, SqlType,
-    TimeBasis, UnOp,
-};
+use super::{AggFunc, Ident, Schema, SelectItem, SqlError, SqlPlan, SqlType, TimeBasis};
+pub(super) use expr::{bind_expr, Class};
 
 /// A source column: where it is in the record and, with a schema, its type.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,75 +97,115 @@ pub fn bind(plan: &SqlPlan, schema: Option<&Schema>) -> Result<BoundQuery, SqlEr
         .iter()
         .map(&col)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut outputs = Vec::new();
-    for oc in &plan.output_columns {
-        let out = match &oc.value {
-            SelectItem::Aggregate { func, column } => {
-                let bound = column.as_ref().map(&col).transpose()?;
-                if let (Some(c), Some(id)) = (&bound, column) {
-                    check_aggregate(*func, c, id)?;
-                }
-                BoundAggregate::Aggregate {
-                    output: oc.name.clone(),
-                    func: *func,
-                    column: bound,
-                }
-            }
-            SelectItem::Column(id) => {
-                let index = plan
-                    .group_by
-                    .iter()
-                    .position(|g| g.same_as(id))
-                    .ok_or_else(|| {
-                        SqlError::new(id.pos, format!("{} is not in GROUP BY", id.sql()))
-                    })?;
-                if let Some(t) = group_by[index].sql_type {
-                    if !compatible(t, oc.ty) {
-                        return Err(SqlError::new(
-                            id.pos,
-                            format!(
-                                "{} is {t} but goes into column {} declared {}",
-                                id.sql(),
-                                oc.name,
-                                oc.ty
-                            ),
-                        ));
-                    }
-                }
-                BoundAggregate::Group {
-                    output: oc.name.clone(),
-                    index,
-                }
-            }
-            SelectItem::WindowStart => BoundAggregate::WindowStart {
-                output: oc.name.clone(),
-            },
-            SelectItem::TimeGroup(index) => BoundAggregate::TimeGroup {
-                output: oc.name.clone(),
-                index: *index,
-            },
-        };
-        outputs.push(out);
-    }
-    let time_column = |id: &Ident| -> Result<BoundColumn, SqlError> {
-        let c = col(id)?;
-        match c.sql_type {
-            Some(t) if t != SqlType::Timestamp => Err(SqlError::new(
-                id.pos,
-                format!(
-                    "the window needs a TIMESTAMP column or ROWTIME: {} is {t} (KDA's discovery \
-                     keeps timestamps as VARCHAR: declare the column TIMESTAMP in the schema, \
-                     or discover with --wide-types)",
-                    id.sql()
-                ),
-            )),
-            _ => Ok(c),
-        }
-    };
+    let outputs = plan
+        .output_columns
+        .iter()
+        .map(|oc| bind_output(oc, plan, &group_by, &col))
+        .collect::<Result<Vec<_>, _>>()?;
     let time = match &plan.window.time {
         TimeBasis::Rowtime => BoundTime::Rowtime,
-        TimeBasis::Column(id) => BoundTime::Event(time_column(id)?),
+        TimeBasis::Column(id) => BoundTime::Event(time_column(id, &col)?),
     };
+    let time_groups = bind_time_groups(plan, &col)?;
+    let filter = plan
+        .filter
+        .as_ref()
+        .map(|e| bind_condition(e, &col))
+        .transpose()?;
+    Ok(BoundQuery {
+        outputs,
+        group_by,
+        filter,
+        time,
+        size: plan.window.size,
+        time_groups,
+        envelope: envelope.get(),
+    })
+}
+
+/// The column resolver `bind` hands each step.
+type ColumnOf<'a> = dyn Fn(&Ident) -> Result<BoundColumn, SqlError> + 'a;
+
+/// One output column of the SELECT list, in the destination stream's order.
+fn bind_output(
+    oc: &super::OutputColumn,
+    plan: &SqlPlan,
+    group_by: &[BoundColumn],
+    col: &ColumnOf,
+) -> Result<BoundAggregate, SqlError> {
+    Ok(match &oc.value {
+        SelectItem::Aggregate { func, column } => {
+            let bound = column.as_ref().map(col).transpose()?;
+            if let (Some(c), Some(id)) = (&bound, column) {
+                check_aggregate(*func, c, id)?;
+            }
+            BoundAggregate::Aggregate {
+                output: oc.name.clone(),
+                func: *func,
+                column: bound,
+            }
+        }
+        SelectItem::Column(id) => BoundAggregate::Group {
+            output: oc.name.clone(),
+            index: group_index(id, oc, plan, group_by)?,
+        },
+        SelectItem::WindowStart => BoundAggregate::WindowStart {
+            output: oc.name.clone(),
+        },
+        SelectItem::TimeGroup(index) => BoundAggregate::TimeGroup {
+            output: oc.name.clone(),
+            index: *index,
+        },
+    })
+}
+
+/// Where a plain SELECT column stands in GROUP BY, checked against its output column's type.
+fn group_index(
+    id: &Ident,
+    oc: &super::OutputColumn,
+    plan: &SqlPlan,
+    group_by: &[BoundColumn],
+) -> Result<usize, SqlError> {
+    let index = plan
+        .group_by
+        .iter()
+        .position(|g| g.same_as(id))
+        .ok_or_else(|| SqlError::new(id.pos, format!("{} is not in GROUP BY", id.sql())))?;
+    if let Some(t) = group_by[index].sql_type {
+        if !compatible(t, oc.ty) {
+            return Err(SqlError::new(
+                id.pos,
+                format!(
+                    "{} is {t} but goes into column {} declared {}",
+                    id.sql(),
+                    oc.name,
+                    oc.ty
+                ),
+            ));
+        }
+    }
+    Ok(index)
+}
+
+/// A column the window's time is read from: a TIMESTAMP (or, without a schema, any column).
+fn time_column(id: &Ident, col: &ColumnOf) -> Result<BoundColumn, SqlError> {
+    let c = col(id)?;
+    match c.sql_type {
+        Some(t) if t != SqlType::Timestamp => Err(SqlError::new(
+            id.pos,
+            format!(
+                "the window needs a TIMESTAMP column or ROWTIME: {} is {t} (KDA's discovery \
+                 keeps timestamps as VARCHAR: declare the column TIMESTAMP in the schema, \
+                 or discover with --wide-types)",
+                id.sql()
+            ),
+        )),
+        _ => Ok(c),
+    }
+}
+
+/// GROUP BY's further STEP/FLOOR time expressions.
+fn bind_time_groups(plan: &SqlPlan, col: &ColumnOf) -> Result<Vec<BoundTimeGroup>, SqlError> {
     let mut time_groups = Vec::new();
     for g in &plan.time_groups {
         // The parser makes a ROWTIME expression the window, never a time group.
@@ -176,32 +216,23 @@ pub fn bind(plan: &SqlPlan, schema: Option<&Schema>) -> Result<BoundQuery, SqlEr
             ));
         };
         time_groups.push(BoundTimeGroup {
-            column: time_column(id)?,
+            column: time_column(id, col)?,
             size: g.size,
         });
     }
-    let filter = match &plan.filter {
-        None => None,
-        Some(e) => {
-            let b = bind_expr(e, &col)?;
-            if let Class::Num | Class::Str | Class::Time = b.1 {
-                return Err(SqlError::new(
-                    first_pos(e),
-                    "WHERE needs a condition (a TRUE/FALSE value)",
-                ));
-            }
-            Some(b.0)
-        }
-    };
-    Ok(BoundQuery {
-        outputs,
-        group_by,
-        filter,
-        time,
-        size: plan.window.size,
-        time_groups,
-        envelope: envelope.get(),
-    })
+    Ok(time_groups)
+}
+
+/// WHERE: an expression that must be a condition.
+fn bind_condition(e: &super::Expr, col: &ColumnOf) -> Result<BoundExpr, SqlError> {
+    let (bound, class) = bind_expr(e, col)?;
+    if let Class::Num | Class::Str | Class::Time = class {
+        return Err(SqlError::new(
+            expr::first_pos(e),
+            "WHERE needs a condition (a TRUE/FALSE value)",
+        ));
+    }
+    Ok(bound)
 }
 
 /// A column reference: through the schema when there is one, else the JSON key as spelled;
@@ -269,334 +300,5 @@ fn check_aggregate(func: AggFunc, c: &BoundColumn, id: &Ident) -> Result<(), Sql
             id.pos,
             format!("{} needs {what}: {} is {t}", func.sql_name(), id.sql()),
         ))
-    }
-}
-
-/// Coarse types for checking WHERE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Class {
-    Num,
-    Str,
-    Bool,
-    Time,
-    Interval,
-    /// NULL, or a column without a schema.
-    Any,
-}
-
-fn class_of(t: Option<SqlType>) -> Class {
-    match t {
-        None => Class::Any,
-        Some(t) if t.is_numeric() => Class::Num,
-        Some(t) if t.is_string() => Class::Str,
-        Some(SqlType::Boolean) => Class::Bool,
-        Some(_) => Class::Time,
-    }
-}
-
-fn first_pos(e: &Expr) -> super::Pos {
-    match e {
-        Expr::Column(c) => c.pos,
-        Expr::Unary { expr, .. } => first_pos(expr),
-        Expr::Binary { left, right, .. } => {
-            // A literal has no position: point at the first column instead.
-            let p = first_pos(left);
-            if p == super::Pos::default() {
-                first_pos(right)
-            } else {
-                p
-            }
-        }
-        Expr::IsNull { expr, .. }
-        | Expr::Like { expr, .. }
-        | Expr::Between { expr, .. }
-        | Expr::InList { expr, .. } => first_pos(expr),
-        Expr::Call { pos, .. } => *pos,
-        Expr::Literal(_) => super::Pos::default(),
-    }
-}
-
-fn lit_class(l: &Literal) -> Class {
-    match l {
-        Literal::Null => Class::Any,
-        Literal::Bool(_) => Class::Bool,
-        Literal::Int(_) | Literal::Float(_) => Class::Num,
-        Literal::Str(_) => Class::Str,
-        Literal::Timestamp(_) => Class::Time,
-        Literal::Interval(_) => Class::Interval,
-    }
-}
-
-/// Can values of these classes be compared? A string compares with a timestamp (parsed).
-fn comparable(a: Class, b: Class) -> bool {
-    a == b
-        || a == Class::Any
-        || b == Class::Any
-        || matches!(
-            (a, b),
-            (Class::Time, Class::Str) | (Class::Str, Class::Time)
-        )
-}
-
-pub(super) fn bind_expr(
-    e: &Expr,
-    col: &dyn Fn(&Ident) -> Result<super::BoundColumn, SqlError>,
-) -> Result<(BoundExpr, Class), SqlError> {
-    let mismatch = |what: String| SqlError::new(first_pos(e), what);
-    Ok(match e {
-        Expr::Column(id) => {
-            let c = col(id)?;
-            let cl = class_of(c.sql_type);
-            (BoundExpr::Column(c), cl)
-        }
-        Expr::Literal(l) => (BoundExpr::Literal(l.clone()), lit_class(l)),
-        Expr::Unary { op, expr } => {
-            let (b, cl) = bind_expr(expr, col)?;
-            let want = if *op == UnOp::Not {
-                Class::Bool
-            } else {
-                Class::Num
-            };
-            if cl != want && cl != Class::Any {
-                return Err(mismatch(format!(
-                    "{} needs a {} operand",
-                    if *op == UnOp::Not { "NOT" } else { "unary -" },
-                    if want == Class::Bool {
-                        "TRUE/FALSE"
-                    } else {
-                        "numeric"
-                    }
-                )));
-            }
-            (
-                BoundExpr::Unary {
-                    op: *op,
-                    expr: Box::new(b),
-                },
-                want,
-            )
-        }
-        Expr::Binary { op, left, right } => {
-            let (l, lc) = bind_expr(left, col)?;
-            let (r, rc) = bind_expr(right, col)?;
-            let class = match op {
-                BinOp::And | BinOp::Or => {
-                    for (c, side) in [(lc, left), (rc, right)] {
-                        if c != Class::Bool && c != Class::Any {
-                            return Err(SqlError::new(
-                                first_pos(side),
-                                format!(
-                                    "{} needs TRUE/FALSE operands",
-                                    if *op == BinOp::And { "AND" } else { "OR" }
-                                ),
-                            ));
-                        }
-                    }
-                    Class::Bool
-                }
-                BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                    if !comparable(lc, rc) {
-                        return Err(mismatch(format!(
-                            "cannot compare {} with {}",
-                            class_name(lc),
-                            class_name(rc)
-                        )));
-                    }
-                    Class::Bool
-                }
-                BinOp::Add | BinOp::Sub
-                    if matches!((lc, rc), (Class::Time | Class::Any, Class::Interval)) =>
-                {
-                    // `EVENT_TIME - INTERVAL '5' MINUTE` ("Date, Timestamp, and Interval
-                    // Operators", KDA SQL Reference).
-                    Class::Time
-                }
-                BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
-                    for (c, side) in [(lc, left), (rc, right)] {
-                        if c != Class::Num && c != Class::Any {
-                            return Err(SqlError::new(
-                                first_pos(side),
-                                format!("arithmetic needs numbers, not {}", class_name(c)),
-                            ));
-                        }
-                    }
-                    Class::Num
-                }
-                BinOp::Concat => Class::Str,
-            };
-            (
-                BoundExpr::Binary {
-                    op: *op,
-                    left: Box::new(l),
-                    right: Box::new(r),
-                },
-                class,
-            )
-        }
-        Expr::IsNull { expr, negated } => {
-            let (b, _) = bind_expr(expr, col)?;
-            (
-                BoundExpr::IsNull {
-                    expr: Box::new(b),
-                    negated: *negated,
-                },
-                Class::Bool,
-            )
-        }
-        Expr::Like {
-            expr,
-            pattern,
-            escape,
-            negated,
-        } => {
-            let (b, cl) = bind_expr(expr, col)?;
-            if cl != Class::Str && cl != Class::Any {
-                return Err(mismatch(format!(
-                    "LIKE needs a string, not {}",
-                    class_name(cl)
-                )));
-            }
-            let program = like_program(pattern, *escape).map_err(|m| mismatch(m.to_string()))?;
-            (
-                BoundExpr::Like {
-                    expr: Box::new(b),
-                    program,
-                    negated: *negated,
-                },
-                Class::Bool,
-            )
-        }
-        Expr::Between {
-            expr,
-            low,
-            high,
-            negated,
-        } => {
-            let (b, cl) = bind_expr(expr, col)?;
-            let (lo, lc) = bind_expr(low, col)?;
-            let (hi, hc) = bind_expr(high, col)?;
-            if !comparable(cl, lc) || !comparable(cl, hc) {
-                return Err(mismatch(format!(
-                    "cannot compare {} with the BETWEEN bounds",
-                    class_name(cl)
-                )));
-            }
-            (
-                BoundExpr::Between {
-                    expr: Box::new(b),
-                    low: Box::new(lo),
-                    high: Box::new(hi),
-                    negated: *negated,
-                },
-                Class::Bool,
-            )
-        }
-        Expr::InList {
-            expr,
-            list,
-            negated,
-        } => {
-            let (b, cl) = bind_expr(expr, col)?;
-            for l in list {
-                if !comparable(cl, lit_class(l)) {
-                    return Err(mismatch(format!(
-                        "cannot compare {} with {l:?} in IN (...)",
-                        class_name(cl)
-                    )));
-                }
-            }
-            (
-                BoundExpr::InList {
-                    expr: Box::new(b),
-                    list: list.clone(),
-                    negated: *negated,
-                },
-                Class::Bool,
-            )
-        }
-        Expr::Call {
-            func: super::ScalarFunc::RowField,
-            args,
-            pos,
-        } => super::log_parse::bind_row_field(args, *pos, &|e| bind_expr(e, col))?,
-        Expr::Call { func, args, pos } => {
-            if let (super::ScalarFunc::RegexReplace, Some(Expr::Literal(Literal::Str(re)))) =
-                (func, args.get(1))
-            {
-                super::funcs::compile_regex(re).map_err(|m| SqlError::new(*pos, m))?;
-            }
-            let dated = matches!(
-                func,
-                super::ScalarFunc::CharToTimestamp | super::ScalarFunc::TimestampToChar
-            );
-            if let (true, Some(Expr::Literal(Literal::Str(f)))) = (dated, args.first()) {
-                super::funcs::java_format(f)
-                    .map_err(|m| SqlError::new(*pos, format!("format '{f}': {m}")))?;
-            }
-            let (params, result) = signature(*func);
-            let mut bound = Vec::new();
-            for (a, want) in args.iter().zip(params) {
-                let (b, cl) = bind_expr(a, col)?;
-                if cl != *want && cl != Class::Any && *want != Class::Any {
-                    return Err(mismatch(format!(
-                        "{} needs {}, not {}",
-                        func.sql_name(),
-                        class_name(*want),
-                        class_name(cl)
-                    )));
-                }
-                bound.push(b);
-            }
-            (
-                BoundExpr::Call {
-                    func: *func,
-                    args: bound,
-                },
-                result,
-            )
-        }
-    })
-}
-
-/// Argument and result classes of a scalar function.
-fn signature(f: super::ScalarFunc) -> (&'static [Class], Class) {
-    use super::ScalarFunc::*;
-    match f {
-        Abs => (&[Class::Num], Class::Num),
-        Upper | Lower | Trim => (&[Class::Str], Class::Str),
-        CharLength => (&[Class::Str], Class::Num),
-        Substring => (&[Class::Str, Class::Num, Class::Num], Class::Str),
-        Position => (&[Class::Str, Class::Str], Class::Num),
-        RegexReplace => (
-            &[Class::Str, Class::Str, Class::Str, Class::Num, Class::Num],
-            Class::Str,
-        ),
-        CharToTimestamp => (&[Class::Str, Class::Str], Class::Time),
-        TimestampToChar => (&[Class::Str, Class::Time], Class::Str),
-        UnixTimestamp => (&[Class::Time], Class::Num),
-        CurrentRowTimestamp => (&[], Class::Time),
-        Cast(t) if t.is_numeric() => (&[Class::Any], Class::Num),
-        Cast(t) if t.is_string() => (&[Class::Any], Class::Str),
-        Cast(SqlType::Boolean) => (&[Class::Any], Class::Bool),
-        Cast(_) => (&[Class::Any], Class::Time),
-        Extract(_) => (&[Class::Time], Class::Num),
-        // A row; its columns are read with RowField (bound to a column path).
-        RegexLogParse | W3cLogParse => (&[Class::Str, Class::Str], Class::Any),
-        VariableColumnLogParse => (
-            &[Class::Str, Class::Any, Class::Str, Class::Str, Class::Str],
-            Class::Any,
-        ),
-        RowField => (&[Class::Any, Class::Str], Class::Any),
-    }
-}
-
-fn class_name(c: Class) -> &'static str {
-    match c {
-        Class::Num => "a number",
-        Class::Str => "a string",
-        Class::Bool => "TRUE/FALSE",
-        Class::Time => "a timestamp",
-        Class::Interval => "an interval",
-        Class::Any => "NULL",
     }
 }

@@ -235,14 +235,17 @@ fn name_group(
 
 /// The engine config for `--sql`: the other flags' options, the SQL's query. Flags that the SQL
 /// decides (`--agg`, `--group-by`, `--time`, `--size`) are refused next to it.
-pub fn sql_config(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<(Config, SqlFilter)> {
-    let Some(text) = &sql.sql else {
+pub fn sql_config(
+    args: &crate::Args,
+    sql: &SqlArgs,
+    plan: Option<&SqlPlan>,
+) -> anyhow::Result<(Config, SqlFilter)> {
+    let Some(plan) = plan else {
         return Err(usage("--schema needs --sql"));
     };
-    let plan = load_plan(text)?;
     let schema = sql.schema.as_deref().map(load_schema).transpose()?;
     let (bound, chain) =
-        super::chain::bind_app(&plan, schema.as_ref()).map_err(|e| usage(format!("--sql: {e}")))?;
+        super::chain::bind_app(plan, schema.as_ref()).map_err(|e| usage(format!("--sql: {e}")))?;
     let mut conflicts = Vec::new();
     if !args.agg.is_empty() {
         conflicts.push("--agg");
@@ -269,15 +272,15 @@ pub fn sql_config(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<(Config, 
         return Ok((cfg, SqlFilter::None));
     }
     let errors = error_stream(sql, &plan.pump)?;
-    let filter = match RowPrep::for_query(&bound, schema, chain, errors)
-        .map_err(|e| usage(format!("--sql: {e}")))?
-    {
-        Some(prep) => SqlFilter::Prep(Box::new(prep)),
-        None => match bound.filter {
+    let filter = if RowPrep::needed(&bound, schema.as_ref(), chain.as_ref()) {
+        RowPrep::for_query(&bound, schema, chain, errors)
+            .map_err(|e| usage(format!("--sql: {e}")))?
+            .map_or(SqlFilter::None, |prep| SqlFilter::Prep(Box::new(prep)))
+    } else {
+        match bound.filter {
             None => SqlFilter::None,
-            // The stream handed to `for_query` went unused (dropped unwritten): the WHERE's own.
-            Some(f) => SqlFilter::Where(WhereFilter::new(f, error_stream(sql, &plan.pump)?)),
-        },
+            Some(f) => SqlFilter::Where(WhereFilter::new(f, errors)),
+        }
     };
     if !matches!(filter, SqlFilter::None) && args.threads > 1 {
         return Err(usage(
@@ -435,14 +438,15 @@ pub fn run(args: &crate::Args, sql: &SqlArgs) -> anyhow::Result<Exit> {
         out.flush()?;
         return Ok(Exit::Ok);
     }
-    if let Some(text) = &sql.sql {
-        if let Application::PerRow(plan) = load_app(text)? {
-            return run_per_row(args, sql, &plan);
-        }
-    }
+    // The SQL is read and parsed once; each stage below takes the parsed application.
+    let plan = match sql.sql.as_deref().map(load_app).transpose()? {
+        Some(Application::PerRow(plan)) => return run_per_row(args, sql, &plan),
+        Some(Application::Windowed(plan)) => Some(plan),
+        None => None,
+    };
     super::reference::load_tables(None, &sql.reference_data)?;
-    let (cfg, mut filter) = sql_config(args, sql)?;
-    let (out, after) = super::downstream::output_for(args, sql)?;
+    let (cfg, mut filter) = sql_config(args, sql, plan.as_ref())?;
+    let (out, after) = super::downstream::output_for(args, sql, plan.as_ref())?;
     let exit = crate::run_query_to(args, &cfg, &mut filter, out)?;
     report_error_stream(&mut filter, sql.errors.is_some())?;
     super::downstream::report(after, sql.errors.is_some())?;

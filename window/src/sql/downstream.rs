@@ -157,12 +157,20 @@ impl Downstream {
 impl Write for Downstream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.pending.extend_from_slice(buf);
+        // Taken out while its rows are pushed (push_row borrows self), rather than copying
+        // each row out of it.
+        let pending = std::mem::take(&mut self.pending);
         let mut start = 0;
-        while let Some(n) = self.pending[start..].iter().position(|&b| b == b'\n') {
-            let line = self.pending[start..start + n].to_vec();
-            self.push_row(&line)?;
+        let mut pushed = Ok(());
+        while let Some(n) = memchr::memchr(b'\n', &pending[start..]) {
+            pushed = self.push_row(&pending[start..start + n]);
+            if pushed.is_err() {
+                break;
+            }
             start += n + 1;
         }
+        self.pending = pending;
+        pushed?;
         self.pending.drain(..start);
         Ok(buf.len())
     }
@@ -182,17 +190,14 @@ impl Write for Downstream {
 pub fn output_for(
     args: &crate::Args,
     sql: &super::SqlArgs,
+    plan: Option<&super::SqlPlan>,
 ) -> anyhow::Result<(Output, Option<SharedErrors>)> {
-    let Some(text) = &sql.sql else {
-        return Ok((Output::stdout(), None));
-    };
-    let plan = super::cli::load_plan(text)?;
-    let Some(last) = plan.downstream.last() else {
+    let Some((plan, last)) = plan.and_then(|p| Some((p, p.downstream.last()?))) else {
         return Ok((Output::stdout(), None));
     };
     check_flags(args)?;
     let errors = Arc::new(Mutex::new(super::cli::error_stream(sql, &last.pump)?));
-    let down = Downstream::new(&plan, Output::stdout(), errors.clone())
+    let down = Downstream::new(plan, Output::stdout(), errors.clone())
         .map_err(|e| usage(format!("--sql: {e}")))?
         .expect("the plan has pumps after its GROUP BY pump");
     Ok((Output::new(down), Some(errors)))

@@ -337,65 +337,18 @@ fn eval<'a>(e: &'a BoundExpr, r: &'a Value) -> V<'a> {
         BoundExpr::Unary {
             op: UnOp::Neg,
             expr,
-        } => match eval(expr, r) {
-            V::Int(i) => i.checked_neg().map_or(V::Float(-(i as f64)), V::Int),
-            V::Float(f) => V::Float(-f),
-            _ => V::Null,
-        },
+        } => negate(eval(expr, r)),
         BoundExpr::Binary {
             op: BinOp::And,
             left,
             right,
-        } => {
-            let l = truth(&eval(left, r));
-            if l == Some(false) {
-                return V::Bool(false);
-            }
-            match (l, truth(&eval(right, r))) {
-                (_, Some(false)) => V::Bool(false),
-                (Some(true), Some(true)) => V::Bool(true),
-                _ => V::Null,
-            }
-        }
+        } => and3(left, right, r),
         BoundExpr::Binary {
             op: BinOp::Or,
             left,
             right,
-        } => {
-            let l = truth(&eval(left, r));
-            if l == Some(true) {
-                return V::Bool(true);
-            }
-            match (l, truth(&eval(right, r))) {
-                (_, Some(true)) => V::Bool(true),
-                (Some(false), Some(false)) => V::Bool(false),
-                _ => V::Null,
-            }
-        }
-        BoundExpr::Binary { op, left, right } => {
-            let (a, b) = (eval(left, r), eval(right, r));
-            if a == V::Null || b == V::Null {
-                return V::Null;
-            }
-            match op {
-                BinOp::Concat => match (text(&a), text(&b)) {
-                    (Some(x), Some(y)) => V::Str(Cow::Owned(format!("{x}{y}"))),
-                    _ => V::Null,
-                },
-                BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => arith(*op, a, b),
-                _ => match compare(&a, &b) {
-                    None => V::Null,
-                    Some(o) => V::Bool(match op {
-                        BinOp::Eq => o == Ordering::Equal,
-                        BinOp::Ne => o != Ordering::Equal,
-                        BinOp::Lt => o == Ordering::Less,
-                        BinOp::Le => o != Ordering::Greater,
-                        BinOp::Gt => o == Ordering::Greater,
-                        _ => o != Ordering::Less,
-                    }),
-                },
-            }
-        }
+        } => or3(left, right, r),
+        BoundExpr::Binary { op, left, right } => binary(*op, eval(left, r), eval(right, r)),
         BoundExpr::IsNull { expr, negated } => V::Bool((eval(expr, r) == V::Null) != *negated),
         BoundExpr::Like {
             expr,
@@ -413,20 +366,7 @@ fn eval<'a>(e: &'a BoundExpr, r: &'a Value) -> V<'a> {
             low,
             high,
             negated,
-        } => {
-            let v = eval(expr, r);
-            let ge = compare(&v, &eval(low, r)).map(|o| o != Ordering::Less);
-            let le = compare(&v, &eval(high, r)).map(|o| o != Ordering::Greater);
-            let inside = match (ge, le) {
-                (Some(false), _) | (_, Some(false)) => Some(false),
-                (Some(true), Some(true)) => Some(true),
-                _ => None,
-            };
-            match inside {
-                None => V::Null,
-                Some(b) => V::Bool(b != *negated),
-            }
-        }
+        } => between(eval(expr, r), eval(low, r), eval(high, r), *negated),
         BoundExpr::Call {
             func: ScalarFunc::CurrentRowTimestamp,
             ..
@@ -443,25 +383,102 @@ fn eval<'a>(e: &'a BoundExpr, r: &'a Value) -> V<'a> {
             expr,
             list,
             negated,
-        } => {
-            let v = eval(expr, r);
-            if v == V::Null {
-                return V::Null;
-            }
-            let mut unknown = false;
-            for l in list {
-                match compare(&v, &literal(l)) {
-                    Some(Ordering::Equal) => return V::Bool(!*negated),
-                    None => unknown = true,
-                    _ => {}
-                }
-            }
-            if unknown {
-                V::Null
-            } else {
-                V::Bool(*negated)
-            }
+        } => in_list(eval(expr, r), list, *negated),
+    }
+}
+
+/// Unary minus; an integer that cannot be negated continues in floating point.
+fn negate(v: V<'_>) -> V<'_> {
+    match v {
+        V::Int(i) => i.checked_neg().map_or(V::Float(-(i as f64)), V::Int),
+        V::Float(f) => V::Float(-f),
+        _ => V::Null,
+    }
+}
+
+/// Three-valued AND: FALSE wins over NULL, and a FALSE left side skips the right.
+fn and3<'a>(left: &'a BoundExpr, right: &'a BoundExpr, r: &'a Value) -> V<'a> {
+    let l = truth(&eval(left, r));
+    if l == Some(false) {
+        return V::Bool(false);
+    }
+    match (l, truth(&eval(right, r))) {
+        (_, Some(false)) => V::Bool(false),
+        (Some(true), Some(true)) => V::Bool(true),
+        _ => V::Null,
+    }
+}
+
+/// Three-valued OR: TRUE wins over NULL, and a TRUE left side skips the right.
+fn or3<'a>(left: &'a BoundExpr, right: &'a BoundExpr, r: &'a Value) -> V<'a> {
+    let l = truth(&eval(left, r));
+    if l == Some(true) {
+        return V::Bool(true);
+    }
+    match (l, truth(&eval(right, r))) {
+        (_, Some(true)) => V::Bool(true),
+        (Some(false), Some(false)) => V::Bool(false),
+        _ => V::Null,
+    }
+}
+
+/// `||`, arithmetic and comparison; NULL on either side makes NULL.
+fn binary<'a>(op: BinOp, a: V<'a>, b: V<'a>) -> V<'a> {
+    if a == V::Null || b == V::Null {
+        return V::Null;
+    }
+    match op {
+        BinOp::Concat => match (text(&a), text(&b)) {
+            (Some(x), Some(y)) => V::Str(Cow::Owned(format!("{x}{y}"))),
+            _ => V::Null,
+        },
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => arith(op, a, b),
+        _ => match compare(&a, &b) {
+            None => V::Null,
+            Some(o) => V::Bool(match op {
+                BinOp::Eq => o == Ordering::Equal,
+                BinOp::Ne => o != Ordering::Equal,
+                BinOp::Lt => o == Ordering::Less,
+                BinOp::Le => o != Ordering::Greater,
+                BinOp::Gt => o == Ordering::Greater,
+                _ => o != Ordering::Less,
+            }),
+        },
+    }
+}
+
+/// `v [NOT] BETWEEN low AND high`, NULL when a bound cannot be compared and none rules it out.
+fn between(v: V<'_>, low: V<'_>, high: V<'_>, negated: bool) -> V<'static> {
+    let ge = compare(&v, &low).map(|o| o != Ordering::Less);
+    let le = compare(&v, &high).map(|o| o != Ordering::Greater);
+    let inside = match (ge, le) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    };
+    match inside {
+        None => V::Null,
+        Some(b) => V::Bool(b != negated),
+    }
+}
+
+/// `v [NOT] IN (...)`: NULL when no literal matches and some could not be compared.
+fn in_list(v: V<'_>, list: &[Literal], negated: bool) -> V<'static> {
+    if v == V::Null {
+        return V::Null;
+    }
+    let mut unknown = false;
+    for l in list {
+        match compare(&v, &literal(l)) {
+            Some(Ordering::Equal) => return V::Bool(!negated),
+            None => unknown = true,
+            _ => {}
         }
+    }
+    if unknown {
+        V::Null
+    } else {
+        V::Bool(negated)
     }
 }
 

@@ -55,155 +55,200 @@ const SYMS: [&str; 17] = [
 
 /// Splits `text` into tokens. Comments (`-- …` to end of line, `/* … */`) and whitespace are skipped.
 pub fn tokenize(text: &str) -> Result<Vec<Token>, SqlError> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let (mut i, mut line, mut col) = (0usize, 1u32, 1u32);
-    // Advances over `n` chars, keeping line/column right.
-    let advance = |i: &mut usize, line: &mut u32, col: &mut u32, n: usize| {
-        for _ in 0..n {
-            if chars.get(*i) == Some(&'\n') {
-                *line += 1;
-                *col = 1;
-            } else {
-                *col += 1;
-            }
-            *i += 1;
-        }
+    let mut lexer = Lexer {
+        chars: text.chars().collect(),
+        i: 0,
+        line: 1,
+        col: 1,
     };
-    while i < chars.len() {
-        let c = chars[i];
-        let pos = Pos { line, column: col };
-        if c.is_whitespace() {
-            advance(&mut i, &mut line, &mut col, 1);
+    let mut out = Vec::new();
+    while let Some(c) = lexer.peek(0) {
+        let pos = lexer.pos();
+        let tok = if c.is_whitespace() {
+            lexer.advance(1);
             continue;
-        }
-        if c == '-' && chars.get(i + 1) == Some(&'-') {
-            while i < chars.len() && chars[i] != '\n' {
-                advance(&mut i, &mut line, &mut col, 1);
-            }
+        } else if lexer.skip_comment(pos)? {
             continue;
-        }
-        if c == '/' && chars.get(i + 1) == Some(&'*') {
-            advance(&mut i, &mut line, &mut col, 2);
-            loop {
-                if i >= chars.len() {
-                    return Err(SqlError::new(pos, "unterminated /* comment"));
-                }
-                if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                    advance(&mut i, &mut line, &mut col, 2);
-                    break;
-                }
-                advance(&mut i, &mut line, &mut col, 1);
-            }
-            continue;
-        }
-        if c == '"' || c == '\'' {
-            // Quoted identifier or string literal; a doubled quote stands for itself.
-            let mut s = String::new();
-            advance(&mut i, &mut line, &mut col, 1);
-            loop {
-                match chars.get(i) {
-                    None => {
-                        let what = if c == '"' {
-                            "quoted identifier"
-                        } else {
-                            "string literal"
-                        };
-                        return Err(SqlError::new(pos, format!("unterminated {what}")));
-                    }
-                    Some(&q) if q == c => {
-                        if chars.get(i + 1) == Some(&c) {
-                            s.push(c);
-                            advance(&mut i, &mut line, &mut col, 2);
-                        } else {
-                            advance(&mut i, &mut line, &mut col, 1);
-                            break;
-                        }
-                    }
-                    Some(&other) => {
-                        s.push(other);
-                        advance(&mut i, &mut line, &mut col, 1);
-                    }
-                }
-            }
-            let tok = if c == '"' {
-                if s.is_empty() {
-                    return Err(SqlError::new(pos, "empty quoted identifier"));
-                }
-                Tok::Ident {
-                    text: s,
-                    quoted: true,
-                }
-            } else {
-                Tok::Str(s)
-            };
-            out.push(Token { tok, pos });
-            continue;
-        }
-        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
-            let start = i;
-            let mut j = i;
-            while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
-                j += 1;
-            }
-            if j < chars.len() && (chars[j] == 'e' || chars[j] == 'E') {
-                let mut k = j + 1;
-                if k < chars.len() && (chars[k] == '+' || chars[k] == '-') {
-                    k += 1;
-                }
-                if k < chars.len() && chars[k].is_ascii_digit() {
-                    j = k;
-                    while j < chars.len() && chars[j].is_ascii_digit() {
-                        j += 1;
-                    }
-                }
-            }
-            let text: String = chars[start..j].iter().collect();
-            if text.matches('.').count() > 1 {
-                return Err(SqlError::new(pos, format!("malformed number {text}")));
-            }
-            advance(&mut i, &mut line, &mut col, j - start);
-            out.push(Token {
-                tok: Tok::Num(text),
-                pos,
-            });
-            continue;
-        }
-        if c.is_alphabetic() || c == '_' {
-            let start = i;
-            let mut j = i;
-            while j < chars.len()
-                && (chars[j].is_alphanumeric() || chars[j] == '_' || chars[j] == '$')
-            {
-                j += 1;
-            }
-            let text: String = chars[start..j].iter().collect();
-            advance(&mut i, &mut line, &mut col, j - start);
-            out.push(Token {
-                tok: Tok::Ident {
-                    text,
-                    quoted: false,
-                },
-                pos,
-            });
-            continue;
-        }
-        let rest: String = chars[i..chars.len().min(i + 2)].iter().collect();
-        if let Some(sym) = SYMS.iter().find(|s| rest.starts_with(**s)) {
-            advance(&mut i, &mut line, &mut col, sym.chars().count());
-            out.push(Token {
-                tok: Tok::Sym(sym),
-                pos,
-            });
-            continue;
-        }
-        return Err(SqlError::new(pos, format!("unexpected character {c:?}")));
+        } else if c == '"' || c == '\'' {
+            lexer.quoted(c, pos)?
+        } else if c.is_ascii_digit()
+            || (c == '.' && lexer.peek(1).is_some_and(|d| d.is_ascii_digit()))
+        {
+            lexer.number(pos)?
+        } else if c.is_alphabetic() || c == '_' {
+            lexer.word()
+        } else {
+            lexer.symbol(c, pos)?
+        };
+        out.push(Token { tok, pos });
     }
     out.push(Token {
         tok: Tok::Eof,
-        pos: Pos { line, column: col },
+        pos: lexer.pos(),
     });
     Ok(out)
+}
+
+/// The text as characters and where the next one stands.
+struct Lexer {
+    chars: Vec<char>,
+    i: usize,
+    line: u32,
+    col: u32,
+}
+
+impl Lexer {
+    fn peek(&self, ahead: usize) -> Option<char> {
+        self.chars.get(self.i + ahead).copied()
+    }
+
+    fn pos(&self) -> Pos {
+        Pos {
+            line: self.line,
+            column: self.col,
+        }
+    }
+
+    /// Advances over `n` chars, keeping line/column right.
+    fn advance(&mut self, n: usize) {
+        for _ in 0..n {
+            if self.peek(0) == Some('\n') {
+                self.line += 1;
+                self.col = 1;
+            } else {
+                self.col += 1;
+            }
+            self.i += 1;
+        }
+    }
+
+    /// Skips a `-- …` or `/* … */` comment at the cursor; false when there is none.
+    fn skip_comment(&mut self, pos: Pos) -> Result<bool, SqlError> {
+        match (self.peek(0), self.peek(1)) {
+            (Some('-'), Some('-')) => {
+                while self.peek(0).is_some_and(|c| c != '\n') {
+                    self.advance(1);
+                }
+                Ok(true)
+            }
+            (Some('/'), Some('*')) => {
+                self.advance(2);
+                loop {
+                    match (self.peek(0), self.peek(1)) {
+                        (None, _) => return Err(SqlError::new(pos, "unterminated /* comment")),
+                        (Some('*'), Some('/')) => {
+                            self.advance(2);
+                            return Ok(true);
+                        }
+                        _ => self.advance(1),
+                    }
+                }
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// A quoted identifier (`"`) or string literal (`'`); a doubled quote stands for itself.
+    fn quoted(&mut self, quote: char, pos: Pos) -> Result<Tok, SqlError> {
+        let mut s = String::new();
+        self.advance(1);
+        loop {
+            match self.peek(0) {
+                None => {
+                    let what = if quote == '"' {
+                        "quoted identifier"
+                    } else {
+                        "string literal"
+                    };
+                    return Err(SqlError::new(pos, format!("unterminated {what}")));
+                }
+                Some(q) if q == quote && self.peek(1) == Some(quote) => {
+                    s.push(quote);
+                    self.advance(2);
+                }
+                Some(q) if q == quote => {
+                    self.advance(1);
+                    break;
+                }
+                Some(other) => {
+                    s.push(other);
+                    self.advance(1);
+                }
+            }
+        }
+        if quote == '\'' {
+            return Ok(Tok::Str(s));
+        }
+        if s.is_empty() {
+            return Err(SqlError::new(pos, "empty quoted identifier"));
+        }
+        Ok(Tok::Ident {
+            text: s,
+            quoted: true,
+        })
+    }
+
+    /// `60`, `1.5`, `.5`, `2e3`, `1E-4`: digits and dots, then an exponent when digits follow it.
+    fn number(&mut self, pos: Pos) -> Result<Tok, SqlError> {
+        let chars = &self.chars;
+        let start = self.i;
+        let digits_from = |mut j: usize| {
+            while j < chars.len() && chars[j].is_ascii_digit() {
+                j += 1;
+            }
+            j
+        };
+        let mut j = start;
+        while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
+            j += 1;
+        }
+        if j < chars.len() && (chars[j] == 'e' || chars[j] == 'E') {
+            let mut k = j + 1;
+            if k < chars.len() && (chars[k] == '+' || chars[k] == '-') {
+                k += 1;
+            }
+            if k < chars.len() && chars[k].is_ascii_digit() {
+                j = digits_from(k);
+            }
+        }
+        let text: String = chars[start..j].iter().collect();
+        if text.matches('.').count() > 1 {
+            return Err(SqlError::new(pos, format!("malformed number {text}")));
+        }
+        self.advance(j - start);
+        Ok(Tok::Num(text))
+    }
+
+    /// An unquoted identifier or keyword: letters, digits, `_` and `$`.
+    fn word(&mut self) -> Tok {
+        let start = self.i;
+        let mut j = start;
+        while self
+            .chars
+            .get(j)
+            .is_some_and(|&c| c.is_alphanumeric() || c == '_' || c == '$')
+        {
+            j += 1;
+        }
+        let text: String = self.chars[start..j].iter().collect();
+        self.advance(j - start);
+        Tok::Ident {
+            text,
+            quoted: false,
+        }
+    }
+
+    /// Punctuation or an operator, longest first.
+    fn symbol(&mut self, c: char, pos: Pos) -> Result<Tok, SqlError> {
+        let rest: String = self.chars[self.i..self.chars.len().min(self.i + 2)]
+            .iter()
+            .collect();
+        let Some(sym) = SYMS.iter().find(|s| rest.starts_with(**s)) else {
+            return Err(SqlError::new(pos, format!("unexpected character {c:?}")));
+        };
+        self.advance(sym.chars().count());
+        Ok(Tok::Sym(sym))
+    }
 }
 
 #[cfg(test)]

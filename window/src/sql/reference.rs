@@ -10,6 +10,7 @@
 //! table's values are as the file has them: CSV fields are strings (spaces around them trimmed,
 //! as the guide's file needs), JSON values keep their types.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use anyhow::{bail, Context};
@@ -64,12 +65,13 @@ pub fn reference_column(id: &Ident) -> Option<BoundColumn> {
     })
 }
 
-/// A value as a key: a string's text, anything else its JSON text.
-fn key_text(v: &Value) -> Option<String> {
+/// A value as a key: a string's text (borrowed: no copy per record), anything else its JSON
+/// text.
+fn key_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
         Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        other => Some(Cow::Owned(other.to_string())),
     }
 }
 
@@ -95,6 +97,7 @@ impl Join {
             let key = row.get(&self.plan.table_key).and_then(key_text);
             if let Some(key) = key {
                 // KDA's join would give a record one row per match; the first row wins here.
+                let key = key.into_owned();
                 self.rows.entry(key).or_insert_with(|| with_kda_names(row));
             }
         }
@@ -109,7 +112,7 @@ impl Join {
             .iter()
             .try_fold(&*record, |v, k| v.get(k))
             .and_then(key_text);
-        let row = key.and_then(|k| self.rows.get(&k));
+        let row = key.and_then(|k| self.rows.get(k.as_ref()));
         if row.is_none() && !self.plan.left {
             return false;
         }

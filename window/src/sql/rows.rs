@@ -139,6 +139,12 @@ pub(super) fn function_error() -> Result<(), Rejection> {
 }
 
 impl RowPrep {
+    /// Whether a windowed query needs the stage at all: a schema to convert with, envelopes,
+    /// time groups, or pumps in front (else WHERE alone runs, as a [`super::cli::WhereFilter`]).
+    pub fn needed(q: &BoundQuery, schema: Option<&Schema>, chain: Option<&Chain>) -> bool {
+        schema.is_some() || q.envelope || !q.time_groups.is_empty() || chain.is_some()
+    }
+
     /// The stage for `q`, or `None` when plain field reads do (no schema, no envelope, no time
     /// groups): then the WHERE clause alone runs in [`super::cli::WhereFilter`].
     pub fn for_query(
@@ -147,7 +153,7 @@ impl RowPrep {
         chain: Option<Chain>,
         errors: ErrorStream,
     ) -> Result<Option<RowPrep>, String> {
-        if schema.is_none() && !q.envelope && q.time_groups.is_empty() && chain.is_none() {
+        if !RowPrep::needed(q, schema.as_ref(), chain.as_ref()) {
             return Ok(None);
         }
         let mut time_groups = Vec::new();

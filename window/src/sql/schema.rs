@@ -252,10 +252,11 @@ fn mapping_of(path: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const TRADES: &[&str] = &[
+    /// Three trade events as kds-gen writes them (the discovery tests' sample too).
+    pub(in crate::sql::schema) const TRADES: &[&str] = &[
         r#"{"tid":"1","tno":"AwGi20210319131548","tdate":"2021-03-19","uno":"U1030","pno":"P1002","tnum":10,"tuptime":"2021-03-19T13:15:48Z"}"#,
         r#"{"tid":"2","tno":"QxZb20210319131549","tdate":"2021-03-19","uno":"U1004","pno":"P1007","tnum":3,"tuptime":"2021-03-19T13:15:49Z"}"#,
         r#"{"tid":"123","tno":"KkLm20210319131550","tdate":"2021-03-19","uno":"U1111","pno":"P1000","tnum":97,"tuptime":"2021-03-19T13:15:50Z"}"#,

@@ -570,12 +570,7 @@ impl std::io::Write for SharedBuf {
 impl SharedBuf {
     /// What was written, one JSON value per line.
     pub fn json_lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        ndjson(&self.0.lock().unwrap())
     }
 }
 
@@ -615,7 +610,12 @@ pub fn json_rows(out: &std::process::Output) -> Vec<Value> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout.clone())
+    ndjson(&out.stdout)
+}
+
+/// NDJSON text (an output or an error stream file), one JSON value per line.
+pub fn ndjson(bytes: &[u8]) -> Vec<Value> {
+    std::str::from_utf8(bytes)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

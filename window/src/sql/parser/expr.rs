@@ -2,7 +2,7 @@
 //! literals, column references and scalar function calls.
 
 use super::{sql_timestamp, Parser, Ref, AGGREGATES};
-use crate::sql::lexer::Tok;
+use crate::sql::lexer::{Tok, Token};
 use crate::sql::{BinOp, Expr, Ident, Literal, ScalarFunc, SqlError, UnOp};
 
 impl Parser {
@@ -47,17 +47,7 @@ impl Parser {
 
     pub(super) fn parse_predicate(&mut self, q: &mut Vec<Ident>) -> Result<Expr, SqlError> {
         let left = self.parse_additive(q)?;
-        let t = self.peek().clone();
-        let cmp = match &t.tok {
-            Tok::Sym("=") => Some(BinOp::Eq),
-            Tok::Sym("<>" | "!=") => Some(BinOp::Ne),
-            Tok::Sym("<") => Some(BinOp::Lt),
-            Tok::Sym("<=") => Some(BinOp::Le),
-            Tok::Sym(">") => Some(BinOp::Gt),
-            Tok::Sym(">=") => Some(BinOp::Ge),
-            _ => None,
-        };
-        if let Some(op) = cmp {
+        if let Some(op) = comparison_op(&self.peek().tok) {
             self.i += 1;
             let right = self.parse_additive(q)?;
             return Ok(Expr::Binary {
@@ -67,21 +57,7 @@ impl Parser {
             });
         }
         if self.eat_kw("IS") {
-            let negated = self.eat_kw("NOT");
-            if !self.eat_kw("NULL") {
-                return Err(SqlError::unsupported(
-                    self.peek().pos,
-                    format!(
-                        "IS {}{} (only IS [NOT] NULL)",
-                        if negated { "NOT " } else { "" },
-                        self.peek().describe()
-                    ),
-                ));
-            }
-            return Ok(Expr::IsNull {
-                expr: Box::new(left),
-                negated,
-            });
+            return self.parse_is_null(left);
         }
         let negated = if self.peek().is_kw("NOT")
             && ["LIKE", "BETWEEN", "IN", "SIMILAR"]
@@ -93,55 +69,31 @@ impl Parser {
         } else {
             false
         };
+        let expr = Box::new(left);
         if self.eat_kw("LIKE") {
-            let t = self.peek().clone();
-            let Tok::Str(pattern) = t.tok else {
-                return Err(self.expected("a string pattern after LIKE"));
-            };
-            self.i += 1;
-            let mut escape = None;
-            if self.eat_kw("ESCAPE") {
-                let t = self.peek().clone();
-                match &t.tok {
-                    Tok::Str(s) if s.chars().count() == 1 => escape = s.chars().next(),
-                    _ => return Err(self.expected("a one-character string after ESCAPE")),
-                }
-                self.i += 1;
-            }
+            let (pattern, escape) = self.parse_like_pattern()?;
             return Ok(Expr::Like {
-                expr: Box::new(left),
+                expr,
                 pattern,
                 escape,
                 negated,
             });
         }
         if self.eat_kw("BETWEEN") {
-            let low = self.parse_additive(q)?;
+            let low = Box::new(self.parse_additive(q)?);
             self.expect_kw("AND")?;
-            let high = self.parse_additive(q)?;
+            let high = Box::new(self.parse_additive(q)?);
             return Ok(Expr::Between {
-                expr: Box::new(left),
-                low: Box::new(low),
-                high: Box::new(high),
+                expr,
+                low,
+                high,
                 negated,
             });
         }
         if self.eat_kw("IN") {
-            self.expect_sym("(")?;
-            let mut list = Vec::new();
-            loop {
-                let t = self.peek().clone();
-                match self.parse_unary(q)? {
-                    Expr::Literal(l) => list.push(l),
-                    _ => return Err(SqlError::unsupported(t.pos, "non-literal in IN (...)")),
-                }
-                if !self.eat_sym(",") {
-                    break;
-                }
-            }
-            self.expect_sym(")")?;
+            let list = self.parse_in_list(q)?;
             return Ok(Expr::InList {
-                expr: Box::new(left),
+                expr,
                 list,
                 negated,
             });
@@ -149,7 +101,61 @@ impl Parser {
         if self.peek().is_kw("SIMILAR") {
             return Err(SqlError::unsupported(self.peek().pos, "SIMILAR TO"));
         }
-        Ok(left)
+        Ok(*expr)
+    }
+
+    /// After IS: `[NOT] NULL`.
+    fn parse_is_null(&mut self, left: Expr) -> Result<Expr, SqlError> {
+        let negated = self.eat_kw("NOT");
+        if !self.eat_kw("NULL") {
+            return Err(SqlError::unsupported(
+                self.peek().pos,
+                format!(
+                    "IS {}{} (only IS [NOT] NULL)",
+                    if negated { "NOT " } else { "" },
+                    self.peek().describe()
+                ),
+            ));
+        }
+        Ok(Expr::IsNull {
+            expr: Box::new(left),
+            negated,
+        })
+    }
+
+    /// After LIKE: `'pattern' [ESCAPE 'c']`.
+    fn parse_like_pattern(&mut self) -> Result<(String, Option<char>), SqlError> {
+        let Tok::Str(pattern) = self.peek().tok.clone() else {
+            return Err(self.expected("a string pattern after LIKE"));
+        };
+        self.i += 1;
+        let mut escape = None;
+        if self.eat_kw("ESCAPE") {
+            match &self.peek().tok {
+                Tok::Str(s) if s.chars().count() == 1 => escape = s.chars().next(),
+                _ => return Err(self.expected("a one-character string after ESCAPE")),
+            }
+            self.i += 1;
+        }
+        Ok((pattern, escape))
+    }
+
+    /// After IN: `(literal, ...)`.
+    fn parse_in_list(&mut self, q: &mut Vec<Ident>) -> Result<Vec<Literal>, SqlError> {
+        self.expect_sym("(")?;
+        let mut list = Vec::new();
+        loop {
+            let pos = self.peek().pos;
+            match self.parse_unary(q)? {
+                Expr::Literal(l) => list.push(l),
+                _ => return Err(SqlError::unsupported(pos, "non-literal in IN (...)")),
+            }
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        self.expect_sym(")")?;
+        Ok(list)
     }
 
     pub(super) fn parse_additive(&mut self, q: &mut Vec<Ident>) -> Result<Expr, SqlError> {
@@ -213,12 +219,7 @@ impl Parser {
         match &t.tok {
             Tok::Num(n) => {
                 self.i += 1;
-                if let Ok(i) = n.parse::<i64>() {
-                    return Ok(Expr::Literal(Literal::Int(i)));
-                }
-                n.parse::<f64>()
-                    .map(|f| Expr::Literal(Literal::Float(f)))
-                    .map_err(|_| SqlError::new(t.pos, format!("bad number {n}")))
+                number_literal(n, t.pos)
             }
             Tok::Str(s) => {
                 self.i += 1;
@@ -233,68 +234,8 @@ impl Parser {
             Tok::Ident {
                 text,
                 quoted: false,
-            } if self.peek_at(1).is_sym("(") => {
-                let upper = text.to_ascii_uppercase();
-                if let Some(call) = self.parse_call(&upper, t.pos, q)? {
-                    return Ok(call);
-                }
-                if AGGREGATES.contains(&upper.as_str()) {
-                    return Err(SqlError::unsupported(
-                        t.pos,
-                        format!("aggregate {upper} in WHERE (HAVING is not supported either)"),
-                    ));
-                }
-                Err(SqlError::unsupported(
-                    t.pos,
-                    format!("function {upper} in WHERE"),
-                ))
-            }
-            Tok::Ident { quoted: false, .. } if t.is_kw("CURRENT_ROW_TIMESTAMP") => {
-                self.i += 1;
-                Ok(Expr::Call {
-                    func: ScalarFunc::CurrentRowTimestamp,
-                    args: Vec::new(),
-                    pos: t.pos,
-                })
-            }
-            Tok::Ident { quoted: false, .. } if t.is_kw("TRUE") || t.is_kw("FALSE") => {
-                self.i += 1;
-                Ok(Expr::Literal(Literal::Bool(t.is_kw("TRUE"))))
-            }
-            Tok::Ident { quoted: false, .. } if t.is_kw("NULL") => {
-                self.i += 1;
-                Ok(Expr::Literal(Literal::Null))
-            }
-            Tok::Ident { quoted: false, .. } if t.is_kw("TIMESTAMP") => {
-                self.i += 1;
-                let lit = self.peek().clone();
-                let Tok::Str(s) = &lit.tok else {
-                    return Err(self.expected("a timestamp literal like '2021-03-19 13:15:48'"));
-                };
-                let Some(ms) = sql_timestamp(s) else {
-                    return Err(SqlError::new(
-                        lit.pos,
-                        format!("bad timestamp literal '{s}'"),
-                    ));
-                };
-                self.i += 1;
-                Ok(Expr::Literal(Literal::Timestamp(ms)))
-            }
-            Tok::Ident { quoted: false, .. } if t.is_kw("INTERVAL") => {
-                self.i += 1;
-                self.parse_interval()
-                    .map(|ms| Expr::Literal(Literal::Interval(ms)))
-            }
-            Tok::Ident { quoted: false, .. }
-                if ["CASE", "CAST", "SELECT", "EXISTS"]
-                    .iter()
-                    .any(|w| t.is_kw(w)) =>
-            {
-                Err(SqlError::unsupported(
-                    t.pos,
-                    format!("{} in WHERE", t.describe()),
-                ))
-            }
+            } if self.peek_at(1).is_sym("(") => self.parse_function(text, t.pos, q),
+            Tok::Ident { quoted: false, .. } if is_primary_word(&t) => self.parse_word(&t),
             Tok::Ident { .. } if self.row_field_ahead() => self.parse_row_field(q),
             Tok::Ident { .. } => match self.column_ref(q)? {
                 Ref::Rowtime => Err(SqlError::unsupported(t.pos, "ROWTIME in WHERE")),
@@ -302,6 +243,73 @@ impl Parser {
             },
             _ => Err(self.expected("an expression")),
         }
+    }
+
+    /// `NAME(...)`: a scalar function; an aggregate or an unknown function is refused.
+    fn parse_function(
+        &mut self,
+        name: &str,
+        pos: crate::sql::Pos,
+        q: &mut Vec<Ident>,
+    ) -> Result<Expr, SqlError> {
+        let upper = name.to_ascii_uppercase();
+        if let Some(call) = self.parse_call(&upper, pos, q)? {
+            return Ok(call);
+        }
+        if AGGREGATES.contains(&upper.as_str()) {
+            return Err(SqlError::unsupported(
+                pos,
+                format!("aggregate {upper} in WHERE (HAVING is not supported either)"),
+            ));
+        }
+        Err(SqlError::unsupported(
+            pos,
+            format!("function {upper} in WHERE"),
+        ))
+    }
+
+    /// A keyword that is a value (`TRUE`, `NULL`, `CURRENT_ROW_TIMESTAMP`, `TIMESTAMP '...'`,
+    /// `INTERVAL '5' MINUTE`) or an unsupported construct (`CASE`, `CAST`, ...).
+    fn parse_word(&mut self, t: &Token) -> Result<Expr, SqlError> {
+        if UNSUPPORTED_WORDS.iter().any(|w| t.is_kw(w)) {
+            return Err(SqlError::unsupported(
+                t.pos,
+                format!("{} in WHERE", t.describe()),
+            ));
+        }
+        self.i += 1;
+        if t.is_kw("CURRENT_ROW_TIMESTAMP") {
+            Ok(Expr::Call {
+                func: ScalarFunc::CurrentRowTimestamp,
+                args: Vec::new(),
+                pos: t.pos,
+            })
+        } else if t.is_kw("NULL") {
+            Ok(Expr::Literal(Literal::Null))
+        } else if t.is_kw("TIMESTAMP") {
+            self.timestamp_literal()
+        } else if t.is_kw("INTERVAL") {
+            self.parse_interval()
+                .map(|ms| Expr::Literal(Literal::Interval(ms)))
+        } else {
+            Ok(Expr::Literal(Literal::Bool(t.is_kw("TRUE"))))
+        }
+    }
+
+    /// After TIMESTAMP: `'2021-03-19 13:15:48'`.
+    fn timestamp_literal(&mut self) -> Result<Expr, SqlError> {
+        let lit = self.peek().clone();
+        let Tok::Str(s) = &lit.tok else {
+            return Err(self.expected("a timestamp literal like '2021-03-19 13:15:48'"));
+        };
+        let Some(ms) = sql_timestamp(s) else {
+            return Err(SqlError::new(
+                lit.pos,
+                format!("bad timestamp literal '{s}'"),
+            ));
+        };
+        self.i += 1;
+        Ok(Expr::Literal(Literal::Timestamp(ms)))
     }
 
     /// After INTERVAL: `'5' MINUTE` (SECOND, MINUTE, HOUR, DAY), in milliseconds.
@@ -316,18 +324,49 @@ impl Parser {
             return Err(self.expected("a whole number like '5' after INTERVAL"));
         };
         self.i += 1;
-        let unit = self.peek().clone();
-        let Some(secs) = super::window::unit_seconds(&unit) else {
-            return Err(SqlError::unsupported(
-                unit.pos,
-                format!(
-                    "interval unit {} (SECOND, MINUTE, HOUR, DAY)",
-                    unit.describe()
-                ),
-            ));
-        };
-        self.i += 1;
+        let secs = self.interval_unit()?;
         n.checked_mul(secs as i64 * 1000)
             .ok_or_else(|| SqlError::new(t.pos, "interval out of range"))
     }
+}
+
+/// `=`, `<>`/`!=`, `<`, `<=`, `>`, `>=`.
+fn comparison_op(tok: &Tok) -> Option<BinOp> {
+    match tok {
+        Tok::Sym("=") => Some(BinOp::Eq),
+        Tok::Sym("<>" | "!=") => Some(BinOp::Ne),
+        Tok::Sym("<") => Some(BinOp::Lt),
+        Tok::Sym("<=") => Some(BinOp::Le),
+        Tok::Sym(">") => Some(BinOp::Gt),
+        Tok::Sym(">=") => Some(BinOp::Ge),
+        _ => None,
+    }
+}
+
+/// An integer literal, or a floating-point one when it is not a whole `i64`.
+fn number_literal(n: &str, pos: crate::sql::Pos) -> Result<Expr, SqlError> {
+    if let Ok(i) = n.parse::<i64>() {
+        return Ok(Expr::Literal(Literal::Int(i)));
+    }
+    n.parse::<f64>()
+        .map(|f| Expr::Literal(Literal::Float(f)))
+        .map_err(|_| SqlError::new(pos, format!("bad number {n}")))
+}
+
+/// Words an expression refuses by name rather than reading them as a column.
+const UNSUPPORTED_WORDS: [&str; 4] = ["CASE", "CAST", "SELECT", "EXISTS"];
+
+/// Unquoted words [`Parser::parse_word`] reads.
+fn is_primary_word(t: &Token) -> bool {
+    [
+        "CURRENT_ROW_TIMESTAMP",
+        "TRUE",
+        "FALSE",
+        "NULL",
+        "TIMESTAMP",
+        "INTERVAL",
+    ]
+    .iter()
+    .chain(&UNSUPPORTED_WORDS)
+    .any(|w| t.is_kw(w))
 }

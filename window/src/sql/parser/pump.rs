@@ -43,95 +43,17 @@ impl Parser {
         window: WindowSpec,
     ) -> Result<SqlPlan, SqlError> {
         let sel = pump.select;
-        if stream.name.kda_name() != pump.target.kda_name() {
-            return Err(SqlError::new(
-                pump.target.pos,
-                format!(
-                    "the pump inserts into {} but the declared stream is {} (KDA names: {} vs {})",
-                    pump.target.sql(),
-                    stream.name.sql(),
-                    pump.target.kda_name(),
-                    stream.name.kda_name()
-                ),
-            ));
-        }
-        if sel.source.kda_name() == stream.name.kda_name() {
-            return Err(SqlError::unsupported(
-                sel.source.pos,
-                "reading the destination stream (chained pumps)",
-            ));
-        }
-        // The select list's window expressions, in order, each the window or a time group.
-        let mut selected_windows = std::mem::take(&mut self.pending_windows).into_iter();
-        let mut values: Vec<(SelectItem, Pos)> = Vec::new();
-        for (v, p) in sel.items {
-            match v {
-                SelectValue::Item(SelectItem::WindowStart) => {
-                    let (w, pos) = selected_windows
-                        .next()
-                        .expect("every selected window expression was recorded");
-                    let item =
-                        crate::sql::windows::selected_window(&w, pos, &window, &sel.time_groups)?;
-                    values.push((item, p));
-                }
-                SelectValue::Item(i) => values.push((i, p)),
-                SelectValue::Rowtime => {}
-                SelectValue::Over(_, _, _, pos) => {
-                    return Err(SqlError::unsupported(
-                        pos,
-                        "clause OVER (sliding windows) in a GROUP BY pump",
-                    ))
-                }
-                SelectValue::Expr(_, pos) => {
-                    return Err(SqlError::unsupported(
-                        pos,
-                        "expression in the select list of a GROUP BY pump (scalar expressions \
-                         run in pumps without GROUP BY; chain one in front)",
-                    ))
-                }
-            }
-        }
-        for (v, p) in &values {
-            if let SelectItem::Column(c) = v {
-                if !sel.group_by.iter().any(|g| g.same_as(c)) {
-                    return Err(SqlError::new(
-                        *p,
-                        format!(
-                            "column {} must be in GROUP BY or inside an aggregate",
-                            c.sql()
-                        ),
-                    ));
-                }
-            }
-        }
-        if !values
-            .iter()
-            .any(|(v, _)| matches!(v, SelectItem::Aggregate { .. }))
-        {
-            return Err(SqlError::unsupported(
-                sel.pos,
-                "SELECT without an aggregate function",
-            ));
-        }
-        // Which declared column each value goes to.
-        let targets = rows::insert_targets(&stream, &pump.target, pump.target_columns.as_deref())?;
-        if values.len() != targets.len() {
-            return Err(SqlError::new(
-                sel.pos,
-                format!(
-                    "the SELECT gives {} values (ROWTIME aside) but {} has {} columns",
-                    values.len(),
-                    stream.name.sql(),
-                    targets.len()
-                ),
-            ));
-        }
-        let mut slots: Vec<Option<SelectItem>> = vec![None; stream.columns.len()];
-        for ((v, p), &t) in values.into_iter().zip(&targets) {
+        check_pump_names(&stream, &pump.target, &sel.source)?;
+        let values = self.grouped_values(sel.items, &window, &sel.time_groups)?;
+        check_grouped_values(&values, &sel.group_by, sel.pos)?;
+        let insert = (&pump.target, pump.target_columns.as_deref());
+        let targets = rows::value_targets(&stream, insert, values.len(), sel.pos)?;
+        for ((v, p), &t) in values.iter().zip(&targets) {
             let (col, ty) = &stream.columns[t];
-            check_output_type(&v, *ty, col, p)?;
-            slots[t] = Some(v);
+            check_output_type(v, *ty, col, *p)?;
         }
+        let values = values.into_iter().map(|(v, _)| v).collect();
+        let slots = rows::in_declared_order(values, &targets);
         let output_columns = stream
             .columns
             .into_iter()
@@ -155,6 +77,89 @@ impl Parser {
             downstream: Vec::new(),
         })
     }
+
+    /// The select list of a GROUP BY pump, ROWTIME aside; each window expression becomes the
+    /// window or a time group, in the order the select list names them.
+    fn grouped_values(
+        &mut self,
+        items: Vec<(SelectValue, Pos)>,
+        window: &WindowSpec,
+        time_groups: &[WindowSpec],
+    ) -> Result<Vec<(SelectItem, Pos)>, SqlError> {
+        let mut selected_windows = std::mem::take(&mut self.pending_windows).into_iter();
+        let mut values: Vec<(SelectItem, Pos)> = Vec::new();
+        for (v, p) in items {
+            match v {
+                SelectValue::Item(SelectItem::WindowStart) => {
+                    let (w, pos) = selected_windows
+                        .next()
+                        .expect("every selected window expression was recorded");
+                    let item = crate::sql::windows::selected_window(&w, pos, window, time_groups)?;
+                    values.push((item, p));
+                }
+                SelectValue::Item(i) => values.push((i, p)),
+                SelectValue::Rowtime => {}
+                SelectValue::Over(_, _, _, pos) => {
+                    return Err(SqlError::unsupported(
+                        pos,
+                        "clause OVER (sliding windows) in a GROUP BY pump",
+                    ))
+                }
+                SelectValue::Expr(_, pos) => {
+                    return Err(SqlError::unsupported(
+                        pos,
+                        "expression in the select list of a GROUP BY pump (scalar expressions \
+                         run in pumps without GROUP BY; chain one in front)",
+                    ))
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// The pump writes the declared stream (by KDA name, which an error shows) and reads another one.
+fn check_pump_names(stream: &StreamDecl, target: &Ident, source: &Ident) -> Result<(), SqlError> {
+    rows::check_names_saying(stream, target, source, || {
+        format!(
+            "the pump inserts into {} but the declared stream is {} (KDA names: {} vs {})",
+            target.sql(),
+            stream.name.sql(),
+            target.kda_name(),
+            stream.name.kda_name()
+        )
+    })
+}
+
+/// Plain columns must be grouped by, and a GROUP BY pump aggregates something.
+fn check_grouped_values(
+    values: &[(SelectItem, Pos)],
+    group_by: &[Ident],
+    select_pos: Pos,
+) -> Result<(), SqlError> {
+    for (v, p) in values {
+        if let SelectItem::Column(c) = v {
+            if !group_by.iter().any(|g| g.same_as(c)) {
+                return Err(SqlError::new(
+                    *p,
+                    format!(
+                        "column {} must be in GROUP BY or inside an aggregate",
+                        c.sql()
+                    ),
+                ));
+            }
+        }
+    }
+    if !values
+        .iter()
+        .any(|(v, _)| matches!(v, SelectItem::Aggregate { .. }))
+    {
+        return Err(SqlError::unsupported(
+            select_pos,
+            "SELECT without an aggregate function",
+        ));
+    }
+    Ok(())
 }
 
 /// A SQL timestamp literal (`'2021-03-19 13:15:48'`, UTC) or RFC 3339, as epoch milliseconds.

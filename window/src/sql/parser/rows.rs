@@ -2,7 +2,7 @@
 //! the destination stream (KDA's "Example: Creating Simple Alerts").
 
 use super::{Expr, Ident, OverRef, Parser, PumpDecl, SelectItem, SelectValue, StreamDecl};
-use crate::sql::{Literal, RowPlan, SlidingAgg, SqlError};
+use crate::sql::{Literal, OverSpec, RowPlan, SlidingAgg, SqlError};
 
 impl Parser {
     /// A per-row pump: plain source columns (and ROWTIME, which every row carries) into the
@@ -21,23 +21,7 @@ impl Parser {
             match v {
                 SelectValue::Rowtime => {}
                 SelectValue::Over(func, arg, over, _) => {
-                    let spec = match over {
-                        OverRef::Inline(spec) => spec,
-                        OverRef::Named(name) => sel
-                            .named_windows
-                            .iter()
-                            .find(|(n, _)| n.same_as(&name))
-                            .map(|(_, s)| s.clone())
-                            .ok_or_else(|| {
-                                SqlError::new(
-                                    name.pos,
-                                    format!(
-                                        "window {} is not defined in a WINDOW clause",
-                                        name.sql()
-                                    ),
-                                )
-                            })?,
-                    };
+                    let spec = over_spec(over, &sel.named_windows)?;
                     overs.push((values.len(), SlidingAgg { func, arg, spec }));
                     // The value comes from the sliding window, not from an expression.
                     values.push(Expr::Literal(Literal::Null));
@@ -55,23 +39,10 @@ impl Parser {
                 }
             }
         }
-        let order = insert_targets(&stream, &pump.target, pump.target_columns.as_deref())?;
-        if values.len() != order.len() || order.len() != stream.columns.len() {
-            return Err(SqlError::new(
-                sel.pos,
-                format!(
-                    "the SELECT gives {} values (ROWTIME aside) but {} has {} columns",
-                    values.len(),
-                    stream.name.sql(),
-                    stream.columns.len()
-                ),
-            ));
-        }
+        let insert = (&pump.target, pump.target_columns.as_deref());
+        let order = value_targets(&stream, insert, values.len(), sel.pos)?;
         let sliding = overs.into_iter().map(|(v, agg)| (order[v], agg)).collect();
-        let mut slots = vec![None; stream.columns.len()];
-        for (v, &i) in values.into_iter().zip(&order) {
-            slots[i] = Some(v);
-        }
+        let slots = in_declared_order(values, &order);
         let columns = stream
             .columns
             .into_iter()
@@ -104,21 +75,78 @@ impl Parser {
     }
 }
 
+/// The window of an OVER: written inline, or named in the WINDOW clause.
+fn over_spec(over: OverRef, named_windows: &[(Ident, OverSpec)]) -> Result<OverSpec, SqlError> {
+    match over {
+        OverRef::Inline(spec) => Ok(spec),
+        OverRef::Named(name) => named_windows
+            .iter()
+            .find(|(n, _)| n.same_as(&name))
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| {
+                SqlError::new(
+                    name.pos,
+                    format!("window {} is not defined in a WINDOW clause", name.sql()),
+                )
+            }),
+    }
+}
+
+/// The declared column each of the SELECT's `count` values goes to; there must be one value
+/// per declared column.
+pub(super) fn value_targets(
+    stream: &StreamDecl,
+    (target, target_columns): (&Ident, Option<&[Ident]>),
+    count: usize,
+    select_pos: crate::sql::Pos,
+) -> Result<Vec<usize>, SqlError> {
+    let order = insert_targets(stream, target, target_columns)?;
+    if count != order.len() {
+        return Err(SqlError::new(
+            select_pos,
+            format!(
+                "the SELECT gives {count} values (ROWTIME aside) but {} has {} columns",
+                stream.name.sql(),
+                stream.columns.len()
+            ),
+        ));
+    }
+    Ok(order)
+}
+
+/// `values` moved to the declared columns `order` names (see [`value_targets`]).
+pub(super) fn in_declared_order<T>(values: Vec<T>, order: &[usize]) -> Vec<Option<T>> {
+    let mut slots: Vec<Option<T>> = std::iter::repeat_with(|| None).take(order.len()).collect();
+    for (v, &i) in values.into_iter().zip(order) {
+        slots[i] = Some(v);
+    }
+    slots
+}
+
 /// The pump writes the declared stream and reads another one.
 pub(super) fn check_names(
     stream: &StreamDecl,
     target: &crate::sql::Ident,
     source: &crate::sql::Ident,
 ) -> Result<(), SqlError> {
+    check_names_saying(stream, target, source, || {
+        format!(
+            "the pump inserts into {} but the declared stream is {}",
+            target.sql(),
+            stream.name.sql()
+        )
+    })
+}
+
+/// [`check_names`] with the caller's message for a pump that inserts into another stream.
+pub(super) fn check_names_saying(
+    stream: &StreamDecl,
+    target: &Ident,
+    source: &Ident,
+    mismatch: impl FnOnce() -> String,
+) -> Result<(), SqlError> {
     if stream.name.kda_name() != target.kda_name() {
-        return Err(SqlError::new(
-            target.pos,
-            format!(
-                "the pump inserts into {} but the declared stream is {}",
-                target.sql(),
-                stream.name.sql()
-            ),
-        ));
+        return Err(SqlError::new(target.pos, mismatch()));
     }
     if source.kda_name() == stream.name.kda_name() {
         return Err(SqlError::unsupported(

@@ -2,12 +2,58 @@
 
 use super::{Parser, Ref, Select, SelectValue, AGGREGATES};
 use crate::sql::lexer::Tok;
-use crate::sql::{AggFunc, Expr, Ident, Pos, SelectItem, SqlError, WindowSpec};
+use crate::sql::{
+    AggFunc, Expr, Ident, OverSpec, Pos, SelectItem, SqlError, StaggerKey, WindowSpec,
+};
+
+/// The select items, each with where it starts, and each item's alias.
+type SelectList = (Vec<(SelectValue, Pos)>, Vec<Option<Ident>>);
+/// `WINDOW W1 AS (...)`'s windows.
+type NamedWindows = Vec<(Ident, OverSpec)>;
+/// `WINDOWED BY STAGGER`'s keys, range, and where it is.
+type Stagger = (Vec<StaggerKey>, std::time::Duration, Pos);
 
 impl Parser {
     // ---- SELECT -----------------------------------------------------------------------------
 
     pub(super) fn parse_select(&mut self) -> Result<Select, SqlError> {
+        let pos = self.select_stream()?;
+        let mut qualifiers: Vec<Ident> = Vec::new();
+        self.join_names = self.scan_join_names();
+        let (items, aliases) = self.parse_select_list(&mut qualifiers)?;
+        self.expect_from()?;
+        let (source, source_alias) = self.parse_from(pos)?;
+        let filter = if self.eat_kw("WHERE") {
+            Some(self.parse_expr(&mut qualifiers)?)
+        } else {
+            None
+        };
+        let (named_windows, stagger) = self.parse_window_clauses(&mut qualifiers)?;
+        let mut select = Select {
+            pos,
+            end: pos,
+            items,
+            source,
+            filter,
+            group_by: Vec::new(),
+            window: None,
+            time_groups: Vec::new(),
+            named_windows,
+            aliases,
+            stagger,
+        };
+        if self.peek().is_kw("GROUP") {
+            self.parse_group_by(&mut select, &mut qualifiers)?;
+        } else {
+            self.expect_select_end()?;
+        }
+        self.check_qualifiers(qualifiers, &select.source, source_alias.as_ref())?;
+        select.end = self.peek().pos;
+        Ok(select)
+    }
+
+    /// `SELECT STREAM`, and not `SELECT STREAM DISTINCT|ALL`; returns where SELECT is.
+    fn select_stream(&mut self) -> Result<Pos, SqlError> {
         let pos = self.expect_kw("SELECT")?;
         if !self.eat_kw("STREAM") {
             let t = self.peek();
@@ -22,51 +68,65 @@ impl Parser {
                 format!("SELECT STREAM {}", self.peek().describe()),
             ));
         }
+        Ok(pos)
+    }
+
+    /// The select items, each with where it starts, and their `AS` aliases.
+    fn parse_select_list(&mut self, qualifiers: &mut Vec<Ident>) -> Result<SelectList, SqlError> {
         let mut items = Vec::new();
         let mut aliases = Vec::new();
-        let mut qualifiers: Vec<Ident> = Vec::new();
-        self.join_names = self.scan_join_names();
         // `SELECT STREAM * FROM TABLE(...)`: the table function's columns.
-        let star = self.star_from_table() && self.eat_sym("*");
+        if self.star_from_table() && self.eat_sym("*") {
+            return Ok((items, aliases));
+        }
         loop {
-            if star {
-                break;
-            }
             let item_pos = self.peek().pos;
-            let value = self.parse_select_item(&mut qualifiers)?;
+            let value = self.parse_select_item(qualifiers)?;
             // Optional alias; in a pump the destination's declaration names the columns.
-            let aliased = self.eat_kw("AS");
-            if aliased
-                || (matches!(self.peek().tok, Tok::Ident { .. })
-                    && !Self::is_clause_word(self.peek()))
-            {
-                aliases.push(Some(self.ident("an alias")?));
-            } else {
-                aliases.push(None);
-            }
+            aliases.push(self.optional_alias()?);
             items.push((value, item_pos));
             if !self.eat_sym(",") {
-                break;
+                return Ok((items, aliases));
             }
         }
-        if !self.peek().is_kw("FROM") {
-            if Self::is_clause_word(self.peek()) {
-                return Err(SqlError::unsupported(self.peek().pos, self.clause_name()));
-            }
-            let t = self.peek();
-            if matches!(t.tok, Tok::Sym("+" | "-" | "*" | "/" | "||")) {
-                return Err(SqlError::unsupported(
-                    t.pos,
-                    format!("expression with {} in the select list (only aggregates, GROUP BY columns and the window)", t.describe()),
-                ));
-            }
-            return Err(self.expected("FROM"));
+    }
+
+    /// `AS name`, or a bare name that is not the next clause's word.
+    fn optional_alias(&mut self) -> Result<Option<Ident>, SqlError> {
+        let aliased = self.eat_kw("AS");
+        if aliased
+            || (matches!(self.peek().tok, Tok::Ident { .. }) && !Self::is_clause_word(self.peek()))
+        {
+            Ok(Some(self.ident("an alias")?))
+        } else {
+            Ok(None)
         }
-        self.i += 1;
+    }
+
+    /// FROM after the select list; anything else there is named as what it is.
+    fn expect_from(&mut self) -> Result<(), SqlError> {
+        if self.eat_kw("FROM") {
+            return Ok(());
+        }
+        if Self::is_clause_word(self.peek()) {
+            return Err(SqlError::unsupported(self.peek().pos, self.clause_name()));
+        }
+        let t = self.peek();
+        if matches!(t.tok, Tok::Sym("+" | "-" | "*" | "/" | "||")) {
+            return Err(SqlError::unsupported(
+                t.pos,
+                format!("expression with {} in the select list (only aggregates, GROUP BY columns and the window)", t.describe()),
+            ));
+        }
+        Err(self.expected("FROM"))
+    }
+
+    /// The source after FROM (a stream, a subquery or a table function), its alias, and a JOIN.
+    fn parse_from(&mut self, select_pos: Pos) -> Result<(Ident, Option<Ident>), SqlError> {
         let source = if self.peek().is_sym("(") && self.peek_at(1).is_kw("SELECT") {
             self.subquery()?
         } else if self.peek().is_kw("TABLE") && self.peek_at(1).is_sym("(") {
-            self.table_function(pos)?
+            self.table_function(select_pos)?
         } else {
             self.ident("the source stream name")?
         };
@@ -82,12 +142,8 @@ impl Parser {
                 "qualified stream name in FROM",
             ));
         }
-        let mut source_alias = None;
-        let aliased = self.eat_kw("AS");
-        if aliased
-            || (matches!(self.peek().tok, Tok::Ident { .. }) && !Self::is_clause_word(self.peek()))
-        {
-            source_alias = Some(self.ident("an alias")?);
+        let source_alias = self.optional_alias()?;
+        if source_alias.is_some() {
             self.subquery_column_names(&source)?;
         }
         if self.peek().is_sym(",") {
@@ -98,21 +154,24 @@ impl Parser {
         }
         let join_words = ["JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL"];
         if join_words.iter().any(|w| self.peek().is_kw(w)) {
-            self.parse_join(&source, source_alias.as_ref(), pos)?;
+            self.parse_join(&source, source_alias.as_ref(), select_pos)?;
         }
-        let filter = if self.eat_kw("WHERE") {
-            Some(self.parse_expr(&mut qualifiers)?)
-        } else {
-            None
-        };
+        Ok((source, source_alias))
+    }
+
+    /// `WINDOW W1 AS (...)` and `WINDOWED BY STAGGER (...)`, neither of which goes with GROUP BY.
+    fn parse_window_clauses(
+        &mut self,
+        qualifiers: &mut Vec<Ident>,
+    ) -> Result<(NamedWindows, Option<Stagger>), SqlError> {
         let window_pos = self.peek().pos;
         let named_windows = if self.eat_kw("WINDOW") {
-            self.parse_named_windows(&mut qualifiers)?
+            self.parse_named_windows(qualifiers)?
         } else {
             Vec::new()
         };
         let stagger = if self.peek().is_kw("WINDOWED") {
-            Some(self.parse_stagger(&mut qualifiers)?)
+            Some(self.parse_stagger(qualifiers)?)
         } else {
             None
         };
@@ -128,74 +187,40 @@ impl Parser {
                 "clause WINDOW (sliding windows) in a GROUP BY pump",
             ));
         }
-        if !self.peek().is_kw("GROUP") {
-            let t = self.peek();
-            if Self::is_clause_word(t) {
-                return Err(SqlError::unsupported(t.pos, self.clause_name()));
-            }
-            // `)` ends a subquery in FROM.
-            if matches!(t.tok, Tok::Eof) || t.is_sym(";") || t.is_sym(")") {
-                let end = t.pos;
-                self.check_qualifiers(qualifiers, &source, source_alias.as_ref())?;
-                return Ok(Select {
-                    pos,
-                    end,
-                    items,
-                    source,
-                    filter,
-                    group_by: Vec::new(),
-                    window: None,
-                    time_groups: Vec::new(),
-                    named_windows,
-                    aliases,
-                    stagger,
-                });
-            }
-            return Err(self.expected("GROUP BY"));
+        Ok((named_windows, stagger))
+    }
+
+    /// The end of a SELECT without GROUP BY (a per-row pump): `;`, the end, or `)` of a
+    /// subquery in FROM.
+    fn expect_select_end(&self) -> Result<(), SqlError> {
+        let t = self.peek();
+        if Self::is_clause_word(t) {
+            return Err(SqlError::unsupported(t.pos, self.clause_name()));
         }
+        if matches!(t.tok, Tok::Eof) || t.is_sym(";") || t.is_sym(")") {
+            return Ok(());
+        }
+        Err(self.expected("GROUP BY"))
+    }
+
+    /// `GROUP BY` columns and window expressions: one window over time, the rest time groups.
+    fn parse_group_by(
+        &mut self,
+        select: &mut Select,
+        qualifiers: &mut Vec<Ident>,
+    ) -> Result<(), SqlError> {
         self.i += 1;
         self.expect_kw("BY")?;
-        let mut group_by: Vec<Ident> = Vec::new();
         let mut windows: Vec<(WindowSpec, Pos)> = Vec::new();
         loop {
-            let t = self.peek().clone();
-            if (t.is_kw("FLOOR") || t.is_kw("STEP")) && self.peek_at(1).is_sym("(") {
-                let w = self.parse_window(&mut qualifiers)?;
-                windows.push((w, t.pos));
-            } else if matches!(t.tok, Tok::Ident { .. }) && !self.peek_at(1).is_sym("(") {
-                match self.column_ref(&mut qualifiers)? {
-                    Ref::Rowtime => {
-                        return Err(SqlError::new(
-                            t.pos,
-                            "GROUP BY ROWTIME makes a group per row: use FLOOR(S.ROWTIME TO MINUTE) or \
-                             STEP(S.ROWTIME BY INTERVAL '60' SECOND)",
-                        ))
-                    }
-                    Ref::Column(c) => {
-                        if group_by.iter().any(|g| g.same_as(&c)) {
-                            return Err(SqlError::new(c.pos, format!("{} is twice in GROUP BY", c.sql())));
-                        }
-                        group_by.push(c);
-                    }
-                }
-            } else if matches!(t.tok, Tok::Ident { .. }) {
-                return Err(SqlError::unsupported(
-                    t.pos,
-                    format!("function {} in GROUP BY", t.describe()),
-                ));
-            } else {
-                return Err(SqlError::unsupported(
-                    t.pos,
-                    format!("GROUP BY expression {}", t.describe()),
-                ));
-            }
+            self.parse_group_key(&mut select.group_by, &mut windows, qualifiers)?;
             if !self.eat_sym(",") {
                 break;
             }
         }
         let Some((window, time_groups)) = crate::sql::windows::split_windows(windows)? else {
             return Err(SqlError::new(
-                pos,
+                select.pos,
                 "GROUP BY has no window expression over ROWTIME or a TIMESTAMP column: the groups would \
                  never close. Add FLOOR(S.ROWTIME TO MINUTE) or STEP(S.ROWTIME BY INTERVAL '60' SECOND)",
             ));
@@ -203,21 +228,51 @@ impl Parser {
         if Self::is_clause_word(self.peek()) {
             return Err(SqlError::unsupported(self.peek().pos, self.clause_name()));
         }
-        self.check_qualifiers(qualifiers, &source, source_alias.as_ref())?;
-        let end = self.peek().pos;
-        Ok(Select {
-            pos,
-            end,
-            items,
-            source,
-            filter,
-            group_by,
-            window: Some(window),
-            time_groups,
-            named_windows,
-            aliases,
-            stagger: None,
-        })
+        select.window = Some(window);
+        select.time_groups = time_groups;
+        Ok(())
+    }
+
+    /// One GROUP BY item: FLOOR/STEP of a time, or a column once.
+    fn parse_group_key(
+        &mut self,
+        group_by: &mut Vec<Ident>,
+        windows: &mut Vec<(WindowSpec, Pos)>,
+        qualifiers: &mut Vec<Ident>,
+    ) -> Result<(), SqlError> {
+        let t = self.peek().clone();
+        if (t.is_kw("FLOOR") || t.is_kw("STEP")) && self.peek_at(1).is_sym("(") {
+            let w = self.parse_window(qualifiers)?;
+            windows.push((w, t.pos));
+            return Ok(());
+        }
+        if !matches!(t.tok, Tok::Ident { .. }) {
+            return Err(SqlError::unsupported(
+                t.pos,
+                format!("GROUP BY expression {}", t.describe()),
+            ));
+        }
+        if self.peek_at(1).is_sym("(") {
+            return Err(SqlError::unsupported(
+                t.pos,
+                format!("function {} in GROUP BY", t.describe()),
+            ));
+        }
+        match self.column_ref(qualifiers)? {
+            Ref::Rowtime => Err(SqlError::new(
+                t.pos,
+                "GROUP BY ROWTIME makes a group per row: use FLOOR(S.ROWTIME TO MINUTE) or \
+                 STEP(S.ROWTIME BY INTERVAL '60' SECOND)",
+            )),
+            Ref::Column(c) if group_by.iter().any(|g| g.same_as(&c)) => Err(SqlError::new(
+                c.pos,
+                format!("{} is twice in GROUP BY", c.sql()),
+            )),
+            Ref::Column(c) => {
+                group_by.push(c);
+                Ok(())
+            }
+        }
     }
 
     /// Qualifiers must name the source (or its alias).

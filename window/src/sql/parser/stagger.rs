@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::rows::{check_names, insert_targets};
+use super::rows::{check_names, in_declared_order, value_targets};
 use super::{Parser, PumpDecl, Ref, SelectValue, StreamDecl};
 use crate::sql::{
     Ident, Pos, RowPlan, SelectItem, SqlError, StaggerKey, StaggerPlan, StaggerValue, TimeBasis,
@@ -109,22 +109,9 @@ impl Parser {
             };
             values.push(value);
         }
-        let order = insert_targets(&stream, &pump.target, pump.target_columns.as_deref())?;
-        if values.len() != order.len() {
-            return Err(SqlError::new(
-                sel.pos,
-                format!(
-                    "the SELECT gives {} values (ROWTIME aside) but {} has {} columns",
-                    values.len(),
-                    stream.name.sql(),
-                    stream.columns.len()
-                ),
-            ));
-        }
-        let mut slots: Vec<Option<StaggerValue>> = vec![None; stream.columns.len()];
-        for (v, &i) in values.into_iter().zip(&order) {
-            slots[i] = Some(v);
-        }
+        let insert = (&pump.target, pump.target_columns.as_deref());
+        let order = value_targets(&stream, insert, values.len(), sel.pos)?;
+        let slots = in_declared_order(values, &order);
         let stagger = StaggerPlan {
             partition_by: keys,
             range,

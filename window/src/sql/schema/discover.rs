@@ -398,11 +398,24 @@ fn column_name(path: &[String]) -> String {
 mod tests {
     use super::*;
 
-    const TRADES: &[&str] = &[
-        r#"{"tid":"1","tno":"AwGi20210319131548","tdate":"2021-03-19","uno":"U1030","pno":"P1002","tnum":10,"tuptime":"2021-03-19T13:15:48Z"}"#,
-        r#"{"tid":"2","tno":"QxZb20210319131549","tdate":"2021-03-19","uno":"U1004","pno":"P1007","tnum":3,"tuptime":"2021-03-19T13:15:49Z"}"#,
-        r#"{"tid":"123","tno":"KkLm20210319131550","tdate":"2021-03-19","uno":"U1111","pno":"P1000","tnum":97,"tuptime":"2021-03-19T13:15:50Z"}"#,
-    ];
+    use crate::sql::schema::tests::TRADES;
+
+    /// The expected `(name, type, mapping)` rows of [`TRADES`], given the types of the two
+    /// columns the discovery modes differ on.
+    fn trade_columns(tnum: &str, tuptime: &str) -> Vec<(String, String, String)> {
+        [
+            ("tid", "VARCHAR(4)"),
+            ("tno", "VARCHAR(32)"),
+            ("tdate", "VARCHAR(16)"),
+            ("uno", "VARCHAR(8)"),
+            ("pno", "VARCHAR(8)"),
+            ("tnum", tnum),
+            ("tuptime", tuptime),
+        ]
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string(), format!("$.{n}")))
+        .collect()
+    }
 
     fn types(s: &Schema) -> Vec<(String, String, String)> {
         s.columns
@@ -414,19 +427,7 @@ mod tests {
     #[test]
     fn discovers_trade_events_as_kda_did() {
         let got = types(&discover(TRADES));
-        let want: Vec<(String, String, String)> = [
-            ("tid", "VARCHAR(4)"),
-            ("tno", "VARCHAR(32)"),
-            ("tdate", "VARCHAR(16)"),
-            ("uno", "VARCHAR(8)"),
-            ("pno", "VARCHAR(8)"),
-            ("tnum", "TINYINT"),
-            ("tuptime", "VARCHAR(32)"),
-        ]
-        .iter()
-        .map(|(n, t)| (n.to_string(), t.to_string(), format!("$.{n}")))
-        .collect();
-        assert_eq!(got, want);
+        assert_eq!(got, trade_columns("TINYINT", "VARCHAR(32)"));
     }
 
     #[test]
@@ -453,19 +454,7 @@ mod tests {
     fn discovers_trade_events_with_wide_types() {
         let s = discover_wide(TRADES);
         let got = types(&s);
-        let want: Vec<(String, String, String)> = [
-            ("tid", "VARCHAR(4)"),
-            ("tno", "VARCHAR(32)"),
-            ("tdate", "VARCHAR(16)"),
-            ("uno", "VARCHAR(8)"),
-            ("pno", "VARCHAR(8)"),
-            ("tnum", "INTEGER"),
-            ("tuptime", "TIMESTAMP"),
-        ]
-        .iter()
-        .map(|(n, t)| (n.to_string(), t.to_string(), format!("$.{n}")))
-        .collect();
-        assert_eq!(got, want);
+        assert_eq!(got, trade_columns("INTEGER", "TIMESTAMP"));
     }
 
     #[test]
