@@ -47,6 +47,7 @@
 mod bin;
 mod bucket;
 mod names;
+mod reshard;
 mod stack;
 mod stream;
 
@@ -61,6 +62,7 @@ pub mod usage;
 pub use bin::bin_path;
 pub use bucket::{list_keys, list_objects_all, TestBucket};
 pub use names::unique_name;
+pub use reshard::{all_shards, merge, open_shards, shard_ranges, split_in_half, ShardRange};
 pub use stack::{repo_root, Stack, NOT_RUNNING, REGION};
 pub use stream::{list_shard_ids, read_stream_all, wait_active, RecordOut, TestStream};
 

@@ -350,7 +350,11 @@ fn tail_progress_counts_user_records_of_kpl_aggregates() {
     );
     let on = tail(&["--progress"]);
     assert!(on.status.success(), "{on:?}");
-    assert_eq!(text(&on.stdout).lines().count(), 300, "user records written");
+    assert_eq!(
+        text(&on.stdout).lines().count(),
+        300,
+        "user records written"
+    );
     let stderr = text(&on.stderr);
     let bar = *bars(&stderr, "kds-tail")
         .last()

@@ -18,43 +18,17 @@ use anyhow::Context;
 use aws_sdk_kinesis::Client;
 use common::rel::*;
 use testkit::reliability::{Figures, Scale};
-use testkit::{read_stream_all, wait_active, Stack, TestBucket, TestStream};
-
-/// Open shards of `stream` as (id, first hash key, last hash key), in hash-key order.
-async fn open_shards(client: &Client, stream: &str) -> anyhow::Result<Vec<(String, u128, u128)>> {
-    let listed = kds_aws::kinesis::list_shards(client, stream, kds_aws::retry::Policy::attempts(1))
-        .await
-        .context("ListShards")?;
-    let mut out = Vec::new();
-    for s in listed.iter().filter(|s| kds_aws::kinesis::is_open(s)) {
-        let r = s.hash_key_range().context("hash key range")?;
-        out.push((
-            s.shard_id().to_string(),
-            r.starting_hash_key().parse()?,
-            r.ending_hash_key().parse()?,
-        ));
-    }
-    out.sort_by_key(|s| s.1);
-    Ok(out)
-}
+use testkit::{merge, open_shards, read_stream_all, split_in_half, Stack, TestBucket, TestStream};
 
 /// Splits the open shard with the widest hash range in the middle. Returns what it did.
 async fn split_widest(client: &Client, stream: &str) -> anyhow::Result<String> {
     let shards = open_shards(client, stream).await?;
-    let (id, lo, hi) = shards
+    let id = &shards
         .iter()
-        .max_by_key(|s| s.2 - s.1)
+        .max_by_key(|s| s.last - s.first)
         .context("no open shard")?
-        .clone();
-    client
-        .split_shard()
-        .stream_name(stream)
-        .shard_to_split(&id)
-        .new_starting_hash_key((lo + (hi - lo) / 2).to_string())
-        .send()
-        .await
-        .with_context(|| format!("SplitShard {id}"))?;
-    wait_active(client, stream).await?;
+        .id;
+    split_in_half(client, stream, id).await?;
     Ok(format!("split {id}"))
 }
 
@@ -63,20 +37,11 @@ async fn merge_narrowest(client: &Client, stream: &str) -> anyhow::Result<String
     let shards = open_shards(client, stream).await?;
     let pair = shards
         .windows(2)
-        .filter(|w| w[0].2.checked_add(1) == Some(w[1].1))
-        .min_by_key(|w| w[1].2 - w[0].1)
+        .filter(|w| w[0].last.checked_add(1) == Some(w[1].first))
+        .min_by_key(|w| w[1].last - w[0].first)
         .context("no adjacent open shards")?;
-    let (a, b) = (pair[0].0.clone(), pair[1].0.clone());
-    client
-        .merge_shards()
-        .stream_name(stream)
-        .shard_to_merge(&a)
-        .adjacent_shard_to_merge(&b)
-        .send()
-        .await
-        .with_context(|| format!("MergeShards {a} {b}"))?;
-    wait_active(client, stream).await?;
-    Ok(format!("merged {a}+{b}"))
+    merge(client, stream, &pair[0].id, &pair[1].id).await?;
+    Ok(format!("merged {}+{}", pair[0].id, pair[1].id))
 }
 
 fn field_u64(v: &serde_json::Value, k: &str) -> u64 {
