@@ -222,6 +222,17 @@ impl Aws {
         c
     }
 
+    /// kds-tail with `extra` flags over all of `stream`, until it has been idle a moment.
+    fn tail_all(&self, stream: &str, extra: &[&str]) -> Output {
+        self.tool("kds-tail")
+            .args(["--stream", stream, "--from", "trim-horizon"])
+            // Ends a second after the last record: long enough to draw.
+            .args(["--idle-timeout", "1500ms"])
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
     /// `n` kds-gen events in a file.
     fn events(&self, n: u32) -> PathBuf {
         let path = self.dir.path().join(format!("events-{n}"));
@@ -297,15 +308,7 @@ fn tail_shows_records_and_lag_behind_the_tip_and_is_off_by_default() {
     let aws = Aws::new();
     let stream = aws.stream();
     aws.fill(&stream.name, 300);
-    let tail = |extra: &[&str]| {
-        aws.tool("kds-tail")
-            .args(["--stream", &stream.name, "--from", "trim-horizon"])
-            // Ends a second after the last record: long enough to draw.
-            .args(["--idle-timeout", "1500ms"])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let tail = |extra: &[&str]| aws.tail_all(&stream.name, extra);
     let on = tail(&["--progress"]);
     assert!(on.status.success(), "{on:?}");
     let stderr = text(&on.stderr);
@@ -333,14 +336,7 @@ fn tail_progress_counts_user_records_of_kpl_aggregates() {
     let aws = Aws::new();
     let stream = aws.stream();
     aws.fill_with(&stream.name, 300, &["--aggregate"]);
-    let tail = |extra: &[&str]| {
-        aws.tool("kds-tail")
-            .args(["--stream", &stream.name, "--from", "trim-horizon"])
-            .args(["--idle-timeout", "1500ms"])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let tail = |extra: &[&str]| aws.tail_all(&stream.name, extra);
     let whole = tail(&["--no-deaggregate"]);
     assert!(whole.status.success(), "{whole:?}");
     let kinesis_records = text(&whole.stdout).lines().count();
