@@ -12,12 +12,13 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_kinesis::Client;
 use common::rel::*;
-use testkit::reliability::{Figures, Scale};
+use testkit::reliability::{shared_outcome, Figures, Scale};
 use testkit::{merge, open_shards, read_stream_all, split_in_half, Stack, TestBucket, TestStream};
 
 /// Splits the open shard with the widest hash range in the middle. Returns what it did.
@@ -51,8 +52,28 @@ fn field_u64(v: &serde_json::Value, k: &str) -> u64 {
     }
 }
 
-#[test]
-fn reshard_split_and_merge_twice_under_load_keeps_totals_records_and_key_order() {
+/// What the resharding scenario left, for the tests of its behaviours.
+struct Outcome {
+    /// Generated lines against the stream read back, and against S3.
+    stream: Tally,
+    s3: Tally,
+    /// Keys of objects outside the input prefix (error output).
+    errors: Vec<String>,
+    /// The window totals (sum of count_tno, of sum_tnum) and the generator's.
+    window_totals: (u64, u64),
+    generated_totals: (u64, u64),
+    /// Records kds-tail (the one feeding kds-s3sink) wrote.
+    tail_records: u64,
+    /// Keys whose tids came out of kds-tail out of order, with how many times.
+    out_of_order: Vec<(String, usize)>,
+    keys_seen: usize,
+    /// Shards records were read from that resharding created.
+    new_shards: Vec<String>,
+    producer_still_running: bool,
+}
+
+/// Splits and merges twice while the producer writes and both consumers follow the stream.
+fn scenario() -> Outcome {
     let scale = Scale::from_env();
     // Build (if stale) before any watchdog starts: a build is not the scenario's time.
     common::tool_dir_for(&["kds-gen", "kds-put", "kds-tail", "kds-window", "kds-s3sink"]);
@@ -285,35 +306,78 @@ fn reshard_split_and_merge_twice_under_load_keeps_totals_records_and_key_order()
     );
     f.record().expect("record figures");
 
-    stream_tally.assert_complete("the stream");
-    assert_eq!(
-        stream_tally.duplicated, 0,
-        "the stream holds each record once"
-    );
-    tally.assert_complete("kds-tail | kds-s3sink across resharding");
-    assert_eq!(tally.duplicated, 0, "S3 holds each record once");
-    assert!(errors.is_empty(), "no error output: {errors:?}");
-    assert_eq!(
-        (got_count, got_sum),
-        (n, want_sum),
-        "window totals equal the generator's totals"
-    );
-    assert_eq!(envs.len() as u64, n, "kds-tail read every record once");
-    assert!(
-        out_of_order.is_empty(),
-        "per-key order broken for {} keys, e.g. {:?}",
-        out_of_order.len(),
-        out_of_order.first()
-    );
-    assert_eq!(by_key.len(), 40, "every key seen");
-    assert!(
-        new_shards.len() >= 3,
-        "records came from split and merge children: {new_shards:?}"
-    );
-    assert!(
-        producer_still_running,
-        "the resharding happened while the producer was still writing"
-    );
     rt.block_on(stream.delete()).expect("delete stream");
     rt.block_on(bucket.delete()).expect("delete bucket");
+    Outcome {
+        stream: stream_tally,
+        s3: tally,
+        errors: errors.into_iter().cloned().collect(),
+        window_totals: (got_count, got_sum),
+        generated_totals: (n, want_sum),
+        tail_records: envs.len() as u64,
+        out_of_order: out_of_order
+            .into_iter()
+            .map(|(k, bad)| (k.clone(), bad))
+            .collect(),
+        keys_seen: by_key.len(),
+        new_shards: new_shards.into_iter().cloned().collect(),
+        producer_still_running,
+    }
+}
+
+fn outcome() -> &'static Outcome {
+    static OUTCOME: OnceLock<Result<Outcome, String>> = OnceLock::new();
+    shared_outcome(&OUTCOME, scenario)
+}
+
+#[test]
+fn reshard_stream_holds_every_record_once() {
+    let o = outcome();
+    o.stream.assert_complete("the stream");
+    assert_eq!(o.stream.duplicated, 0);
+}
+
+#[test]
+fn reshard_s3_holds_every_record_once() {
+    let o = outcome();
+    o.s3.assert_complete("kds-tail | kds-s3sink across resharding");
+    assert_eq!(o.s3.duplicated, 0);
+}
+
+#[test]
+fn reshard_writes_no_error_output() {
+    let o = outcome();
+    assert!(o.errors.is_empty(), "{:?}", o.errors);
+}
+
+#[test]
+fn reshard_window_totals_equal_the_generators() {
+    let o = outcome();
+    assert_eq!(o.window_totals, o.generated_totals, "(count, sum of tnum)");
+}
+
+#[test]
+fn reshard_tail_reads_every_record_once() {
+    let o = outcome();
+    assert_eq!(o.tail_records, o.generated_totals.0);
+}
+
+#[test]
+fn reshard_keeps_each_keys_order_across_parent_and_child_shards() {
+    let o = outcome();
+    assert!(
+        o.out_of_order.is_empty(),
+        "per-key order broken for {} keys, e.g. {:?}",
+        o.out_of_order.len(),
+        o.out_of_order.first()
+    );
+    assert_eq!(o.keys_seen, 40, "every key seen");
+}
+
+/// Guards the scenario itself: resharding happened under load, and children carried records.
+#[test]
+fn reshard_children_of_splits_and_merges_carry_records_while_the_producer_writes() {
+    let o = outcome();
+    assert!(o.new_shards.len() >= 3, "{:?}", o.new_shards);
+    assert!(o.producer_still_running);
 }
