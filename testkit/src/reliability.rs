@@ -254,6 +254,19 @@ pub fn shared_outcome<T: Send + Sync>(
     }
 }
 
+/// `fn NAME() -> &'static T`: the outcome of `scenario`, run once for every test that calls
+/// it (see [`shared_outcome`]).
+#[macro_export]
+macro_rules! scenario_outcome {
+    ($vis:vis fn $name:ident() -> $outcome:ty = $scenario:expr) => {
+        $vis fn $name() -> &'static $outcome {
+            static OUTCOME: std::sync::OnceLock<Result<$outcome, String>> =
+                std::sync::OnceLock::new();
+            $crate::reliability::shared_outcome(&OUTCOME, $scenario)
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

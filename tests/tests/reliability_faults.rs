@@ -15,12 +15,12 @@
 mod common;
 
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::rel::*;
 use testkit::fault_proxy::{FaultConfig, FaultProxy, FaultStats};
-use testkit::reliability::{shared_outcome, Figures, Scale};
+use testkit::reliability::{Figures, Scale};
+use testkit::scenario_outcome;
 use testkit::{read_stream_all, Stack, TestBucket, TestStream};
 
 /// The generator's command: `n` trade events as fast as possible, seeded.
@@ -180,10 +180,7 @@ fn put_scenario() -> PutOutcome {
     }
 }
 
-fn put_outcome() -> &'static PutOutcome {
-    static OUTCOME: OnceLock<Result<PutOutcome, String>> = OnceLock::new();
-    shared_outcome(&OUTCOME, put_scenario)
-}
+scenario_outcome!(fn put_outcome() -> PutOutcome = put_scenario);
 
 #[test]
 fn faults_put_every_generated_line_reaches_the_stream() {
@@ -402,10 +399,7 @@ fn sink_scenario() -> SinkOutcome {
     }
 }
 
-fn sink_outcome() -> &'static SinkOutcome {
-    static OUTCOME: OnceLock<Result<SinkOutcome, String>> = OnceLock::new();
-    shared_outcome(&OUTCOME, sink_scenario)
-}
+scenario_outcome!(fn sink_outcome() -> SinkOutcome = sink_scenario);
 
 #[test]
 fn faults_sink_every_record_reaches_s3() {
@@ -419,13 +413,6 @@ fn faults_sink_every_record_reaches_s3() {
 #[test]
 fn faults_sink_delivers_no_record_twice() {
     assert_eq!(sink_outcome().tally.duplicated, 0);
-}
-
-#[test]
-fn faults_sink_writes_no_error_output_and_spills_nothing() {
-    let o = sink_outcome();
-    assert!(o.errors.is_empty(), "no error output: {:?}", o.errors);
-    assert_eq!(o.spilled, 0, "nothing spilled");
 }
 
 #[test]
@@ -443,4 +430,10 @@ fn faults_sink_injects_faults_on_both_sides() {
 fn faults_sink_object_reports_add_up_to_every_record() {
     let o = sink_outcome();
     assert_eq!(o.reported, o.in_stream);
+}
+
+#[test]
+fn faults_sink_writes_no_error_output_and_spills_nothing() {
+    let o = sink_outcome();
+    assert_nothing_dead_lettered(&o.errors, o.spilled);
 }

@@ -33,11 +33,11 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::rel::*;
-use testkit::reliability::{shared_outcome, Figures, Scale};
+use testkit::reliability::{Figures, Scale};
+use testkit::scenario_outcome;
 use testkit::{Stack, TestBucket, TestStream};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -412,11 +412,9 @@ macro_rules! behaviours {
         mod $module {
             use super::*;
 
-            static OUTCOME: OnceLock<Result<Outcome, String>> = OnceLock::new();
-
-            pub(super) fn outcome() -> &'static Outcome {
-                shared_outcome(&OUTCOME, || scenario($name, $description, $stop, $seed))
-            }
+            scenario_outcome!(pub(super) fn outcome() -> Outcome = || {
+                scenario($name, $description, $stop, $seed)
+            });
 
             #[test]
             fn every_record_reaches_s3() {
@@ -427,8 +425,7 @@ macro_rules! behaviours {
             #[test]
             fn nothing_goes_to_error_output_or_spills() {
                 let o = outcome();
-                assert!(o.errors.is_empty(), "no error output: {:?}", o.errors);
-                assert_eq!(o.spilled, 0, "nothing spilled");
+                assert_nothing_dead_lettered(&o.errors, o.spilled);
             }
 
             #[test]

@@ -12,13 +12,13 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_kinesis::Client;
 use common::rel::*;
-use testkit::reliability::{shared_outcome, Figures, Scale};
+use testkit::reliability::{Figures, Scale};
+use testkit::scenario_outcome;
 use testkit::{merge, open_shards, read_stream_all, split_in_half, Stack, TestBucket, TestStream};
 
 /// Splits the open shard with the widest hash range in the middle. Returns what it did.
@@ -325,10 +325,7 @@ fn scenario() -> Outcome {
     }
 }
 
-fn outcome() -> &'static Outcome {
-    static OUTCOME: OnceLock<Result<Outcome, String>> = OnceLock::new();
-    shared_outcome(&OUTCOME, scenario)
-}
+scenario_outcome!(fn outcome() -> Outcome = scenario);
 
 #[test]
 fn reshard_stream_holds_every_record_once() {
