@@ -96,6 +96,33 @@ impl Reporter {
         }
     }
 
+    /// Like [`Reporter::with_view`] for a tool that knows no input size: with `progress`, a
+    /// progress line of `status(time since this call)` alone (no bar, no position); the `-v`
+    /// line is `line`.
+    pub fn with_status(
+        tool: &'static str,
+        verbose: bool,
+        progress: bool,
+        interval: Duration,
+        status: impl Fn(Duration) -> String + Send + 'static,
+        line: impl Fn() -> String + Send + 'static,
+    ) -> Reporter {
+        let started = Instant::now();
+        let spec = progress::Spec {
+            total: None,
+            bytes: false,
+        };
+        let bar = progress.then(|| Bar::new(tool, spec));
+        let view = View {
+            tick: Box::new(move || Tick {
+                pos: 0,
+                text: status(started.elapsed()),
+            }),
+            line: Box::new(line),
+        };
+        Reporter::with_view(tool, verbose, bar, interval, view)
+    }
+
     /// A reporter that never prints periodically (summary rules still apply).
     pub fn quiet(tool: &'static str, verbose: bool) -> Reporter {
         Reporter {

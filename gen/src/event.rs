@@ -177,39 +177,64 @@ fn push_small(out: &mut Vec<u8>, v: u8) {
     }
 }
 
-/// Appends one valid NDJSON event line, with its `\n`.
-#[inline]
-pub fn write_ndjson(out: &mut Vec<u8>, tid: &[u8], f: &Fields, t: &TimeStrings, tdate: &[u8; 10]) {
-    // Middle part from `","tno":"` to `"tnum":`, fixed length, filled in one go.
-    let mut mid = *b"\",\"tno\":\"LLLLyyyyMMddHHmmss\",\"tdate\":\"YYYY-MM-DD\",\"uno\":\"U0000\",\"pno\":\"P0000\",\"tnum\":";
-    mid[9..13].copy_from_slice(&f.letters);
-    mid[13..27].copy_from_slice(&t.stamp);
-    mid[38..48].copy_from_slice(tdate);
-    mid[58..62].copy_from_slice(&four(f.uno));
-    mid[72..76].copy_from_slice(&four(f.pno));
-    let mut tail = *b",\"tuptime\":\"yyyy-MM-ddTHH:mm:ssZ\"}\n";
-    tail[12..32].copy_from_slice(&t.rfc3339);
-    out.extend_from_slice(b"{\"tid\":\"");
-    out.extend_from_slice(tid);
-    out.extend_from_slice(&mid);
-    push_small(out, f.tnum);
-    out.extend_from_slice(&tail);
+/// A format's line as fixed templates around the tid and the tnum: `head`, tid, `mid`,
+/// tnum, `tail`. The fields go into copies of `mid` and `tail` at the offsets named, so a
+/// line is filled in a few copies.
+struct Layout<const MID: usize, const TAIL: usize> {
+    head: &'static [u8],
+    mid: [u8; MID],
+    letters: usize,
+    stamp: usize,
+    tdate: usize,
+    uno: usize,
+    pno: usize,
+    tail: [u8; TAIL],
+    rfc3339: usize,
 }
 
-/// Appends one valid CSV row, with its `\n`.
+const NDJSON: Layout<85, 35> = Layout {
+    head: b"{\"tid\":\"",
+    mid: *b"\",\"tno\":\"LLLLyyyyMMddHHmmss\",\"tdate\":\"YYYY-MM-DD\",\"uno\":\"U0000\",\"pno\":\"P0000\",\"tnum\":",
+    letters: 9,
+    stamp: 13,
+    tdate: 38,
+    uno: 58,
+    pno: 72,
+    tail: *b",\"tuptime\":\"yyyy-MM-ddTHH:mm:ssZ\"}\n",
+    rfc3339: 12,
+};
+
+const CSV: Layout<43, 22> = Layout {
+    head: b"",
+    mid: *b",LLLLyyyyMMddHHmmss,YYYY-MM-DD,U0000,P0000,",
+    letters: 1,
+    stamp: 5,
+    tdate: 20,
+    uno: 32,
+    pno: 38,
+    tail: *b",yyyy-MM-ddTHH:mm:ssZ\n",
+    rfc3339: 1,
+};
+
+/// Appends one line laid out per `l`, with its `\n`.
 #[inline]
-pub fn write_csv(out: &mut Vec<u8>, tid: &[u8], f: &Fields, t: &TimeStrings, tdate: &[u8; 10]) {
-    let mut mid = *b",LLLLyyyyMMddHHmmss,YYYY-MM-DD,U0000,P0000,";
-    mid[1..5].copy_from_slice(&f.letters);
-    mid[5..19].copy_from_slice(&t.stamp);
-    mid[20..30].copy_from_slice(tdate);
-    mid[32..36].copy_from_slice(&four(f.uno));
-    mid[38..42].copy_from_slice(&four(f.pno));
-    let mut tail = *b",yyyy-MM-ddTHH:mm:ssZ\n";
-    tail[1..21].copy_from_slice(&t.rfc3339);
-    out.extend_from_slice(tid);
+fn write_line<const MID: usize, const TAIL: usize>(
+    out: &mut Vec<u8>,
+    l: &Layout<MID, TAIL>,
+    e: &Event<'_>,
+) {
+    let mut mid = l.mid;
+    mid[l.letters..l.letters + 4].copy_from_slice(&e.fields.letters);
+    mid[l.stamp..l.stamp + 14].copy_from_slice(&e.times.stamp);
+    mid[l.tdate..l.tdate + 10].copy_from_slice(e.tdate);
+    mid[l.uno..l.uno + 4].copy_from_slice(&four(e.fields.uno));
+    mid[l.pno..l.pno + 4].copy_from_slice(&four(e.fields.pno));
+    let mut tail = l.tail;
+    tail[l.rfc3339..l.rfc3339 + 20].copy_from_slice(&e.times.rfc3339);
+    out.extend_from_slice(l.head);
+    out.extend_from_slice(e.tid);
     out.extend_from_slice(&mid);
-    push_small(out, f.tnum);
+    push_small(out, e.fields.tnum);
     out.extend_from_slice(&tail);
 }
 
@@ -227,8 +252,8 @@ pub struct Event<'a> {
 #[inline]
 pub fn write_event(format: Format, out: &mut Vec<u8>, e: &Event<'_>) {
     match format {
-        Format::Ndjson => write_ndjson(out, e.tid, e.fields, e.times, e.tdate),
-        Format::Csv => write_csv(out, e.tid, e.fields, e.times, e.tdate),
+        Format::Ndjson => write_line(out, &NDJSON, e),
+        Format::Csv => write_line(out, &CSV, e),
     }
 }
 
@@ -261,7 +286,11 @@ mod tests {
     fn ndjson_line_is_exact() {
         let (f, t, d) = sample();
         let mut out = Vec::new();
-        write_ndjson(&mut out, b"123", &f, &t, &d);
+        let e = Event {
+            tid: b"123",
+            ..event(&f, &t, &d)
+        };
+        write_event(Format::Ndjson, &mut out, &e);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"tid\":\"123\",\"tno\":\"AwGi20210319131548\",\"tdate\":\"2021-03-19\",\"uno\":\"U1030\",\"pno\":\"P1002\",\"tnum\":10,\"tuptime\":\"2021-03-19T13:15:48Z\"}\n"
@@ -272,7 +301,12 @@ mod tests {
     fn csv_row_is_exact() {
         let (f, t, d) = sample();
         let mut out = Vec::new();
-        write_csv(&mut out, b"7", &Fields { tnum: 100, ..f }, &t, &d);
+        let f = Fields { tnum: 100, ..f };
+        let e = Event {
+            tid: b"7",
+            ..event(&f, &t, &d)
+        };
+        write_event(Format::Csv, &mut out, &e);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "7,AwGi20210319131548,2021-03-19,U1030,P1002,100,2021-03-19T13:15:48Z\n"

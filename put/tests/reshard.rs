@@ -13,7 +13,7 @@ use std::process::{ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use testkit::{list_shard_ids, wait_active, Stack, TestStream};
+use testkit::{list_shard_ids, merge, shard_ranges, split_in_half, Stack, TestStream};
 use util::*;
 
 /// Bounds every wait of this test: a kds-put that never refreshes its map fails the test
@@ -106,29 +106,11 @@ async fn shard_map_follows_split_and_merge_while_writing() {
         .unwrap()
         .into_iter()
         .collect();
-    let shards = all_shards(&client, &stream.name).await;
-    let lower = shards
-        .iter()
-        .min_by_key(|s| {
-            s.hash_key_range()
-                .unwrap()
-                .starting_hash_key()
-                .parse::<u128>()
-                .unwrap()
-        })
-        .unwrap();
-    let range = lower.hash_key_range().unwrap();
-    let lo: u128 = range.starting_hash_key().parse().unwrap();
-    let hi: u128 = range.ending_hash_key().parse().unwrap();
-    client
-        .split_shard()
-        .stream_name(&stream.name)
-        .shard_to_split(lower.shard_id())
-        .new_starting_hash_key((lo + (hi - lo) / 2).to_string())
-        .send()
+    let ranges = shard_ranges(&client, &stream.name).await.unwrap();
+    let lower = ranges.iter().find(|s| s.open).expect("an open shard");
+    split_in_half(&client, &stream.name, &lower.id)
         .await
         .expect("SplitShard");
-    wait_active(&client, &stream.name).await.unwrap();
     let after_split: Vec<String> = list_shard_ids(&client, &stream.name).await.unwrap();
     let children: Vec<String> = after_split
         .iter()
@@ -145,15 +127,9 @@ async fn shard_map_follows_split_and_merge_while_writing() {
     .await;
 
     // Merge the two children back into one shard.
-    client
-        .merge_shards()
-        .stream_name(&stream.name)
-        .shard_to_merge(&children[0])
-        .adjacent_shard_to_merge(&children[1])
-        .send()
+    merge(&client, &stream.name, &children[0], &children[1])
         .await
         .expect("MergeShards");
-    wait_active(&client, &stream.name).await.unwrap();
     let merged: Vec<String> = list_shard_ids(&client, &stream.name)
         .await
         .unwrap()

@@ -420,18 +420,12 @@ async fn key_options_route_records() {
     let stack = Stack::get();
     let stream = TestStream::create(&stack, 2).await.expect("create stream");
     let client = stack.kinesis_client().await;
-    let shards = all_shards(&client, &stream.name).await;
+    let shards = testkit::shard_ranges(&client, &stream.name)
+        .await
+        .expect("ListShards");
     let owner = |hash: u128| -> String {
-        shards
-            .iter()
-            .find(|s| {
-                let r = s.hash_key_range().unwrap();
-                r.starting_hash_key().parse::<u128>().unwrap() <= hash
-                    && hash <= r.ending_hash_key().parse::<u128>().unwrap()
-            })
-            .unwrap()
-            .shard_id()
-            .to_string()
+        let owner = shards.iter().find(|s| s.owns(hash));
+        owner.expect("a shard owns every hash key").id.clone()
     };
     let dir = tempfile::tempdir().unwrap();
     let max = u128::MAX.to_string();

@@ -3,10 +3,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use kds_common::progress::{Bar, HumanBytes, Spec};
-use kds_common::stats::{Reporter, Tick, View};
+use kds_common::progress::HumanBytes;
+use kds_common::stats::Reporter;
 
 use crate::outcome::Stats;
 
@@ -19,25 +19,17 @@ pub fn start(
     stats: &Arc<Stats>,
     retries: &Arc<AtomicU64>,
 ) -> Reporter {
-    let started = Instant::now();
-    let bar = progress.then(|| {
-        let spec = Spec {
-            total: None,
-            bytes: false,
-        };
-        Bar::new(TOOL, spec)
-    });
     let for_bar = Arc::clone(stats);
     let for_line = Arc::clone(stats);
     let retries = Arc::clone(retries);
-    let view = View {
-        tick: Box::new(move || Tick {
-            pos: 0,
-            text: progress_text(&for_bar, started.elapsed()),
-        }),
-        line: Box::new(move || stats_line(&for_line, &retries)),
-    };
-    Reporter::with_view(TOOL, verbose, bar, Duration::from_secs(2), view)
+    Reporter::with_status(
+        TOOL,
+        verbose,
+        progress,
+        Duration::from_secs(2),
+        move |elapsed| progress_text(&for_bar, elapsed),
+        move || stats_line(&for_line, &retries),
+    )
 }
 
 /// `records 2000, 650/s, objects 3 (1.20 MiB)`: records read, objects delivered and their bytes.

@@ -588,9 +588,7 @@ fn sink_signalled_mid_buffer(
         }
     }
     assert!(seen, "stats line never showed the records");
-    // SAFETY: signalling our own child process by its pid.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0);
+    testkit::process::signal(&child, libc::SIGTERM).expect("SIGTERM the sink");
     (child, stdin, rx, input)
 }
 

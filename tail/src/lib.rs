@@ -75,7 +75,7 @@ pub async fn tail(config: Config, out: Output, shutdown: Shutdown) -> anyhow::Re
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     let mut s = Session::new(config, clients, resume, checkpoint, tx, out);
 
-    let reporter = report::start(s.verbose(), s.progress(), s.stats());
+    let reporter = report::start(s.verbose(), s.progress(), s.stats(), s.written());
     let started = Instant::now();
     let result = s.main_loop(&mut rx, &shutdown).await;
     let (flushed, saved) = s.close();

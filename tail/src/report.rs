@@ -2,48 +2,38 @@
 //! is behind the tip of the stream, both from the counters each shard task keeps per page.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kds_common::progress::{Bar, Spec};
-use kds_common::stats::{Reporter, Tick, View};
+use kds_common::stats::Reporter;
 
 use crate::{StatsMap, TOOL};
 
 /// Starts the reporter: the `-v` line every 5 s and, with `progress`, the progress line.
-pub fn start(verbose: bool, progress: bool, stats: StatsMap) -> Reporter {
-    let started = Instant::now();
-    let bar = progress.then(|| {
-        let spec = Spec {
-            total: None,
-            bytes: false,
-        };
-        Bar::new(TOOL, spec)
-    });
+/// `written` is the session's count of records written to the output (user records after
+/// KPL de-aggregation), published once per page.
+pub fn start(verbose: bool, progress: bool, stats: StatsMap, written: Arc<AtomicU64>) -> Reporter {
     let for_bar = StatsMap::clone(&stats);
-    let view = View {
-        tick: Box::new(move || Tick {
-            pos: 0,
-            text: progress_text(&for_bar, started.elapsed()),
-        }),
-        line: per_shard_line(stats),
-    };
-    Reporter::with_view(TOOL, verbose, bar, Duration::from_secs(5), view)
+    Reporter::with_status(
+        TOOL,
+        verbose,
+        progress,
+        Duration::from_secs(5),
+        move |elapsed| progress_text(&for_bar, written.load(Ordering::Relaxed), elapsed),
+        per_shard_line(stats),
+    )
 }
 
-/// `records 1200, 400/s, behind tip 1.5s`: the records read and the largest
+/// `records 1200, 400/s, behind tip 1.5s`: the records written (what `-n` and the summary
+/// count: user records of de-aggregated KPL records, not Kinesis records) and the largest
 /// MillisBehindLatest of the shards (the lag of the slowest one; see the Kinesis Data Streams
 /// API reference, "GetRecords": "The number of milliseconds the GetRecords response is from
 /// the tip of the stream").
-fn progress_text(stats: &StatsMap, elapsed: Duration) -> String {
+fn progress_text(stats: &StatsMap, records: u64, elapsed: Duration) -> String {
     let Ok(map) = stats.lock() else {
         return "statistics unavailable".to_string();
     };
-    let records: u64 = map
-        .values()
-        .map(|st| st.records.load(Ordering::Relaxed))
-        .sum();
     let rate = kds_common::stats::rate(records, elapsed);
     let behind = map
         .values()
@@ -104,7 +94,6 @@ fn per_shard_line(stats: StatsMap) -> Box<dyn Fn() -> String + Send> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use crate::reader::ShardStats;
 
@@ -121,18 +110,28 @@ mod tests {
     fn progress_shows_the_largest_lag_of_the_shards() {
         let stats: StatsMap = Arc::new(Mutex::new(BTreeMap::new()));
         assert_eq!(
-            progress_text(&stats, Duration::from_secs(1)),
+            progress_text(&stats, 0, Duration::from_secs(1)),
             "no shard read yet"
         );
-        for (id, records, behind) in [("a", 10, 200), ("b", 30, 90_000)] {
+        for (id, behind) in [("a", 200), ("b", 90_000)] {
             let st = ShardStats::default();
-            st.records.store(records, Ordering::Relaxed);
             st.millis_behind.store(behind, Ordering::Relaxed);
             stats.lock().unwrap().insert(id.into(), Arc::new(st));
         }
         assert_eq!(
-            progress_text(&stats, Duration::from_secs(4)),
+            progress_text(&stats, 40, Duration::from_secs(4)),
             "records 40, 10/s, behind tip 1m30s"
         );
+    }
+
+    #[test]
+    fn progress_counts_records_written_not_kinesis_records_read() {
+        let stats: StatsMap = Arc::new(Mutex::new(BTreeMap::new()));
+        let st = ShardStats::default();
+        // Two KPL aggregates read, holding ten user records written.
+        st.records.store(2, Ordering::Relaxed);
+        stats.lock().unwrap().insert("a".into(), Arc::new(st));
+        let text = progress_text(&stats, 10, Duration::from_secs(1));
+        assert!(text.starts_with("records 10, 10/s,"), "{text}");
     }
 }

@@ -5,7 +5,7 @@
 mod page;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,6 +63,8 @@ pub(crate) struct Session {
     out: Output,
     fmt: Formatter,
     written: u64,
+    /// `written` as of the last page, for the progress line's thread.
+    written_shown: Arc<AtomicU64>,
     bad_aggregates: u64,
     /// User records outside their shard's hash-key range (see [`range`]).
     outside_shard: u64,
@@ -105,6 +107,7 @@ impl Session {
             tx,
             out,
             written: 0,
+            written_shown: Arc::new(AtomicU64::new(0)),
             bad_aggregates: 0,
             outside_shard: 0,
             warned: false,
@@ -113,6 +116,11 @@ impl Session {
 
     pub(crate) fn stats(&self) -> StatsMap {
         Arc::clone(&self.stats)
+    }
+
+    /// The count of records written (user records), updated once per page.
+    pub(crate) fn written(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.written_shown)
     }
 
     pub(crate) fn verbose(&self) -> bool {

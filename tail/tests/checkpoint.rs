@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use support::*;
-use testkit::process::run_bounded;
+use testkit::process::{run_bounded, Watchdog};
 use testkit::{Stack, TestStream};
 
 fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
@@ -47,17 +47,13 @@ async fn kill_9_then_restart_misses_nothing_and_repeats_only_after_the_checkpoin
     args(&mut cmd);
     cmd.stdout(Stdio::from(std::fs::File::create(&out1)?))
         .stderr(Stdio::null());
-    let mut child = cmd.spawn()?;
-    let p = out1.clone();
-    let halfway = tokio::task::spawn_blocking(move || {
-        wait_for(Duration::from_secs(60), "half the records", || {
-            count_lines(&p) >= total / 2
-        })
-    })
-    .await?;
-    signal(&child, libc::SIGKILL);
-    let status = child.wait()?;
-    halfway?;
+    let wd = Watchdog::start("kds-tail run 1", Duration::from_secs(60));
+    let child = wd.spawn("kds-tail", &mut cmd);
+    tokio::task::block_in_place(|| {
+        wd.wait_until("half the records", || count_lines(&out1) >= total / 2)
+    });
+    child.signal(libc::SIGKILL);
+    let status = child.finish(&wd).status;
     assert!(!status.success(), "killed: {status:?}");
     let run1 = envelopes(&std::fs::read(&out1)?);
     assert!(
@@ -155,17 +151,16 @@ async fn one_checkpoint_one_run_and_cron_style_resume() -> anyhow::Result<()> {
     .arg(&cp)
     .stdout(Stdio::from(std::fs::File::create(&out_a)?))
     .stderr(Stdio::piped());
-    let mut a = cmd.spawn()?;
+    let wd = Watchdog::start("kds-tail run A", Duration::from_secs(120));
+    let a = wd.spawn("kds-tail", &mut cmd);
     wait_until_reading(&client, &stream.name, &out_a).await?;
     let new = keyed_records(5, 2, "new");
     let puts = put_all(&client, &stream.name, &new).await?;
-    let p = out_a.clone();
-    tokio::task::spawn_blocking(move || {
-        wait_for(Duration::from_secs(30), "the new records", || {
-            without_probes(&std::fs::read(&p).unwrap_or_default()).len() >= 5
+    tokio::task::block_in_place(|| {
+        wd.wait_until("the new records", || {
+            without_probes(&std::fs::read(&out_a).unwrap_or_default()).len() >= 5
         })
-    })
-    .await??;
+    });
 
     // Run B on the same checkpoint is refused.
     let mut cmd = tail(&stack);
@@ -184,8 +179,8 @@ async fn one_checkpoint_one_run_and_cron_style_resume() -> anyhow::Result<()> {
     assert!(b.stdout.is_empty());
 
     // SIGTERM: A stops, writes its checkpoint, exits 0.
-    signal(&a, libc::SIGTERM);
-    let status = a.wait()?;
+    a.signal(libc::SIGTERM);
+    let status = a.finish(&wd).status;
     assert!(status.success(), "SIGTERM exit: {status:?}");
     let a_lines = without_probes(&std::fs::read(&out_a)?);
     let want: Vec<Vec<u8>> = new.iter().map(|(_, d)| d.clone()).collect();

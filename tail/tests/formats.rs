@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use support::*;
-use testkit::process::run_bounded;
+use testkit::process::{run_bounded, Watchdog};
 use testkit::{read_stream_all, Stack, TestStream};
 
 /// A KPL aggregated record of `records` (key index, data) over the key table `keys`.
@@ -216,8 +216,10 @@ async fn formats_positions_and_stops() -> anyhow::Result<()> {
     cmd.args(["--stream", &stream.name, "--from", "trim-horizon"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
+    let wd = Watchdog::start("kds-tail with its stdout closed", Duration::from_secs(60));
+    let mut child = wd.spawn("kds-tail", &mut cmd);
+    let stderr = child.collect_stderr();
+    let stdout = child.child.stdout.take().context("stdout")?;
     let first_line = tokio::task::block_in_place(|| {
         let mut r = BufReader::new(stdout);
         let mut l = String::new();
@@ -227,23 +229,15 @@ async fn formats_positions_and_stops() -> anyhow::Result<()> {
     // The reader is dropped: the pipe is closed. New records make kds-tail write into it.
     for _ in 0..20 {
         put_all(&client, &stream.name, &keyed_records(50, 5, "late")).await?;
-        if child.try_wait()?.is_some() {
+        if !child.alive() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let status = tokio::task::block_in_place(|| {
-        wait_for(Duration::from_secs(20), "exit after stdout closed", || {
-            matches!(child.try_wait(), Ok(Some(_)))
-        })
-    });
-    if status.is_err() {
-        let _ = child.kill();
-    }
-    status?;
-    let output = child.wait_with_output()?;
-    assert_eq!(output.status.code(), Some(0), "closed stdout → 0");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    tokio::task::block_in_place(|| wd.wait_until("exit after stdout closed", || !child.alive()));
+    let status = child.finish(&wd).status;
+    assert_eq!(status.code(), Some(0), "closed stdout → 0");
+    let stderr = stderr.text();
     assert!(
         stderr.lines().all(|l| l.starts_with("kds-tail: warning: ")),
         "quietly (only the data warnings): {stderr}"

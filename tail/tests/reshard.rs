@@ -6,21 +6,9 @@ use std::collections::{BTreeSet, HashSet};
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::Context;
-use aws_sdk_kinesis::Client;
 use support::*;
-use testkit::{wait_active, Stack, TestStream};
-
-async fn hash_range(client: &Client, stream: &str, shard: &str) -> anyhow::Result<(u128, u128)> {
-    let out = client.list_shards().stream_name(stream).send().await?;
-    let s = out
-        .shards()
-        .iter()
-        .find(|s| s.shard_id() == shard)
-        .with_context(|| format!("no shard {shard}"))?;
-    let r = s.hash_key_range().context("hash range")?;
-    Ok((r.starting_hash_key().parse()?, r.ending_hash_key().parse()?))
-}
+use testkit::process::Watchdog;
+use testkit::{merge, split_in_half, Stack, TestStream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_and_merge_while_reading_emit_every_record_once_in_key_order() -> anyhow::Result<()> {
@@ -43,7 +31,8 @@ async fn split_and_merge_while_reading_emit_every_record_once_in_key_order() -> 
     ])
     .stdout(Stdio::from(std::fs::File::create(&out_path)?))
     .stderr(Stdio::from(std::fs::File::create(&err_path)?));
-    let mut child = cmd.spawn()?;
+    let wd = Watchdog::start("kds-tail while resharding", Duration::from_secs(240));
+    let child = wd.spawn("kds-tail", &mut cmd);
 
     let total = 3_000;
     let records = keyed_records(total, 48, "reshard");
@@ -51,47 +40,24 @@ async fn split_and_merge_while_reading_emit_every_record_once_in_key_order() -> 
     for (batch, chunk) in records.chunks(100).enumerate() {
         puts.extend(put_all(&client, &stream.name, chunk).await?);
         if batch == 9 {
-            let (lo, hi) = hash_range(&client, &stream.name, "shardId-000000000000").await?;
-            client
-                .split_shard()
-                .stream_name(&stream.name)
-                .shard_to_split("shardId-000000000000")
-                .new_starting_hash_key((lo + (hi - lo) / 2).to_string())
-                .send()
-                .await
-                .context("SplitShard")?;
-            wait_active(&client, &stream.name).await?;
+            split_in_half(&client, &stream.name, "shardId-000000000000").await?;
         }
         if batch == 19 {
-            client
-                .merge_shards()
-                .stream_name(&stream.name)
-                .shard_to_merge("shardId-000000000002")
-                .adjacent_shard_to_merge("shardId-000000000003")
-                .send()
-                .await
-                .context("MergeShards")?;
-            wait_active(&client, &stream.name).await?;
+            let (a, b) = ("shardId-000000000002", "shardId-000000000003");
+            merge(&client, &stream.name, a, b).await?;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let waited = {
-        let p = out_path.clone();
-        tokio::task::spawn_blocking(move || {
-            wait_for(
-                Duration::from_secs(90),
-                "every record in the output",
-                || count_lines(&p) >= total,
-            )
+    tokio::task::block_in_place(|| {
+        wd.wait_until("every record in the output", || {
+            count_lines(&out_path) >= total
         })
-        .await?
-    };
+    });
     // Give late duplicates a chance to show up before stopping.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    signal(&child, libc::SIGTERM);
-    let status = child.wait()?;
+    child.signal(libc::SIGTERM);
+    let status = child.finish(&wd).status;
     let stderr = std::fs::read_to_string(&err_path)?;
-    waited.with_context(|| format!("stderr: {stderr}"))?;
     assert!(
         status.success(),
         "SIGTERM ends cleanly: {status:?}: {stderr}"

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use support::*;
 use testkit::process::run_bounded;
-use testkit::{wait_active, Stack, TestStream};
+use testkit::{split_in_half, Stack, TestStream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_subsets_partition_every_record_and_keep_lineages_together() -> anyhow::Result<()> {
@@ -17,26 +17,7 @@ async fn three_subsets_partition_every_record_and_keep_lineages_together() -> an
     let client = stack.kinesis_client().await;
     let mut puts = put_all(&client, &stream.name, &keyed_records(600, 40, "a")).await?;
     // Split shard 0 so that one lineage has children.
-    let shards = client
-        .list_shards()
-        .stream_name(&stream.name)
-        .send()
-        .await?;
-    let s0 = shards
-        .shards()
-        .iter()
-        .find(|s| s.shard_id() == "shardId-000000000000")
-        .context("shard 0")?;
-    let r = s0.hash_key_range().context("range")?;
-    let (lo, hi): (u128, u128) = (r.starting_hash_key().parse()?, r.ending_hash_key().parse()?);
-    client
-        .split_shard()
-        .stream_name(&stream.name)
-        .shard_to_split("shardId-000000000000")
-        .new_starting_hash_key((lo + (hi - lo) / 2).to_string())
-        .send()
-        .await?;
-    wait_active(&client, &stream.name).await?;
+    split_in_half(&client, &stream.name, "shardId-000000000000").await?;
     puts.extend(put_all(&client, &stream.name, &keyed_records(600, 40, "b")).await?);
 
     let n = 3;

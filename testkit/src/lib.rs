@@ -31,12 +31,15 @@
 //! - [`TestStream`] / [`TestBucket`]: `create(&stack, ..).await`, `create_named`, `delete().await`,
 //!   deletion on drop.
 //! - [`read_stream_all`], [`list_shard_ids`], [`wait_active`]: Kinesis read-back.
+//! - [`shard_ranges`], [`open_shards`], [`all_shards`], [`split_in_half`], [`merge`]: shards
+//!   with their hash-key ranges (the tools' ListShards pager) and resharding a test stream.
 //! - [`list_objects_all`], [`list_keys`]: S3 read-back.
 //! - [`reliability`]: `wait_with_rusage(&mut child)` (exit status + the child's peak RSS),
-//!   `Scale::from_env()` (`KDS_RELIABILITY=full`), `Figures` recorded for `bench/RELIABILITY.md`.
+//!   `Scale::from_env()` (`KDS_RELIABILITY=full`), `Figures` recorded for `bench/RELIABILITY.md`,
+//!   `shared_outcome` (a scenario run once for the tests that each assert one behaviour of it).
 //! - [`process`]: `Watchdog::start(what, limit)`, `spawn(name, cmd)` → `Proc` (`signal`, `alive`,
 //!   `finish(&wd)` → status and peak RSS), `collect`, `feed`, `tee`: children bounded in time,
-//!   never a recycled pid killed.
+//!   never a recycled pid killed; `signal(&child, sig)` for an unreaped `Child`, `poll_until`.
 //! - [`tmux`]: `Pane::start(columns, rows, command)`, `screen()`, `wait_for(texts, patience)`,
 //!   `keys(k)`: a command in a real terminal, its own tmux server killed on drop.
 //! - [`tally`]: `split_concatenated_json`, `s3_records`, `Tally::of(sent, got)`, `Rss`.
@@ -47,6 +50,7 @@
 mod bin;
 mod bucket;
 mod names;
+mod reshard;
 mod stack;
 mod stream;
 
@@ -61,6 +65,7 @@ pub mod usage;
 pub use bin::bin_path;
 pub use bucket::{list_keys, list_objects_all, TestBucket};
 pub use names::unique_name;
+pub use reshard::{all_shards, merge, open_shards, shard_ranges, split_in_half, ShardRange};
 pub use stack::{repo_root, Stack, NOT_RUNNING, REGION};
 pub use stream::{list_shard_ids, read_stream_all, wait_active, RecordOut, TestStream};
 

@@ -200,13 +200,10 @@ impl Proc {
         self.child.id() as i32
     }
 
-    /// Sends `sig` (e.g. `libc::SIGKILL`).
+    /// Sends `sig` (e.g. `libc::SIGKILL`). Not reaped yet (`finish` takes `self`), so the
+    /// pid is still ours.
     pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) has no memory effects; our own child, not reaped yet (`finish` takes
-        // `self`), so the pid is still ours.
-        unsafe {
-            libc::kill(self.pid(), sig);
-        }
+        let _ = signal(&self.child, sig);
     }
 
     /// True while the process has not exited (a zombie counts as exited). Does not reap it.
@@ -268,6 +265,30 @@ impl Proc {
             status,
             rss_kib,
         }
+    }
+}
+
+/// Sends `sig` to `child`. The caller must not have reaped it (a `wait`, or a `try_wait`
+/// that saw it exit): the pid of a reaped child may belong to another process by now.
+pub fn signal(child: &Child, sig: i32) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
+    // SAFETY: kill(2) has no memory effects; the pid is our unreaped child's (see above).
+    match unsafe { libc::kill(pid, sig) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// Polls `cond` every 50 ms until it is true; panics naming `what` after `limit`. For waits
+/// outside a [`Watchdog`] (on processes the test did not spawn itself).
+pub fn poll_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

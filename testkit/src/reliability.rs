@@ -232,6 +232,41 @@ impl Figures {
     }
 }
 
+/// A scenario's outcome, shared by the tests that each assert one behaviour of it (so a failure
+/// names the behaviour that broke, and the scenario still runs once): the first test to ask
+/// runs `scenario`, the others wait for it. A panic inside the scenario (a stream not created,
+/// a tool that would not start) fails every one of those tests with its message.
+pub fn shared_outcome<T: Send + Sync>(
+    cell: &'static std::sync::OnceLock<Result<T, String>>,
+    scenario: impl FnOnce() -> T,
+) -> &'static T {
+    let ran = cell.get_or_init(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario)).map_err(|e| {
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a panic without a message".to_string())
+        })
+    });
+    match ran {
+        Ok(outcome) => outcome,
+        Err(message) => panic!("the scenario did not complete: {message}"),
+    }
+}
+
+/// `fn NAME() -> &'static T`: the outcome of `scenario`, run once for every test that calls
+/// it (see [`shared_outcome`]).
+#[macro_export]
+macro_rules! scenario_outcome {
+    ($vis:vis fn $name:ident() -> $outcome:ty = $scenario:expr) => {
+        $vis fn $name() -> &'static $outcome {
+            static OUTCOME: std::sync::OnceLock<Result<$outcome, String>> =
+                std::sync::OnceLock::new();
+            $crate::reliability::shared_outcome(&OUTCOME, $scenario)
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,12 +149,9 @@ impl RecordOut {
     }
 }
 
-/// Every shard of `stream` (ListShards, all pages, open and closed), in the service's order:
-/// the tools' own pager (the test client retries each page itself).
+/// Every shard id of `stream` (open and closed), in the service's order.
 pub async fn list_shard_ids(client: &Client, stream: &str) -> Result<Vec<String>> {
-    let shards = kds_aws::kinesis::list_shards(client, stream, kds_aws::retry::Policy::attempts(1))
-        .await
-        .with_context(|| format!("ListShards {stream}"))?;
+    let shards = crate::reshard::all_shards(client, stream).await?;
     Ok(shards.iter().map(|s| s.shard_id().to_string()).collect())
 }
 

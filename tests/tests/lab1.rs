@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use testkit::process::poll_until;
 use testkit::{read_stream_all, Stack, TestStream};
 
 fn alive(pid: i32) -> bool {
@@ -50,7 +51,7 @@ async fn lab1_sh_in_background_logs_its_start_and_loses_nothing_on_sigterm() {
     // Its log file (default: lab1.log in the current directory) says it started.
     let log = dir.path().join("lab1.log");
     let events = dir.path().join("events.ndjson");
-    common::wait_for(
+    poll_until(
         "the start line in lab1.log",
         Duration::from_secs(60),
         || {
@@ -59,7 +60,7 @@ async fn lab1_sh_in_background_logs_its_start_and_loses_nothing_on_sigterm() {
                 .any(|l| l.contains("kds-gen started: tdate=2021-03-19"))
         },
     );
-    common::wait_for("events being generated", Duration::from_secs(60), || {
+    poll_until("events being generated", Duration::from_secs(60), || {
         common::lines_of(&events).len() >= 300
     });
     assert!(
@@ -71,7 +72,7 @@ async fn lab1_sh_in_background_logs_its_start_and_loses_nothing_on_sigterm() {
     // SAFETY: kill(2) with a pid we started and a valid signal number.
     let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
     assert_eq!(rc, 0, "kill -TERM {pid}");
-    common::wait_for(
+    poll_until(
         "lab1.sh to exit after SIGTERM",
         Duration::from_secs(60),
         || !alive(pid),

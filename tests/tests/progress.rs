@@ -222,6 +222,17 @@ impl Aws {
         c
     }
 
+    /// kds-tail with `extra` flags over all of `stream`, until it has been idle a moment.
+    fn tail_all(&self, stream: &str, extra: &[&str]) -> Output {
+        self.tool("kds-tail")
+            .args(["--stream", stream, "--from", "trim-horizon"])
+            // Ends a second after the last record: long enough to draw.
+            .args(["--idle-timeout", "1500ms"])
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
     /// `n` kds-gen events in a file.
     fn events(&self, n: u32) -> PathBuf {
         let path = self.dir.path().join(format!("events-{n}"));
@@ -236,9 +247,15 @@ impl Aws {
 
     /// Puts `n` events into `stream` (no progress asked for).
     fn fill(&self, stream: &str, n: u32) {
+        self.fill_with(stream, n, &[]);
+    }
+
+    /// Puts `n` events into `stream` with kds-put's `extra` flags.
+    fn fill_with(&self, stream: &str, n: u32, extra: &[&str]) {
         let out = self
             .tool("kds-put")
             .args(["--stream", stream])
+            .args(extra)
             .arg(self.events(n))
             .output()
             .unwrap();
@@ -291,15 +308,7 @@ fn tail_shows_records_and_lag_behind_the_tip_and_is_off_by_default() {
     let aws = Aws::new();
     let stream = aws.stream();
     aws.fill(&stream.name, 300);
-    let tail = |extra: &[&str]| {
-        aws.tool("kds-tail")
-            .args(["--stream", &stream.name, "--from", "trim-horizon"])
-            // Ends a second after the last record: long enough to draw.
-            .args(["--idle-timeout", "1500ms"])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let tail = |extra: &[&str]| aws.tail_all(&stream.name, extra);
     let on = tail(&["--progress"]);
     assert!(on.status.success(), "{on:?}");
     let stderr = text(&on.stderr);
@@ -319,6 +328,34 @@ fn tail_shows_records_and_lag_behind_the_tip_and_is_off_by_default() {
     let off = tail(&[]);
     assert!(off.status.success(), "{off:?}");
     assert!(bars(&text(&off.stderr), "kds-tail").is_empty(), "{off:?}");
+    aws.rt.block_on(stream.delete()).unwrap();
+}
+
+#[test]
+fn tail_progress_counts_user_records_of_kpl_aggregates() {
+    let aws = Aws::new();
+    let stream = aws.stream();
+    aws.fill_with(&stream.name, 300, &["--aggregate"]);
+    let tail = |extra: &[&str]| aws.tail_all(&stream.name, extra);
+    let whole = tail(&["--no-deaggregate"]);
+    assert!(whole.status.success(), "{whole:?}");
+    let kinesis_records = text(&whole.stdout).lines().count();
+    assert!(
+        kinesis_records < 300,
+        "kds-put --aggregate packed the events: {kinesis_records} Kinesis records"
+    );
+    let on = tail(&["--progress"]);
+    assert!(on.status.success(), "{on:?}");
+    assert_eq!(
+        text(&on.stdout).lines().count(),
+        300,
+        "user records written"
+    );
+    let stderr = text(&on.stderr);
+    let bar = *bars(&stderr, "kds-tail")
+        .last()
+        .unwrap_or_else(|| panic!("no progress line:\n{stderr}"));
+    assert!(bar.contains("records 300,"), "user records counted: {bar}");
     aws.rt.block_on(stream.delete()).unwrap();
 }
 

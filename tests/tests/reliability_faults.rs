@@ -18,8 +18,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::rel::*;
-use testkit::fault_proxy::{FaultConfig, FaultProxy};
+use testkit::fault_proxy::{FaultConfig, FaultProxy, FaultStats};
 use testkit::reliability::{Figures, Scale};
+use testkit::scenario_outcome;
 use testkit::{read_stream_all, Stack, TestBucket, TestStream};
 
 /// The generator's command: `n` trade events as fast as possible, seeded.
@@ -68,8 +69,16 @@ fn gen_into_put(
     (sent, g_end, p_end, p_err)
 }
 
-#[test]
-fn faults_put_gen_into_put_through_20_percent_faults_loses_nothing() {
+/// What `kds-gen | kds-put` through the fault proxy left, for the tests of its behaviours.
+struct PutOutcome {
+    /// Generated lines against the stream read back.
+    tally: Tally,
+    dead_lettered: u64,
+    stats: FaultStats,
+}
+
+/// `kds-gen | kds-put` with kds-put talking to Kinesis through the fault proxy.
+fn put_scenario() -> PutOutcome {
     let scale = Scale::from_env();
     // Build (if stale) before any watchdog starts: a build is not the scenario's time.
     common::tool_dir_for(&["kds-gen", "kds-put", "kds-tail", "kds-s3sink"]);
@@ -162,30 +171,72 @@ fn faults_put_gen_into_put_through_20_percent_faults_loses_nothing() {
     );
     f.record().expect("record figures");
 
-    tally.assert_complete("kds-gen | kds-put under faults");
-    assert_eq!(dead_lettered, 0, "nothing dead-lettered");
-    // Which call faults hit depends on how kds-put batched (timing); some of each kind is
-    // likely but not certain, so the figures list them and the test requires faults of both
-    // levels.
-    assert!(
-        stats.entries_failed > 0 && stats.injected_requests() > 0,
-        "entry and call faults were injected: {stats:?}"
-    );
-    // Only an ambiguous failure may duplicate: a call reset after the emulator took it, with
-    // at most its 50 entries. The
-    // stalls are shorter than kds-put's call timeout (30 s), so a stalled call is answered.
-    assert!(
-        tally.duplicated <= stats.reset_after * 50,
-        "{} duplicates but only {} ambiguous calls",
-        tally.duplicated,
-        stats.reset_after
-    );
     drop(proxy);
     rt.block_on(stream.delete()).expect("delete stream");
+    PutOutcome {
+        tally,
+        dead_lettered,
+        stats,
+    }
+}
+
+scenario_outcome!(fn put_outcome() -> PutOutcome = put_scenario);
+
+#[test]
+fn faults_put_every_generated_line_reaches_the_stream() {
+    put_outcome()
+        .tally
+        .assert_complete("kds-gen | kds-put under faults");
 }
 
 #[test]
-fn faults_sink_tail_into_s3sink_through_20_percent_faults_delivers_exactly_once() {
+fn faults_put_dead_letters_nothing() {
+    assert_eq!(put_outcome().dead_lettered, 0);
+}
+
+/// Which call faults hit depends on how kds-put batched (timing); some of each kind is likely
+/// but not certain, so the figures list them and the test requires faults of both levels.
+#[test]
+fn faults_put_injects_entry_and_call_faults() {
+    let stats = &put_outcome().stats;
+    assert!(
+        stats.entries_failed > 0 && stats.injected_requests() > 0,
+        "{stats:?}"
+    );
+}
+
+/// Only an ambiguous failure may duplicate: a call reset after the emulator took it, with at
+/// most its 50 entries. The stalls are shorter than kds-put's call timeout (30 s), so a
+/// stalled call is answered.
+#[test]
+fn faults_put_duplicates_only_from_calls_reset_after_forwarding() {
+    let o = put_outcome();
+    assert!(
+        o.tally.duplicated <= o.stats.reset_after * 50,
+        "{} duplicates but only {} ambiguous calls",
+        o.tally.duplicated,
+        o.stats.reset_after
+    );
+}
+
+/// What `kds-tail | kds-s3sink` through the fault proxies left, for the tests of its
+/// behaviours.
+struct SinkOutcome {
+    /// The stream's records against the records in S3 under the input prefix.
+    tally: Tally,
+    /// Keys of objects outside the input prefix (error output).
+    errors: Vec<String>,
+    spilled: u64,
+    kinesis_faults: FaultStats,
+    s3_faults: FaultStats,
+    /// The records of kds-s3sink's object reports, summed, and the records in the stream.
+    reported: u64,
+    in_stream: u64,
+}
+
+/// `kds-tail | kds-s3sink`, each through its own fault proxy, over a stream filled without
+/// faults.
+fn sink_scenario() -> SinkOutcome {
     let scale = Scale::from_env();
     // Build (if stale) before any watchdog starts: a build is not the scenario's time.
     common::tool_dir_for(&["kds-gen", "kds-put", "kds-tail", "kds-s3sink"]);
@@ -327,14 +378,6 @@ fn faults_sink_tail_into_s3sink_through_20_percent_faults_delivers_exactly_once(
     );
     f.record().expect("record figures");
 
-    tally.assert_complete("kds-tail | kds-s3sink under faults");
-    assert_eq!(tally.duplicated, 0, "every record exactly once in S3");
-    assert!(errors.is_empty(), "no error output: {errors:?}");
-    assert_eq!(spilled, 0, "nothing spilled");
-    assert!(
-        kstats.injected_requests() > 0 && sstats.injected_requests() > 0,
-        "faults were injected on both sides: {kstats:?} {sstats:?}"
-    );
     let reported: u64 = reports
         .iter()
         .map(|l| {
@@ -342,8 +385,55 @@ fn faults_sink_tail_into_s3sink_through_20_percent_faults_delivers_exactly_once(
             v["records"].as_u64().expect("records")
         })
         .sum();
-    assert_eq!(reported, n, "the object reports add up to every record");
     drop((kproxy, sproxy));
     rt.block_on(stream.delete()).expect("delete stream");
     rt.block_on(bucket.delete()).expect("delete bucket");
+    SinkOutcome {
+        tally,
+        errors: errors.into_iter().cloned().collect(),
+        spilled,
+        kinesis_faults: kstats,
+        s3_faults: sstats,
+        reported,
+        in_stream: n,
+    }
+}
+
+scenario_outcome!(fn sink_outcome() -> SinkOutcome = sink_scenario);
+
+#[test]
+fn faults_sink_every_record_reaches_s3() {
+    sink_outcome()
+        .tally
+        .assert_complete("kds-tail | kds-s3sink under faults");
+}
+
+/// kds-tail renews iterators after its last record, kds-s3sink retries an object under the
+/// same key: no record twice.
+#[test]
+fn faults_sink_delivers_no_record_twice() {
+    assert_eq!(sink_outcome().tally.duplicated, 0);
+}
+
+#[test]
+fn faults_sink_injects_faults_on_both_sides() {
+    let o = sink_outcome();
+    assert!(
+        o.kinesis_faults.injected_requests() > 0 && o.s3_faults.injected_requests() > 0,
+        "{:?} {:?}",
+        o.kinesis_faults,
+        o.s3_faults
+    );
+}
+
+#[test]
+fn faults_sink_object_reports_add_up_to_every_record() {
+    let o = sink_outcome();
+    assert_eq!(o.reported, o.in_stream);
+}
+
+#[test]
+fn faults_sink_writes_no_error_output_and_spills_nothing() {
+    let o = sink_outcome();
+    assert_nothing_dead_lettered(&o.errors, o.spilled);
 }

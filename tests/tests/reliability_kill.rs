@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use common::rel::*;
 use testkit::reliability::{Figures, Scale};
+use testkit::scenario_outcome;
 use testkit::{Stack, TestBucket, TestStream};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,7 +179,7 @@ fn run_once(c: &mut Ctx, k: usize, stop: Option<(Duration, Target, i32)>) -> Run
 /// 2-core machine made each exceed its watchdog under `cargo test --workspace`.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
+fn scenario(name: &'static str, description: &str, stop: Stop, seed: u64) -> Outcome {
     let _serial = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -354,111 +355,186 @@ fn scenario(name: &str, description: &str, stop: Stop, seed: u64) {
     );
     f.record().expect("record figures");
 
-    tally.assert_complete(name);
-    assert!(errors.is_empty(), "no error output: {errors:?}");
-    assert_eq!(spilled, 0, "nothing spilled");
-    assert_eq!(stops, 5, "five stops landed on running tools");
-    // The committed runs hold every record exactly once.
-    committed_tally.assert_complete(&format!("{name}: committed runs"));
-    assert_eq!(
-        committed_tally.duplicated, 0,
-        "{name}: the committed runs hold each record once"
-    );
-    // Every extra copy comes from a failed run.
-    assert_eq!(
-        tally.duplicated,
-        failed.len() as u64,
-        "{name}: duplicates are exactly the records of failed runs"
-    );
     // A failed run repeats nothing a committed run before it delivered (it starts after the
-    // last committed checkpoint).
+    // last committed checkpoint): the records of each failed run found in earlier commits.
     let mut earlier: std::collections::HashSet<Vec<u8>> = Default::default();
+    let mut repeats = Vec::new();
     for r in &runs {
-        let recs: Vec<Vec<u8>> = objects
+        let recs = objects
             .iter()
             .filter(|(k, _)| k.starts_with(&r.prefix))
-            .flat_map(|(_, recs)| recs.iter().cloned())
-            .collect();
-        if !r.committed {
-            let repeated = recs.iter().filter(|x| earlier.contains(*x)).count();
-            assert_eq!(
-                repeated, 0,
-                "{name}: failed run {} repeated {repeated} records committed before it",
-                r.prefix
-            );
-        } else {
+            .flat_map(|(_, recs)| recs.iter().cloned());
+        if r.committed {
             earlier.extend(recs);
-        }
-    }
-    match stop {
-        Stop::Kill => {}
-        Stop::TermTail | Stop::TermBoth => {
-            assert!(
-                runs.iter().all(|r| r.committed),
-                "{name}: every SIGTERM-ed run exits 0 and commits"
-            );
-            assert_eq!(tally.duplicated, 0, "{name}: exactly once");
-        }
-        Stop::TermSink => {
-            // kds-s3sink finishes cleanly: 0 when its input ended within the drain time, 1
-            // when the writer kept it open (then the run is not committed, and its records
-            // are the only duplicates, asserted above).
-            for r in &runs {
-                assert!(
-                    matches!(r.sink_code, Some(0 | 1)),
-                    "{name}: kds-s3sink in {} exited with {:?}, not 0 or 1",
-                    r.prefix,
-                    r.sink_code
-                );
-            }
+        } else {
+            let repeated = recs.filter(|x| earlier.contains(x)).count();
+            repeats.push((r.prefix.clone(), repeated));
         }
     }
     rt.block_on(stream.delete()).expect("delete stream");
     rt.block_on(bucket.delete()).expect("delete bucket");
+    Outcome {
+        name,
+        runs,
+        stops,
+        tally,
+        committed: committed_tally,
+        failed_records: failed.len() as u64,
+        errors: errors.into_iter().cloned().collect(),
+        spilled,
+        repeats,
+    }
+}
+
+/// What a scenario left, for the tests of its behaviours.
+struct Outcome {
+    name: &'static str,
+    runs: Vec<RunEnd>,
+    /// Stops that landed on running tools.
+    stops: usize,
+    /// Every record sent against every record in S3.
+    tally: Tally,
+    /// Every record sent against the records of the committed runs.
+    committed: Tally,
+    /// Records in the objects of runs that were not committed.
+    failed_records: u64,
+    /// Keys of error output objects.
+    errors: Vec<String>,
+    /// Files kds-s3sink spilled.
+    spilled: u64,
+    /// Per failed run: its prefix and how many records it repeated that were committed before.
+    repeats: Vec<(String, usize)>,
+}
+
+/// The behaviours every way of stopping keeps, one test each, on one run of the scenario.
+macro_rules! behaviours {
+    ($module:ident, $name:literal, $description:literal, $stop:expr, $seed:literal) => {
+        mod $module {
+            use super::*;
+
+            scenario_outcome!(pub(super) fn outcome() -> Outcome = || {
+                scenario($name, $description, $stop, $seed)
+            });
+
+            #[test]
+            fn every_record_reaches_s3() {
+                let o = outcome();
+                o.tally.assert_complete(o.name);
+            }
+
+            #[test]
+            fn nothing_goes_to_error_output_or_spills() {
+                let o = outcome();
+                assert_nothing_dead_lettered(&o.errors, o.spilled);
+            }
+
+            #[test]
+            fn five_stops_land_on_running_tools() {
+                assert_eq!(outcome().stops, 5);
+            }
+
+            #[test]
+            fn committed_runs_hold_every_record_exactly_once() {
+                let o = outcome();
+                o.committed
+                    .assert_complete(&format!("{}: committed runs", o.name));
+                assert_eq!(o.committed.duplicated, 0, "{}: duplicated", o.name);
+            }
+
+            #[test]
+            fn duplicates_are_exactly_the_records_of_failed_runs() {
+                let o = outcome();
+                assert_eq!(o.tally.duplicated, o.failed_records, "{}", o.name);
+            }
+
+            #[test]
+            fn failed_runs_repeat_nothing_committed_before_them() {
+                let o = outcome();
+                let repeated: Vec<_> = o.repeats.iter().filter(|(_, n)| *n > 0).collect();
+                assert!(
+                    repeated.is_empty(),
+                    "{}: (run, records): {repeated:?}",
+                    o.name
+                );
+            }
+        }
+    };
+}
+
+behaviours!(
+    sigkill,
+    "kill-sigkill",
+    "kds-tail --checkpoint | kds-s3sink cron runs, SIGKILL at random points 5 times, restarted",
+    Stop::Kill,
+    42
+);
+behaviours!(
+    sigterm_tail,
+    "kill-sigterm-tail",
+    "kds-tail --checkpoint | kds-s3sink cron runs, SIGTERM to kds-tail at random points 5 times",
+    Stop::TermTail,
+    43
+);
+behaviours!(
+    sigterm_both,
+    "kill-sigterm-both",
+    "kds-tail --checkpoint | kds-s3sink cron runs, SIGTERM to both tools at once, 5 times",
+    Stop::TermBoth,
+    44
+);
+// SIGTERM to kds-s3sink alone while kds-tail keeps writing. Was a loss bug (kds-s3sink stopped
+// reading and exited 0 with checkpointed records unread in the pipe). Now it reads on for up to
+// 10 s: if the input ends (kds-tail reaches the tip) it uploads and exits 0, else it uploads
+// what it read and exits 1 so the run is not committed. Exactly once is not promised here (it
+// would need an acknowledgement from sink to tail): nothing is lost, duplicates come only from
+// runs that exited 1.
+behaviours!(
+    sigterm_sink,
+    "kill-sigterm-sink",
+    "kds-tail --checkpoint | kds-s3sink cron runs, SIGTERM to kds-s3sink at random points 5 times",
+    Stop::TermSink,
+    45
+);
+
+/// SIGTERM to kds-tail (alone or with kds-s3sink): every run exits 0 and commits, so no record
+/// is delivered twice.
+fn assert_every_run_commits_exactly_once(o: &Outcome) {
+    let failed: Vec<&str> = o
+        .runs
+        .iter()
+        .filter(|r| !r.committed)
+        .map(|r| r.prefix.as_str())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{}: runs not committed: {failed:?}",
+        o.name
+    );
+    assert_eq!(o.tally.duplicated, 0, "{}: exactly once", o.name);
 }
 
 #[test]
-fn kill_resume_sigkill_five_times_loses_nothing_and_repeats_only_uncommitted_runs() {
-    scenario(
-        "kill-sigkill",
-        "kds-tail --checkpoint | kds-s3sink cron runs, SIGKILL at random points 5 times, restarted",
-        Stop::Kill,
-        42,
-    );
+fn sigterm_to_tail_commits_every_run_exactly_once() {
+    assert_every_run_commits_exactly_once(sigterm_tail::outcome());
 }
 
 #[test]
-fn kill_resume_sigterm_to_tail_five_times_is_exactly_once() {
-    scenario(
-        "kill-sigterm-tail",
-        "kds-tail --checkpoint | kds-s3sink cron runs, SIGTERM to kds-tail at random points 5 times",
-        Stop::TermTail,
-        43,
-    );
+fn sigterm_to_both_commits_every_run_exactly_once() {
+    assert_every_run_commits_exactly_once(sigterm_both::outcome());
 }
 
+/// kds-s3sink finishes cleanly: 0 when its input ended within the drain time, 1 when the writer
+/// kept it open (then the run is not committed, and its records are the only duplicates).
 #[test]
-fn kill_resume_sigterm_to_both_five_times_is_exactly_once() {
-    scenario(
-        "kill-sigterm-both",
-        "kds-tail --checkpoint | kds-s3sink cron runs, SIGTERM to both tools at once, 5 times",
-        Stop::TermBoth,
-        44,
-    );
-}
-
-/// SIGTERM to kds-s3sink alone while kds-tail keeps writing. Was a loss bug (kds-s3sink stopped
-/// reading and exited 0 with checkpointed records unread in the pipe). Now it reads on for up to
-/// 10 s: if the input ends (kds-tail reaches the tip) it uploads and exits 0, else it uploads
-/// what it read and exits 1 so the run is not committed. Exactly once is not promised here (it
-/// would need an acknowledgement from sink to tail): nothing is lost, duplicates come only from
-/// runs that exited 1.
-#[test]
-fn kill_resume_sigterm_to_sink_five_times_loses_nothing() {
-    scenario(
-        "kill-sigterm-sink",
-        "kds-tail --checkpoint | kds-s3sink cron runs, SIGTERM to kds-s3sink at random points 5 times",
-        Stop::TermSink,
-        45,
-    );
+fn sigterm_to_sink_exits_0_or_1() {
+    let o = sigterm_sink::outcome();
+    for r in &o.runs {
+        assert!(
+            matches!(r.sink_code, Some(0 | 1)),
+            "{}: kds-s3sink in {} exited with {:?}, not 0 or 1",
+            o.name,
+            r.prefix,
+            r.sink_code
+        );
+    }
 }

@@ -18,43 +18,18 @@ use anyhow::Context;
 use aws_sdk_kinesis::Client;
 use common::rel::*;
 use testkit::reliability::{Figures, Scale};
-use testkit::{read_stream_all, wait_active, Stack, TestBucket, TestStream};
-
-/// Open shards of `stream` as (id, first hash key, last hash key), in hash-key order.
-async fn open_shards(client: &Client, stream: &str) -> anyhow::Result<Vec<(String, u128, u128)>> {
-    let listed = kds_aws::kinesis::list_shards(client, stream, kds_aws::retry::Policy::attempts(1))
-        .await
-        .context("ListShards")?;
-    let mut out = Vec::new();
-    for s in listed.iter().filter(|s| kds_aws::kinesis::is_open(s)) {
-        let r = s.hash_key_range().context("hash key range")?;
-        out.push((
-            s.shard_id().to_string(),
-            r.starting_hash_key().parse()?,
-            r.ending_hash_key().parse()?,
-        ));
-    }
-    out.sort_by_key(|s| s.1);
-    Ok(out)
-}
+use testkit::scenario_outcome;
+use testkit::{merge, open_shards, read_stream_all, split_in_half, Stack, TestBucket, TestStream};
 
 /// Splits the open shard with the widest hash range in the middle. Returns what it did.
 async fn split_widest(client: &Client, stream: &str) -> anyhow::Result<String> {
     let shards = open_shards(client, stream).await?;
-    let (id, lo, hi) = shards
+    let id = &shards
         .iter()
-        .max_by_key(|s| s.2 - s.1)
+        .max_by_key(|s| s.last - s.first)
         .context("no open shard")?
-        .clone();
-    client
-        .split_shard()
-        .stream_name(stream)
-        .shard_to_split(&id)
-        .new_starting_hash_key((lo + (hi - lo) / 2).to_string())
-        .send()
-        .await
-        .with_context(|| format!("SplitShard {id}"))?;
-    wait_active(client, stream).await?;
+        .id;
+    split_in_half(client, stream, id).await?;
     Ok(format!("split {id}"))
 }
 
@@ -63,20 +38,11 @@ async fn merge_narrowest(client: &Client, stream: &str) -> anyhow::Result<String
     let shards = open_shards(client, stream).await?;
     let pair = shards
         .windows(2)
-        .filter(|w| w[0].2.checked_add(1) == Some(w[1].1))
-        .min_by_key(|w| w[1].2 - w[0].1)
+        .filter(|w| w[0].last.checked_add(1) == Some(w[1].first))
+        .min_by_key(|w| w[1].last - w[0].first)
         .context("no adjacent open shards")?;
-    let (a, b) = (pair[0].0.clone(), pair[1].0.clone());
-    client
-        .merge_shards()
-        .stream_name(stream)
-        .shard_to_merge(&a)
-        .adjacent_shard_to_merge(&b)
-        .send()
-        .await
-        .with_context(|| format!("MergeShards {a} {b}"))?;
-    wait_active(client, stream).await?;
-    Ok(format!("merged {a}+{b}"))
+    merge(client, stream, &pair[0].id, &pair[1].id).await?;
+    Ok(format!("merged {}+{}", pair[0].id, pair[1].id))
 }
 
 fn field_u64(v: &serde_json::Value, k: &str) -> u64 {
@@ -86,8 +52,28 @@ fn field_u64(v: &serde_json::Value, k: &str) -> u64 {
     }
 }
 
-#[test]
-fn reshard_split_and_merge_twice_under_load_keeps_totals_records_and_key_order() {
+/// What the resharding scenario left, for the tests of its behaviours.
+struct Outcome {
+    /// Generated lines against the stream read back, and against S3.
+    stream: Tally,
+    s3: Tally,
+    /// Keys of objects outside the input prefix (error output).
+    errors: Vec<String>,
+    /// The window totals (sum of count_tno, of sum_tnum) and the generator's.
+    window_totals: (u64, u64),
+    generated_totals: (u64, u64),
+    /// Records kds-tail (the one feeding kds-s3sink) wrote.
+    tail_records: u64,
+    /// Keys whose tids came out of kds-tail out of order, with how many times.
+    out_of_order: Vec<(String, usize)>,
+    keys_seen: usize,
+    /// Shards records were read from that resharding created.
+    new_shards: Vec<String>,
+    producer_still_running: bool,
+}
+
+/// Splits and merges twice while the producer writes and both consumers follow the stream.
+fn scenario() -> Outcome {
     let scale = Scale::from_env();
     // Build (if stale) before any watchdog starts: a build is not the scenario's time.
     common::tool_dir_for(&["kds-gen", "kds-put", "kds-tail", "kds-window", "kds-s3sink"]);
@@ -320,35 +306,75 @@ fn reshard_split_and_merge_twice_under_load_keeps_totals_records_and_key_order()
     );
     f.record().expect("record figures");
 
-    stream_tally.assert_complete("the stream");
-    assert_eq!(
-        stream_tally.duplicated, 0,
-        "the stream holds each record once"
-    );
-    tally.assert_complete("kds-tail | kds-s3sink across resharding");
-    assert_eq!(tally.duplicated, 0, "S3 holds each record once");
-    assert!(errors.is_empty(), "no error output: {errors:?}");
-    assert_eq!(
-        (got_count, got_sum),
-        (n, want_sum),
-        "window totals equal the generator's totals"
-    );
-    assert_eq!(envs.len() as u64, n, "kds-tail read every record once");
-    assert!(
-        out_of_order.is_empty(),
-        "per-key order broken for {} keys, e.g. {:?}",
-        out_of_order.len(),
-        out_of_order.first()
-    );
-    assert_eq!(by_key.len(), 40, "every key seen");
-    assert!(
-        new_shards.len() >= 3,
-        "records came from split and merge children: {new_shards:?}"
-    );
-    assert!(
-        producer_still_running,
-        "the resharding happened while the producer was still writing"
-    );
     rt.block_on(stream.delete()).expect("delete stream");
     rt.block_on(bucket.delete()).expect("delete bucket");
+    Outcome {
+        stream: stream_tally,
+        s3: tally,
+        errors: errors.into_iter().cloned().collect(),
+        window_totals: (got_count, got_sum),
+        generated_totals: (n, want_sum),
+        tail_records: envs.len() as u64,
+        out_of_order: out_of_order
+            .into_iter()
+            .map(|(k, bad)| (k.clone(), bad))
+            .collect(),
+        keys_seen: by_key.len(),
+        new_shards: new_shards.into_iter().cloned().collect(),
+        producer_still_running,
+    }
+}
+
+scenario_outcome!(fn outcome() -> Outcome = scenario);
+
+#[test]
+fn reshard_stream_holds_every_record_once() {
+    let o = outcome();
+    o.stream.assert_complete("the stream");
+    assert_eq!(o.stream.duplicated, 0);
+}
+
+#[test]
+fn reshard_s3_holds_every_record_once() {
+    let o = outcome();
+    o.s3.assert_complete("kds-tail | kds-s3sink across resharding");
+    assert_eq!(o.s3.duplicated, 0);
+}
+
+#[test]
+fn reshard_writes_no_error_output() {
+    let o = outcome();
+    assert!(o.errors.is_empty(), "{:?}", o.errors);
+}
+
+#[test]
+fn reshard_window_totals_equal_the_generators() {
+    let o = outcome();
+    assert_eq!(o.window_totals, o.generated_totals, "(count, sum of tnum)");
+}
+
+#[test]
+fn reshard_tail_reads_every_record_once() {
+    let o = outcome();
+    assert_eq!(o.tail_records, o.generated_totals.0);
+}
+
+#[test]
+fn reshard_keeps_each_keys_order_across_parent_and_child_shards() {
+    let o = outcome();
+    assert!(
+        o.out_of_order.is_empty(),
+        "per-key order broken for {} keys, e.g. {:?}",
+        o.out_of_order.len(),
+        o.out_of_order.first()
+    );
+    assert_eq!(o.keys_seen, 40, "every key seen");
+}
+
+/// Guards the scenario itself: resharding happened under load, and children carried records.
+#[test]
+fn reshard_children_of_splits_and_merges_carry_records_while_the_producer_writes() {
+    let o = outcome();
+    assert!(o.new_shards.len() >= 3, "{:?}", o.new_shards);
+    assert!(o.producer_still_running);
 }

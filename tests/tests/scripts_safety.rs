@@ -483,9 +483,7 @@ async fn demo_terminated_after_creating_its_stream_removes_it_in_its_own_cleanup
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // SIGTERM to the demo alone (timeout passes it on), as a service manager would send it.
-    // SAFETY: kill(2) on our child's pid; no memory is involved.
-    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(rc, 0, "signal the demo");
+    testkit::process::signal(&child, libc::SIGTERM).expect("signal the demo");
     let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_ne!(out.status.code(), Some(0), "{stdout}");

@@ -59,17 +59,6 @@ pub fn put_lines(
     (out, dead)
 }
 
-/// Every shard of `stream`, open and closed (ListShards through the tools' own pager).
-pub async fn all_shards(
-    client: &aws_sdk_kinesis::Client,
-    stream: &str,
-) -> Vec<aws_sdk_kinesis::types::Shard> {
-    let policy = kds_aws::retry::Policy::attempts(1);
-    kds_aws::kinesis::list_shards(client, stream, policy)
-        .await
-        .expect("ListShards")
-}
-
 pub async fn read_back(stack: &Stack, stream: &str) -> Vec<RecordOut> {
     read_stream_all(&stack.kinesis_client().await, stream)
         .await

@@ -2,6 +2,8 @@
 //! cut-offs, the data warnings, and the position the checkpoint may name once the page is
 //! flushed.
 
+use std::sync::atomic::Ordering;
+
 use anyhow::Context;
 use aws_sdk_kinesis::types::Record;
 use kds_common::kpl::{self, Decoded};
@@ -46,6 +48,7 @@ impl Session {
             position = Some(&r.sequence_number);
         }
         self.out.flush().context("writing stdout")?;
+        self.written_shown.store(self.written, Ordering::Relaxed);
         if let Some(seq) = position {
             self.state.shards.insert(shard.to_string(), seq.to_string());
         }

@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_sdk_kinesis::Client;
@@ -151,26 +151,6 @@ pub fn assert_key_order(datas: &[serde_json::Value]) {
         if let Some(prev) = last.insert(k.clone(), i) {
             assert!(prev < i, "key {k}: record {i} came after {prev}");
         }
-    }
-}
-
-/// Waits until `pred` holds, polling; fails after `limit`.
-pub fn wait_for(limit: Duration, what: &str, mut pred: impl FnMut() -> bool) -> Result<()> {
-    let deadline = Instant::now() + limit;
-    while !pred() {
-        if Instant::now() > deadline {
-            bail!("timed out after {limit:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
-/// Sends a signal to a child.
-pub fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(child.id() as i32, sig);
     }
 }
 

@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// Every binary the workspace installs.
 pub const TOOLS: [&str; 6] = [
@@ -40,18 +39,6 @@ pub fn script(name: &str) -> PathBuf {
 
 #[allow(unused_imports)] // used by some of the test binaries only
 pub use testkit::tally::split_concatenated_json;
-
-/// Polls `cond` every 100 ms until it is true; panics with `what` after `limit`.
-pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Non-empty lines of a file (empty if the file does not exist yet).
 pub fn lines_of(path: &Path) -> Vec<String> {

@@ -104,3 +104,12 @@ pub fn count_files(dir: &std::path::Path) -> u64 {
         .map(|d| d.flatten().count() as u64)
         .unwrap_or(0)
 }
+
+/// No object of error output and no file spilled: nothing dead-lettered.
+pub fn assert_nothing_dead_lettered(error_objects: &[String], spilled: u64) {
+    assert!(
+        error_objects.is_empty(),
+        "no error output: {error_objects:?}"
+    );
+    assert_eq!(spilled, 0, "nothing spilled");
+}
