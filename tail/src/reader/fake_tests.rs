@@ -223,13 +223,14 @@ async fn an_error_that_is_not_retryable_fails_the_shard() {
         GetRecordsError::generic(meta("AccessDeniedException", "no")),
     )));
     let (events, _, _) = read(fake).await;
+    let error = failure(&events);
+    assert!(error.contains("GetRecords on shardId-0"), "{error}");
+}
+
+/// The error of the shard's last event, which must be a failure.
+fn failure(events: &[Event]) -> String {
     match events.last() {
-        Some(Event::Failed { error, .. }) => {
-            assert!(
-                format!("{error:#}").contains("GetRecords on shardId-0"),
-                "{error:#}"
-            );
-        }
+        Some(Event::Failed { error, .. }) => format!("{error:#}"),
         other => panic!("expected a failure, got {other:?}"),
     }
 }
@@ -271,13 +272,6 @@ async fn a_start_time_refused_long_after_this_clock_passed_it_fails_the_shard() 
     let at = kds_common::time::now_ms() - 120_000;
     let (events, calls, _) = read_from(fake, Start::AtTimestamp(at)).await;
     assert_eq!(iterator_calls(&calls), 1);
-    match events.last() {
-        Some(Event::Failed { error, .. }) => {
-            assert!(
-                format!("{error:#}").contains("currentTimestampInMillis"),
-                "{error:#}"
-            );
-        }
-        other => panic!("expected a failure, got {other:?}"),
-    }
+    let error = failure(&events);
+    assert!(error.contains("currentTimestampInMillis"), "{error}");
 }

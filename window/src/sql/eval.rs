@@ -398,26 +398,24 @@ fn negate(v: V<'_>) -> V<'_> {
 
 /// Three-valued AND: FALSE wins over NULL, and a FALSE left side skips the right.
 fn and3<'a>(left: &'a BoundExpr, right: &'a BoundExpr, r: &'a Value) -> V<'a> {
-    let l = truth(&eval(left, r));
-    if l == Some(false) {
-        return V::Bool(false);
-    }
-    match (l, truth(&eval(right, r))) {
-        (_, Some(false)) => V::Bool(false),
-        (Some(true), Some(true)) => V::Bool(true),
-        _ => V::Null,
-    }
+    connective(left, right, r, false)
 }
 
 /// Three-valued OR: TRUE wins over NULL, and a TRUE left side skips the right.
 fn or3<'a>(left: &'a BoundExpr, right: &'a BoundExpr, r: &'a Value) -> V<'a> {
+    connective(left, right, r, true)
+}
+
+/// AND (`wins` FALSE) or OR (`wins` TRUE): either side `wins` decides, both sides the other
+/// truth value give it, anything else (a NULL) is NULL.
+fn connective<'a>(left: &'a BoundExpr, right: &'a BoundExpr, r: &'a Value, wins: bool) -> V<'a> {
     let l = truth(&eval(left, r));
-    if l == Some(true) {
-        return V::Bool(true);
+    if l == Some(wins) {
+        return V::Bool(wins);
     }
     match (l, truth(&eval(right, r))) {
-        (_, Some(true)) => V::Bool(true),
-        (Some(false), Some(false)) => V::Bool(false),
+        (_, Some(b)) if b == wins => V::Bool(wins),
+        (Some(_), Some(_)) => V::Bool(!wins),
         _ => V::Null,
     }
 }
@@ -509,6 +507,34 @@ pub fn eval_filter(expr: &BoundExpr, record: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn and_or_follow_three_valued_logic() {
+        let lit = |v: Option<bool>| BoundExpr::Literal(v.map_or(Literal::Null, Literal::Bool));
+        let op = |op, l, r| {
+            let e = BoundExpr::Binary {
+                op,
+                left: Box::new(lit(l)),
+                right: Box::new(lit(r)),
+            };
+            truth(&eval(&e, &Value::Null))
+        };
+        let (t, f, n) = (Some(true), Some(false), None);
+        for (l, r, and, or) in [
+            (t, t, t, t),
+            (t, f, f, t),
+            (f, t, f, t),
+            (f, f, f, f),
+            (t, n, n, t),
+            (n, t, n, t),
+            (f, n, f, n),
+            (n, f, f, n),
+            (n, n, n, n),
+        ] {
+            assert_eq!(op(BinOp::And, l, r), and, "{l:?} AND {r:?}");
+            assert_eq!(op(BinOp::Or, l, r), or, "{l:?} OR {r:?}");
+        }
+    }
 
     #[test]
     fn like_patterns() {
