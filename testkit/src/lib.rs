@@ -63,7 +63,7 @@ pub mod tmux;
 pub mod usage;
 
 pub use bin::bin_path;
-pub use bucket::{list_keys, list_objects_all, TestBucket};
+pub use bucket::{list_keys, list_objects_all, reported_records, TestBucket};
 pub use names::unique_name;
 pub use reshard::{all_shards, merge, open_shards, shard_ranges, split_in_half, ShardRange};
 pub use stack::{repo_root, Stack, NOT_RUNNING, REGION};
