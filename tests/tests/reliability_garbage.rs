@@ -1426,10 +1426,10 @@ fn s3sink_partitioning_sends_exactly_the_unroutable_lines_to_the_error_prefix() 
 struct TailOutcome {
     /// `(flags, run)`.
     flags: Vec<(Vec<&'static str>, Run)>,
-    /// `(name, path, bytes written, run, bytes after the run)`.
     checkpoints: Vec<Checkpoint>,
 }
 
+/// A garbage checkpoint file: its bytes before kds-tail ran with it, the run, its bytes after.
 struct Checkpoint {
     name: &'static str,
     path: String,

@@ -258,11 +258,12 @@ fn s3sink_memory_stays_under_its_flags_bound_behind_a_slow_s3() {
 /// One query's runs on the small and the large input.
 struct WindowQuery {
     name: &'static str,
-    /// Per input size (small, large): kds-gen's and kds-window's status, kds-window's stderr,
-    /// the lines counted (sum of `count_tno`), kds-window's peak RSS (KiB).
+    /// The small input's run, then the large one's.
     runs: Vec<WindowRun>,
 }
 
+/// `kds-gen -n lines | kds-window`: statuses, kds-window's stderr, the sum of `count_tno`
+/// and kds-window's peak RSS (KiB).
 struct WindowRun {
     lines: u64,
     producer: ExitStatus,
