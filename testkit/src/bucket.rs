@@ -131,3 +131,18 @@ pub async fn list_objects_all(client: &Client, bucket: &str) -> Result<Vec<(Stri
     objects.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(objects)
 }
+
+/// The records kds-s3sink's object reports (one JSON line per object written, on its stdout)
+/// add up to.
+pub fn reported_records(stdout: &[u8]) -> Result<u64> {
+    let lines = stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+    lines
+        .map(|line| {
+            let report: serde_json::Value =
+                serde_json::from_slice(line).context("an object report is not JSON")?;
+            report["records"]
+                .as_u64()
+                .with_context(|| format!("object report without records: {report}"))
+        })
+        .sum()
+}

@@ -33,7 +33,8 @@
 //! - [`read_stream_all`], [`list_shard_ids`], [`wait_active`]: Kinesis read-back.
 //! - [`shard_ranges`], [`open_shards`], [`all_shards`], [`split_in_half`], [`merge`]: shards
 //!   with their hash-key ranges (the tools' ListShards pager) and resharding a test stream.
-//! - [`list_objects_all`], [`list_keys`]: S3 read-back.
+//! - [`list_objects_all`], [`list_keys`]: S3 read-back; [`reported_records`]: the records
+//!   kds-s3sink's object reports add up to.
 //! - [`reliability`]: `wait_with_rusage(&mut child)` (exit status + the child's peak RSS),
 //!   `Scale::from_env()` (`KDS_RELIABILITY=full`), `Figures` recorded for `bench/RELIABILITY.md`,
 //!   `shared_outcome` (a scenario run once for the tests that each assert one behaviour of it).
@@ -63,7 +64,7 @@ pub mod tmux;
 pub mod usage;
 
 pub use bin::bin_path;
-pub use bucket::{list_keys, list_objects_all, TestBucket};
+pub use bucket::{list_keys, list_objects_all, reported_records, TestBucket};
 pub use names::unique_name;
 pub use reshard::{all_shards, merge, open_shards, shard_ranges, split_in_half, ShardRange};
 pub use stack::{repo_root, Stack, NOT_RUNNING, REGION};

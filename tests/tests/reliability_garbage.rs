@@ -12,13 +12,14 @@
 //! a watchdog (a hang fails the test) and records `Figures` (sent / delivered / dead-lettered /
 //! lost) for bench/RELIABILITY.md.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use testkit::reliability::Figures;
-use testkit::{list_objects_all, read_stream_all, Stack, TestBucket, TestStream};
+use testkit::scenario_outcome;
+use testkit::{list_objects_all, read_stream_all, reported_records, Stack, TestBucket, TestStream};
 
 // ---------------------------------------------------------------------------------------------
 // Running a child under a watchdog
@@ -424,37 +425,41 @@ fn check_window_run(what: &str, run: &Run, bad: &[u64]) {
     );
 }
 
-#[test]
-fn window_skips_garbage_and_aggregates_the_good_lines() {
+/// The flag-query scenario's runs: each query on the corpus and on its good lines alone.
+struct WindowOutcome {
+    lines: Vec<Line>,
+    /// Line numbers kds-window must skip and report.
+    bad: Vec<u64>,
+    /// `(query, run on the corpus, run on the good lines alone)`: event time, every aggregate
+    /// with a group-by, the lab query on rowtime.
+    queries: Vec<(&'static str, Run, Run)>,
+    /// `--strict` on the corpus.
+    strict: Run,
+}
+
+impl WindowOutcome {
+    fn query(&self, name: &str) -> (&Run, &Run) {
+        let (_, with_garbage, clean) = self
+            .queries
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .unwrap_or_else(|| panic!("no query {name}"));
+        (with_garbage, clean)
+    }
+}
+
+/// kds-window (event time, every aggregate, rowtime, `--strict`) on a 3,000-line corpus with
+/// the 10 MiB line; the tests below each assert one behaviour of these runs.
+fn window_scenario() -> WindowOutcome {
     let lines = corpus(3000, true);
     let all = join_lines(&lines);
     let good_only = join_lines(lines.iter().filter(|l| window_good(l.kind)));
     let bad = numbers(&lines, window_bad);
     let started = Instant::now();
-    let mut rss = 0;
-
-    // Event time: rows are deterministic, so the run on everything must equal the run on the
-    // good lines alone, row for row.
     // Garbage lines carry times out of order: allow for it, so every good line counts.
-    let q = ["--time", "event:tuptime", "--allowed-lateness", "10m"];
-    let with_garbage = window(&q, all.clone());
-    check_window_run("event time", &with_garbage, &bad);
-    let clean = window(&q, good_only.clone());
-    assert_no_panic("kds-window", &clean);
-    assert!(clean.status.success(), "{}", clean.stderr);
-    let rows = window_rows(&with_garbage.stdout);
-    assert!(!rows.is_empty(), "no rows at all");
-    assert_eq!(
-        rows,
-        window_rows(&clean.stdout),
-        "rows with garbage differ from rows of the good lines alone"
-    );
-    let good = count_kinds(&lines, window_good);
-    assert_eq!(totals(&rows).0, good, "count_tno over all windows");
-    rss = rss.max(with_garbage.rss_kib);
-
+    let event_time = ["--time", "event:tuptime", "--allowed-lateness", "10m"];
     // Every aggregate and a group-by (string and number paths through the scanner).
-    let q = [
+    let every_aggregate = [
         "--time",
         "event:tuptime",
         "--allowed-lateness",
@@ -466,53 +471,125 @@ fn window_skips_garbage_and_aggregates_the_good_lines() {
         "--agg",
         "count,sum:tnum,min:tnum,max:tnum,avg:tnum,count_distinct:pno",
     ];
-    let with_garbage = window(&q, all.clone());
-    check_window_run("all aggregates", &with_garbage, &bad);
-    let clean = window(&q, good_only.clone());
-    assert_eq!(
-        window_rows(&with_garbage.stdout),
-        window_rows(&clean.stdout),
-        "all aggregates: rows with garbage differ from the good lines alone"
-    );
-
-    // The lab query on rowtime: totals are the good lines'.
-    let with_garbage = window(&[], all.clone());
-    check_window_run("rowtime", &with_garbage, &bad);
-    let clean = window(&[], good_only.clone());
-    let (c1, s1) = totals(&window_rows(&with_garbage.stdout));
-    let (c2, s2) = totals(&window_rows(&clean.stdout));
-    assert_eq!(c1, good);
-    assert_eq!((c1, s1), (c2, s2), "rowtime totals");
-
-    // --strict: exit 1 at the first bad line, with that line's number.
+    let queries: Vec<(&'static str, Run, Run)> = [
+        ("event time", &event_time[..]),
+        ("all aggregates", &every_aggregate[..]),
+        ("rowtime", &[][..]),
+    ]
+    .into_iter()
+    .map(|(name, q)| (name, window(q, all.clone()), window(q, good_only.clone())))
+    .collect();
     let strict = window(&["--time", "event:tuptime", "--strict"], all);
-    assert_no_panic("kds-window", &strict);
-    assert_eq!(strict.status.code(), Some(1), "{}", strict.stderr);
-    assert_one_line_diagnostics("kds-window", &strict.stderr);
-    assert!(
-        strict.stderr.contains(&format!("line {}", bad[0])),
-        "--strict names the first bad line {}: {}",
-        bad[0],
-        strict.stderr
-    );
 
     let mut f = Figures::new(
         "garbage-window",
         "kds-window (event time, all aggregates, rowtime, --strict) on trades mixed with garbage lines",
     );
     f.sent = lines.len() as u64;
-    f.delivered = good;
+    f.delivered = count_kinds(&lines, window_good);
     f.lost = 0;
     f.dead_lettered = 0;
-    f.peak_rss_kib = vec![("kds-window".into(), rss)];
+    f.peak_rss_kib = vec![(
+        "kds-window".into(),
+        queries.first().map_or(0, |(_, r, _)| r.rss_kib),
+    )];
     f.seconds = started.elapsed().as_secs_f64();
-    f.command = "cargo test -p kds-pipeline-tests --test reliability_garbage window_skips".into();
+    f.command = "cargo test -p kds-pipeline-tests --test reliability_garbage window_".into();
     f.notes = format!(
         "{} bad lines skipped and reported (first 5 by line number, then a count); {} empty lines ignored; rows equal a run on the good lines alone",
         bad.len(),
         count_kinds(&lines, |k| k == Kind::Empty)
     );
     record(&f);
+    WindowOutcome {
+        lines,
+        bad,
+        queries,
+        strict,
+    }
+}
+
+scenario_outcome!(fn window_outcome() -> WindowOutcome = window_scenario);
+
+/// Asserts the run on the good lines alone worked, so a comparison with it means something.
+fn assert_clean_run(what: &str, clean: &Run) {
+    assert_no_panic("kds-window", clean);
+    assert!(
+        clean.status.success(),
+        "{what} on the good lines alone: {}",
+        tail_of(&clean.stderr)
+    );
+}
+
+/// Every query skips the bad lines, names the first ones and counts them, and exits 0.
+#[test]
+fn window_skips_and_reports_the_bad_lines_in_every_query() {
+    let o = window_outcome();
+    for (query, with_garbage, _) in &o.queries {
+        check_window_run(query, with_garbage, &o.bad);
+    }
+}
+
+/// Event time: rows are deterministic, so the run on everything must equal the run on the
+/// good lines alone, row for row.
+#[test]
+fn window_event_time_rows_equal_a_run_on_the_good_lines() {
+    let (with_garbage, clean) = window_outcome().query("event time");
+    assert_clean_run("event time", clean);
+    let rows = window_rows(&with_garbage.stdout);
+    assert!(!rows.is_empty(), "no rows at all");
+    assert_eq!(
+        rows,
+        window_rows(&clean.stdout),
+        "rows with garbage differ from rows of the good lines alone"
+    );
+}
+
+#[test]
+fn window_event_time_counts_every_good_line() {
+    let o = window_outcome();
+    let rows = window_rows(&o.query("event time").0.stdout);
+    let good = count_kinds(&o.lines, window_good);
+    assert_eq!(totals(&rows).0, good, "count_tno over all windows");
+}
+
+#[test]
+fn window_all_aggregates_rows_equal_a_run_on_the_good_lines() {
+    let (with_garbage, clean) = window_outcome().query("all aggregates");
+    assert_clean_run("all aggregates", clean);
+    assert_eq!(
+        window_rows(&with_garbage.stdout),
+        window_rows(&clean.stdout),
+        "all aggregates: rows with garbage differ from the good lines alone"
+    );
+}
+
+/// The lab query on rowtime: rows depend on when lines were read, totals do not.
+#[test]
+fn window_rowtime_totals_are_the_good_lines() {
+    let o = window_outcome();
+    let (with_garbage, clean) = o.query("rowtime");
+    assert_clean_run("rowtime", clean);
+    let (c1, s1) = totals(&window_rows(&with_garbage.stdout));
+    let (c2, s2) = totals(&window_rows(&clean.stdout));
+    assert_eq!(c1, count_kinds(&o.lines, window_good), "count_tno");
+    assert_eq!((c1, s1), (c2, s2), "rowtime totals");
+}
+
+/// `--strict`: exit 1 at the first bad line, with that line's number.
+#[test]
+fn window_strict_exits_1_naming_the_first_bad_line() {
+    let o = window_outcome();
+    let strict = &o.strict;
+    assert_no_panic("kds-window", strict);
+    assert_eq!(strict.status.code(), Some(1), "{}", strict.stderr);
+    assert_one_line_diagnostics("kds-window", &strict.stderr);
+    assert!(
+        strict.stderr.contains(&format!("line {}", o.bad[0])),
+        "--strict names the first bad line {}: {}",
+        o.bad[0],
+        strict.stderr
+    );
 }
 
 const LAB_SQL: &str = r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (count_tno integer, sum_tnum integer);
@@ -541,31 +618,9 @@ fn window_sql_skips_garbage_and_counts_the_good_lines() {
     );
 }
 
-#[test]
-fn window_merge_skips_garbage_between_partial_rows() {
-    let lines = corpus(2000, false);
-    let good_only = join_lines(lines.iter().filter(|l| window_good(l.kind)));
-    let q = ["--time", "event:tuptime", "--size", "30s"];
-    // Partial rows of two halves of the good lines.
-    let half = good_only.len() / 2;
-    let cut = good_only[..half]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let mut partial_args = q.to_vec();
-    partial_args.push("--partial");
-    let p1 = window(&partial_args, good_only[..cut].to_vec());
-    let p2 = window(&partial_args, good_only[cut..].to_vec());
-    assert!(p1.status.success() && p2.status.success());
-    let partials: Vec<Vec<u8>> = [p1.stdout, p2.stdout]
-        .iter()
-        .flat_map(|o| o.split(|&b| b == b'\n').filter(|l| !l.is_empty()))
-        .map(<[u8]>::to_vec)
-        .collect();
-    assert!(partials.len() >= 4, "expected partial rows");
-
-    // Garbage for a merger: every corpus garbage line, good trade lines (not partial rows) and
-    // broken partial rows.
+/// Lines a merger must skip: every corpus garbage line but the empty one, a good trade line
+/// (not a partial row) and broken partial rows.
+fn merge_junk() -> Vec<Vec<u8>> {
     let mut rng = XorShift(7);
     let mut junk: Vec<Vec<u8>> = GARBAGE_KINDS
         .iter()
@@ -587,18 +642,22 @@ fn window_merge_skips_garbage_between_partial_rows() {
     ] {
         junk.push(bad_partial.into_bytes());
     }
+    junk
+}
+
+/// The merger's input: two junk lines before each partial row, the rest of the junk at the
+/// end. Returns it with the junk's line numbers.
+fn interleave(partials: &[Vec<u8>], junk: &[Vec<u8>]) -> (Vec<u8>, Vec<u64>) {
     let mut input = Vec::new();
     let mut bad = Vec::new();
     let mut line_no = 0u64;
     let mut j = junk.iter();
-    for p in &partials {
-        for _ in 0..2 {
-            if let Some(g) = j.next() {
-                line_no += 1;
-                bad.push(line_no);
-                input.extend_from_slice(g);
-                input.push(b'\n');
-            }
+    for p in partials {
+        for g in j.by_ref().take(2) {
+            line_no += 1;
+            bad.push(line_no);
+            input.extend_from_slice(g);
+            input.push(b'\n');
         }
         line_no += 1;
         input.extend_from_slice(p);
@@ -610,14 +669,80 @@ fn window_merge_skips_garbage_between_partial_rows() {
         input.extend_from_slice(g);
         input.push(b'\n');
     }
+    (input, bad)
+}
+
+/// The `--merge` scenario's runs.
+struct MergeOutcome {
+    /// `--partial` on each half of the good lines.
+    partial_runs: [Run; 2],
+    /// The partial rows both wrote.
+    partials: Vec<Vec<u8>>,
+    /// `--merge` of the partial rows mixed with junk, and the junk's line numbers.
+    merged: Run,
+    bad: Vec<u64>,
+    /// One process on all the good lines.
+    single: Run,
+}
+
+/// Partial rows of two halves of a 2,000-line corpus's good lines, merged with junk between
+/// them, against one process on the good lines.
+fn merge_scenario() -> MergeOutcome {
+    let lines = corpus(2000, false);
+    let good_only = join_lines(lines.iter().filter(|l| window_good(l.kind)));
+    let q = ["--time", "event:tuptime", "--size", "30s"];
+    let half = good_only.len() / 2;
+    let cut = good_only[..half]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let mut partial_args = q.to_vec();
+    partial_args.push("--partial");
+    let partial_runs = [
+        window(&partial_args, good_only[..cut].to_vec()),
+        window(&partial_args, good_only[cut..].to_vec()),
+    ];
+    let partials: Vec<Vec<u8>> = partial_runs
+        .iter()
+        .flat_map(|r| r.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()))
+        .map(<[u8]>::to_vec)
+        .collect();
+    let (input, bad) = interleave(&partials, &merge_junk());
     let mut merge_args = q.to_vec();
     merge_args.push("--merge");
-    let merged = window(&merge_args, input);
-    check_window_run("--merge", &merged, &bad);
-    let single = window(&q, good_only);
+    MergeOutcome {
+        merged: window(&merge_args, input),
+        single: window(&q, good_only),
+        partial_runs,
+        partials,
+        bad,
+    }
+}
+
+scenario_outcome!(fn merge_outcome() -> MergeOutcome = merge_scenario);
+
+#[test]
+fn window_partial_writes_partial_rows() {
+    let o = merge_outcome();
+    for run in &o.partial_runs {
+        assert!(run.status.success(), "{}", tail_of(&run.stderr));
+    }
+    assert!(o.partials.len() >= 4, "expected partial rows");
+}
+
+#[test]
+fn window_merge_skips_and_reports_garbage_between_partial_rows() {
+    let o = merge_outcome();
+    check_window_run("--merge", &o.merged, &o.bad);
+}
+
+#[test]
+fn window_merge_of_partials_equals_one_process_on_the_good_lines() {
+    let o = merge_outcome();
+    assert!(o.single.status.success(), "{}", tail_of(&o.single.stderr));
     assert_eq!(
-        window_rows(&merged.stdout),
-        window_rows(&single.stdout),
+        window_rows(&o.merged.stdout),
+        window_rows(&o.single.stdout),
         "--merge of partials mixed with garbage differs from one process on the good lines"
     );
 }
@@ -762,91 +887,53 @@ fn put_either(k: Kind) -> bool {
     matches!(k, Kind::Num1e400 | Kind::DeepValid | Kind::LoneSurrogate)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn put_dead_letters_garbage_and_delivers_the_good_lines() {
-    let stack = Stack::get();
-    let stream = TestStream::create(&stack, 2).await.expect("stream");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let dead = dir.path().join("dead.ndjson");
-    let lines = corpus(400, true);
-    let input = join_lines(&lines);
-    let surely_bad = numbers(&lines, |k| !put_good(k) && !put_either(k));
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("tokio runtime")
+}
 
+/// What kds-put made of the corpus.
+struct PutOutcome {
+    lines: Vec<Line>,
+    run: Run,
+    /// The dead-letter file's records, in file order (each parsed as JSON).
+    dead: Vec<serde_json::Value>,
+    /// The stream's records and the lines not dead-lettered, both sorted.
+    got: Vec<Vec<u8>>,
+    want: Vec<Vec<u8>>,
+}
+
+impl PutOutcome {
+    /// Dead letters by line number (the last one where a line has two).
+    fn dead_lines(&self) -> BTreeMap<u64, &serde_json::Value> {
+        self.dead
+            .iter()
+            .map(|v| (v["line"].as_u64().expect("dead letter line"), v))
+            .collect()
+    }
+}
+
+/// kds-put `--dead-letter` on a 400-line corpus with the 10 MiB line into a 2-shard stream.
+fn put_scenario() -> PutOutcome {
+    let rt = runtime();
+    let stack = Stack::get();
+    let stream = rt.block_on(TestStream::create(&stack, 2)).expect("stream");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dead_path = dir.path().join("dead.ndjson");
+    let lines = corpus(400, true);
     let mut cmd = stack.command(testkit::bin_path("kds-put"));
     cmd.args(["--stream", &stream.name, "--dead-letter"])
-        .arg(&dead)
+        .arg(&dead_path)
         .arg("-v");
-    let run = tokio::task::spawn_blocking(move || {
-        run_bounded(cmd, Some(input), Duration::from_secs(180))
-    })
-    .await
-    .expect("join");
-    assert_no_panic("kds-put", &run);
-    assert_eq!(
-        run.status.code(),
-        Some(1),
-        "dead letters without --allow-dead-letters exit 1; stderr:\n{}",
-        tail_of(&run.stderr)
-    );
-    assert_one_line_diagnostics("kds-put", &run.stderr);
-
-    // The dead-letter file names the bad lines, with their exact bytes.
-    let dead_text = std::fs::read_to_string(&dead).expect("dead-letter file");
-    let mut dead_lines: BTreeMap<u64, serde_json::Value> = BTreeMap::new();
-    for l in dead_text.lines() {
-        let v: serde_json::Value = serde_json::from_str(l).expect("dead letter is JSON");
-        let n = v["line"].as_u64().expect("line");
-        assert!(
-            dead_lines.insert(n, v).is_none(),
-            "line {n} dead-lettered twice"
-        );
-    }
-    let bad: Vec<u64> = dead_lines.keys().copied().collect();
-    for n in &surely_bad {
-        assert!(
-            dead_lines.contains_key(n),
-            "line {n} ({:?}) is not dead-lettered",
-            lines[*n as usize - 1].kind
-        );
-    }
-    for n in &bad {
-        let kind = lines[*n as usize - 1].kind;
-        assert!(
-            !put_good(kind),
-            "good line {n} ({kind:?}) was dead-lettered: {}",
-            dead_lines[n]
-        );
-    }
-    assert_reports_bad_lines("kds-put", &run.stderr, &bad);
-    let either_sent: Vec<Kind> = lines
-        .iter()
-        .enumerate()
-        .filter(|(i, l)| put_either(l.kind) && !dead_lines.contains_key(&(*i as u64 + 1)))
-        .map(|(_, l)| l.kind)
+    let run = run_bounded(cmd, Some(join_lines(&lines)), Duration::from_secs(180));
+    let dead_text = std::fs::read_to_string(&dead_path).expect("dead-letter file");
+    let dead: Vec<serde_json::Value> = dead_text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead letter is JSON"))
         .collect();
-    for (n, v) in &dead_lines {
-        let original = &lines[*n as usize - 1].bytes;
-        let got = match v.get("data_base64").and_then(|b| b.as_str()) {
-            Some(b64) => base64_decode(b64),
-            None => v["data"].as_str().expect("data").as_bytes().to_vec(),
-        };
-        assert!(
-            &got == original,
-            "line {n} ({:?}): dead letter data differs from the line",
-            lines[*n as usize - 1].kind
-        );
-        assert_eq!(v["attempts"], 0, "line {n}: refused before sending");
-    }
-    let too_large: Vec<_> = dead_lines
-        .values()
-        .filter(|v| v["error_code"] == "RecordTooLarge")
-        .collect();
-    assert_eq!(too_large.len(), 1, "the 10 MiB line is RecordTooLarge");
-
-    // The stream holds exactly the good lines.
-    let client = stack.kinesis_client().await;
-    let mut got: Vec<Vec<u8>> = read_stream_all(&client, &stream.name)
-        .await
+    let dead_numbers: BTreeSet<u64> = dead.iter().filter_map(|v| v["line"].as_u64()).collect();
+    let client = rt.block_on(stack.kinesis_client());
+    let mut got: Vec<Vec<u8>> = rt
+        .block_on(read_stream_all(&client, &stream.name))
         .expect("read back")
         .into_iter()
         .map(|r| r.data)
@@ -855,35 +942,153 @@ async fn put_dead_letters_garbage_and_delivers_the_good_lines() {
     let mut want: Vec<Vec<u8>> = lines
         .iter()
         .enumerate()
-        .filter(|(i, _)| !dead_lines.contains_key(&(*i as u64 + 1)))
+        .filter(|(i, _)| !dead_numbers.contains(&(*i as u64 + 1)))
         .map(|(_, l)| l.bytes.clone())
         .collect();
     want.sort();
-    let delivered = got.len() as u64;
-    let lost = want
+    let either_sent: Vec<Kind> = lines
         .iter()
-        .filter(|w| got.binary_search(w).is_err())
-        .count() as u64;
-    assert_eq!(lost, 0, "good lines missing from the stream");
-    assert_eq!(got, want, "stream contents");
+        .enumerate()
+        .filter(|(i, l)| put_either(l.kind) && !dead_numbers.contains(&(*i as u64 + 1)))
+        .map(|(_, l)| l.kind)
+        .collect();
 
     let mut f = Figures::new(
         "garbage-put",
         "kds-put on trades mixed with garbage lines (incl. a 10 MiB line), --dead-letter",
     );
     f.sent = lines.len() as u64;
-    f.delivered = delivered;
-    f.dead_lettered = dead_lines.len() as u64;
-    f.lost = lost;
+    f.delivered = got.len() as u64;
+    f.dead_lettered = dead_numbers.len() as u64;
+    f.lost = missing(&want, &got);
     f.peak_rss_kib = vec![("kds-put".into(), run.rss_kib)];
     f.seconds = run.seconds;
-    f.command =
-        "cargo test -p kds-pipeline-tests --test reliability_garbage put_dead_letters".into();
+    f.command = "cargo test -p kds-pipeline-tests --test reliability_garbage put_".into();
     f.notes = format!(
         "every bad line dead-lettered with its line number and exact bytes (data_base64 for invalid UTF-8); exit 1 as documented without --allow-dead-letters; JSON serde_json cannot represent, sent as records: {either_sent:?}"
     );
     record(&f);
-    stream.delete().await.ok();
+    rt.block_on(stream.delete()).ok();
+    PutOutcome {
+        lines,
+        run,
+        dead,
+        got,
+        want,
+    }
+}
+
+scenario_outcome!(fn put_outcome() -> PutOutcome = put_scenario);
+
+/// How many of `want` (sorted) are not in `got` (sorted).
+fn missing(want: &[Vec<u8>], got: &[Vec<u8>]) -> u64 {
+    want.iter()
+        .filter(|w| got.binary_search(w).is_err())
+        .count() as u64
+}
+
+#[test]
+fn put_exits_1_on_dead_letters_without_allow_dead_letters() {
+    let run = &put_outcome().run;
+    assert_no_panic("kds-put", run);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "dead letters without --allow-dead-letters exit 1; stderr:\n{}",
+        tail_of(&run.stderr)
+    );
+}
+
+#[test]
+fn put_diagnostics_are_one_line_each() {
+    assert_one_line_diagnostics("kds-put", &put_outcome().run.stderr);
+}
+
+#[test]
+fn put_dead_letters_each_line_at_most_once() {
+    let mut seen = BTreeSet::new();
+    for v in &put_outcome().dead {
+        let n = v["line"].as_u64().expect("dead letter line");
+        assert!(seen.insert(n), "line {n} dead-lettered twice");
+    }
+}
+
+#[test]
+fn put_dead_letters_every_line_that_is_not_a_record() {
+    let o = put_outcome();
+    let dead_lines = o.dead_lines();
+    for n in numbers(&o.lines, |k| !put_good(k) && !put_either(k)) {
+        assert!(
+            dead_lines.contains_key(&n),
+            "line {n} ({:?}) is not dead-lettered",
+            o.lines[n as usize - 1].kind
+        );
+    }
+}
+
+#[test]
+fn put_dead_letters_no_good_line() {
+    let o = put_outcome();
+    for (n, v) in o.dead_lines() {
+        let kind = o.lines[n as usize - 1].kind;
+        assert!(
+            !put_good(kind),
+            "good line {n} ({kind:?}) was dead-lettered: {v}"
+        );
+    }
+}
+
+#[test]
+fn put_names_the_dead_lettered_lines_on_stderr() {
+    let o = put_outcome();
+    let bad: Vec<u64> = o.dead_lines().keys().copied().collect();
+    assert_reports_bad_lines("kds-put", &o.run.stderr, &bad);
+}
+
+/// The dead-letter file holds each bad line's exact bytes (`data_base64` when not UTF-8).
+#[test]
+fn put_dead_letters_hold_the_lines_bytes() {
+    let o = put_outcome();
+    for (n, v) in o.dead_lines() {
+        let original = &o.lines[n as usize - 1].bytes;
+        let got = match v.get("data_base64").and_then(|b| b.as_str()) {
+            Some(b64) => base64_decode(b64),
+            None => v["data"].as_str().expect("data").as_bytes().to_vec(),
+        };
+        assert!(
+            &got == original,
+            "line {n} ({:?}): dead letter data differs from the line",
+            o.lines[n as usize - 1].kind
+        );
+    }
+}
+
+#[test]
+fn put_refuses_bad_lines_before_sending_them() {
+    for (n, v) in put_outcome().dead_lines() {
+        assert_eq!(v["attempts"], 0, "line {n}: refused before sending");
+    }
+}
+
+#[test]
+fn put_dead_letters_the_10_mib_line_as_record_too_large() {
+    let too_large = put_outcome()
+        .dead
+        .iter()
+        .filter(|v| v["error_code"] == "RecordTooLarge")
+        .count();
+    assert_eq!(too_large, 1, "the 10 MiB line is RecordTooLarge");
+}
+
+#[test]
+fn put_stream_holds_exactly_the_lines_not_dead_lettered() {
+    let o = put_outcome();
+    assert_eq!(
+        missing(&o.want, &o.got),
+        0,
+        "good lines missing from the stream"
+    );
+    assert_eq!(o.got, o.want, "stream contents");
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
@@ -914,80 +1119,126 @@ fn s3sink_run(stack: &Stack, args: &[&str], input: Vec<u8>, spill: &Path) -> Run
     run_bounded(cmd, Some(input), Duration::from_secs(180))
 }
 
-/// Raw input: every line is a record, whatever its bytes. With `--newline` the objects hold
-/// the input lines exactly.
-#[tokio::test(flavor = "multi_thread")]
-async fn s3sink_raw_stores_every_line_byte_for_byte() {
+/// What kds-s3sink wrote for the corpus.
+struct SinkOutcome {
+    lines: Vec<Line>,
+    run: Run,
+    /// The bucket's objects, key and body.
+    objects: Vec<(String, Vec<u8>)>,
+}
+
+impl SinkOutcome {
+    /// The lines `pred` selects, sorted.
+    fn want(&self, pred: impl Fn(Kind) -> bool) -> Vec<Vec<u8>> {
+        sorted(
+            self.lines
+                .iter()
+                .filter(|l| pred(l.kind))
+                .map(|l| l.bytes.clone())
+                .collect(),
+        )
+    }
+}
+
+fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    v.sort();
+    v
+}
+
+/// Runs kds-s3sink with `args` on a 3,000-line corpus with the 10 MiB line into a new bucket,
+/// and lists what it wrote; the bucket is deleted.
+fn sink_corpus(args: &[&str]) -> SinkOutcome {
+    let rt = runtime();
     let stack = Stack::get();
-    let bucket = TestBucket::create(&stack).await.expect("bucket");
+    let bucket = rt.block_on(TestBucket::create(&stack)).expect("bucket");
     let dir = tempfile::tempdir().expect("tempdir");
     let lines = corpus(3000, true);
-    let input = join_lines(&lines);
-    let args = [
-        "--bucket",
-        &bucket.name,
-        "--prefix",
-        "raw/",
-        "--buffer-size",
-        "1MiB",
-        "--newline",
-    ];
-    let (stack2, spill) = (stack.clone(), dir.path().join("spill"));
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let run = tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        s3sink_run(&stack2, &a, input, &spill)
-    })
-    .await
-    .expect("join");
-    assert_no_panic("kds-s3sink", &run);
-    assert_eq!(run.status.code(), Some(0), "{}", tail_of(&run.stderr));
-    assert_one_line_diagnostics("kds-s3sink", &run.stderr);
-    let reported: u64 = String::from_utf8_lossy(&run.stdout)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).expect("report line")["records"]
-                .as_u64()
-                .expect("records")
-        })
-        .sum();
-    assert_eq!(reported, lines.len() as u64, "records in the report lines");
-
-    let s3 = stack.s3_client().await;
-    let objects = list_objects_all(&s3, &bucket.name).await.expect("list");
-    let mut got: Vec<Vec<u8>> = Vec::new();
-    for (key, body) in &objects {
-        assert!(key.starts_with("raw/"), "{key}");
-        assert!(body.ends_with(b"\n"), "{key}: records end with \\n");
-        got.extend(
-            body[..body.len() - 1]
-                .split(|&b| b == b'\n')
-                .map(<[u8]>::to_vec),
-        );
+    let mut all = vec!["--bucket", &bucket.name];
+    all.extend_from_slice(args);
+    let run = s3sink_run(&stack, &all, join_lines(&lines), &dir.path().join("spill"));
+    let s3 = rt.block_on(stack.s3_client());
+    let objects = rt
+        .block_on(list_objects_all(&s3, &bucket.name))
+        .expect("list");
+    rt.block_on(bucket.delete()).ok();
+    SinkOutcome {
+        lines,
+        run,
+        objects,
     }
-    got.sort();
-    let mut want: Vec<Vec<u8>> = lines.iter().map(|l| l.bytes.clone()).collect();
-    want.sort();
-    let lost = want
-        .iter()
-        .filter(|w| got.binary_search(w).is_err())
-        .count() as u64;
-    assert_eq!(lost, 0, "lines missing from S3");
-    assert!(got == want, "S3 holds other lines than the input");
+}
 
+/// The records of raw objects (each record ends with `\n`, `--newline`).
+fn raw_records(objects: &[(String, Vec<u8>)]) -> Vec<Vec<u8>> {
+    let records = objects.iter().flat_map(|(_, body)| {
+        let body = body.strip_suffix(b"\n").unwrap_or(body);
+        body.split(|&b| b == b'\n').map(<[u8]>::to_vec)
+    });
+    sorted(records.collect())
+}
+
+/// Raw input: every line is a record, whatever its bytes. With `--newline` the objects hold
+/// the input lines exactly.
+fn raw_scenario() -> SinkOutcome {
+    let o = sink_corpus(&["--prefix", "raw/", "--buffer-size", "1MiB", "--newline"]);
+    let got = raw_records(&o.objects);
     let mut f = Figures::new(
         "garbage-s3sink-raw",
         "kds-s3sink --newline (raw records) on trades mixed with garbage lines incl. a 10 MiB line",
     );
-    f.sent = lines.len() as u64;
+    f.sent = o.lines.len() as u64;
     f.delivered = got.len() as u64;
-    f.lost = lost;
-    f.peak_rss_kib = vec![("kds-s3sink".into(), run.rss_kib)];
-    f.seconds = run.seconds;
+    f.lost = missing(&o.want(|_| true), &got);
+    f.peak_rss_kib = vec![("kds-s3sink".into(), o.run.rss_kib)];
+    f.seconds = o.run.seconds;
     f.command = "cargo test -p kds-pipeline-tests --test reliability_garbage s3sink_raw".into();
     f.notes = "raw records are bytes: every line, garbage included, is stored exactly once".into();
     record(&f);
-    bucket.delete().await.ok();
+    o
+}
+
+scenario_outcome!(fn raw_outcome() -> SinkOutcome = raw_scenario);
+
+/// Garbage is data to kds-s3sink: no panic, exit 0.
+fn assert_sink_exits_0(run: &Run) {
+    assert_no_panic("kds-s3sink", run);
+    assert_eq!(run.status.code(), Some(0), "{}", tail_of(&run.stderr));
+}
+
+#[test]
+fn s3sink_raw_exits_0_on_garbage() {
+    assert_sink_exits_0(&raw_outcome().run);
+}
+
+#[test]
+fn s3sink_raw_diagnostics_are_one_line_each() {
+    assert_one_line_diagnostics("kds-s3sink", &raw_outcome().run.stderr);
+}
+
+#[test]
+fn s3sink_raw_reports_every_line_as_a_record() {
+    let o = raw_outcome();
+    assert_eq!(
+        reported_records(&o.run.stdout).expect("object reports"),
+        o.lines.len() as u64,
+        "records in the report lines"
+    );
+}
+
+#[test]
+fn s3sink_raw_objects_are_under_the_prefix_and_end_with_newline() {
+    for (key, body) in &raw_outcome().objects {
+        assert!(key.starts_with("raw/"), "{key}");
+        assert!(body.ends_with(b"\n"), "{key}: records end with \\n");
+    }
+}
+
+#[test]
+fn s3sink_raw_stores_every_line_byte_for_byte() {
+    let o = raw_outcome();
+    let (got, want) = (raw_records(&o.objects), o.want(|_| true));
+    assert_eq!(missing(&want, &got), 0, "lines missing from S3");
+    assert!(got == want, "S3 holds other lines than the input");
 }
 
 /// kds-s3sink with dynamic partitioning on `uno`: a record that is JSON with a string `uno`
@@ -1006,17 +1257,53 @@ fn s3sink_partitioned(k: Kind) -> bool {
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn s3sink_sends_unroutable_garbage_to_the_error_prefix() {
-    let stack = Stack::get();
-    let bucket = TestBucket::create(&stack).await.expect("bucket");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lines = corpus(3000, true);
-    let input = join_lines(&lines);
-    let bad = numbers(&lines, |k| !s3sink_partitioned(k));
-    let args: Vec<String> = [
-        "--bucket",
-        &bucket.name,
+/// `(partition, record)` of every record under `in/uno=<partition>/`.
+fn partition_records(objects: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    let mut records = Vec::new();
+    for (key, body) in objects {
+        if let Some(rest) = key.strip_prefix("in/uno=") {
+            let uno = rest.split('/').next().unwrap_or("");
+            let body = body.strip_suffix(b"\n").unwrap_or(body);
+            for rec in body.split(|&b| b == b'\n') {
+                records.push((uno.to_string(), rec.to_vec()));
+            }
+        }
+    }
+    records
+}
+
+/// `(key, error record)` of every line of the objects outside the input prefix.
+fn error_records(objects: &[(String, Vec<u8>)]) -> Vec<(String, serde_json::Value)> {
+    let error_objects = objects.iter().filter(|(k, _)| !k.starts_with("in/uno="));
+    error_objects
+        .flat_map(|(key, body)| {
+            String::from_utf8_lossy(body)
+                .lines()
+                .map(|l| {
+                    let v = serde_json::from_str(l)
+                        .unwrap_or_else(|e| panic!("{key}: error record JSON: {e}"));
+                    (key.clone(), v)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The raw data of each error record, sorted (`--newline` applies to the record: its `\n`
+/// is part of the raw data and dropped here).
+fn error_raw_data(objects: &[(String, Vec<u8>)]) -> Vec<Vec<u8>> {
+    let raw = error_records(objects).into_iter().map(|(_, v)| {
+        let mut raw = base64_decode(v["rawData"].as_str().expect("rawData"));
+        if raw.last() == Some(&b'\n') {
+            raw.pop();
+        }
+        raw
+    });
+    sorted(raw.collect())
+}
+
+fn partitioned_scenario() -> SinkOutcome {
+    let o = sink_corpus(&[
         "--prefix",
         "in/uno=!{partitionKeyFromQuery:uno}/",
         "--error-prefix",
@@ -1026,126 +1313,134 @@ async fn s3sink_sends_unroutable_garbage_to_the_error_prefix() {
         "--buffer-size",
         "1MiB",
         "--newline",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let (stack2, spill) = (stack.clone(), dir.path().join("spill"));
-    let run = tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        s3sink_run(&stack2, &a, input, &spill)
-    })
-    .await
-    .expect("join");
-    assert_no_panic("kds-s3sink", &run);
-    assert_eq!(run.status.code(), Some(0), "{}", tail_of(&run.stderr));
-    assert_one_line_diagnostics("kds-s3sink", &run.stderr);
-    assert_reports_bad_lines("kds-s3sink", &run.stderr, &bad);
-
-    let s3 = stack.s3_client().await;
-    let objects = list_objects_all(&s3, &bucket.name).await.expect("list");
-    let mut main: Vec<Vec<u8>> = Vec::new();
-    let mut errors: Vec<Vec<u8>> = Vec::new();
-    for (key, body) in &objects {
-        if let Some(rest) = key.strip_prefix("in/uno=") {
-            let uno = rest.split('/').next().unwrap_or("");
-            for rec in body[..body.len().saturating_sub(1)].split(|&b| b == b'\n') {
-                let text = String::from_utf8_lossy(rec);
-                assert!(
-                    text.contains(&format!("\"uno\":\"{uno}\"")),
-                    "{key}: record of another partition"
-                );
-                main.push(rec.to_vec());
-            }
-        } else {
-            assert!(
-                key.starts_with("err/partitioning-failed/"),
-                "unexpected key {key}"
-            );
-            for l in String::from_utf8_lossy(body).lines() {
-                let v: serde_json::Value = serde_json::from_str(l).expect("error record JSON");
-                assert_eq!(
-                    v["errorCode"],
-                    "DynamicPartitioning.MetadataExtractionFailed"
-                );
-                assert!(v["errorMessage"].as_str().is_some_and(|m| !m.is_empty()));
-                let mut raw = base64_decode(v["rawData"].as_str().expect("rawData"));
-                // --newline applies to the record: its `\n` is part of the raw data.
-                if raw.last() == Some(&b'\n') {
-                    raw.pop();
-                }
-                errors.push(raw);
-            }
-        }
-    }
-    let sort = |mut v: Vec<Vec<u8>>| {
-        v.sort();
-        v
-    };
-    let want_main = sort(
-        lines
-            .iter()
-            .filter(|l| s3sink_partitioned(l.kind))
-            .map(|l| l.bytes.clone())
+    ]);
+    let main = sorted(
+        partition_records(&o.objects)
+            .into_iter()
+            .map(|(_, r)| r)
             .collect(),
     );
-    let want_err = sort(
-        lines
-            .iter()
-            .filter(|l| !s3sink_partitioned(l.kind))
-            .map(|l| l.bytes.clone())
-            .collect(),
-    );
-    let (main, errors) = (sort(main), sort(errors));
-    let lost = want_main
-        .iter()
-        .filter(|w| main.binary_search(w).is_err())
-        .count() as u64
-        + want_err
-            .iter()
-            .filter(|w| errors.binary_search(w).is_err())
-            .count() as u64;
-    assert_eq!(lost, 0, "records missing");
-    assert!(
-        main == want_main,
-        "partitioned records differ from the good lines"
-    );
-    assert!(
-        errors == want_err,
-        "error records differ from the bad lines"
-    );
-
+    let errors = error_raw_data(&o.objects);
     let mut f = Figures::new(
         "garbage-s3sink-partitioned",
         "kds-s3sink with dynamic partitioning on uno, trades mixed with garbage lines",
     );
-    f.sent = lines.len() as u64;
+    f.sent = o.lines.len() as u64;
     f.delivered = main.len() as u64;
     f.dead_lettered = errors.len() as u64;
-    f.lost = lost;
-    f.peak_rss_kib = vec![("kds-s3sink".into(), run.rss_kib)];
-    f.seconds = run.seconds;
+    f.lost = missing(&o.want(s3sink_partitioned), &main)
+        + missing(&o.want(|k| !s3sink_partitioned(k)), &errors);
+    f.peak_rss_kib = vec![("kds-s3sink".into(), o.run.rss_kib)];
+    f.seconds = o.run.seconds;
     f.command =
-        "cargo test -p kds-pipeline-tests --test reliability_garbage s3sink_sends_unroutable"
-            .into();
+        "cargo test -p kds-pipeline-tests --test reliability_garbage s3sink_partition".into();
     f.notes = "unroutable lines are Firehose error records (MetadataExtractionFailed) with their exact bytes in rawData".into();
     record(&f);
-    bucket.delete().await.ok();
+    o
+}
+
+scenario_outcome!(fn partitioned_outcome() -> SinkOutcome = partitioned_scenario);
+
+#[test]
+fn s3sink_partitioning_exits_0_on_garbage() {
+    assert_sink_exits_0(&partitioned_outcome().run);
+}
+
+#[test]
+fn s3sink_partitioning_names_the_unroutable_lines() {
+    let o = partitioned_outcome();
+    let bad = numbers(&o.lines, |k| !s3sink_partitioned(k));
+    assert_reports_bad_lines("kds-s3sink", &o.run.stderr, &bad);
+}
+
+#[test]
+fn s3sink_partitioning_diagnostics_are_one_line_each() {
+    assert_one_line_diagnostics("kds-s3sink", &partitioned_outcome().run.stderr);
+}
+
+#[test]
+fn s3sink_partitioning_puts_each_record_in_its_uno_partition() {
+    for (uno, rec) in partition_records(&partitioned_outcome().objects) {
+        assert!(
+            String::from_utf8_lossy(&rec).contains(&format!("\"uno\":\"{uno}\"")),
+            "uno={uno}: record of another partition"
+        );
+    }
+}
+
+#[test]
+fn s3sink_partitioning_writes_only_partitions_and_partitioning_failed_errors() {
+    for (key, _) in &partitioned_outcome().objects {
+        assert!(
+            key.starts_with("in/uno=") || key.starts_with("err/partitioning-failed/"),
+            "unexpected key {key}"
+        );
+    }
+}
+
+#[test]
+fn s3sink_partitioning_error_records_are_metadata_extraction_failed() {
+    for (key, v) in error_records(&partitioned_outcome().objects) {
+        assert_eq!(
+            v["errorCode"], "DynamicPartitioning.MetadataExtractionFailed",
+            "{key}"
+        );
+        assert!(
+            v["errorMessage"].as_str().is_some_and(|m| !m.is_empty()),
+            "{key}: no errorMessage"
+        );
+    }
+}
+
+#[test]
+fn s3sink_partitioning_stores_exactly_the_routable_lines() {
+    let o = partitioned_outcome();
+    let main = sorted(
+        partition_records(&o.objects)
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect(),
+    );
+    let want = o.want(s3sink_partitioned);
+    assert_eq!(missing(&want, &main), 0, "routable records missing");
+    assert!(
+        main == want,
+        "partitioned records differ from the good lines"
+    );
+}
+
+#[test]
+fn s3sink_partitioning_sends_exactly_the_unroutable_lines_to_the_error_prefix() {
+    let o = partitioned_outcome();
+    let errors = error_raw_data(&o.objects);
+    let want = o.want(|k| !s3sink_partitioned(k));
+    assert_eq!(missing(&want, &errors), 0, "error records missing");
+    assert!(errors == want, "error records differ from the bad lines");
 }
 
 // ---------------------------------------------------------------------------------------------
 // kds-tail: garbage flags and checkpoint files (needs the stack for the stream)
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tail_refuses_garbage_flags_and_checkpoints_with_one_line() {
-    let stack = Stack::get();
-    let stream = TestStream::create(&stack, 1).await.expect("stream");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tail = testkit::bin_path("kds-tail");
+/// kds-tail's runs on garbage flags and checkpoint files.
+struct TailOutcome {
+    /// `(flags, run)`.
+    flags: Vec<(Vec<&'static str>, Run)>,
+    checkpoints: Vec<Checkpoint>,
+}
 
-    // Flags: usage errors (exit 2), naming the flag.
-    let flag_cases: Vec<Vec<&str>> = vec![
+/// A garbage checkpoint file: its bytes before kds-tail ran with it, the run, its bytes after.
+struct Checkpoint {
+    name: &'static str,
+    path: String,
+    written: Vec<u8>,
+    run: Run,
+    after: Vec<u8>,
+}
+
+/// Flags kds-tail must refuse as usage errors.
+fn tail_garbage_flags() -> Vec<Vec<&'static str>> {
+    vec![
         vec!["--from", "at-timestamp:1e400"],
         vec!["--from", "at-sequence::"],
         vec!["--from", "at-sequence:shardId-000000000000:-1"],
@@ -1159,21 +1454,14 @@ async fn tail_refuses_garbage_flags_and_checkpoints_with_one_line() {
         vec!["--checkpoint-interval", "1e400s"],
         vec!["--list-interval", "99999999999999999999h"],
         vec!["--data", "bogus"],
-    ];
-    for args in &flag_cases {
-        let mut cmd = stack.command(&tail);
-        cmd.args(["--stream", &stream.name, "-e"]).args(args);
-        let run = run_bounded(cmd, None, Duration::from_secs(60));
-        assert_no_panic("kds-tail", &run);
-        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", run.stderr);
-        assert_usage_error_shape("kds-tail", &run.stderr);
-    }
+    ]
+}
 
-    // Checkpoint files with garbage: refused (exit 1 or 2) with one line naming the file;
-    // never read from the start silently, never a panic, the file is left as it was.
+/// Checkpoint files with garbage, for stream `stream`.
+fn garbage_checkpoints(stream: &str) -> Vec<(&'static str, Vec<u8>)> {
     let valid_seq = "49590338271490256608559692538361571095921575989136588898";
     let mut rng = XorShift(99);
-    let checkpoints: Vec<(&str, Vec<u8>)> = vec![
+    vec![
         ("random", (0..500).map(|_| (rng.next() >> 11) as u8).collect()),
         ("invalid-utf8", b"{\"version\":1,\"stream\":\"\xff\xfe\"}".to_vec()),
         ("truncated", br#"{"version":1,"stream":"#.to_vec()),
@@ -1187,48 +1475,89 @@ async fn tail_refuses_garbage_flags_and_checkpoints_with_one_line() {
         ),
         (
             "bad-from",
-            format!(r#"{{"version":1,"stream":"{}","from":"yesterday"}}"#, stream.name).into_bytes(),
+            format!(r#"{{"version":1,"stream":"{stream}","from":"yesterday"}}"#).into_bytes(),
         ),
         (
             "bad-sequence",
             format!(
-                r#"{{"version":1,"stream":"{}","from":"trim-horizon","shards":{{"shardId-000000000000":"not a number"}}}}"#,
-                stream.name
+                r#"{{"version":1,"stream":"{stream}","from":"trim-horizon","shards":{{"shardId-000000000000":"not a number"}}}}"#
             )
             .into_bytes(),
         ),
         (
             "sequence-not-a-string",
             format!(
-                r#"{{"version":1,"stream":"{}","from":"trim-horizon","shards":{{"shardId-000000000000":{valid_seq}}}}}"#,
-                stream.name
+                r#"{{"version":1,"stream":"{stream}","from":"trim-horizon","shards":{{"shardId-000000000000":{valid_seq}}}}}"#
             )
             .into_bytes(),
         ),
         (
             "finished-not-a-list",
             format!(
-                r#"{{"version":1,"stream":"{}","from":"trim-horizon","finished":"shardId-000000000000"}}"#,
-                stream.name
+                r#"{{"version":1,"stream":"{stream}","from":"trim-horizon","finished":"shardId-000000000000"}}"#
             )
             .into_bytes(),
         ),
-    ];
-    for (name, bytes) in &checkpoints {
-        let path = dir.path().join(format!("{name}.checkpoint"));
-        std::fs::write(&path, bytes).expect("write checkpoint");
-        let mut cmd = stack.command(&tail);
-        cmd.args([
-            "--stream",
-            &stream.name,
-            "-e",
-            "--from",
-            "trim-horizon",
-            "--checkpoint",
-        ])
-        .arg(&path);
-        let run = run_bounded(cmd, None, Duration::from_secs(90));
-        assert_no_panic("kds-tail", &run);
+    ]
+}
+
+/// kds-tail on a one-shard stream with each garbage flag, then with each garbage checkpoint.
+fn tail_scenario() -> TailOutcome {
+    let rt = runtime();
+    let stack = Stack::get();
+    let stream = rt.block_on(TestStream::create(&stack, 1)).expect("stream");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tail = testkit::bin_path("kds-tail");
+    let flags = tail_garbage_flags()
+        .into_iter()
+        .map(|args| {
+            let mut cmd = stack.command(&tail);
+            cmd.args(["--stream", &stream.name, "-e"]).args(&args);
+            (args, run_bounded(cmd, None, Duration::from_secs(60)))
+        })
+        .collect();
+    let checkpoints = garbage_checkpoints(&stream.name)
+        .into_iter()
+        .map(|(name, written)| {
+            let path = dir.path().join(format!("{name}.checkpoint"));
+            std::fs::write(&path, &written).expect("write checkpoint");
+            let mut cmd = stack.command(&tail);
+            cmd.args(["--stream", &stream.name, "-e", "--from", "trim-horizon"])
+                .arg("--checkpoint")
+                .arg(&path);
+            let run = run_bounded(cmd, None, Duration::from_secs(90));
+            Checkpoint {
+                name,
+                path: path.to_string_lossy().into_owned(),
+                after: std::fs::read(&path).expect("read back"),
+                written,
+                run,
+            }
+        })
+        .collect();
+    rt.block_on(stream.delete()).ok();
+    TailOutcome { flags, checkpoints }
+}
+
+scenario_outcome!(fn tail_outcome() -> TailOutcome = tail_scenario);
+
+/// Flags: usage errors (exit 2), naming the flag.
+#[test]
+fn tail_refuses_garbage_flags_as_usage_errors() {
+    for (args, run) in &tail_outcome().flags {
+        assert_no_panic("kds-tail", run);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", run.stderr);
+        assert_usage_error_shape("kds-tail", &run.stderr);
+    }
+}
+
+/// Checkpoint files with garbage: refused (exit 1 or 2) with one line naming the file; never
+/// read from the start silently, never a panic.
+#[test]
+fn tail_refuses_garbage_checkpoints_with_one_line_naming_the_file() {
+    for c in &tail_outcome().checkpoints {
+        let (name, run) = (c.name, &c.run);
+        assert_no_panic("kds-tail", run);
         assert!(
             matches!(run.status.code(), Some(1 | 2)),
             "checkpoint {name}: expected exit 1 or 2, got {:?}; stderr: {}",
@@ -1237,15 +1566,20 @@ async fn tail_refuses_garbage_flags_and_checkpoints_with_one_line() {
         );
         assert_one_line_diagnostics("kds-tail", &run.stderr);
         assert!(
-            run.stderr.lines().count() == 1 && run.stderr.contains(&*path.to_string_lossy()),
+            run.stderr.lines().count() == 1 && run.stderr.contains(&c.path),
             "checkpoint {name}: one line naming the file; stderr: {}",
             run.stderr
         );
+    }
+}
+
+#[test]
+fn tail_leaves_a_refused_checkpoint_as_it_was() {
+    for c in &tail_outcome().checkpoints {
         assert_eq!(
-            &std::fs::read(&path).expect("read back"),
-            bytes,
-            "checkpoint {name}: a refused checkpoint must be left as it was"
+            c.after, c.written,
+            "checkpoint {}: a refused checkpoint must be left as it was",
+            c.name
         );
     }
-    stream.delete().await.ok();
 }

@@ -13,13 +13,15 @@
 //! says why not `wait4`'s `ru_maxrss`), recorded in `target/reliability/`.
 //! Every child runs under a watchdog; no wall-clock assertions.
 
+use std::collections::BTreeSet;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::fault_proxy::{FaultConfig, FaultProxy};
 use testkit::process::{collect, run_bounded, Watchdog};
 use testkit::reliability::{Figures, Scale};
-use testkit::{list_objects_all, Stack, TestBucket, TestStream};
+use testkit::scenario_outcome;
+use testkit::{list_objects_all, reported_records, Stack, TestBucket, TestStream};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -72,6 +74,16 @@ fn feed(consumer: Command, input: Vec<u8>, limit: Duration) -> (ExitStatus, u64,
     (run.status, run.rss_kib, run.stdout, run.stderr)
 }
 
+/// A proxy in front of `endpoint` that stalls every `operation` call `ms` milliseconds.
+fn stalling_proxy(endpoint: &str, operation: &'static str, ms: u64) -> FaultProxy {
+    FaultProxy::start(
+        endpoint,
+        FaultConfig::new()
+            .only([operation])
+            .delay(1.0, Duration::from_millis(ms)),
+    )
+}
+
 fn gen_command(lines: u64, extra: &[&str]) -> Command {
     let mut cmd = Command::new(testkit::bin_path("kds-gen"));
     cmd.args(["2021-03-19", "--seed", "7", "-n", &lines.to_string()]);
@@ -99,21 +111,32 @@ fn s3sink_bound_kib(buffer_size_mib: u64, concurrency: u64) -> u64 {
     BASE_KIB + (2 + concurrency) * buffer_size_mib * 1024 + 16 * 1024
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn s3sink_memory_stays_bounded_behind_a_slow_s3() {
+/// What `kds-gen | kds-s3sink` behind a slow S3 left.
+struct SinkOutcome {
+    lines: u64,
+    run: Piped,
+    /// PutObject calls the proxy stalled.
+    stalls: u64,
+    /// Objects in the bucket, their bytes, and the records (lines) they hold.
+    objects: u64,
+    input_bytes: u64,
+    stored: u64,
+    bound: u64,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("tokio runtime")
+}
+
+/// Every PutObject stalls 250 ms: S3 takes ~8 MB/s at most, kds-gen writes ~100x that.
+fn s3sink_scenario() -> SinkOutcome {
     let scale = Scale::from_env();
+    let rt = runtime();
     let stack = Stack::get();
-    let bucket = TestBucket::create(&stack).await.expect("bucket");
+    let bucket = rt.block_on(TestBucket::create(&stack)).expect("bucket");
     let lines: u64 = scale.pick(1_200_000, 4_000_000);
     let (buffer_mib, concurrency) = (1u64, 2u64);
-    let bound = s3sink_bound_kib(buffer_mib, concurrency);
-    // Every PutObject stalls 250 ms: S3 takes ~8 MB/s at most, kds-gen writes ~100x that.
-    let proxy = FaultProxy::start(
-        &stack.s3_endpoint,
-        FaultConfig::new()
-            .only(["PutObject"])
-            .delay(1.0, Duration::from_millis(250)),
-    );
+    let proxy = stalling_proxy(&stack.s3_endpoint, "PutObject", 250);
     let mut sink = stack.command(testkit::bin_path("kds-s3sink"));
     let spill = tempfile::tempdir().expect("tempdir");
     sink.args([
@@ -131,150 +154,193 @@ async fn s3sink_memory_stays_bounded_behind_a_slow_s3() {
     ])
     .arg("--spill")
     .arg(spill.path().join("spill"));
-    let gen = gen_command(lines, &[]);
-    let run = tokio::task::spawn_blocking(move || pipe(gen, sink, Duration::from_secs(300)))
-        .await
-        .expect("join");
-    assert!(run.producer.0.success(), "kds-gen: {:?}", run.producer.0);
-    assert!(run.consumer.0.success(), "kds-s3sink: {}", run.stderr);
-    let rss = run.consumer.1;
-    let stalls = proxy.stats().delay;
-
-    // Every record is in S3, once.
-    let reported: u64 = String::from_utf8_lossy(&run.stdout)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).expect("report")["records"]
-                .as_u64()
-                .expect("records")
-        })
-        .sum();
-    let s3 = stack.s3_client().await;
-    let objects = list_objects_all(&s3, &bucket.name).await.expect("list");
-    let input_bytes: u64 = objects.iter().map(|(_, b)| b.len() as u64).sum();
-    let stored: u64 = objects
-        .iter()
-        .map(|(_, b)| b.iter().filter(|&&c| c == b'\n').count() as u64)
-        .sum();
-    assert_eq!(reported, lines, "records reported");
-    assert_eq!(stored, lines, "records in S3");
-    assert!(stalls >= objects.len() as u64, "every PutObject was slow");
-
+    let run = pipe(gen_command(lines, &[]), sink, Duration::from_secs(300));
+    let s3 = rt.block_on(stack.s3_client());
+    let objects = rt
+        .block_on(list_objects_all(&s3, &bucket.name))
+        .expect("list");
+    let o = SinkOutcome {
+        lines,
+        stalls: proxy.stats().delay,
+        objects: objects.len() as u64,
+        input_bytes: objects.iter().map(|(_, b)| b.len() as u64).sum(),
+        stored: objects
+            .iter()
+            .map(|(_, b)| b.iter().filter(|&&c| c == b'\n').count() as u64)
+            .sum(),
+        bound: s3sink_bound_kib(buffer_mib, concurrency),
+        run,
+    };
     eprintln!(
-        "kds-s3sink peak RSS {rss} KiB, bound {bound} KiB, input {} KiB",
-        input_bytes / 1024
+        "kds-s3sink peak RSS {} KiB, bound {} KiB, input {} KiB",
+        o.run.consumer.1,
+        o.bound,
+        o.input_bytes / 1024
     );
-    // The claim is meaningful only if the input is far larger than the bound.
-    assert!(
-        input_bytes / 1024 > 2 * bound,
-        "input {} KiB is not larger than twice the bound {bound} KiB",
-        input_bytes / 1024
-    );
-    assert!(
-        rss <= bound,
-        "kds-s3sink peak RSS {rss} KiB exceeds the bound {bound} KiB (buffer {buffer_mib} MiB, concurrency {concurrency}) on {} KiB of input",
-        input_bytes / 1024
-    );
-
     let mut f = Figures::new(
         "memory-s3sink",
         "kds-gen --rate 0 | kds-s3sink --buffer-size 1MiB --concurrency 2, every PutObject stalled 250 ms",
     );
     f.sent = lines;
-    f.delivered = stored;
-    f.lost = lines.saturating_sub(stored);
+    f.delivered = o.stored;
+    f.lost = lines.saturating_sub(o.stored);
     f.peak_rss_kib = vec![
-        ("kds-gen".into(), run.producer.1),
-        ("kds-s3sink".into(), rss),
+        ("kds-gen".into(), o.run.producer.1),
+        ("kds-s3sink".into(), o.run.consumer.1),
     ];
-    f.seconds = run.seconds;
+    f.seconds = o.run.seconds;
     f.command = "scripts/reliability --full (test reliability_memory s3sink_memory)".into();
     f.notes = format!(
         "{} MB of input through {} objects; bound {} KiB = 48 MiB base + (2 + concurrency) x buffer + 16 MiB reader channel",
-        input_bytes / 1_000_000,
-        objects.len(),
-        bound
+        o.input_bytes / 1_000_000,
+        o.objects,
+        o.bound
     );
     f.record().expect("record");
-    bucket.delete().await.ok();
+    rt.block_on(bucket.delete()).ok();
+    o
+}
+
+scenario_outcome!(fn s3sink_outcome() -> SinkOutcome = s3sink_scenario);
+
+#[test]
+fn s3sink_memory_pipeline_exits_0() {
+    let run = &s3sink_outcome().run;
+    assert!(run.producer.0.success(), "kds-gen: {:?}", run.producer.0);
+    assert!(run.consumer.0.success(), "kds-s3sink: {}", run.stderr);
+}
+
+#[test]
+fn s3sink_memory_stores_every_record_once_behind_a_slow_s3() {
+    let o = s3sink_outcome();
+    assert_eq!(
+        reported_records(&o.run.stdout).expect("object reports"),
+        o.lines,
+        "records reported"
+    );
+    assert_eq!(o.stored, o.lines, "records in S3");
+}
+
+#[test]
+fn s3sink_memory_every_put_object_was_slow() {
+    let o = s3sink_outcome();
+    assert!(o.stalls >= o.objects, "every PutObject was slow");
+}
+
+/// The bound means something only if the input is far larger than it.
+#[test]
+fn s3sink_memory_input_is_over_twice_the_bound() {
+    let o = s3sink_outcome();
+    assert!(
+        o.input_bytes / 1024 > 2 * o.bound,
+        "input {} KiB is not larger than twice the bound {} KiB",
+        o.input_bytes / 1024,
+        o.bound
+    );
+}
+
+#[test]
+fn s3sink_memory_stays_under_its_flags_bound_behind_a_slow_s3() {
+    let o = s3sink_outcome();
+    let rss = o.run.consumer.1;
+    assert!(
+        rss <= o.bound,
+        "kds-s3sink peak RSS {rss} KiB exceeds the bound {} KiB (buffer 1 MiB, concurrency 2) on {} KiB of input",
+        o.bound,
+        o.input_bytes / 1024
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // kds-window
 // ---------------------------------------------------------------------------------------------
 
+/// One query's runs on the small and the large input.
+struct WindowQuery {
+    name: &'static str,
+    /// The small input's run, then the large one's.
+    runs: Vec<WindowRun>,
+}
+
+/// `kds-gen -n lines | kds-window`: statuses, kds-window's stderr, the sum of `count_tno`
+/// and kds-window's peak RSS (KiB).
+struct WindowRun {
+    lines: u64,
+    producer: ExitStatus,
+    consumer: ExitStatus,
+    stderr: String,
+    counted: u64,
+    rss_kib: u64,
+}
+
 /// The lab query (rowtime) and an event-time query over many windows, on two input sizes.
-#[test]
-fn window_memory_is_flat_in_the_input_size() {
+fn window_scenario() -> Vec<WindowQuery> {
     let scale = Scale::from_env();
     let (small, large): (u64, u64) = scale.pick((200_000, 2_000_000), (1_000_000, 10_000_000));
     let limit = Duration::from_secs(scale.pick(120, 900));
-    let mut figures = Vec::new();
     let started = Instant::now();
-    for (name, window_args, gen_extra) in [
-        ("lab query (rowtime)", vec![], vec![]),
-        (
-            "event time, 10 s windows by pno",
-            vec![
-                "--time",
-                "event:tuptime",
-                "--size",
-                "10s",
-                "--group-by",
-                "pno",
-            ],
-            vec![
-                "--simulated-clock",
-                "--rate",
-                "1000",
-                "--start",
-                "2021-03-19T13:00:00Z",
-            ],
-        ),
-    ] {
-        let mut rss = Vec::new();
-        for n in [small, large] {
-            let mut window = Command::new(testkit::bin_path("kds-window"));
-            window.args(&window_args);
-            let run = pipe(gen_command(n, &gen_extra), window, limit);
-            assert!(run.producer.0.success());
-            assert!(run.consumer.0.success(), "kds-window: {}", run.stderr);
-            let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&run.stdout)
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("row"))
-                .collect();
-            let counted: u64 = rows
-                .iter()
-                .map(|r| r["count_tno"].as_u64().unwrap_or(0))
-                .sum();
-            assert_eq!(counted, n, "{name}: every line counted");
-            rss.push(run.consumer.1);
-        }
-        // Flat: ten times the input (~230 MB more) may cost at most 2 MiB more (allocator and
-        // pipe-buffer noise; measured +0.1 to +1.3 MiB), under 1% of the extra input.
-        assert!(
-            rss[1] <= rss[0] + 2 * 1024,
-            "{name}: peak RSS {} KiB for {large} lines vs {} KiB for {small}",
-            rss[1],
-            rss[0]
-        );
-        // A few MB (debug build included).
-        assert!(rss[1] <= 16 * 1024, "{name}: peak RSS {} KiB", rss[1]);
-        figures.push((name, rss));
-    }
+    let event_time = (
+        vec![
+            "--time",
+            "event:tuptime",
+            "--size",
+            "10s",
+            "--group-by",
+            "pno",
+        ],
+        vec![
+            "--simulated-clock",
+            "--rate",
+            "1000",
+            "--start",
+            "2021-03-19T13:00:00Z",
+        ],
+    );
+    let queries: Vec<WindowQuery> = [
+        ("lab query (rowtime)", (vec![], vec![])),
+        ("event time, 10 s windows by pno", event_time),
+    ]
+    .into_iter()
+    .map(|(name, (window_args, gen_extra))| WindowQuery {
+        name,
+        runs: [small, large]
+            .into_iter()
+            .map(|n| {
+                let mut window = Command::new(testkit::bin_path("kds-window"));
+                window.args(&window_args);
+                let run = pipe(gen_command(n, &gen_extra), window, limit);
+                let counted = String::from_utf8_lossy(&run.stdout)
+                    .lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("row"))
+                    .map(|r| r["count_tno"].as_u64().unwrap_or(0))
+                    .sum();
+                WindowRun {
+                    lines: n,
+                    producer: run.producer.0,
+                    consumer: run.consumer.0,
+                    stderr: run.stderr,
+                    counted,
+                    rss_kib: run.consumer.1,
+                }
+            })
+            .collect(),
+    })
+    .collect();
     let mut f = Figures::new(
         "memory-window",
         "kds-gen --rate 0 -n N | kds-window, N = small and large, lab query and an event-time group-by",
     );
     f.sent = small + large;
     f.delivered = small + large;
-    f.peak_rss_kib = figures
+    f.peak_rss_kib = queries
         .iter()
-        .flat_map(|(name, rss)| {
-            [
-                (format!("kds-window {name} {small} lines"), rss[0]),
-                (format!("kds-window {name} {large} lines"), rss[1]),
-            ]
+        .flat_map(|q| {
+            q.runs.iter().map(|r| {
+                (
+                    format!("kds-window {} {} lines", q.name, r.lines),
+                    r.rss_kib,
+                )
+            })
         })
         .collect();
     f.seconds = started.elapsed().as_secs_f64();
@@ -283,6 +349,60 @@ fn window_memory_is_flat_in_the_input_size() {
         "flat: the larger input costs at most 2 MiB more peak RSS; under 16 MiB (debug build)"
             .into();
     f.record().expect("record");
+    queries
+}
+
+scenario_outcome!(fn window_outcome() -> Vec<WindowQuery> = window_scenario);
+
+#[test]
+fn window_memory_runs_exit_0() {
+    for q in window_outcome() {
+        for r in &q.runs {
+            assert!(r.producer.success(), "{}: kds-gen {:?}", q.name, r.producer);
+            assert!(r.consumer.success(), "{}: kds-window: {}", q.name, r.stderr);
+        }
+    }
+}
+
+#[test]
+fn window_memory_runs_count_every_line() {
+    for q in window_outcome() {
+        for r in &q.runs {
+            assert_eq!(r.counted, r.lines, "{}: every line counted", q.name);
+        }
+    }
+}
+
+/// Flat: ten times the input (~230 MB more) may cost at most 2 MiB more (allocator and
+/// pipe-buffer noise; measured +0.1 to +1.3 MiB), under 1% of the extra input.
+#[test]
+fn window_memory_is_flat_in_the_input_size() {
+    for q in window_outcome() {
+        let (s, l) = (&q.runs[0], &q.runs[1]);
+        assert!(
+            l.rss_kib <= s.rss_kib + 2 * 1024,
+            "{}: peak RSS {} KiB for {} lines vs {} KiB for {}",
+            q.name,
+            l.rss_kib,
+            l.lines,
+            s.rss_kib,
+            s.lines
+        );
+    }
+}
+
+/// A few MB (debug build included).
+#[test]
+fn window_memory_stays_a_few_mib() {
+    for q in window_outcome() {
+        let large = &q.runs[1];
+        assert!(
+            large.rss_kib <= 16 * 1024,
+            "{}: peak RSS {} KiB",
+            q.name,
+            large.rss_kib
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,6 +430,65 @@ fn put_bound_kib(read_ahead_mib: u64, concurrency: u64, call_mib: u64) -> u64 {
     BASE_KIB + read_ahead_mib * 1024 + concurrency * 3 * call_mib * 1024
 }
 
+/// kds-put's run on one input size behind a slow Kinesis.
+struct PutRun {
+    lines: u64,
+    status: ExitStatus,
+    stderr: String,
+    peak_kib: u64,
+    /// Input line numbers and `(shard, sequence number)` pairs the receipts name.
+    receipt_lines: BTreeSet<u64>,
+    sequences: usize,
+    /// PutRecords calls the proxy stalled.
+    stalls: u64,
+}
+
+/// The flags of [`put_scenario`]: `--read-ahead` (MiB), `--concurrency`, `--batch-records`.
+const PUT_FLAGS: (u64, u64, u64) = (2, 2, 16);
+
+fn put_bound() -> u64 {
+    let (read_ahead_mib, concurrency, call_records) = PUT_FLAGS;
+    put_bound_kib(read_ahead_mib, concurrency, call_records * BIG_LINE / MIB)
+}
+
+/// kds-put with [`PUT_FLAGS`] on `n` big lines into a new 8-shard stream, every PutRecords
+/// stalled 500 ms.
+fn put_slowly(stack: &Stack, rt: &tokio::runtime::Runtime, n: u64) -> PutRun {
+    let (read_ahead_mib, concurrency, call_records) = PUT_FLAGS;
+    let stream = rt.block_on(TestStream::create(stack, 8)).expect("stream");
+    let proxy = stalling_proxy(&stack.kinesis_endpoint, "PutRecords", 500);
+    let mut put = stack.command(testkit::bin_path("kds-put"));
+    put.args(["--stream", &stream.name, "--endpoint-url", &proxy.url()])
+        .args(["--read-ahead", &format!("{read_ahead_mib}MiB")])
+        .args(["--concurrency", &concurrency.to_string()])
+        .args(["--batch-records", &call_records.to_string(), "--receipts"]);
+    let (status, peak_kib, receipts, stderr) = feed(put, big_lines(n), Duration::from_secs(300));
+    let mut receipt_lines = BTreeSet::new();
+    let mut sequences = BTreeSet::new();
+    for r in receipts.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(r).expect("a receipt is JSON");
+        receipt_lines.insert(v["line"].as_u64().expect("receipt line"));
+        sequences.insert((
+            v["shard_id"].as_str().expect("shard_id").to_string(),
+            v["sequence_number"]
+                .as_str()
+                .expect("sequence_number")
+                .to_string(),
+        ));
+    }
+    let stalls = proxy.stats().delay;
+    rt.block_on(stream.delete()).ok();
+    PutRun {
+        lines: n,
+        status,
+        stderr,
+        peak_kib,
+        receipt_lines,
+        sequences: sequences.len(),
+        stalls,
+    }
+}
+
 /// A fast input into an 8-shard stream whose every PutRecords the proxy stalls 500 ms:
 /// kds-put reads far ahead of what it can send, so its memory is what its bound allows,
 /// whatever the input size. Both inputs (6 and 18 MiB in CI, 6 and 48 at full scale) are
@@ -317,78 +496,21 @@ fn put_bound_kib(read_ahead_mib: u64, concurrency: u64, call_mib: u64) -> u64 {
 /// 64 KiB: 4.5 MiB); the small flags keep the data moved through kinesis-local small
 /// (kinesis-local takes well under 1 MiB/s of 64 KiB records). Every record is
 /// acknowledged by Kinesis (`--receipts`: one shard and sequence number per input line).
-#[tokio::test(flavor = "multi_thread")]
-async fn put_memory_is_flat_when_kinesis_is_slow() {
+fn put_scenario() -> Vec<PutRun> {
     let scale = Scale::from_env();
+    let rt = runtime();
     let stack = Stack::get();
-    let (read_ahead_mib, concurrency, call_records) = (2u64, 2u64, 16u64);
-    let call_mib = call_records * BIG_LINE / MIB;
     let (small, large): (u64, u64) = scale.pick((96, 288), (96, 768));
     let started = Instant::now();
-    let mut rss = Vec::new();
-    let mut delivered = 0;
-    for n in [small, large] {
-        let stream = TestStream::create(&stack, 8).await.expect("stream");
-        let proxy = FaultProxy::start(
-            &stack.kinesis_endpoint,
-            FaultConfig::new()
-                .only(["PutRecords"])
-                .delay(1.0, Duration::from_millis(500)),
-        );
-        let mut put = stack.command(testkit::bin_path("kds-put"));
-        put.args(["--stream", &stream.name, "--endpoint-url", &proxy.url()])
-            .args(["--read-ahead", &format!("{read_ahead_mib}MiB")])
-            .args(["--concurrency", &concurrency.to_string()])
-            .args(["--batch-records", &call_records.to_string(), "--receipts"]);
-        let input = big_lines(n);
-        let (status, peak, receipts, stderr) =
-            tokio::task::spawn_blocking(move || feed(put, input, Duration::from_secs(300)))
-                .await
-                .expect("join");
-        assert!(status.success(), "kds-put ({n} lines): {stderr}");
-        let mut lines = std::collections::BTreeSet::new();
-        let mut sequences = std::collections::BTreeSet::new();
-        for r in receipts.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let v: serde_json::Value = serde_json::from_slice(r).expect("a receipt is JSON");
-            lines.insert(v["line"].as_u64().expect("receipt line"));
-            sequences.insert((
-                v["shard_id"].as_str().expect("shard_id").to_string(),
-                v["sequence_number"]
-                    .as_str()
-                    .expect("sequence_number")
-                    .to_string(),
-            ));
-        }
-        assert_eq!(
-            lines,
-            (1..=n).collect(),
-            "every input line acknowledged by Kinesis"
-        );
-        assert_eq!(sequences.len() as u64, n, "one sequence number per line");
-        delivered += n;
-        assert!(proxy.stats().delay > 0, "the proxy stalled calls");
-        rss.push(peak);
-        stream.delete().await.ok();
-    }
+    let runs: Vec<PutRun> = [small, large]
+        .into_iter()
+        .map(|n| put_slowly(&stack, &rt, n))
+        .collect();
     let (small_mib, large_mib) = (small * BIG_LINE / MIB, large * BIG_LINE / MIB);
+    let rss: Vec<u64> = runs.iter().map(|r| r.peak_kib).collect();
     eprintln!("kds-put peak RSS {rss:?} KiB for {small_mib} and {large_mib} MiB of input");
-    let bound = put_bound_kib(read_ahead_mib, concurrency, call_mib);
-    for (peak, mib) in rss.iter().zip([small_mib, large_mib]) {
-        assert!(
-            *peak <= bound,
-            "kds-put peak RSS {peak} KiB on {mib} MiB of input, over its bound {bound} KiB"
-        );
-    }
-    // Flat: the larger input costs less than half its extra size more (a tool holding its
-    // input, as kds-put did when its channel held 4,096 records of any size, costs all of it).
-    // Measured: 37 -> 38 MiB for 6 -> 18 MiB here; with 4 calls, 41 -> 46 MiB for 8 -> 24.
-    let extra_kib = (large - small) * BIG_LINE / 1024;
-    assert!(
-        rss[1] <= rss[0] + extra_kib / 2,
-        "kds-put peak RSS {} KiB on {large_mib} MiB vs {} KiB on {small_mib} MiB",
-        rss[1],
-        rss[0]
-    );
+    let delivered: u64 = runs.iter().map(|r| r.receipt_lines.len() as u64).sum();
+    let (read_ahead_mib, concurrency, call_records) = PUT_FLAGS;
     let mut f = Figures::new(
         "memory-put",
         "64 KiB lines written fast into kds-put --read-ahead 2MiB, every PutRecords stalled 500 ms",
@@ -401,14 +523,80 @@ async fn put_memory_is_flat_when_kinesis_is_slow() {
         (format!("kds-put {large_mib} MiB"), rss[1]),
     ];
     f.seconds = started.elapsed().as_secs_f64();
-    f.command =
-        "scripts/reliability --only memory (test put_memory_is_flat_when_kinesis_is_slow)".into();
+    f.command = "scripts/reliability --only memory (test put_memory_)".into();
     f.notes = format!(
         "{small_mib} MiB vs {large_mib} MiB of input into 8 shards, --read-ahead \
          {read_ahead_mib}MiB --concurrency {concurrency} --batch-records {call_records} \
-         ({call_mib} MiB calls); bound {} MiB; flat means less than half the extra input in extra \
+         ({} MiB calls); bound {} MiB; flat means less than half the extra input in extra \
          peak RSS; delivery checked by --receipts (Kinesis' sequence numbers)",
-        bound / 1024
+        call_records * BIG_LINE / MIB,
+        put_bound() / 1024
     );
     f.record().expect("record");
+    runs
+}
+
+scenario_outcome!(fn put_outcome() -> Vec<PutRun> = put_scenario);
+
+#[test]
+fn put_memory_runs_exit_0() {
+    for r in put_outcome() {
+        assert!(
+            r.status.success(),
+            "kds-put ({} lines): {}",
+            r.lines,
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn put_memory_every_line_is_acknowledged_by_kinesis() {
+    for r in put_outcome() {
+        assert_eq!(
+            r.receipt_lines,
+            (1..=r.lines).collect(),
+            "every input line acknowledged by Kinesis ({} lines)",
+            r.lines
+        );
+        assert_eq!(r.sequences as u64, r.lines, "one sequence number per line");
+    }
+}
+
+#[test]
+fn put_memory_proxy_stalled_the_calls() {
+    for r in put_outcome() {
+        assert!(r.stalls > 0, "the proxy stalled calls ({} lines)", r.lines);
+    }
+}
+
+#[test]
+fn put_memory_stays_under_its_flags_bound_when_kinesis_is_slow() {
+    let bound = put_bound();
+    for r in put_outcome() {
+        assert!(
+            r.peak_kib <= bound,
+            "kds-put peak RSS {} KiB on {} MiB of input, over its bound {bound} KiB",
+            r.peak_kib,
+            r.lines * BIG_LINE / MIB
+        );
+    }
+}
+
+/// Flat: the larger input costs less than half its extra size more (a tool holding its
+/// input, as kds-put did when its channel held 4,096 records of any size, costs all of it).
+/// Measured: 37 -> 38 MiB for 6 -> 18 MiB here; with 4 calls, 41 -> 46 MiB for 8 -> 24.
+#[test]
+fn put_memory_is_flat_when_kinesis_is_slow() {
+    let runs = put_outcome();
+    let (small, large) = (&runs[0], &runs[1]);
+    let extra_kib = (large.lines - small.lines) * BIG_LINE / 1024;
+    assert!(
+        large.peak_kib <= small.peak_kib + extra_kib / 2,
+        "kds-put peak RSS {} KiB on {} MiB vs {} KiB on {} MiB",
+        large.peak_kib,
+        large.lines * BIG_LINE / MIB,
+        small.peak_kib,
+        small.lines * BIG_LINE / MIB
+    );
 }
