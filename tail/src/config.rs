@@ -234,11 +234,11 @@ impl From {
         ))
     }
 
-    /// `self` unless it is an arrival time more than [`CLOCK_SKEW_ALLOWANCE`] after `now_ms`:
+    /// `self` unless it is an arrival time more than [`CLOCK_SKEW_ALLOWANCE_MS`] after `now_ms`:
     /// Kinesis refuses a start in its future, and waiting longer than clocks may differ would
     /// look like a hang.
     pub fn reached_by(self, now_ms: i64, text: &str) -> Result<From, String> {
-        let allowance = i64::try_from(CLOCK_SKEW_ALLOWANCE.as_millis()).unwrap_or(i64::MAX);
+        let allowance = CLOCK_SKEW_ALLOWANCE_MS;
         match self {
             From::AtTimestamp(ms) if ms > now_ms.saturating_add(allowance) => Err(format!(
                 "--from {text}: {} s in the future (a start time may be at most {} s ahead of \
@@ -268,11 +268,11 @@ fn relative_ago(text: &str) -> Option<&str> {
         .filter(|d| d.starts_with(|c: char| c.is_ascii_digit()))
 }
 
-/// How far a start time may lie ahead of this machine's clock. Kinesis refuses AT_TIMESTAMP
-/// in its own future (InvalidArgumentException, "The timestampInMillis parameter cannot be
-/// greater than the currentTimestampInMillis"), so a service clock behind this one is waited
-/// for up to this long ([`crate::reader`]).
-pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(60);
+/// How far, in milliseconds, a start time may lie ahead of this machine's clock. Kinesis refuses
+/// AT_TIMESTAMP in its own future (InvalidArgumentException, "The timestampInMillis parameter
+/// cannot be greater than the currentTimestampInMillis"), so a service clock behind this one is
+/// waited for up to this long ([`crate::reader`]).
+pub const CLOCK_SKEW_ALLOWANCE_MS: i64 = 60_000;
 
 /// `--shards i/n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

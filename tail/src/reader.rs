@@ -36,7 +36,7 @@ use kds_common::time::now_ms;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::config::CLOCK_SKEW_ALLOWANCE;
+use crate::config::CLOCK_SKEW_ALLOWANCE_MS;
 
 /// Default `--poll-interval`: AWS page "Quotas and Limits" allows 5 GetRecords calls per second
 /// per shard, shared by every consumer of the shard.
@@ -101,7 +101,7 @@ pub fn next_call_at(started: Instant, bytes: usize, poll_interval: Duration) -> 
 const CLOCK_SKEW_POLL: Duration = Duration::from_millis(500);
 
 /// Whether `err` refuses AT_TIMESTAMP `start` as a time in the service's future while this
-/// machine's clock (`now_ms`) is at most [`CLOCK_SKEW_ALLOWANCE`] past it: the clocks differ,
+/// machine's clock (`now_ms`) is at most [`CLOCK_SKEW_ALLOWANCE_MS`] past it: the clocks differ,
 /// and the service reaches that time soon. Production Kinesis says "The timestampInMillis
 /// parameter cannot be greater than the currentTimestampInMillis", kinesis-mock "Timestamp
 /// cannot be in the future" (both InvalidArgumentException).
@@ -113,11 +113,10 @@ fn ahead_of_service_clock<E: ProvideErrorMetadata>(
     let Start::AtTimestamp(at) = start else {
         return false;
     };
-    let allowance = i64::try_from(CLOCK_SKEW_ALLOWANCE.as_millis()).unwrap_or(i64::MAX);
     let message = err.message().unwrap_or_default();
     error_code(err) == Some("InvalidArgumentException")
         && (message.contains("in the future") || message.contains("cannot be greater than"))
-        && now_ms <= at.saturating_add(allowance)
+        && now_ms <= at.saturating_add(CLOCK_SKEW_ALLOWANCE_MS)
 }
 
 /// The wait after `failures` failed calls in a row: the shared backoff of [`kds_aws::retry`]
