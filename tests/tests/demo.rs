@@ -130,6 +130,7 @@ fn demo_usage_errors_exit_2() {
         &["--duration", "x"][..],
         &["--bogus"][..],
         &["--region", "eu-west-1"][..],
+        &["--release", "--bin-dir", "/"][..],
     ] {
         let out = std::process::Command::new("bash")
             .arg(common::script("demo"))
