@@ -279,6 +279,76 @@ pub fn signal(child: &Child, sig: i32) -> std::io::Result<()> {
     }
 }
 
+/// Sends `sig` to the process group `child` leads (spawned with `process_group(0)`). The same
+/// rule as [`signal`]: while the leader is unreaped its pid, and so the group id, is not reused.
+pub fn signal_group(child: &Child, sig: i32) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
+    // SAFETY: kill(2) has no memory effects; a negative pid names our unreaped child's group.
+    match unsafe { libc::kill(-pid, sig) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// A process the test did not spawn (a background job whose pid a script printed), held through
+/// a pidfd: signals reach that process, never a later one given the same pid, and whether it
+/// has exited is known without reading /proc by pid.
+pub struct ForeignProcess {
+    pidfd: std::os::fd::OwnedFd,
+    pid: i32,
+}
+
+impl ForeignProcess {
+    /// Takes hold of `pid`; fails when no such process exists (it may have exited already).
+    pub fn open(pid: i32) -> std::io::Result<ForeignProcess> {
+        // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = i32::try_from(fd).map_err(std::io::Error::other)?;
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by pidfd_open and is owned by nothing else.
+        let pidfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Ok(ForeignProcess { pidfd, pid })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends `sig` to the process this handle holds.
+    pub fn signal(&self, sig: i32) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_send_signal(2) with our open pidfd, no siginfo (null) and no flags.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        match rc {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+
+    /// True until the process exits (a zombie has exited: its parent, not us, reaps it).
+    pub fn alive(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call; a zero timeout does not block.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
+        ready == 0
+    }
+}
+
 /// Polls `cond` every 50 ms until it is true; panics naming `what` after `limit`. For waits
 /// outside a [`Watchdog`] (on processes the test did not spawn itself).
 pub fn poll_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
@@ -438,6 +508,23 @@ mod tests {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", script]);
         cmd
+    }
+
+    /// A background job of a shell that has exited: not our child, as lab1.sh's job is not.
+    #[test]
+    fn a_foreign_process_is_signalled_through_its_pidfd_and_seen_to_exit() {
+        let out = sh("sleep 60 >/dev/null 2>&1 & echo $!")
+            .output()
+            .expect("run sh");
+        let pid: i32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("the job's pid");
+        let job = ForeignProcess::open(pid).expect("the job is running");
+        assert!(job.alive());
+        job.signal(libc::SIGTERM)
+            .expect("SIGTERM through the pidfd");
+        poll_until("the job to exit", Duration::from_secs(10), || !job.alive());
     }
 
     #[test]

@@ -6,19 +6,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use testkit::process::poll_until;
+use testkit::process::{poll_until, ForeignProcess};
 use testkit::{read_stream_all, Stack, TestStream};
-
-fn alive(pid: i32) -> bool {
-    // A zombie is gone for our purpose (it is reaped by init, not by us).
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z"),
-        Err(_) => false,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lab1_sh_in_background_logs_its_start_and_loses_nothing_on_sigterm() {
@@ -46,7 +35,7 @@ async fn lab1_sh_in_background_logs_its_start_and_loses_nothing_on_sigterm() {
         .trim()
         .parse()
         .expect("pid of the background job");
-    assert!(alive(pid), "lab1.sh is not running in the background");
+    let job = ForeignProcess::open(pid).expect("lab1.sh is not running in the background");
 
     // Its log file (default: lab1.log in the current directory) says it started.
     let log = dir.path().join("lab1.log");
@@ -64,18 +53,17 @@ async fn lab1_sh_in_background_logs_its_start_and_loses_nothing_on_sigterm() {
         common::lines_of(&events).len() >= 300
     });
     assert!(
-        alive(pid),
+        job.alive(),
         "lab1.sh ended by itself; it should run until stopped"
     );
 
     // SIGTERM: the generator stops, kds-put delivers everything already generated.
-    // SAFETY: kill(2) with a pid we started and a valid signal number.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_eq!(rc, 0, "kill -TERM {pid}");
+    job.signal(libc::SIGTERM)
+        .unwrap_or_else(|e| panic!("kill -TERM {pid}: {e}"));
     poll_until(
         "lab1.sh to exit after SIGTERM",
         Duration::from_secs(60),
-        || !alive(pid),
+        || !job.alive(),
     );
 
     let log_lines = common::lines_of(&log);

@@ -336,9 +336,7 @@ async fn demo_killed_after_creating_its_stream_leaves_it_tagged_and_teardown_rem
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // SAFETY: kill(2) on the process group we created for the child; no memory is involved.
-    let rc = unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-    assert_eq!(rc, 0, "kill the demo's process group");
+    testkit::process::signal_group(&child, libc::SIGKILL).expect("kill the demo's process group");
     let _ = child.wait();
 
     let tags = stream_tags(&stack, &in_stream).await;
