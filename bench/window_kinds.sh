@@ -43,9 +43,12 @@ else
 fi
 BYTES=$(stat -c %s "$DATA")
 
-# The trades' schema with tnum INTEGER and tuptime TIMESTAMP (kds-window's wide types).
+# The trades' schema with tnum INTEGER and tuptime TIMESTAMP (kds-window's wide types). Discovery
+# sizes a VARCHAR by the longest value among the lines it samples (the first ones), and tid grows
+# through the file: it samples the last lines, or tid would be VARCHAR(4) and "10000" cut to
+# "1000" (as KDA cuts a value to its schema's length).
 SCHEMA=$OUT/schema.json
-head -n 1000 "$DATA" | $KW --discover --wide-types >"$SCHEMA"
+tail -n 1000 "$DATA" | $KW --discover --wide-types >"$SCHEMA"
 
 SLIDING_SQL=$OUT/sliding.sql
 cat >"$SLIDING_SQL" <<'SQL'
