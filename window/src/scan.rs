@@ -467,7 +467,8 @@ fn walk_general(
         let (val, next) = scan_scalar(b, i, &string_end)?;
         let slot = keys.slot(member, b, ks, ke);
         vals[slot] = val;
-        keys.template.record(b, prefix, i, matches!(val, Val::Str(..)), slot);
+        keys.template
+            .record(b, prefix, i, matches!(val, Val::Str(..)), slot);
         i = next;
         member += 1;
         match b.get(i) {

@@ -7,8 +7,8 @@
 //! walk, which learns its shape for the next line. Values are validated as the general walk
 //! validates them, so what the template accepts is valid JSON whatever the prediction.
 
-use super::{scan_scalar, Val};
 use super::keys::load8;
+use super::{scan_scalar, Val};
 
 /// Longest template: two 8-byte words, the second one overlapping the first.
 const MAX_STEP: usize = 16;
@@ -52,7 +52,14 @@ impl Template {
     /// Records one member: its template is `b[prefix..value]`, plus the opening quote when
     /// `string`; its value goes to `slot`.
     #[inline]
-    pub(super) fn record(&mut self, b: &[u8], prefix: usize, value: usize, string: bool, slot: usize) {
+    pub(super) fn record(
+        &mut self,
+        b: &[u8],
+        prefix: usize,
+        value: usize,
+        string: bool,
+        slot: usize,
+    ) {
         let len = value + string as usize - prefix;
         let words = (len <= MAX_STEP)
             .then(|| Some((load8(b, prefix)?, load8(b, prefix + len.max(8) - 8)?)))
@@ -61,7 +68,11 @@ impl Template {
             self.unusable = true;
             return;
         };
-        let lo_mask = if len >= 8 { u64::MAX } else { (1u64 << (8 * len)) - 1 };
+        let lo_mask = if len >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * len)) - 1
+        };
         let hi_mask = if len > 8 { u64::MAX } else { lo_mask };
         self.steps.push(Step {
             lo: lo & lo_mask,
@@ -143,8 +154,8 @@ mod tests {
         let mut vals = keys.new_vals();
         fast_extract(TRADE, &mut keys, &mut vals).expect("a trade takes the fast path");
         assert!(keys.template.complete, "a trade's shape is learnt");
-        let per_line = fast_extract(line, &mut keys, &mut vals)
-            .map(|_| render(line, &vals[..NAMES.len()]));
+        let per_line =
+            fast_extract(line, &mut keys, &mut vals).map(|_| render(line, &vals[..NAMES.len()]));
 
         let mut keys = FastKeys::new(NAMES.iter().map(|n| n.as_bytes()));
         let block = [TRADE, b"\n", line, b"\n"].concat();
@@ -173,7 +184,9 @@ mod tests {
     #[test]
     fn a_line_of_the_same_shape_reads_its_own_values() {
         let line = trade_with(r#""tnum":10,"#, r#""tnum":-73,"#);
-        let line = String::from_utf8(line).expect("ASCII").replace("13:15:48", "23:59:01");
+        let line = String::from_utf8(line)
+            .expect("ASCII")
+            .replace("13:15:48", "23:59:01");
         let got = after_a_trade(line.as_bytes()).expect("same shape: fast path");
         assert_eq!(got[0], "-73");
         assert_eq!(got[1], "\"2021-03-19T23:59:01Z\"");
@@ -212,7 +225,10 @@ mod tests {
         }
         // Duplicates keep the last value, as serde does; a string where a number was is read.
         let duplicate = trade_with(r#""uno":"U1030""#, r#""tnum":99"#);
-        assert_eq!(after_a_trade(&duplicate).expect("valid flat object")[0], "10");
+        assert_eq!(
+            after_a_trade(&duplicate).expect("valid flat object")[0],
+            "10"
+        );
         let string_number = trade_with(r#""tnum":10"#, r#""tnum":"10""#);
         assert_eq!(after_a_trade(&string_number).expect("valid")[0], "\"10\"");
     }
@@ -229,8 +245,17 @@ mod tests {
             trade_with(r#""tno":""#, r#""tno":"#),
             trade_with(r#""pno":"P1002""#, "\"pno\":\"P\x01\""),
         ] {
-            assert!(serde_values(&line).is_err(), "{}", String::from_utf8_lossy(&line));
-            assert_eq!(after_a_trade(&line), None, "{}", String::from_utf8_lossy(&line));
+            assert!(
+                serde_values(&line).is_err(),
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
+            assert_eq!(
+                after_a_trade(&line),
+                None,
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
         }
     }
 }
