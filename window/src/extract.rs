@@ -11,10 +11,9 @@ use crate::scan::{
 /// (and milliseconds) differ from the last one parsed; anything else goes through
 /// [`kds_common::time::parse_timestamp`].
 pub struct TimestampCache {
-    /// The first 16 bytes of the last timestamp cached (`YYYY-MM-DDTHH:MM`), then its `:`; all
-    /// 0xFF (never in a timestamp: not UTF-8) until one is.
+    /// The first 16 bytes of the last timestamp cached (`YYYY-MM-DDTHH:MM`); all 0xFF (never
+    /// in a timestamp: not UTF-8) until one is.
     head: u128,
-    colon: u8,
     base: i64,
 }
 
@@ -22,45 +21,66 @@ impl Default for TimestampCache {
     fn default() -> TimestampCache {
         TimestampCache {
             head: u128::MAX,
-            colon: 0xFF,
             base: 0,
         }
     }
 }
 
-/// Milliseconds into the minute of the `SSZ` or `SS.mmmZ` tail of a timestamp (from byte 17),
-/// if it has that form.
-#[inline]
+/// A byte's value as a decimal digit, or 10 and more for any other byte.
+#[inline(always)]
+fn digit(c: u8) -> u8 {
+    c.wrapping_sub(b'0')
+}
+
+/// Milliseconds into the minute of the `:SSZ` or `:SS.mmmZ` tail of a timestamp (from byte
+/// 16), if it has that form. Every byte is tested and the tests are combined without a branch
+/// each (one per length, which repeats from line to line).
+#[inline(always)]
 fn ms_of_minute(b: &[u8]) -> Option<i64> {
-    let digit = |i: usize| b[i].is_ascii_digit().then(|| (b[i] - b'0') as i64);
-    let millis = match b.len() {
-        20 if b[19] == b'Z' => 0,
-        24 if b[19] == b'.' && b[23] == b'Z' => digit(20)? * 100 + digit(21)? * 10 + digit(22)?,
-        _ => return None,
-    };
-    let s = digit(17)? * 10 + digit(18)?;
-    (s < 60).then_some(s * 1000 + millis)
+    match b.len() {
+        20 => {
+            let [colon, s1, s2, z] = <[u8; 4]>::try_from(b.get(16..20)?).ok()?;
+            let (s1, s2) = (digit(s1), digit(s2));
+            let ok = (colon == b':') & (z == b'Z') & (s1 < 6) & (s2 < 10);
+            ok.then(|| (s1 as i64 * 10 + s2 as i64) * 1000)
+        }
+        24 => {
+            let [colon, s1, s2, dot, m1, m2, m3, z] = <[u8; 8]>::try_from(b.get(16..24)?).ok()?;
+            let (s1, s2, m1, m2, m3) = (digit(s1), digit(s2), digit(m1), digit(m2), digit(m3));
+            let ok = (colon == b':') & (dot == b'.') & (z == b'Z') & (s1 < 6) & (s2 < 10);
+            let ok = ok & (m1 < 10) & (m2 < 10) & (m3 < 10);
+            let millis = m1 as i64 * 100 + m2 as i64 * 10 + m3 as i64;
+            ok.then(|| (s1 as i64 * 10 + s2 as i64) * 1000 + millis)
+        }
+        _ => None,
+    }
+}
+
+/// The minute of a timestamp, `YYYY-MM-DDTHH:MM`, as one word.
+#[inline(always)]
+fn head_of(b: &[u8]) -> Option<u128> {
+    Some(u128::from_le_bytes(b.get(..16)?.try_into().ok()?))
 }
 
 impl TimestampCache {
     #[inline]
     pub fn parse(&mut self, b: &[u8]) -> Option<i64> {
-        if let (Some(head), Some(&colon)) = (b.get(..16), b.get(16)) {
-            let head = u128::from_le_bytes(head.try_into().ok()?);
+        if let (Some(ms), Some(head)) = (ms_of_minute(b), head_of(b)) {
             // One compare of the whole minute, no branch per byte.
-            if (head ^ self.head) | ((colon ^ self.colon) as u128) == 0 {
-                if let Some(ms) = ms_of_minute(b) {
-                    return Some(self.base + ms);
-                }
+            if head == self.head {
+                return Some(self.base + ms);
             }
         }
+        self.parse_and_cache(b)
+    }
+
+    /// The full parser, once a minute (and for other forms every time).
+    #[inline(never)]
+    fn parse_and_cache(&mut self, b: &[u8]) -> Option<i64> {
         let ms = kds_common::time::parse_timestamp(b)?;
-        if let Some(into_minute) = ms_of_minute(b) {
-            if b[16] == b':' {
-                self.head = u128::from_le_bytes(b[..16].try_into().ok()?);
-                self.colon = b':';
-                self.base = ms - into_minute;
-            }
+        if let (Some(into_minute), Some(head)) = (ms_of_minute(b), head_of(b)) {
+            self.head = head;
+            self.base = ms - into_minute;
         }
         Some(ms)
     }
@@ -190,6 +210,16 @@ mod tests {
             "2021-03-19T13:16:00.000Z",
             "2021-03-19 13:16:01Z",
             "2021-03-19T13:16:02.007Z",
+            "2021-03-19T13:16:0aZ",
+            "2021-03-19T13:16:/9Z",
+            "2021-03-19T13:16:07.00xZ",
+            "2021-03-19T13:16:07:007Z",
+            "2021-03-19T13:16:07.007z",
+            "2021-03-19T13:16:07.0071",
+            "2021-03-19T13:16;07Z",
+            "2021-03-19T13:16:07+0",
+            "2021-03-19T13:16:59.999Z",
+            "2021-03-19T13:16:70Z",
         ];
         for s in stamps {
             assert_eq!(

@@ -12,6 +12,7 @@ use crate::query::Path;
 
 mod index;
 mod keys;
+mod shape;
 
 use index::next_bit;
 pub use index::BlockIndex;
@@ -423,15 +424,34 @@ fn walk_envelope(
 }
 
 /// The scanner behind both fast paths: the flat object `b[i..]` (to the end of `b`), strings
-/// ending where `string_end(after_opening_quote)` says. Positions in `vals` index `b`.
+/// ending where `string_end(after_opening_quote)` says. Positions in `vals` index `b`. A line
+/// of the last line's shape is read by its template; any other by the general walk.
 #[inline(always)]
 fn walk_object(
+    b: &[u8],
+    i: usize,
+    string_end: &impl Fn(usize) -> Option<usize>,
+    keys: &mut FastKeys,
+    vals: &mut [Val],
+) -> Option<()> {
+    if keys.template.walk(b, i, string_end, vals).is_some() {
+        return Some(());
+    }
+    walk_general(b, i, string_end, keys, vals)
+}
+
+/// Any flat object, member by member; learns its shape as the next line's template.
+#[inline(never)]
+fn walk_general(
     b: &[u8],
     mut i: usize,
     string_end: &impl Fn(usize) -> Option<usize>,
     keys: &mut FastKeys,
     vals: &mut [Val],
 ) -> Option<()> {
+    // The template walk may have stored values before it failed.
+    vals.fill(Val::Missing);
+    keys.template.start();
     if b.get(i) != Some(&b'{') {
         return None;
     }
@@ -441,15 +461,25 @@ fn walk_object(
         return (b.len() == first + 2).then_some(());
     }
     let mut member = 0;
+    let mut prefix = first;
     loop {
         let (ks, ke) = member_key!(b, i, string_end);
         let (val, next) = scan_scalar(b, i, &string_end)?;
+        let slot = keys.slot(member, b, ks, ke);
+        vals[slot] = val;
+        keys.template
+            .record(b, prefix, i, matches!(val, Val::Str(..)), slot);
         i = next;
-        vals[keys.slot(member, b, ks, ke)] = val;
         member += 1;
         match b.get(i) {
-            Some(b',') => i += 1,
-            Some(b'}') => return (i + 1 == b.len()).then_some(()),
+            Some(b',') => {
+                prefix = i;
+                i += 1;
+            }
+            Some(b'}') if i + 1 == b.len() => {
+                keys.template.finish();
+                return Some(());
+            }
             _ => return None,
         }
     }
@@ -588,7 +618,7 @@ mod tests {
     }
 
     /// Values as comparable text: the canonical JSON of each slot.
-    fn render(text: &[u8], vals: &[Val]) -> Vec<String> {
+    pub(super) fn render(text: &[u8], vals: &[Val]) -> Vec<String> {
         vals.iter()
             .map(|v| {
                 let mut out = Vec::new();
@@ -615,7 +645,7 @@ mod tests {
         (fast, slow)
     }
 
-    const TRADE: &[u8] = br#"{"tid":"123","tno":"AwGi20200904131249","tdate":"2021-03-19","uno":"U1030","pno":"P1002","tnum":10,"tuptime":"2021-03-19T13:15:48Z"}"#;
+    pub(super) const TRADE: &[u8] = br#"{"tid":"123","tno":"AwGi20200904131249","tdate":"2021-03-19","uno":"U1030","pno":"P1002","tnum":10,"tuptime":"2021-03-19T13:15:48Z"}"#;
 
     #[test]
     fn swar_digits_agrees_with_a_digit_loop() {

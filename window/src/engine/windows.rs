@@ -67,16 +67,13 @@ impl Win {
         }
     }
 
-    #[inline]
+    /// The accumulators of group `key`: inlined for the one-group case (no GROUP BY), the
+    /// lookup of a group out of line.
+    #[inline(always)]
     pub(super) fn accs(&mut self, key: &[u8], aggs: &[Aggregate]) -> &mut Vec<Acc> {
         match &mut self.groups {
             Groups::Single(accs) => accs,
-            Groups::Map(map) => {
-                if !map.contains_key(key) {
-                    map.insert(key.into(), new_accs(aggs));
-                }
-                map.get_mut(key).expect("inserted above")
-            }
+            Groups::Map(map) => group_accs(map, key, aggs),
         }
     }
 
@@ -115,14 +112,33 @@ impl Win {
     }
 }
 
-/// Index of the open window starting at `ws`, created when missing.
-#[inline]
+/// The accumulators of group `key` in `map`, created when missing.
+#[inline(never)]
+fn group_accs<'a>(
+    map: &'a mut FxMap<Box<[u8]>, Vec<Acc>>,
+    key: &[u8],
+    aggs: &[Aggregate],
+) -> &'a mut Vec<Acc> {
+    if !map.contains_key(key) {
+        map.insert(key.into(), new_accs(aggs));
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+/// Index of the open window starting at `ws`, created when missing. The window of the last
+/// record (`hint`) is tested inline; any other is found out of line.
+#[inline(always)]
 pub(super) fn window_index(windows: &mut Vec<Win>, hint: &mut usize, ws: i64, q: &Query) -> usize {
     if let Some(w) = windows.get(*hint) {
         if w.start == ws {
             return *hint;
         }
     }
+    find_window(windows, hint, ws, q)
+}
+
+#[inline(never)]
+fn find_window(windows: &mut Vec<Win>, hint: &mut usize, ws: i64, q: &Query) -> usize {
     let idx = match windows.binary_search_by_key(&ws, |w| w.start) {
         Ok(i) => i,
         Err(i) => {

@@ -2,6 +2,7 @@
 //! member. A line of the usual shape then finds each member's slot with one compare that is
 //! always true (a predictable branch), instead of comparing every member with every key.
 
+use super::shape::Template;
 use super::Val;
 
 /// A top-level key the fast path looks for; keys of up to 8 bytes compare as one word.
@@ -69,6 +70,8 @@ struct Member {
 pub struct FastKeys {
     keys: Vec<FastKey>,
     shape: Vec<Member>,
+    /// The last line's shape as a template, for lines of that same shape.
+    pub(super) template: Template,
 }
 
 impl FastKeys {
@@ -76,6 +79,7 @@ impl FastKeys {
         FastKeys {
             keys: names.into_iter().map(FastKey::new).collect(),
             shape: Vec::new(),
+            template: Template::default(),
         }
     }
 
