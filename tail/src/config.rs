@@ -238,14 +238,15 @@ impl From {
     /// Kinesis refuses a start in its future, and waiting longer than clocks may differ would
     /// look like a hang.
     pub fn reached_by(self, now_ms: i64, text: &str) -> Result<From, String> {
-        let allowance = CLOCK_SKEW_ALLOWANCE_MS;
         match self {
-            From::AtTimestamp(ms) if ms > now_ms.saturating_add(allowance) => Err(format!(
-                "--from {text}: {} s in the future (a start time may be at most {} s ahead of \
+            From::AtTimestamp(ms) if ms > now_ms.saturating_add(CLOCK_SKEW_ALLOWANCE_MS) => {
+                Err(format!(
+                    "--from {text}: {} s in the future (a start time may be at most {} s ahead of \
                  this machine's clock, for clocks that differ)",
-                (ms - now_ms) / 1000,
-                allowance / 1000
-            )),
+                    (ms - now_ms) / 1000,
+                    CLOCK_SKEW_ALLOWANCE_MS / 1000
+                ))
+            }
             f => Ok(f),
         }
     }

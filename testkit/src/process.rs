@@ -271,20 +271,23 @@ impl Proc {
 /// Sends `sig` to `child`. The caller must not have reaped it (a `wait`, or a `try_wait`
 /// that saw it exit): the pid of a reaped child may belong to another process by now.
 pub fn signal(child: &Child, sig: i32) -> std::io::Result<()> {
-    let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
-    // SAFETY: kill(2) has no memory effects; the pid is our unreaped child's (see above).
-    match unsafe { libc::kill(pid, sig) } {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error()),
-    }
+    kill(child_pid(child)?, sig)
 }
 
 /// Sends `sig` to the process group `child` leads (spawned with `process_group(0)`). The same
 /// rule as [`signal`]: while the leader is unreaped its pid, and so the group id, is not reused.
 pub fn signal_group(child: &Child, sig: i32) -> std::io::Result<()> {
-    let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
-    // SAFETY: kill(2) has no memory effects; a negative pid names our unreaped child's group.
-    match unsafe { libc::kill(-pid, sig) } {
+    kill(-child_pid(child)?, sig)
+}
+
+fn child_pid(child: &Child) -> std::io::Result<libc::pid_t> {
+    libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)
+}
+
+/// kill(2): `pid` a process, or minus a process group; the callers vouch that it is theirs.
+fn kill(pid: libc::pid_t, sig: i32) -> std::io::Result<()> {
+    // SAFETY: kill(2) has no memory effects; the pid or group is an unreaped child's (callers).
+    match unsafe { libc::kill(pid, sig) } {
         0 => Ok(()),
         _ => Err(std::io::Error::last_os_error()),
     }
@@ -295,7 +298,6 @@ pub fn signal_group(child: &Child, sig: i32) -> std::io::Result<()> {
 /// has exited is known without reading /proc by pid.
 pub struct ForeignProcess {
     pidfd: std::os::fd::OwnedFd,
-    pid: i32,
 }
 
 impl ForeignProcess {
@@ -309,11 +311,7 @@ impl ForeignProcess {
         }
         // SAFETY: `fd` was just returned by pidfd_open and is owned by nothing else.
         let pidfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        Ok(ForeignProcess { pidfd, pid })
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.pid
+        Ok(ForeignProcess { pidfd })
     }
 
     /// Sends `sig` to the process this handle holds.

@@ -342,12 +342,12 @@ fn eval<'a>(e: &'a BoundExpr, r: &'a Value) -> V<'a> {
             op: BinOp::And,
             left,
             right,
-        } => and3(left, right, r),
+        } => connective(left, right, r, false),
         BoundExpr::Binary {
             op: BinOp::Or,
             left,
             right,
-        } => or3(left, right, r),
+        } => connective(left, right, r, true),
         BoundExpr::Binary { op, left, right } => binary(*op, eval(left, r), eval(right, r)),
         BoundExpr::IsNull { expr, negated } => V::Bool((eval(expr, r) == V::Null) != *negated),
         BoundExpr::Like {
@@ -396,18 +396,9 @@ fn negate(v: V<'_>) -> V<'_> {
     }
 }
 
-/// Three-valued AND: FALSE wins over NULL, and a FALSE left side skips the right.
-fn and3<'a>(left: &'a BoundExpr, right: &'a BoundExpr, r: &'a Value) -> V<'a> {
-    connective(left, right, r, false)
-}
-
-/// Three-valued OR: TRUE wins over NULL, and a TRUE left side skips the right.
-fn or3<'a>(left: &'a BoundExpr, right: &'a BoundExpr, r: &'a Value) -> V<'a> {
-    connective(left, right, r, true)
-}
-
-/// AND (`wins` FALSE) or OR (`wins` TRUE): either side `wins` decides, both sides the other
-/// truth value give it, anything else (a NULL) is NULL.
+/// Three-valued AND (`wins` FALSE) or OR (`wins` TRUE): either side `wins` decides (a left
+/// side that does skips the right), both sides the other truth value give it, anything else
+/// (a NULL) is NULL.
 fn connective<'a>(left: &'a BoundExpr, right: &'a BoundExpr, r: &'a Value, wins: bool) -> V<'a> {
     let l = truth(&eval(left, r));
     if l == Some(wins) {
