@@ -12,6 +12,8 @@
 //! a watchdog (a hang fails the test) and records `Figures` (sent / delivered / dead-lettered /
 //! lost) for bench/RELIABILITY.md.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
@@ -20,6 +22,8 @@ use std::time::{Duration, Instant};
 use testkit::reliability::Figures;
 use testkit::scenario_outcome;
 use testkit::{list_objects_all, read_stream_all, reported_records, Stack, TestBucket, TestStream};
+
+use common::rel::runtime;
 
 // ---------------------------------------------------------------------------------------------
 // Running a child under a watchdog
@@ -885,10 +889,6 @@ fn put_good(k: Kind) -> bool {
 /// only the key) or dead-letter them (with a reason); either way exactly once, never lost.
 fn put_either(k: Kind) -> bool {
     matches!(k, Kind::Num1e400 | Kind::DeepValid | Kind::LoneSurrogate)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().expect("tokio runtime")
 }
 
 /// What kds-put made of the corpus.

@@ -13,6 +13,8 @@
 //! says why not `wait4`'s `ru_maxrss`), recorded in `target/reliability/`.
 //! Every child runs under a watchdog; no wall-clock assertions.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -22,6 +24,8 @@ use testkit::process::{collect, run_bounded, Watchdog};
 use testkit::reliability::{Figures, Scale};
 use testkit::scenario_outcome;
 use testkit::{list_objects_all, reported_records, Stack, TestBucket, TestStream};
+
+use common::rel::runtime;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -122,10 +126,6 @@ struct SinkOutcome {
     input_bytes: u64,
     stored: u64,
     bound: u64,
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().expect("tokio runtime")
 }
 
 /// Every PutObject stalls 250 ms: S3 takes ~8 MB/s at most, kds-gen writes ~100x that.
