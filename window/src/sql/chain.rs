@@ -38,16 +38,17 @@ pub struct Chain {
     pub envelope: bool,
 }
 
-/// The schema of an in-application stream: each declared column read from the key of its name.
-fn stream_schema(columns: &[(String, SqlType, BoundExpr)]) -> Schema {
+/// The schema of an in-application stream: each declared column (KDA name, type) read from the
+/// key of its name.
+pub(super) fn declared_schema<'a>(columns: impl IntoIterator<Item = (&'a str, SqlType)>) -> Schema {
     Schema {
         columns: columns
-            .iter()
-            .map(|(name, ty, _)| SchemaColumn {
-                name: name.clone(),
-                sql_type: *ty,
+            .into_iter()
+            .map(|(name, ty)| SchemaColumn {
+                name: name.to_string(),
+                sql_type: ty,
                 mapping: format!("$.{name}"),
-                path: vec![name.clone()],
+                path: vec![name.to_string()],
             })
             .collect(),
     }
@@ -82,7 +83,8 @@ pub fn bind_chain(
             .map(|(name, ty, e)| bind_expr(e, &col).map(|(b, _)| (name.clone(), *ty, b)))
             .collect::<Result<Vec<_>, _>>()?;
         let sliding = RefCell::new(bind_sliding(&plan.sliding, &col)?);
-        schema = (!plan.derived).then(|| stream_schema(&columns));
+        schema = (!plan.derived)
+            .then(|| declared_schema(columns.iter().map(|(n, t, _)| (n.as_str(), *t))));
         stages.push(Stage {
             filter,
             sliding,

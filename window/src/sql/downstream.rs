@@ -13,10 +13,10 @@ use kds_common::exit::usage;
 use kds_common::io::Output;
 use serde_json::{Map, Value};
 
-use super::chain::{bind_chain, Chain};
+use super::chain::{bind_chain, declared_schema, Chain};
 use super::coerce::coerce;
 use super::rows::ErrorStream;
-use super::{Schema, SchemaColumn, SqlPlan, SqlType};
+use super::{Schema, SqlPlan, SqlType};
 use crate::output::Format;
 
 /// The error stream the pumps after the GROUP BY pump send rows to, shared with whoever
@@ -39,19 +39,8 @@ pub struct Downstream {
 }
 
 /// The GROUP BY pump's stream as a schema: each column read from the key of its KDA name.
-fn stream_schema(plan: &SqlPlan) -> Schema {
-    Schema {
-        columns: plan
-            .output_columns
-            .iter()
-            .map(|c| SchemaColumn {
-                name: c.name.clone(),
-                sql_type: c.ty,
-                mapping: format!("$.{}", c.name),
-                path: vec![c.name.clone()],
-            })
-            .collect(),
-    }
+pub(super) fn stream_schema(plan: &SqlPlan) -> Schema {
+    declared_schema(plan.output_columns.iter().map(|c| (c.name.as_str(), c.ty)))
 }
 
 /// Refuses what a chain after a GROUP BY pump cannot do: its rows are NDJSON records of the

@@ -285,22 +285,26 @@ pub fn explain_flink(
     opts: &FlinkOptions,
 ) -> Result<String, SqlError> {
     if !plan.upstream.is_empty() || !plan.downstream.is_empty() {
-        // Flink could express each pump as a view; not written yet.
-        return Err(SqlError::new(
-            super::Pos::default(),
-            "--explain-flink does not translate chained pumps yet (the application itself runs \
-             with --sql)",
-        ));
+        // Each in-application stream becomes a view.
+        return super::flink_chain::explain_windowed_chain(plan, schema, opts);
     }
     let b = bind(plan, Some(schema))?;
-    if b.envelope || !b.time_groups.is_empty() {
-        return Err(not_in_flink());
-    }
-    let src = q(&plan.source);
-    let dst = q(&plan.destination);
     let mut o = String::new();
     write_header_and_source(&mut o, plan, &b, schema, opts);
     o.push('\n');
+    write_window_pump(&mut o, plan, &b, opts)?;
+    Ok(o)
+}
+
+/// The destination table and the INSERT of the GROUP BY pump `plan` (bound as `b`).
+pub(super) fn write_window_pump(
+    o: &mut String,
+    plan: &SqlPlan,
+    b: &super::BoundQuery,
+    opts: &FlinkOptions,
+) -> Result<(), SqlError> {
+    let select = window_select(plan, b, &sink_type, false)?;
+    let dst = q(&plan.destination);
     let mut sink_cols = vec![
         "  `window_start` TIMESTAMP(3)".to_string(),
         "  `window_end` TIMESTAMP(3)".to_string(),
@@ -309,29 +313,51 @@ pub fn explain_flink(
     for oc in &plan.output_columns {
         sink_cols.push(format!("  {} {}", q(&oc.name), sink_type(oc.ty)));
     }
-    sink_table(&mut o, &dst, &sink_cols, opts.sink.as_deref());
+    sink_table(o, &dst, &sink_cols, opts.sink.as_deref());
     o.push('\n');
-    let sel = select_values(plan, &b)?;
-    let time_col = match &b.time {
-        BoundTime::Rowtime => "`proctime`".to_string(),
-        BoundTime::Event(c) => col_ref(c),
-    };
     let _ = writeln!(
         o,
         "-- The pump: KDA's GROUP BY window expression becomes the TUMBLE window table function."
     );
-    let _ = writeln!(o, "INSERT INTO {dst}\nSELECT\n{}", sel.join(",\n"));
-    let _ = writeln!(
-        o,
-        "FROM TABLE(\n  TUMBLE(TABLE {src}, DESCRIPTOR({time_col}), {}))",
+    let _ = writeln!(o, "INSERT INTO {dst}\n{select};");
+    Ok(())
+}
+
+/// The GROUP BY pump's SELECT over the TUMBLE window of what it reads (the source table or a
+/// view): the window's bounds, with `time_attribute` the window's time attribute as `proctime`
+/// (for pumps that read its stream: Flink documentation, "Window Aggregation", window_time is a
+/// time attribute of the aggregated rows), then each destination column's value, cast to
+/// `declared(type)` where Flink's result type differs.
+pub(super) fn window_select(
+    plan: &SqlPlan,
+    b: &super::BoundQuery,
+    declared: &dyn Fn(SqlType) -> String,
+    time_attribute: bool,
+) -> Result<String, SqlError> {
+    if b.envelope || !b.time_groups.is_empty() {
+        return Err(not_in_flink());
+    }
+    let mut sel = select_values(plan, b, declared)?;
+    let mut groups = vec!["window_start".to_string(), "window_end".to_string()];
+    if time_attribute {
+        sel.insert(3, "  window_time AS `proctime`".to_string());
+        groups.push("window_time".to_string());
+    }
+    groups.extend(b.group_by.iter().map(col_ref));
+    let time_col = match &b.time {
+        BoundTime::Rowtime => "`proctime`".to_string(),
+        BoundTime::Event(c) => col_ref(c),
+    };
+    let mut o = format!(
+        "SELECT\n{}\nFROM TABLE(\n  TUMBLE(TABLE {}, DESCRIPTOR({time_col}), {}))",
+        sel.join(",\n"),
+        q(&plan.source),
         interval(b.size.as_secs())
     );
     if let Some(f) = &b.filter {
-        let _ = writeln!(o, "WHERE {}", expr(f));
+        let _ = write!(o, "\nWHERE {}", expr(f));
     }
-    let mut groups = vec!["window_start".to_string(), "window_end".to_string()];
-    groups.extend(b.group_by.iter().map(col_ref));
-    let _ = writeln!(o, "GROUP BY {};", groups.join(", "));
+    let _ = write!(o, "\nGROUP BY {}", groups.join(", "));
     Ok(o)
 }
 
@@ -388,15 +414,19 @@ fn write_header_and_source(
 }
 
 /// The pump's select list: the window's bounds, then each destination column's value, cast to
-/// the declared type where Flink's result type differs.
-fn select_values(plan: &SqlPlan, b: &super::BoundQuery) -> Result<Vec<String>, SqlError> {
+/// `declared(type)` where Flink's result type differs.
+fn select_values(
+    plan: &SqlPlan,
+    b: &super::BoundQuery,
+    declared: &dyn Fn(SqlType) -> String,
+) -> Result<Vec<String>, SqlError> {
     let mut sel = vec![
         "  window_start".to_string(),
         "  window_end".to_string(),
         "  window_end AS `ROWTIME`".to_string(),
     ];
     for (out, oc) in b.outputs.iter().zip(&plan.output_columns) {
-        let declared = sink_type(oc.ty);
+        let declared = declared(oc.ty);
         let (value, natural) = match out {
             BoundAggregate::Aggregate { func, column, .. } => {
                 let arg = match (func, column) {

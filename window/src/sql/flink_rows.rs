@@ -2,8 +2,8 @@
 //! aggregates as Flink `OVER` windows ordered by the processing-time column that stands in for
 //! ROWTIME. What the pump reads ([`Relation`]) is the source, the source joined to a reference
 //! table (`flink_join`), or a subquery inlined (`flink_log`: the log parsers);
-//! `TOP_K_ITEMS_TUMBLING` is `flink_topk`'s. Chained pumps and stagger windows are refused with
-//! the reason.
+//! `TOP_K_ITEMS_TUMBLING` is `flink_topk`'s, chained pumps `flink_chain`'s, the SELECT with its
+//! OVER windows `flink_over`'s. Stagger windows are refused with the reason.
 
 use std::fmt::Write as _;
 
@@ -11,6 +11,7 @@ use super::bind::{bind_expr, resolve_column, BoundColumn};
 use super::eval::BoundExpr;
 use super::flink::{col_ref, expr_with, q, sink_type, source_table, FlinkOptions};
 use super::flink_connector::sink_table;
+use super::flink_over::{write_insert, PROCTIME_ROWTIME};
 use super::{
     AggFunc, Application, Frame, Literal, RowPlan, ScalarFunc, Schema, SqlError, SqlType, TimeField,
 };
@@ -114,11 +115,11 @@ impl Relation<'_> {
     }
 }
 
-/// The source stream as it is.
-fn source_relation<'a>(plan: &RowPlan, schema: &'a Schema) -> Relation<'a> {
+/// A table or view (or a subquery in FROM, `schema` `None`) whose columns are read by name.
+pub(super) fn named_relation(from: String, schema: Option<&Schema>) -> Relation<'_> {
     Relation {
-        from: q(&plan.source),
-        schema: Some(schema),
+        from,
+        schema,
         column: Box::new(col_ref),
         conditions: Vec::new(),
         tables: String::new(),
@@ -148,7 +149,7 @@ fn over(partition: &[String], frame: Frame) -> String {
     s
 }
 
-/// A sliding-window aggregate: `AGG(x) OVER (...)`, and its window (one per SELECT in Flink).
+/// A sliding-window aggregate: `AGG(x)`, and its window `OVER (...)`.
 fn sliding_value(
     agg: &super::SlidingAgg,
     rel: &Relation<'_>,
@@ -172,39 +173,45 @@ fn sliding_value(
         (AggFunc::CountDistinct, Some(a)) => format!("DISTINCT {a}"),
         (_, Some(a)) => a,
     };
-    Ok((format!("{}({arg}) {window}", agg.func.sql_name()), window))
+    Ok((format!("{}({arg})", agg.func.sql_name()), window))
 }
 
-/// The select-list values, in declaration order, as Flink expressions cast to the sink's types.
-fn values(plan: &RowPlan, rel: &Relation<'_>) -> Result<Vec<String>, SqlError> {
+/// A select-list value as a Flink expression, before any cast.
+pub(super) struct Value {
+    /// The expression, or a sliding aggregate `AGG(x)`.
+    pub value: String,
+    /// The aggregate's window, `OVER (...)`.
+    pub over: Option<String>,
+}
+
+/// The select-list values, in declaration order.
+pub(super) fn values(plan: &RowPlan, rel: &Relation<'_>) -> Result<Vec<Value>, SqlError> {
     let envelope = std::cell::Cell::new(false);
     let mut out = Vec::new();
-    let mut windows: Vec<String> = Vec::new();
-    for (i, (_, ty, e)) in plan.columns.iter().enumerate() {
-        let value = if let Some((_, agg)) = plan.sliding.iter().find(|(c, _)| *c == i) {
-            let (value, window) = sliding_value(agg, rel, &envelope)?;
-            if !windows.contains(&window) {
-                windows.push(window);
-            }
-            value
-        } else {
-            rel.translate(e, &envelope)?
-        };
-        out.push(format!("CAST({value} AS {})", sink_type(*ty)));
+    for (i, (_, _, e)) in plan.columns.iter().enumerate() {
+        out.push(
+            if let Some((_, agg)) = plan.sliding.iter().find(|(c, _)| *c == i) {
+                let (value, window) = sliding_value(agg, rel, &envelope)?;
+                Value {
+                    value,
+                    over: Some(window),
+                }
+            } else {
+                Value {
+                    value: rel.translate(e, &envelope)?,
+                    over: None,
+                }
+            },
+        );
     }
     if envelope.get() {
         return Err(refuse("APPROXIMATE_ARRIVAL_TIME"));
-    }
-    if windows.len() > 1 {
-        return Err(refuse(
-            "OVER aggregates on different windows in one SELECT (Flink computes all of them on one window)",
-        ));
     }
     Ok(out)
 }
 
 /// The WHERE clause: the FROM's conditions and the pump's, if any.
-fn where_clause(plan: &RowPlan, rel: &Relation<'_>) -> Result<Option<String>, SqlError> {
+pub(super) fn where_clause(plan: &RowPlan, rel: &Relation<'_>) -> Result<Option<String>, SqlError> {
     let envelope = std::cell::Cell::new(false);
     let mut conditions = rel.conditions.clone();
     if let Some(f) = &plan.filter {
@@ -220,12 +227,8 @@ fn where_clause(plan: &RowPlan, rel: &Relation<'_>) -> Result<Option<String>, Sq
     })
 }
 
-/// What Flink has no equivalent for, or is not written yet.
+/// What Flink has no equivalent for.
 fn refuse_untranslated(plan: &RowPlan) -> Result<(), SqlError> {
-    let subquery = matches!(plan.upstream.as_slice(), [sub] if sub.derived);
-    if !plan.upstream.is_empty() && !subquery {
-        return Err(refuse("chained pumps yet"));
-    }
     if plan.stagger.is_some() {
         return Err(refuse(
             "stagger windows (Flink has no window that opens per key)",
@@ -246,7 +249,14 @@ fn relation<'a>(
     if let Some(join) = &plan.join {
         return super::flink_join::join_relation(join, plan, schema, opts);
     }
-    Ok(source_relation(plan, schema))
+    Ok(named_relation(q(&plan.source), Some(schema)))
+}
+
+/// The pump reads other pumps' streams, other than one subquery without OVER aggregates over
+/// the source (which `flink_log` inlines).
+fn reads_a_stream(plan: &RowPlan) -> bool {
+    let inlined = matches!(plan.upstream.as_slice(), [sub] if sub.derived && sub.sliding.is_empty());
+    !plan.upstream.is_empty() && !inlined
 }
 
 /// The Flink SQL for a pump without GROUP BY.
@@ -256,12 +266,13 @@ pub fn explain_flink_rows(
     opts: &FlinkOptions,
 ) -> Result<String, SqlError> {
     refuse_untranslated(plan)?;
+    if reads_a_stream(plan) {
+        return super::flink_chain::explain_rows_chain(plan, schema, opts);
+    }
     if let Some(top_k) = &plan.top_k {
         return super::flink_topk::explain_top_k(plan, top_k, schema, opts);
     }
     let rel = relation(plan, schema, opts)?;
-    let values = values(plan, &rel)?;
-    let filter = where_clause(plan, &rel)?;
     let what = if plan.sliding.is_empty() {
         "a row per record"
     } else {
@@ -273,48 +284,29 @@ pub fn explain_flink_rows(
         .first()
         .map_or(&plan.source, |sub| &sub.source);
     let mut o = String::new();
-    write_header(&mut o, plan, source, what);
+    write_header(&mut o, &plan.pump, &plan.destination, source, what);
     write_source(&mut o, source, schema, opts);
     o.push_str(&rel.tables);
     write_sink(&mut o, plan, opts);
-    let _ = writeln!(
-        o,
-        "-- The pump: each record that passes the WHERE clause, as it is read."
-    );
-    // TIMESTAMP(3), as the windowed pumps' bounds (in the session time zone, UTC by default).
-    let mut sel = vec!["  CAST(`proctime` AS TIMESTAMP(3)) AS `ROWTIME`".to_string()];
-    for ((name, _, _), v) in plan.columns.iter().zip(values) {
-        sel.push(format!("  {v} AS {}", q(name)));
-    }
-    let dst = q(&plan.destination);
-    let _ = write!(
-        o,
-        "INSERT INTO {dst}\nSELECT\n{}\nFROM {}",
-        sel.join(",\n"),
-        rel.from
-    );
-    if let Some(f) = filter {
-        let _ = write!(o, "\nWHERE {f}");
-    }
-    o.push_str(";\n");
+    write_insert(&mut o, plan, &rel, PROCTIME_ROWTIME)?;
     Ok(o)
 }
 
-/// The comment at the top: which pump, what it computes (`what`), where it runs.
-pub(super) fn write_header(o: &mut String, plan: &RowPlan, source: &str, what: &str) {
+/// The comment at the top: which pump writes which stream, what it computes (`what`), where it
+/// runs.
+pub(super) fn write_header(o: &mut String, pump: &str, destination: &str, source: &str, what: &str) {
     let _ = writeln!(
         o,
-        "-- Apache Flink SQL for the Kinesis Data Analytics application whose pump {} writes",
-        plan.pump
+        "-- Apache Flink SQL for the Kinesis Data Analytics application whose pump {pump} writes"
     );
-    let _ = writeln!(o, "-- {} from {source}: {what}.", plan.destination);
+    let _ = writeln!(o, "-- {destination} from {source}: {what}.");
     let _ = writeln!(o, "-- Generated by kds-window --explain-flink. Runs on Amazon Managed Service for Apache Flink");
     let _ = writeln!(o, "-- (Flink 1.19 or later) with the Kinesis SQL connector 5.x (flink-sql-connector-aws-kinesis-streams).");
     o.push('\n');
 }
 
 /// The source table, with the processing-time column that stands in for ROWTIME.
-fn write_source(o: &mut String, source: &str, schema: &Schema, opts: &FlinkOptions) {
+pub(super) fn write_source(o: &mut String, source: &str, schema: &Schema, opts: &FlinkOptions) {
     let _ = writeln!(
         o,
         "-- The source stream: one column per field of the JSON records."

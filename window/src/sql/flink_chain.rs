@@ -1,0 +1,234 @@
+//! `--explain-flink` for chained pumps ("In-Application Streams and Pumps", KDA SQL Developer
+//! Guide): each in-application stream a pump writes becomes a Flink temporary view named after
+//! the stream, over that pump's SELECT, and the last pump inserts into the sink from the last
+//! view. Only the pumps that lead to the output are translated, as kds-window runs only them.
+//!
+//! - KDA converts the values a pump writes to a declared stream to the stream's column types
+//!   ("Mapping JSON Data Types to SQL Data Types"): a view's columns are cast to them, a
+//!   `VARCHAR(n)` as `VARCHAR(n)` (Flink's CAST cuts the text to n characters, as KDA does).
+//! - A subquery in FROM declares no types: its values pass as computed. One without OVER
+//!   aggregates is inlined into the pump that reads it (`flink_log`); one with them is a
+//!   subquery in FROM (a window function cannot be inlined into a WHERE clause).
+//! - Every view passes `proctime` on, the processing-time attribute that stands in for ROWTIME
+//!   (Flink keeps a time attribute through projections, filters and OVER aggregations, so a
+//!   later pump's OVER window or TUMBLE orders by it; kds-window reads a record once and runs
+//!   it through every pump at that ROWTIME).
+//! - A GROUP BY pump's stream is a view over its `TUMBLE` aggregation: its rows are read at
+//!   their window's end, which the view passes on as `ROWTIME`, and `window_time`, the
+//!   window's time attribute (Flink documentation, "Window Aggregation": window_time is a time
+//!   attribute of the aggregated rows, for cascading windows), becomes the `proctime` that the
+//!   OVER windows of the pumps after it order by.
+
+use std::fmt::Write as _;
+
+use super::bind::bind;
+use super::chain::declared_schema;
+use super::downstream::stream_schema;
+use super::flink::{q, sink_type, window_select, write_window_pump, FlinkOptions};
+use super::flink_log::subquery_relation;
+use super::flink_over::{pump_select, subquery, write_insert, PROCTIME_ROWTIME};
+use super::flink_rows::{named_relation, refuse, write_header, write_sink, write_source, Relation};
+use super::{BoundTime, RowPlan, Schema, SqlError, SqlPlan, SqlType};
+
+/// Flink type of an in-application stream's column: what KDA converts a written value to.
+fn stream_type(t: SqlType) -> String {
+    match t {
+        SqlType::Varchar(n) | SqlType::Char(n) => format!("VARCHAR({n})"),
+        other => sink_type(other),
+    }
+}
+
+/// What the next pump reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Reads {
+    /// The source table or a view: a table name.
+    Table,
+    /// A subquery in FROM: columns by name.
+    Subquery,
+    /// A subquery inlined: its values are expressions over what it reads.
+    Inlined,
+}
+
+/// The in-application streams written so far, as Flink SQL, and what the next pump reads.
+struct Streams<'a> {
+    /// `CREATE TEMPORARY VIEW` statements, first first.
+    views: String,
+    rel: Relation<'a>,
+    reads: Reads,
+    /// After a GROUP BY pump, ROWTIME (its window's end) passes through the streams as a
+    /// column; before, it is the processing time.
+    rowtime_column: bool,
+    /// The pumps, first first (for the header; a subquery is part of its pump).
+    pumps: Vec<String>,
+}
+
+impl<'a> Streams<'a> {
+    fn new(source: &str, schema: &'a Schema) -> Streams<'a> {
+        Streams {
+            views: String::new(),
+            rel: named_relation(q(source), Some(schema)),
+            reads: Reads::Table,
+            rowtime_column: false,
+            pumps: Vec::new(),
+        }
+    }
+
+    /// The columns every stream passes on, before its own.
+    fn lead(&self) -> Vec<String> {
+        let mut lead = vec![q("proctime")];
+        if self.rowtime_column {
+            lead.push(q("ROWTIME"));
+        }
+        lead
+    }
+
+    /// ROWTIME as the last pump writes it.
+    fn rowtime(&self) -> String {
+        if self.rowtime_column {
+            q("ROWTIME")
+        } else {
+            PROCTIME_ROWTIME.to_string()
+        }
+    }
+
+    /// The per-row pump `stage` reads the current stream and writes the next (`schema`: its
+    /// declared columns; `None` for a subquery).
+    fn add(&mut self, stage: &RowPlan, schema: Option<&'a Schema>) -> Result<(), SqlError> {
+        if !stage.derived {
+            self.pumps.push(stage.pump.clone());
+            let select = pump_select(stage, &self.rel, &|t| Some(stream_type(t)))?;
+            let name = q(&stage.destination);
+            let _ = writeln!(
+                self.views,
+                "-- The in-application stream {}, written by {}: values converted to its \
+                 declared types.\nCREATE TEMPORARY VIEW {name} AS\n{};\n",
+                stage.destination,
+                stage.pump,
+                select.text(&self.lead())
+            );
+            self.rel = named_relation(name, schema);
+            self.reads = Reads::Table;
+        } else if !stage.sliding.is_empty() {
+            let select = pump_select(stage, &self.rel, &|_| None)?;
+            self.rel = named_relation(subquery(&select.text(&self.lead())), None);
+            self.reads = Reads::Subquery;
+        } else {
+            let (Some(reads), Reads::Table | Reads::Subquery) = (self.rel.schema, self.reads)
+            else {
+                return Err(refuse("a subquery that reads a subquery"));
+            };
+            let from = std::mem::take(&mut self.rel.from);
+            self.rel = Relation {
+                from,
+                ..subquery_relation(stage, reads)?
+            };
+            self.reads = Reads::Inlined;
+        }
+        Ok(())
+    }
+}
+
+/// Each pump's declared stream as a schema (`None` for a subquery's).
+fn declared_schemas(pumps: &[RowPlan]) -> Vec<Option<Schema>> {
+    pumps
+        .iter()
+        .map(|p| {
+            (!p.derived).then(|| declared_schema(p.columns.iter().map(|(n, t, _)| (n.as_str(), *t))))
+        })
+        .collect()
+}
+
+/// The header and the source table of a chain whose last pump is `pump`.
+fn write_start(
+    o: &mut String,
+    streams: &Streams<'_>,
+    pump: &str,
+    destination: &str,
+    source: &str,
+    schema: &Schema,
+    opts: &FlinkOptions,
+) {
+    let what = format!("pumps {}, {pump} in a chain", streams.pumps.join(", "));
+    write_header(o, pump, destination, source, &what);
+    write_source(o, source, schema, opts);
+}
+
+/// `--explain-flink` for a pump without GROUP BY that reads other pumps' streams.
+pub(super) fn explain_rows_chain(
+    plan: &RowPlan,
+    schema: &Schema,
+    opts: &FlinkOptions,
+) -> Result<String, SqlError> {
+    if plan.top_k.is_some() {
+        return Err(refuse("TOP_K_ITEMS_TUMBLING over another pump's stream"));
+    }
+    if plan.join.is_some() {
+        return Err(refuse("a reference-table JOIN in a chain of pumps"));
+    }
+    let source = plan.upstream.first().map_or(&plan.source, |p| &p.source);
+    let schemas = declared_schemas(&plan.upstream);
+    let mut streams = Streams::new(source, schema);
+    for (stage, declared) in plan.upstream.iter().zip(&schemas) {
+        streams.add(stage, declared.as_ref())?;
+    }
+    let mut o = String::new();
+    write_start(&mut o, &streams, &plan.pump, &plan.destination, source, schema, opts);
+    o.push_str(&streams.views);
+    write_sink(&mut o, plan, opts);
+    write_insert(&mut o, plan, &streams.rel, &streams.rowtime())?;
+    Ok(o)
+}
+
+/// `--explain-flink` for a GROUP BY pump with per-row pumps in front of it, after it, or both.
+pub(super) fn explain_windowed_chain(
+    plan: &SqlPlan,
+    schema: &Schema,
+    opts: &FlinkOptions,
+) -> Result<String, SqlError> {
+    let source = plan.upstream.first().map_or(&plan.source, |p| &p.source);
+    let upstream = declared_schemas(&plan.upstream);
+    let window_stream = stream_schema(plan);
+    let downstream = declared_schemas(&plan.downstream);
+    let mut streams = Streams::new(source, schema);
+    for (stage, declared) in plan.upstream.iter().zip(&upstream) {
+        streams.add(stage, declared.as_ref())?;
+    }
+    if streams.reads != Reads::Table {
+        return Err(refuse("a GROUP BY pump reading a subquery (TUMBLE reads a table or a view)"));
+    }
+    let b = bind(plan, streams.rel.schema)?;
+    if matches!(b.time, BoundTime::Event(_)) {
+        return Err(refuse(
+            "an event-time window in a chain of pumps (Flink declares the watermark on the source \
+             table, and a view's column converted from it is no time attribute)",
+        ));
+    }
+    let mut o = String::new();
+    let Some((last, between)) = plan.downstream.split_last() else {
+        write_start(&mut o, &streams, &plan.pump, &plan.destination, source, schema, opts);
+        o.push_str(&streams.views);
+        write_window_pump(&mut o, plan, &b, opts)?;
+        return Ok(o);
+    };
+    streams.pumps.push(plan.pump.clone());
+    let select = window_select(plan, &b, &stream_type, true)?;
+    let _ = writeln!(
+        streams.views,
+        "-- The in-application stream {}, written by the GROUP BY pump {}: its rows, read\n-- at \
+         their window's end (ROWTIME), values converted to its declared types.\nCREATE \
+         TEMPORARY VIEW {} AS\n{select};\n",
+        plan.destination,
+        plan.pump,
+        q(&plan.destination)
+    );
+    streams.rel = named_relation(q(&plan.destination), Some(&window_stream));
+    streams.rowtime_column = true;
+    for (stage, declared) in between.iter().zip(&downstream) {
+        streams.add(stage, declared.as_ref())?;
+    }
+    write_start(&mut o, &streams, &last.pump, &last.destination, source, schema, opts);
+    o.push_str(&streams.views);
+    write_sink(&mut o, last, opts);
+    write_insert(&mut o, last, &streams.rel, &streams.rowtime())?;
+    Ok(o)
+}
