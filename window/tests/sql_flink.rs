@@ -120,19 +120,9 @@ fn explain_flink_translates_pumps_without_group_by_and_says_why_not_where_it_can
     let dates = parse_schema_json(include_str!("golden/transforming_dates.schema.json")).unwrap();
     let refusals = [
         (
-            include_str!("golden/throttled_alerts.kda.sql"),
-            &demo,
-            "chained pumps",
-        ),
-        (
             include_str!("golden/stagger.kda.sql"),
             &dates,
             "stagger windows (Flink has no window that opens per key)",
-        ),
-        (
-            include_str!("golden/sliding_rows.kda.sql"),
-            &demo,
-            "OVER aggregates on different windows",
         ),
         (
             include_str!("golden/transforming_dates.kda.sql"),

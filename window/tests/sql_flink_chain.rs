@@ -34,3 +34,214 @@ fn assert_in_order(sql: &str, parts: &[&str]) {
         from += at + part.len();
     }
 }
+
+#[test]
+fn throttled_alerts_is_a_view_per_declared_stream_and_the_subquery_stays_in_from() {
+    let sql = explain(THROTTLED, &demo()).unwrap();
+    assert_in_order(
+        &sql,
+        &[
+            "CREATE TABLE `SOURCE_SQL_STREAM_001` (",
+            "`proctime` AS PROCTIME()",
+            // CHANGE_STREAM's declared types: KDA converts what change_pump writes to them.
+            "CREATE TEMPORARY VIEW `CHANGE_STREAM` AS\nSELECT\n  `proctime`,\n  \
+             CAST(`TICKER_SYMBOL` AS VARCHAR(4)) AS `TICKER_SYMBOL`,\n  \
+             CAST(`SECTOR` AS VARCHAR(12)) AS `SECTOR`,\n  \
+             CAST(`CHANGE` AS DOUBLE) AS `CHANGE`,\n  \
+             CAST(`PRICE` AS DOUBLE) AS `PRICE`\n\
+             FROM `SOURCE_SQL_STREAM_001`\n\
+             WHERE ((ABS((`CHANGE` / (`PRICE` - `CHANGE`))) * 100) > 1);",
+            "CREATE TABLE `TRIGGER_COUNT_STREAM` (",
+            "INSERT INTO `TRIGGER_COUNT_STREAM`\nSELECT\n  \
+             CAST(`proctime` AS TIMESTAMP(3)) AS `ROWTIME`,\n  \
+             CAST(`ticker_symbol` AS STRING) AS `ticker_symbol`,\n  \
+             CAST(`change` AS FLOAT) AS `change`,\n  \
+             CAST(`trigger_count` AS INT) AS `trigger_count`\n",
+            // The subquery declares no types: its values pass uncast, named as it spells them.
+            "FROM (\n  SELECT\n    `proctime`,\n    \
+             `TICKER_SYMBOL` AS `ticker_symbol`,\n    `CHANGE` AS `change`,\n    \
+             COUNT(*) OVER (PARTITION BY `TICKER_SYMBOL` ORDER BY `proctime` RANGE BETWEEN \
+             INTERVAL '60' SECOND(2) PRECEDING AND CURRENT ROW) AS `trigger_count`\n  \
+             FROM `CHANGE_STREAM`\n)\nWHERE (`trigger_count` >= 1);\n",
+        ],
+    );
+    assert_eq!(sql.matches("CREATE TEMPORARY VIEW").count(), 1, "{sql}");
+}
+
+#[test]
+fn multiple_record_types_tumbles_over_the_trade_stream_view_and_leaves_order_stream_out() {
+    let schema = parse_schema_json(RECORD_TYPES_SCHEMA).unwrap();
+    let sql = explain(RECORD_TYPES, &schema).unwrap();
+    assert_in_order(
+        &sql,
+        &[
+            "CREATE TABLE `SOURCE_SQL_STREAM_001` (",
+            "CREATE TEMPORARY VIEW `Trade_Stream` AS\nSELECT\n  `proctime`,\n  \
+             CAST(`Tid` AS INT) AS `TRADE_ID`,\n  CAST(`Toid` AS INT) AS `ORDER_ID`,\n  \
+             CAST(`Tprice` AS DOUBLE) AS `TRADE_PRICE`,\n  \
+             CAST(`Tticker` AS VARCHAR(4)) AS `TICKER`,\n  \
+             CAST(`RecordType` AS VARCHAR(10)) AS `RECORD_TYPE`\n\
+             FROM `SOURCE_SQL_STREAM_001`\nWHERE (`RecordType` = 'Trade');",
+            "CREATE TABLE `DESTINATION_SQL_STREAM` (",
+            "INSERT INTO `DESTINATION_SQL_STREAM`\nSELECT\n",
+            "  `TICKER` AS `ticker`,\n  CAST(COUNT(*) AS INT) AS `trade_count`\n\
+             FROM TABLE(\n  TUMBLE(TABLE `Trade_Stream`, DESCRIPTOR(`proctime`), \
+             INTERVAL '60' SECOND))\nGROUP BY window_start, window_end, `TICKER`;",
+        ],
+    );
+    // Order_Pump's stream reaches no output: kds-window does not run it, Flink gets no view.
+    assert!(!sql.contains("Order_Stream"), "{sql}");
+    assert_eq!(sql.matches("CREATE TEMPORARY VIEW").count(), 1, "{sql}");
+}
+
+#[test]
+fn a_group_by_pump_feeding_a_sliding_pump_is_a_view_with_its_window_time() {
+    // The guide's partial-results chain without its second time group (APPROXIMATE_ARRIVAL_TIME).
+    let arrival =
+        "        STEP(\"SOURCE_SQL_STREAM_001\".\"APPROXIMATE_ARRIVAL_TIME\" BY INTERVAL '1' MINUTE),\n";
+    assert!(PARTIAL.contains(arrival));
+    let sql = explain(&PARTIAL.replace(arrival, ""), &demo()).unwrap();
+    assert_in_order(
+        &sql,
+        &[
+            "CREATE TABLE `SOURCE_SQL_STREAM_001` (",
+            "CREATE TEMPORARY VIEW `CALC_COUNT_SQL_STREAM` AS\nSELECT\n  window_start,\n  \
+             window_end,\n  window_end AS `ROWTIME`,\n  window_time AS `proctime`,\n  \
+             CAST(`TICKER_SYMBOL` AS VARCHAR(4)) AS `TICKER`,\n  \
+             window_start AS `TRADETIME`,\n  CAST(COUNT(*) AS DOUBLE) AS `TICKERCOUNT`\n\
+             FROM TABLE(\n  TUMBLE(TABLE `SOURCE_SQL_STREAM_001`, DESCRIPTOR(`proctime`), \
+             INTERVAL '60' SECOND))\n\
+             GROUP BY window_start, window_end, window_time, `TICKER_SYMBOL`;",
+            "CREATE TABLE `DESTINATION_SQL_STREAM` (",
+            // The rows keep their window's end as ROWTIME; the OVER window orders by window_time.
+            "INSERT INTO `DESTINATION_SQL_STREAM`\nSELECT\n  `ROWTIME`,\n",
+            "  CAST(SUM(`TICKERCOUNT`) OVER (PARTITION BY `TRADETIME` ORDER BY `proctime` RANGE \
+             BETWEEN INTERVAL '600' SECOND(3) PRECEDING AND CURRENT ROW) AS DOUBLE) AS \
+             `TICKERCOUNT`\nFROM `CALC_COUNT_SQL_STREAM`;",
+        ],
+    );
+    // With it, the chain translates up to the GROUP BY pump, which names the reason.
+    let err = explain(PARTIAL, &demo()).unwrap_err();
+    assert!(
+        err.contains("does not translate APPROXIMATE_ARRIVAL_TIME"),
+        "{err}"
+    );
+    assert!(!err.contains("chain"), "{err}");
+}
+
+#[test]
+fn two_over_windows_in_one_select_are_two_nested_selects() {
+    let sql = explain(SLIDING_ROWS, &demo()).unwrap();
+    assert_in_order(
+        &sql,
+        &[
+            "INSERT INTO `DESTINATION_SQL_STREAM`\nSELECT\n",
+            // The first window's aggregate comes from the inner SELECT ...
+            "  CAST(`$over2` AS DOUBLE) AS `average_last2rows`,\n",
+            // ... the last window's is computed here.
+            "  CAST(AVG(`PRICE`) OVER (PARTITION BY `TICKER_SYMBOL` ORDER BY `proctime` ROWS \
+             BETWEEN 10 PRECEDING AND CURRENT ROW) AS DOUBLE) AS `average_last10rows`\n",
+            "FROM (\n  SELECT\n    *,\n    AVG(`PRICE`) OVER (PARTITION BY `TICKER_SYMBOL` ORDER \
+             BY `proctime` ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS `$over2`\n  \
+             FROM `SOURCE_SQL_STREAM_001`\n);\n",
+        ],
+    );
+    assert_eq!(sql.matches(" OVER (").count(), 2, "{sql}");
+}
+
+#[test]
+fn three_windows_nest_twice_and_the_where_clause_filters_the_innermost_select() {
+    let sql = explain(
+        "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (t VARCHAR(4), a DOUBLE, b DOUBLE, \
+         c BIGINT, d BIGINT);
+         CREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+         SELECT STREAM ticker_symbol, AVG(price) OVER (PARTITION BY ticker_symbol ROWS 2 \
+         PRECEDING), MAX(price) OVER (ROWS 5 PRECEDING), COUNT(*) OVER (PARTITION BY \
+         ticker_symbol ROWS 2 PRECEDING), COUNT(*) OVER (RANGE INTERVAL '1' MINUTE PRECEDING)
+         FROM \"SOURCE_SQL_STREAM_001\" WHERE change > 0;",
+        &demo(),
+    )
+    .unwrap();
+    // Columns a and c share the first window (one layer computes both), b's is the second
+    // layer's, d's the pump's own.
+    assert_in_order(
+        &sql,
+        &[
+            "  CAST(`$over1` AS DOUBLE) AS `a`,\n  CAST(`$over2` AS DOUBLE) AS `b`,\n  \
+             CAST(`$over3` AS BIGINT) AS `c`,\n  CAST(COUNT(*) OVER (ORDER BY `proctime` RANGE \
+             BETWEEN INTERVAL '60' SECOND(2) PRECEDING AND CURRENT ROW) AS BIGINT) AS `d`\n",
+            "FROM (\n  SELECT\n    *,\n    MAX(`PRICE`) OVER (ORDER BY `proctime` ROWS BETWEEN 5 \
+             PRECEDING AND CURRENT ROW) AS `$over2`\n  FROM (\n    SELECT\n      *,\n      \
+             AVG(`PRICE`) OVER (PARTITION BY `TICKER_SYMBOL` ORDER BY `proctime` ROWS BETWEEN 2 \
+             PRECEDING AND CURRENT ROW) AS `$over1`,\n      COUNT(*) OVER (PARTITION BY \
+             `TICKER_SYMBOL` ORDER BY `proctime` ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS \
+             `$over3`\n    FROM `SOURCE_SQL_STREAM_001`\n    WHERE (`CHANGE` > 0)\n  )\n);\n",
+        ],
+    );
+    assert_eq!(sql.matches("WHERE (").count(), 1, "{sql}");
+}
+
+/// A per-row pump writing `S` from the source, then `last` (a pump reading `S`).
+fn after_stream_s(last: &str) -> String {
+    format!(
+        "CREATE OR REPLACE STREAM \"S\" (TICKER VARCHAR(4), EVENT_TIME TIMESTAMP);
+         CREATE OR REPLACE PUMP \"P1\" AS INSERT INTO \"S\"
+           SELECT STREAM TICKER_SYMBOL, EVENT_TIME FROM \"SOURCE_SQL_STREAM_001\";
+         {last}"
+    )
+}
+
+#[test]
+fn chains_flink_cannot_run_as_kda_did_are_refused_with_the_reason() {
+    let schema = parse_schema_json(
+        r#"[{"Name":"TICKER_SYMBOL","SqlType":"VARCHAR(4)"},{"Name":"EVENT_TIME","SqlType":"TIMESTAMP"},
+            {"Name":"PRICE","SqlType":"REAL"}]"#,
+    )
+    .unwrap();
+    let dest =
+        "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (TICKER VARCHAR(4), N INTEGER);";
+    let cases = [
+        (
+            after_stream_s(&format!(
+                "{dest} CREATE OR REPLACE PUMP \"P2\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+                 SELECT STREAM TICKER, COUNT(*) AS N FROM \"S\"
+                 GROUP BY TICKER, STEP(\"S\".EVENT_TIME BY INTERVAL '60' SECOND);"
+            )),
+            "an event-time window in a chain of pumps",
+        ),
+        (
+            after_stream_s(
+                "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (EVENT_TIME TIMESTAMP, \
+                 TICKER VARCHAR(4), TICKER_COUNT INTEGER);
+                 CREATE OR REPLACE PUMP \"P2\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+                 SELECT STREAM EVENT_TIME, TICKER, COUNT(TICKER) AS ticker_count FROM \"S\"
+                 WINDOWED BY STAGGER (PARTITION BY TICKER, EVENT_TIME RANGE INTERVAL '1' MINUTE);",
+            ),
+            "stagger windows (Flink has no window that opens per key)",
+        ),
+        (
+            after_stream_s(
+                "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (ITEM VARCHAR(4), N BIGINT);
+                 CREATE OR REPLACE PUMP \"P2\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+                 SELECT STREAM * FROM TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(SELECT STREAM * FROM \
+                 \"S\"), 'TICKER', 3, 60));",
+            ),
+            "TOP_K_ITEMS_TUMBLING over another pump's stream",
+        ),
+        (
+            format!(
+                "{dest} CREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+                 SELECT STREAM t, n FROM (SELECT STREAM u AS t, 1 AS n FROM (SELECT STREAM \
+                 TICKER_SYMBOL AS u FROM \"SOURCE_SQL_STREAM_001\"));"
+            ),
+            "a subquery that reads a subquery",
+        ),
+    ];
+    for (sql, why) in cases {
+        let err = explain(&sql, &schema).unwrap_err();
+        assert!(
+            err.contains("--explain-flink does not translate") && err.contains(why),
+            "{sql}\n=> {err}"
+        );
+    }
+}

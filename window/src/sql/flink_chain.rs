@@ -133,7 +133,8 @@ fn declared_schemas(pumps: &[RowPlan]) -> Vec<Option<Schema>> {
     pumps
         .iter()
         .map(|p| {
-            (!p.derived).then(|| declared_schema(p.columns.iter().map(|(n, t, _)| (n.as_str(), *t))))
+            (!p.derived)
+                .then(|| declared_schema(p.columns.iter().map(|(n, t, _)| (n.as_str(), *t))))
         })
         .collect()
 }
@@ -172,7 +173,15 @@ pub(super) fn explain_rows_chain(
         streams.add(stage, declared.as_ref())?;
     }
     let mut o = String::new();
-    write_start(&mut o, &streams, &plan.pump, &plan.destination, source, schema, opts);
+    write_start(
+        &mut o,
+        &streams,
+        &plan.pump,
+        &plan.destination,
+        source,
+        schema,
+        opts,
+    );
     o.push_str(&streams.views);
     write_sink(&mut o, plan, opts);
     write_insert(&mut o, plan, &streams.rel, &streams.rowtime())?;
@@ -194,7 +203,9 @@ pub(super) fn explain_windowed_chain(
         streams.add(stage, declared.as_ref())?;
     }
     if streams.reads != Reads::Table {
-        return Err(refuse("a GROUP BY pump reading a subquery (TUMBLE reads a table or a view)"));
+        return Err(refuse(
+            "a GROUP BY pump reading a subquery (TUMBLE reads a table or a view)",
+        ));
     }
     let b = bind(plan, streams.rel.schema)?;
     if matches!(b.time, BoundTime::Event(_)) {
@@ -205,7 +216,15 @@ pub(super) fn explain_windowed_chain(
     }
     let mut o = String::new();
     let Some((last, between)) = plan.downstream.split_last() else {
-        write_start(&mut o, &streams, &plan.pump, &plan.destination, source, schema, opts);
+        write_start(
+            &mut o,
+            &streams,
+            &plan.pump,
+            &plan.destination,
+            source,
+            schema,
+            opts,
+        );
         o.push_str(&streams.views);
         write_window_pump(&mut o, plan, &b, opts)?;
         return Ok(o);
@@ -226,7 +245,15 @@ pub(super) fn explain_windowed_chain(
     for (stage, declared) in between.iter().zip(&downstream) {
         streams.add(stage, declared.as_ref())?;
     }
-    write_start(&mut o, &streams, &last.pump, &last.destination, source, schema, opts);
+    write_start(
+        &mut o,
+        &streams,
+        &last.pump,
+        &last.destination,
+        source,
+        schema,
+        opts,
+    );
     o.push_str(&streams.views);
     write_sink(&mut o, last, opts);
     write_insert(&mut o, last, &streams.rel, &streams.rowtime())?;

@@ -255,7 +255,8 @@ fn relation<'a>(
 /// The pump reads other pumps' streams, other than one subquery without OVER aggregates over
 /// the source (which `flink_log` inlines).
 fn reads_a_stream(plan: &RowPlan) -> bool {
-    let inlined = matches!(plan.upstream.as_slice(), [sub] if sub.derived && sub.sliding.is_empty());
+    let inlined =
+        matches!(plan.upstream.as_slice(), [sub] if sub.derived && sub.sliding.is_empty());
     !plan.upstream.is_empty() && !inlined
 }
 
@@ -294,7 +295,13 @@ pub fn explain_flink_rows(
 
 /// The comment at the top: which pump writes which stream, what it computes (`what`), where it
 /// runs.
-pub(super) fn write_header(o: &mut String, pump: &str, destination: &str, source: &str, what: &str) {
+pub(super) fn write_header(
+    o: &mut String,
+    pump: &str,
+    destination: &str,
+    source: &str,
+    what: &str,
+) {
     let _ = writeln!(
         o,
         "-- Apache Flink SQL for the Kinesis Data Analytics application whose pump {pump} writes"
