@@ -95,9 +95,10 @@ class FlinkJob:
                 env.execute_sql(stmt)
         self.rows, self.results, self.readers, self.error = [], [], [], None
         self.grouped = "GROUP BY" in flink_sql
-        # Columns computed OVER a processing-time window: their values depend on how fast each
+        # Columns computed OVER a processing-time RANGE: their values depend on how fast each
         # side reads, so the totals leave them out (row counts and the other columns still count).
-        self.clock_columns = {m.lower() for m in re.findall(r"\bOVER \(.*`proctime`.*AS `([^`]+)`,?$",
+        # A ROWS frame counts rows in reading order, the same on both sides.
+        self.clock_columns = {m.lower() for m in re.findall(r"\bOVER \(.*`proctime` RANGE .*AS `([^`]+)`,?$",
                                                               flink_sql, flags=re.M)}
         for select in selects:
             table = env.sql_query(select)

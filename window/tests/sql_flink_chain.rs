@@ -130,6 +130,52 @@ fn a_group_by_pump_feeding_a_sliding_pump_is_a_view_with_its_window_time() {
 }
 
 #[test]
+fn pumps_before_and_after_a_group_by_pump_are_views_in_chain_order() {
+    let sql = explain(
+        "CREATE OR REPLACE STREAM \"TECH\" (TICKER VARCHAR(4), PRICE DOUBLE);
+         CREATE OR REPLACE PUMP \"TECH_PUMP\" AS INSERT INTO \"TECH\"
+           SELECT STREAM TICKER_SYMBOL, PRICE FROM \"SOURCE_SQL_STREAM_001\"
+           WHERE SECTOR = 'TECHNOLOGY';
+         CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (TICKER VARCHAR(4), N INTEGER,
+           RUNNING INTEGER);
+         CREATE OR REPLACE PUMP \"OUT_PUMP\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+           SELECT STREAM TICKER, N, SUM(N) OVER (PARTITION BY TICKER ROWS 3 PRECEDING)
+           FROM \"BIG\";
+         CREATE OR REPLACE STREAM \"COUNTS\" (TICKER VARCHAR(4), N DOUBLE, HIGH DOUBLE);
+         CREATE OR REPLACE PUMP \"COUNT_PUMP\" AS INSERT INTO \"COUNTS\"
+           SELECT STREAM TICKER, COUNT(*) AS N, MAX(PRICE) AS HIGH FROM \"TECH\"
+           GROUP BY TICKER, STEP(\"TECH\".ROWTIME BY INTERVAL '60' SECOND);
+         CREATE OR REPLACE STREAM \"BIG\" (TICKER VARCHAR(2), N INTEGER);
+         CREATE OR REPLACE PUMP \"BIG_PUMP\" AS INSERT INTO \"BIG\"
+           SELECT STREAM TICKER, N FROM \"COUNTS\" WHERE HIGH > 50;",
+        &demo(),
+    )
+    .unwrap();
+    // The statements come in any order; the views in the chain's.
+    assert_in_order(
+        &sql,
+        &[
+            "pumps TECH_PUMP, COUNT_PUMP, BIG_PUMP, OUT_PUMP in a chain.",
+            "CREATE TEMPORARY VIEW `TECH` AS\nSELECT\n  `proctime`,\n  \
+             CAST(`TICKER_SYMBOL` AS VARCHAR(4)) AS `TICKER`,\n  \
+             CAST(`PRICE` AS DOUBLE) AS `PRICE`\nFROM `SOURCE_SQL_STREAM_001`\n\
+             WHERE (`SECTOR` = 'TECHNOLOGY');",
+            "CREATE TEMPORARY VIEW `COUNTS` AS\n",
+            "  window_time AS `proctime`,\n",
+            "FROM TABLE(\n  TUMBLE(TABLE `TECH`, DESCRIPTOR(`proctime`), INTERVAL '60' SECOND))\n\
+             GROUP BY window_start, window_end, window_time, `TICKER`;",
+            // After the GROUP BY pump, ROWTIME is its window's end, passed on as a column.
+            "CREATE TEMPORARY VIEW `BIG` AS\nSELECT\n  `proctime`,\n  `ROWTIME`,\n  \
+             CAST(`TICKER` AS VARCHAR(2)) AS `TICKER`,\n  CAST(`N` AS INT) AS `N`\n\
+             FROM `COUNTS`\nWHERE (`HIGH` > 50);",
+            "INSERT INTO `DESTINATION_SQL_STREAM`\nSELECT\n  `ROWTIME`,\n",
+            "  CAST(SUM(`N`) OVER (PARTITION BY `TICKER` ORDER BY `proctime` ROWS BETWEEN 3 \
+             PRECEDING AND CURRENT ROW) AS INT) AS `RUNNING`\nFROM `BIG`;",
+        ],
+    );
+}
+
+#[test]
 fn two_over_windows_in_one_select_are_two_nested_selects() {
     let sql = explain(SLIDING_ROWS, &demo()).unwrap();
     assert_in_order(

@@ -28,7 +28,7 @@ use super::flink::{q, sink_type, window_select, write_window_pump, FlinkOptions}
 use super::flink_log::subquery_relation;
 use super::flink_over::{pump_select, subquery, write_insert, PROCTIME_ROWTIME};
 use super::flink_rows::{named_relation, refuse, write_header, write_sink, write_source, Relation};
-use super::{BoundTime, RowPlan, Schema, SqlError, SqlPlan, SqlType};
+use super::{BoundQuery, BoundTime, RowPlan, Schema, SqlError, SqlPlan, SqlType};
 
 /// Flink type of an in-application stream's column: what KDA converts a written value to.
 fn stream_type(t: SqlType) -> String {
@@ -51,6 +51,8 @@ enum Reads {
 
 /// The in-application streams written so far, as Flink SQL, and what the next pump reads.
 struct Streams<'a> {
+    source: &'a str,
+    source_schema: &'a Schema,
     /// `CREATE TEMPORARY VIEW` statements, first first.
     views: String,
     rel: Relation<'a>,
@@ -63,8 +65,11 @@ struct Streams<'a> {
 }
 
 impl<'a> Streams<'a> {
-    fn new(source: &str, schema: &'a Schema) -> Streams<'a> {
+    /// The source table, read by the first pump.
+    fn new(source: &'a str, schema: &'a Schema) -> Streams<'a> {
         Streams {
+            source,
+            source_schema: schema,
             views: String::new(),
             rel: named_relation(q(source), Some(schema)),
             reads: Reads::Table,
@@ -91,6 +96,19 @@ impl<'a> Streams<'a> {
         }
     }
 
+    /// The per-row pumps `stages`, first first, each reading the stream the one before writes
+    /// (`schemas`: their declared streams, from [`declared_schemas`]).
+    fn add_all(
+        &mut self,
+        stages: &[RowPlan],
+        schemas: &'a [Option<Schema>],
+    ) -> Result<(), SqlError> {
+        for (stage, declared) in stages.iter().zip(schemas) {
+            self.add(stage, declared.as_ref())?;
+        }
+        Ok(())
+    }
+
     /// The per-row pump `stage` reads the current stream and writes the next (`schema`: its
     /// declared columns; `None` for a subquery).
     fn add(&mut self, stage: &RowPlan, schema: Option<&'a Schema>) -> Result<(), SqlError> {
@@ -113,8 +131,7 @@ impl<'a> Streams<'a> {
             self.rel = named_relation(subquery(&select.text(&self.lead())), None);
             self.reads = Reads::Subquery;
         } else {
-            let (Some(reads), Reads::Table | Reads::Subquery) = (self.rel.schema, self.reads)
-            else {
+            let (Some(reads), Reads::Table) = (self.rel.schema, self.reads) else {
                 return Err(refuse("a subquery that reads a subquery"));
             };
             let from = std::mem::take(&mut self.rel.from);
@@ -125,6 +142,56 @@ impl<'a> Streams<'a> {
             self.reads = Reads::Inlined;
         }
         Ok(())
+    }
+
+    /// The GROUP BY pump `plan` bound to the stream it reads, or why Flink cannot run it there.
+    fn bind_window(&self, plan: &SqlPlan) -> Result<BoundQuery, SqlError> {
+        if self.reads != Reads::Table {
+            return Err(refuse(
+                "a GROUP BY pump reading a subquery (TUMBLE reads a table or a view)",
+            ));
+        }
+        let b = bind(plan, self.rel.schema)?;
+        if matches!(b.time, BoundTime::Event(_)) {
+            return Err(refuse(
+                "an event-time window in a chain of pumps (Flink declares the watermark on the \
+                 source table, and a view's column converted from it is no time attribute)",
+            ));
+        }
+        Ok(b)
+    }
+
+    /// The GROUP BY pump `plan` (bound as `b`) writes its stream (`schema`) for the pumps after
+    /// it: a view over its TUMBLE aggregation, with its window's end and time attribute.
+    fn add_window(
+        &mut self,
+        plan: &SqlPlan,
+        b: &BoundQuery,
+        schema: &'a Schema,
+    ) -> Result<(), SqlError> {
+        self.pumps.push(plan.pump.clone());
+        let select = window_select(plan, b, &stream_type, true)?;
+        let name = q(&plan.destination);
+        let _ = writeln!(
+            self.views,
+            "-- The in-application stream {}, written by the GROUP BY pump {}: its rows, read\n\
+             -- at their window's end (ROWTIME), values converted to its declared types.\n\
+             CREATE TEMPORARY VIEW {name} AS\n{select};\n",
+            plan.destination, plan.pump,
+        );
+        self.rel = named_relation(name, Some(schema));
+        self.rowtime_column = true;
+        Ok(())
+    }
+
+    /// The header, the source table and the views, for the chain's last pump `pump`.
+    fn start(&self, pump: &str, destination: &str, opts: &FlinkOptions) -> String {
+        let mut o = String::new();
+        let what = format!("pumps {}, {pump} in a chain", self.pumps.join(", "));
+        write_header(&mut o, pump, destination, self.source, &what);
+        write_source(&mut o, self.source, self.source_schema, opts);
+        o.push_str(&self.views);
+        o
     }
 }
 
@@ -139,19 +206,9 @@ fn declared_schemas(pumps: &[RowPlan]) -> Vec<Option<Schema>> {
         .collect()
 }
 
-/// The header and the source table of a chain whose last pump is `pump`.
-fn write_start(
-    o: &mut String,
-    streams: &Streams<'_>,
-    pump: &str,
-    destination: &str,
-    source: &str,
-    schema: &Schema,
-    opts: &FlinkOptions,
-) {
-    let what = format!("pumps {}, {pump} in a chain", streams.pumps.join(", "));
-    write_header(o, pump, destination, source, &what);
-    write_source(o, source, schema, opts);
+/// The stream the first pump reads.
+fn first_source<'p>(upstream: &'p [RowPlan], source: &'p str) -> &'p str {
+    upstream.first().map_or(source, |p| &p.source)
 }
 
 /// `--explain-flink` for a pump without GROUP BY that reads other pumps' streams.
@@ -166,23 +223,10 @@ pub(super) fn explain_rows_chain(
     if plan.join.is_some() {
         return Err(refuse("a reference-table JOIN in a chain of pumps"));
     }
-    let source = plan.upstream.first().map_or(&plan.source, |p| &p.source);
     let schemas = declared_schemas(&plan.upstream);
-    let mut streams = Streams::new(source, schema);
-    for (stage, declared) in plan.upstream.iter().zip(&schemas) {
-        streams.add(stage, declared.as_ref())?;
-    }
-    let mut o = String::new();
-    write_start(
-        &mut o,
-        &streams,
-        &plan.pump,
-        &plan.destination,
-        source,
-        schema,
-        opts,
-    );
-    o.push_str(&streams.views);
+    let mut streams = Streams::new(first_source(&plan.upstream, &plan.source), schema);
+    streams.add_all(&plan.upstream, &schemas)?;
+    let mut o = streams.start(&plan.pump, &plan.destination, opts);
     write_sink(&mut o, plan, opts);
     write_insert(&mut o, plan, &streams.rel, &streams.rowtime())?;
     Ok(o)
@@ -194,67 +238,20 @@ pub(super) fn explain_windowed_chain(
     schema: &Schema,
     opts: &FlinkOptions,
 ) -> Result<String, SqlError> {
-    let source = plan.upstream.first().map_or(&plan.source, |p| &p.source);
     let upstream = declared_schemas(&plan.upstream);
     let window_stream = stream_schema(plan);
     let downstream = declared_schemas(&plan.downstream);
-    let mut streams = Streams::new(source, schema);
-    for (stage, declared) in plan.upstream.iter().zip(&upstream) {
-        streams.add(stage, declared.as_ref())?;
-    }
-    if streams.reads != Reads::Table {
-        return Err(refuse(
-            "a GROUP BY pump reading a subquery (TUMBLE reads a table or a view)",
-        ));
-    }
-    let b = bind(plan, streams.rel.schema)?;
-    if matches!(b.time, BoundTime::Event(_)) {
-        return Err(refuse(
-            "an event-time window in a chain of pumps (Flink declares the watermark on the source \
-             table, and a view's column converted from it is no time attribute)",
-        ));
-    }
-    let mut o = String::new();
+    let mut streams = Streams::new(first_source(&plan.upstream, &plan.source), schema);
+    streams.add_all(&plan.upstream, &upstream)?;
+    let b = streams.bind_window(plan)?;
     let Some((last, between)) = plan.downstream.split_last() else {
-        write_start(
-            &mut o,
-            &streams,
-            &plan.pump,
-            &plan.destination,
-            source,
-            schema,
-            opts,
-        );
-        o.push_str(&streams.views);
+        let mut o = streams.start(&plan.pump, &plan.destination, opts);
         write_window_pump(&mut o, plan, &b, opts)?;
         return Ok(o);
     };
-    streams.pumps.push(plan.pump.clone());
-    let select = window_select(plan, &b, &stream_type, true)?;
-    let _ = writeln!(
-        streams.views,
-        "-- The in-application stream {}, written by the GROUP BY pump {}: its rows, read\n-- at \
-         their window's end (ROWTIME), values converted to its declared types.\nCREATE \
-         TEMPORARY VIEW {} AS\n{select};\n",
-        plan.destination,
-        plan.pump,
-        q(&plan.destination)
-    );
-    streams.rel = named_relation(q(&plan.destination), Some(&window_stream));
-    streams.rowtime_column = true;
-    for (stage, declared) in between.iter().zip(&downstream) {
-        streams.add(stage, declared.as_ref())?;
-    }
-    write_start(
-        &mut o,
-        &streams,
-        &last.pump,
-        &last.destination,
-        source,
-        schema,
-        opts,
-    );
-    o.push_str(&streams.views);
+    streams.add_window(plan, &b, &window_stream)?;
+    streams.add_all(between, &downstream)?;
+    let mut o = streams.start(&last.pump, &last.destination, opts);
     write_sink(&mut o, last, opts);
     write_insert(&mut o, last, &streams.rel, &streams.rowtime())?;
     Ok(o)
