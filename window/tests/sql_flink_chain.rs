@@ -290,4 +290,18 @@ fn chains_flink_cannot_run_as_kda_did_are_refused_with_the_reason() {
             "{sql}\n=> {err}"
         );
     }
+    // A stagger pump feeding another is refused when the SQL is read, --sql and
+    // --explain-flink alike.
+    let stagger_feeding = "CREATE OR REPLACE STREAM \"S\" (TICKER VARCHAR(4), N INTEGER);
+         CREATE OR REPLACE PUMP \"P1\" AS INSERT INTO \"S\"
+           SELECT STREAM TICKER_SYMBOL, COUNT(*) AS N FROM \"SOURCE_SQL_STREAM_001\"
+           WINDOWED BY STAGGER (PARTITION BY TICKER_SYMBOL RANGE INTERVAL '1' MINUTE);
+         CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (TICKER VARCHAR(4), N INTEGER);
+         CREATE OR REPLACE PUMP \"P2\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+           SELECT STREAM TICKER, N FROM \"S\";";
+    let err = parse_app(stagger_feeding).unwrap_err().to_string();
+    assert!(
+        err.contains("a stagger pump, feeding another pump"),
+        "{err}"
+    );
 }
