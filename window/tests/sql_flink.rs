@@ -134,11 +134,6 @@ fn explain_flink_translates_pumps_without_group_by_and_says_why_not_where_it_can
             &demo,
             "OVER aggregates on different windows",
         ),
-        (
-            include_str!("golden/transforming_dates.kda.sql"),
-            &dates,
-            "UNIX_TIMESTAMP (KDA's counts milliseconds, Flink's seconds)",
-        ),
     ];
     for (sql, schema, why) in refusals {
         let err = explain(sql, schema).unwrap_err().to_string();

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::bind::{bind_expr, resolve_column, BoundColumn};
 use super::eval::BoundExpr;
-use super::flink::{col_ref, expr_with, q, sink_type, source_table, FlinkOptions};
+use super::flink::{col_ref, expr_with, q, sink_type, FlinkOptions};
 use super::flink_connector::sink_table;
 use super::{
     AggFunc, Application, Frame, Literal, RowPlan, ScalarFunc, Schema, SqlError, SqlType, TimeField,
@@ -63,10 +63,6 @@ pub(super) fn untranslatable(e: &BoundExpr) -> Option<&'static str> {
         {
             return Some("REGEX_REPLACE with a start other than 1 or one occurrence (Flink's REGEXP_REPLACE replaces every match)")
         }
-        BoundExpr::Call {
-            func: ScalarFunc::UnixTimestamp,
-            ..
-        } => return Some("UNIX_TIMESTAMP (KDA's counts milliseconds, Flink's seconds)"),
         BoundExpr::Call { func, .. } if func.is_log_parser() => {
             return Some("a log parser outside a subquery's select list (Flink has no row-valued parser: a subquery's `AS r` columns become one REGEXP_EXTRACT or SPLIT_INDEX each)")
         }
@@ -175,25 +171,26 @@ fn sliding_value(
     Ok((format!("{}({arg}) {window}", agg.func.sql_name()), window))
 }
 
-/// The select-list values, in declaration order, as Flink expressions cast to the sink's types.
-fn values(plan: &RowPlan, rel: &Relation<'_>) -> Result<Vec<String>, SqlError> {
-    let envelope = std::cell::Cell::new(false);
+/// The select-list values, in declaration order, as Flink expressions cast to the sink's types;
+/// `envelope` is set when one reads `APPROXIMATE_ARRIVAL_TIME`.
+fn values(
+    plan: &RowPlan,
+    rel: &Relation<'_>,
+    envelope: &std::cell::Cell<bool>,
+) -> Result<Vec<String>, SqlError> {
     let mut out = Vec::new();
     let mut windows: Vec<String> = Vec::new();
     for (i, (_, ty, e)) in plan.columns.iter().enumerate() {
         let value = if let Some((_, agg)) = plan.sliding.iter().find(|(c, _)| *c == i) {
-            let (value, window) = sliding_value(agg, rel, &envelope)?;
+            let (value, window) = sliding_value(agg, rel, envelope)?;
             if !windows.contains(&window) {
                 windows.push(window);
             }
             value
         } else {
-            rel.translate(e, &envelope)?
+            rel.translate(e, envelope)?
         };
         out.push(format!("CAST({value} AS {})", sink_type(*ty)));
-    }
-    if envelope.get() {
-        return Err(refuse("APPROXIMATE_ARRIVAL_TIME"));
     }
     if windows.len() > 1 {
         return Err(refuse(
@@ -203,15 +200,15 @@ fn values(plan: &RowPlan, rel: &Relation<'_>) -> Result<Vec<String>, SqlError> {
     Ok(out)
 }
 
-/// The WHERE clause: the FROM's conditions and the pump's, if any.
-fn where_clause(plan: &RowPlan, rel: &Relation<'_>) -> Result<Option<String>, SqlError> {
-    let envelope = std::cell::Cell::new(false);
+/// The WHERE clause: the FROM's conditions and the pump's, if any; `envelope` as for `values`.
+fn where_clause(
+    plan: &RowPlan,
+    rel: &Relation<'_>,
+    envelope: &std::cell::Cell<bool>,
+) -> Result<Option<String>, SqlError> {
     let mut conditions = rel.conditions.clone();
     if let Some(f) = &plan.filter {
-        conditions.push(rel.translate(f, &envelope)?);
-    }
-    if envelope.get() {
-        return Err(refuse("APPROXIMATE_ARRIVAL_TIME"));
+        conditions.push(rel.translate(f, envelope)?);
     }
     Ok(match conditions.len() {
         0 => None,
@@ -260,8 +257,15 @@ pub fn explain_flink_rows(
         return super::flink_topk::explain_top_k(plan, top_k, schema, opts);
     }
     let rel = relation(plan, schema, opts)?;
-    let values = values(plan, &rel)?;
-    let filter = where_clause(plan, &rel)?;
+    let envelope = std::cell::Cell::new(false);
+    let values = values(plan, &rel, &envelope)?;
+    let filter = where_clause(plan, &rel, &envelope)?;
+    // A subquery's columns are its own: the arrival time would have to pass through it.
+    if envelope.get() && !plan.upstream.is_empty() {
+        return Err(refuse(
+            "APPROXIMATE_ARRIVAL_TIME read through a subquery (its columns are its own)",
+        ));
+    }
     let what = if plan.sliding.is_empty() {
         "a row per record"
     } else {
@@ -273,8 +277,8 @@ pub fn explain_flink_rows(
         .first()
         .map_or(&plan.source, |sub| &sub.source);
     let mut o = String::new();
-    write_header(&mut o, plan, source, what);
-    write_source(&mut o, source, schema, opts);
+    write_header_reading(&mut o, plan, source, what, envelope.get());
+    write_source(&mut o, source, schema, opts, envelope.get());
     o.push_str(&rel.tables);
     write_sink(&mut o, plan, opts);
     let _ = writeln!(
@@ -302,6 +306,11 @@ pub fn explain_flink_rows(
 
 /// The comment at the top: which pump, what it computes (`what`), where it runs.
 pub(super) fn write_header(o: &mut String, plan: &RowPlan, source: &str, what: &str) {
+    write_header_reading(o, plan, source, what, false);
+}
+
+/// `write_header` for a pump that reads `APPROXIMATE_ARRIVAL_TIME` (`arrival`) or not.
+fn write_header_reading(o: &mut String, plan: &RowPlan, source: &str, what: &str, arrival: bool) {
     let _ = writeln!(
         o,
         "-- Apache Flink SQL for the Kinesis Data Analytics application whose pump {} writes",
@@ -309,24 +318,20 @@ pub(super) fn write_header(o: &mut String, plan: &RowPlan, source: &str, what: &
     );
     let _ = writeln!(o, "-- {} from {source}: {what}.", plan.destination);
     let _ = writeln!(o, "-- Generated by kds-window --explain-flink. Runs on Amazon Managed Service for Apache Flink");
-    let _ = writeln!(o, "-- (Flink 1.19 or later) with the Kinesis SQL connector 5.x (flink-sql-connector-aws-kinesis-streams).");
+    let _ = writeln!(o, "{}", super::flink_arrival::runs_on(arrival));
     o.push('\n');
 }
 
-/// The source table, with the processing-time column that stands in for ROWTIME.
-fn write_source(o: &mut String, source: &str, schema: &Schema, opts: &FlinkOptions) {
+/// The source table, with the processing-time column that stands in for ROWTIME (and the
+/// arrival time when the pump reads it).
+fn write_source(o: &mut String, source: &str, schema: &Schema, opts: &FlinkOptions, arrival: bool) {
     let _ = writeln!(
         o,
         "-- The source stream: one column per field of the JSON records."
     );
     let _ = writeln!(o, "-- KDA stamped each record with ROWTIME as it entered the application; `proctime` does that here.");
-    source_table(
-        o,
-        &q(source),
-        schema,
-        opts,
-        vec!["  `proctime` AS PROCTIME()".into()],
-    );
+    let proctime = vec!["  `proctime` AS PROCTIME()".into()];
+    super::flink_arrival::source_table_reading(o, &q(source), schema, opts, proctime, arrival);
     o.push('\n');
 }
 
