@@ -16,15 +16,28 @@ For every example `NAME.kda.sql` in the golden folder:
      PROCTIME() and whose windows depend on the clock, the totals of every numeric column per
      group.
 Exit status 0 when every expressible example agrees, 1 otherwise.
+
+What the check changes, besides the connector (in the check only; the printed SQL is not changed):
+  - an example that reads APPROXIMATE_ARRIVAL_TIME reads `kds-tail --envelope` lines, and its
+    source table has the arrival time as a Kinesis metadata column, which a file cannot give:
+    Flink reads a flat copy of the input instead (each envelope's `data` fields plus its
+    `arrival` under the metadata column's name), the metadata column becoming a physical one;
+  - Flink's json format reads a TIMESTAMP_LTZ column only from a time with a zone designator;
+    a time without one (the guide's sample dates) gets `Z` in Flink's copy of the input: KDA
+    and kds-window read it as UTC.
 """
 
+import atexit
+import base64
 import datetime
 import decimal
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -56,6 +69,76 @@ def file_source(ddl, input_path, unbounded):
     return re.sub(r"WITH \((.|\n)*\)\s*$", options, ddl)
 
 
+# `name` TYPE [NOT NULL] METADATA FROM 'key' VIRTUAL: a Kinesis metadata column.
+METADATA_COLUMN = re.compile(r"`([^`]+)` ([A-Z_]+(?:\(\d+\))?)(?: NOT NULL)? METADATA FROM '[^']*' VIRTUAL")
+# A column Flink reads as TIMESTAMP_LTZ: `name` TIMESTAMP_LTZ(3) (not nested).
+LTZ_COLUMN = re.compile(r"^\s+`([^`]+)` TIMESTAMP_LTZ\(3\)", flags=re.M)
+ZONELESS_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?")
+
+WORK = tempfile.mkdtemp(prefix="flink-check-")
+atexit.register(shutil.rmtree, WORK, True)
+
+
+def envelope_record(line):
+    """A `kds-tail --envelope` line's record (`data`, or the JSON its utf8 text or base64
+    bytes hold) and arrival; None for a line that is not one."""
+    try:
+        envelope = json.loads(line)
+        data = envelope["data"]
+        if envelope.get("encoding") == "utf8":
+            data = json.loads(data)
+        elif envelope.get("encoding") == "base64":
+            data = json.loads(base64.b64decode(data))
+        return (data, envelope["arrival"]) if isinstance(data, dict) else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def flink_input(ddl, input_path):
+    """The source DDL and input Flink reads: for a metadata column, a flat copy of the envelopes
+    with the arrival under its name, and the column physical; times in TIMESTAMP_LTZ columns
+    without a zone designator get `Z` (see the module's docstring)."""
+    arrival = METADATA_COLUMN.search(ddl)
+    ltz = set(LTZ_COLUMN.findall(ddl)) - ({arrival.group(1)} if arrival else set())
+    if not arrival and not ltz:
+        return ddl, input_path
+    lines = []
+    with open(input_path, encoding="utf-8") as f:
+        for line in f:
+            record = flat_record(line, arrival.group(1)) if arrival else json_object(line)
+            if record is None:
+                # Not an envelope: kds-window sends it to the error stream. Not a JSON object:
+                # both sides skip it.
+                if not arrival:
+                    lines.append(line.rstrip("\n"))
+                continue
+            for name in ltz & set(record):
+                if isinstance(record[name], str) and ZONELESS_TIME.fullmatch(record[name]):
+                    record[name] += "Z"
+            lines.append(json.dumps(record))
+    path = os.path.join(WORK, f"{len(os.listdir(WORK))}.ndjson")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return METADATA_COLUMN.sub(r"`\1` \2", ddl), path
+
+
+def json_object(line):
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def flat_record(line, arrival_column):
+    """An envelope line as one flat record: its `data` fields and its arrival."""
+    envelope = envelope_record(line)
+    if envelope is None:
+        return None
+    data, arrived = envelope
+    return dict(data, **{arrival_column: arrived})
+
+
 def pump_select(insert):
     """The SELECT of `INSERT INTO `SINK` SELECT ...`."""
     return re.sub(r"^INSERT INTO `[^`]*`\s*", "", insert, flags=re.S)
@@ -85,8 +168,9 @@ class FlinkJob:
         selects = []
         for stmt in statements(flink_sql):
             head = stmt.upper()
-            if head.startswith("CREATE TABLE") and "'kinesis'" in stmt:
-                env.execute_sql(file_source(stmt, input_path, self.proctime))
+            if head.startswith("CREATE TABLE") and re.search(r"'connector' = 'kinesis(-legacy)?'", stmt):
+                ddl, path = flink_input(stmt, input_path)
+                env.execute_sql(file_source(ddl, path, self.proctime))
             elif head.startswith("INSERT"):
                 selects.append(pump_select(stmt))
             elif head.startswith("CREATE TABLE") and "'print'" in stmt:
@@ -100,6 +184,10 @@ class FlinkJob:
         # A ROWS frame counts rows in reading order, the same on both sides.
         self.clock_columns = {m.lower() for m in re.findall(r"\bOVER \(.*`proctime` RANGE .*AS `([^`]+)`,?$",
                                                               flink_sql, flags=re.M)}
+        # A window bound selected under another name (the two-window pattern's ROWTIME STEP): its
+        # value is the clock's, as the window bounds are.
+        self.window_columns = {m.lower() for m in re.findall(r"^\s+window_(?:start|end) AS `([^`]+)`,?$",
+                                                               flink_sql, flags=re.M)} - TIME_COLUMNS
         for select in selects:
             table = env.sql_query(select)
             names = table.get_schema().get_field_names()
@@ -195,7 +283,8 @@ def totals(rows, leave_out=(), count_rows=False):
 
 
 # KDA's and Flink's REAL is a 32-bit float (about 7 significant digits), kds-window's a 64-bit
-# one: sums agree to this relative precision, not to the last digit.
+# one: sums agree to this relative precision, not to the last digit. Sums that are whole numbers
+# on both sides (counts, integer columns such as epoch milliseconds) must be equal.
 REL_TOLERANCE = 1e-6
 
 
@@ -207,7 +296,11 @@ def totals_equal(a, b):
         if sums.keys() != other.keys():
             return False
         for k, v in sums.items():
-            if abs(v - other[k]) > REL_TOLERANCE * max(abs(v), abs(other[k]), 1.0):
+            w = other[k]
+            if float(v).is_integer() and float(w).is_integer():
+                if v != w:
+                    return False
+            elif abs(v - w) > REL_TOLERANCE * max(abs(v), abs(w), 1.0):
                 return False
     return True
 
@@ -269,11 +362,14 @@ def compare(our_rows, job, deadline):
     if job.error:
         return "FAILED", f"Flink: {job.error}"
     if job.proctime or job.ingest_time:
-        leave_out, per_row = job.clock_columns, not job.grouped
+        leave_out, per_row = job.clock_columns | job.window_columns, not job.grouped
         ours_t = totals(our_rows, leave_out, per_row)
         theirs_t = totals(their_rows, leave_out, per_row)
         if totals_equal(ours_t, theirs_t):
-            left = f"; {', '.join(sorted(leave_out))} left out (OVER processing time)" if leave_out else ""
+            left = "".join(f"; {', '.join(sorted(columns))} left out ({why})"
+                           for columns, why in ((job.clock_columns, "OVER processing time"),
+                                                (job.window_columns, "the window's bound"))
+                           if columns)
             clock = "PROCTIME" if job.proctime else "read time"
             return "equal totals", (f"{len(our_rows)} rows here, {len(their_rows)} in Flink "
                                     f"(ROWTIME → {clock}){left}")

@@ -19,6 +19,7 @@
 //!   attribute of the aggregated rows, for cascading windows), becomes the `proctime` that the
 //!   OVER windows of the pumps after it order by.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 
 use super::bind::bind;
@@ -26,7 +27,7 @@ use super::chain::declared_schema;
 use super::downstream::stream_schema;
 use super::flink::{q, sink_type, window_select, write_window_pump, FlinkOptions};
 use super::flink_log::subquery_relation;
-use super::flink_over::{pump_select, subquery, write_insert, PROCTIME_ROWTIME};
+use super::flink_over::{pump_select, subquery, write_insert, PumpSelect, PROCTIME_ROWTIME};
 use super::flink_rows::{named_relation, refuse, write_header, write_sink, write_source, Relation};
 use super::{BoundQuery, BoundTime, RowPlan, Schema, SqlError, SqlPlan, SqlType};
 
@@ -62,6 +63,8 @@ struct Streams<'a> {
     rowtime_column: bool,
     /// The pumps, first first (for the header; a subquery is part of its pump).
     pumps: Vec<String>,
+    /// The source table has the arrival-time column: the first pump reads it.
+    arrival: bool,
 }
 
 impl<'a> Streams<'a> {
@@ -75,7 +78,33 @@ impl<'a> Streams<'a> {
             reads: Reads::Table,
             rowtime_column: false,
             pumps: Vec::new(),
+            arrival: false,
         }
+    }
+
+    /// The next pump reads `APPROXIMATE_ARRIVAL_TIME` (`read`): from the source table's column
+    /// when it reads the source; another pump's stream has no such column.
+    fn note_arrival(&mut self, read: bool) -> Result<(), SqlError> {
+        if read && self.rel.from != q(self.source) {
+            return Err(refuse(
+                "APPROXIMATE_ARRIVAL_TIME in a pump that reads another pump's stream (the stream \
+                 has no such column)",
+            ));
+        }
+        self.arrival |= read;
+        Ok(())
+    }
+
+    /// The SELECT of the pump `plan` over the current stream, its values cast by `cast`.
+    fn select(
+        &mut self,
+        plan: &RowPlan,
+        cast: &dyn Fn(SqlType) -> Option<String>,
+    ) -> Result<PumpSelect, SqlError> {
+        let envelope = Cell::new(false);
+        let select = pump_select(plan, &self.rel, cast, &envelope)?;
+        self.note_arrival(envelope.get())?;
+        Ok(select)
     }
 
     /// The columns every stream passes on, before its own.
@@ -114,7 +143,7 @@ impl<'a> Streams<'a> {
     fn add(&mut self, stage: &RowPlan, schema: Option<&'a Schema>) -> Result<(), SqlError> {
         if !stage.derived {
             self.pumps.push(stage.pump.clone());
-            let select = pump_select(stage, &self.rel, &|t| Some(stream_type(t)))?;
+            let select = self.select(stage, &|t| Some(stream_type(t)))?;
             let name = q(&stage.destination);
             let _ = writeln!(
                 self.views,
@@ -127,7 +156,7 @@ impl<'a> Streams<'a> {
             self.rel = named_relation(name, schema);
             self.reads = Reads::Table;
         } else if !stage.sliding.is_empty() {
-            let select = pump_select(stage, &self.rel, &|_| None)?;
+            let select = self.select(stage, &|_| None)?;
             self.rel = named_relation(subquery(&select.text(&self.lead())), None);
             self.reads = Reads::Subquery;
         } else {
@@ -145,13 +174,14 @@ impl<'a> Streams<'a> {
     }
 
     /// The GROUP BY pump `plan` bound to the stream it reads, or why Flink cannot run it there.
-    fn bind_window(&self, plan: &SqlPlan) -> Result<BoundQuery, SqlError> {
+    fn bind_window(&mut self, plan: &SqlPlan) -> Result<BoundQuery, SqlError> {
         if self.reads != Reads::Table {
             return Err(refuse(
                 "a GROUP BY pump reading a subquery (TUMBLE reads a table or a view)",
             ));
         }
         let b = bind(plan, self.rel.schema)?;
+        self.note_arrival(b.envelope)?;
         if matches!(b.time, BoundTime::Event(_)) {
             return Err(refuse(
                 "an event-time window in a chain of pumps (Flink declares the watermark on the \
@@ -188,8 +218,8 @@ impl<'a> Streams<'a> {
     fn start(&self, pump: &str, destination: &str, opts: &FlinkOptions) -> String {
         let mut o = String::new();
         let what = format!("pumps {}, {pump} in a chain", self.pumps.join(", "));
-        write_header(&mut o, pump, destination, self.source, &what);
-        write_source(&mut o, self.source, self.source_schema, opts);
+        write_header(&mut o, pump, destination, self.source, &what, self.arrival);
+        write_source(&mut o, self.source, self.source_schema, opts, self.arrival);
         o.push_str(&self.views);
         o
     }
@@ -226,9 +256,10 @@ pub(super) fn explain_rows_chain(
     let schemas = declared_schemas(&plan.upstream);
     let mut streams = Streams::new(first_source(&plan.upstream, &plan.source), schema);
     streams.add_all(&plan.upstream, &schemas)?;
+    let select = streams.select(plan, &|t| Some(sink_type(t)))?;
     let mut o = streams.start(&plan.pump, &plan.destination, opts);
     write_sink(&mut o, plan, opts);
-    write_insert(&mut o, plan, &streams.rel, &streams.rowtime())?;
+    write_insert(&mut o, plan, &select, &streams.rowtime());
     Ok(o)
 }
 
@@ -251,8 +282,9 @@ pub(super) fn explain_windowed_chain(
     };
     streams.add_window(plan, &b, &window_stream)?;
     streams.add_all(between, &downstream)?;
+    let select = streams.select(last, &|t| Some(sink_type(t)))?;
     let mut o = streams.start(&last.pump, &last.destination, opts);
     write_sink(&mut o, last, opts);
-    write_insert(&mut o, last, &streams.rel, &streams.rowtime())?;
+    write_insert(&mut o, last, &select, &streams.rowtime());
     Ok(o)
 }

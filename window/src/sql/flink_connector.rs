@@ -4,8 +4,10 @@
 //! connector identifier `kinesis`, for Flink 1.19, 1.20 and 2.x), as its page "Amazon Kinesis Data
 //! Streams SQL Connector" (Flink documentation, "Connector Options" and "Sink Partitioning")
 //! lists them: `stream.arn`, `aws.region`, `format`; `source.init.position` for the source;
-//! `sink.partitioner` for the sink. The connector's jar is not on this machine: the tables are
-//! printed, never run here (`scripts/flink-check` swaps them for files).
+//! `sink.partitioner` for the sink. A pump that reads `APPROXIMATE_ARRIVAL_TIME` reads the stream
+//! through the same page's `kinesis-legacy` source instead (see `flink_arrival`). The connector's
+//! jar is not on this machine: the tables are printed, never run here (`scripts/flink-check` swaps
+//! them for files).
 
 use std::fmt::Write as _;
 
@@ -44,10 +46,18 @@ impl FlinkOptions {
 /// The options both tables have: the connector, the stream and its region, JSON records with
 /// RFC 3339 timestamps.
 fn stream_options(stream: &FlinkOptions) -> Vec<(&'static str, String)> {
-    vec![
+    let mut options = vec![
         ("connector", "kinesis".to_string()),
         ("stream.arn", stream.arn()),
         ("aws.region", stream.region.clone()),
+    ];
+    options.extend(json_format());
+    options
+}
+
+/// JSON records with RFC 3339 timestamps.
+fn json_format() -> [(&'static str, String); 2] {
+    [
         ("format", "json".to_string()),
         ("json.timestamp-format.standard", "ISO-8601".to_string()),
     ]
@@ -59,6 +69,22 @@ fn stream_options(stream: &FlinkOptions) -> Vec<(&'static str, String)> {
 pub(super) fn source_options(opts: &FlinkOptions) -> Vec<(&'static str, String)> {
     let mut options = stream_options(opts);
     options.insert(3, ("source.init.position", "LATEST".to_string()));
+    options.push(("json.ignore-parse-errors", "true".to_string()));
+    options
+}
+
+/// The source table's `WITH` options on the `kinesis-legacy` connector, the one whose source
+/// fills the arrival-time metadata column (see `flink_arrival`). Its options ("Connector Options
+/// (`kinesis-legacy`)" on the same page) name the stream, not its ARN: `stream`, `aws.region`,
+/// `scan.stream.initpos`; reading starts at the newest record, as for `source_options`.
+pub(super) fn legacy_source_options(opts: &FlinkOptions) -> Vec<(&'static str, String)> {
+    let mut options = vec![
+        ("connector", "kinesis-legacy".to_string()),
+        ("stream", opts.stream.clone()),
+        ("aws.region", opts.region.clone()),
+        ("scan.stream.initpos", "LATEST".to_string()),
+    ];
+    options.extend(json_format());
     options.push(("json.ignore-parse-errors", "true".to_string()));
     options
 }

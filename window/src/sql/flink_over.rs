@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use super::flink::{q, sink_type};
+use super::flink::q;
 use super::flink_rows::{refuse, values, where_clause, Relation};
 use super::{RowPlan, SqlError, SqlType};
 
@@ -46,14 +46,15 @@ pub(super) fn subquery(text: &str) -> String {
 
 /// The pump `plan`'s SELECT over `rel`: each value cast to `cast(declared type)` where that
 /// gives a type (`None`: the value as computed), aggregates on windows other than the last
-/// computed in subqueries.
+/// computed in subqueries; `envelope` is set when it reads `APPROXIMATE_ARRIVAL_TIME`.
 pub(super) fn pump_select(
     plan: &RowPlan,
     rel: &Relation<'_>,
     cast: &dyn Fn(SqlType) -> Option<String>,
+    envelope: &std::cell::Cell<bool>,
 ) -> Result<PumpSelect, SqlError> {
-    let values = values(plan, rel)?;
-    let mut filter = where_clause(plan, rel)?;
+    let values = values(plan, rel, envelope)?;
+    let mut filter = where_clause(plan, rel, envelope)?;
     let mut windows: Vec<&str> = Vec::new();
     for w in values.iter().filter_map(|v| v.over.as_deref()) {
         if !windows.contains(&w) {
@@ -110,15 +111,9 @@ fn over_column(i: usize) -> String {
 /// the windowed pumps' bounds (in the session time zone, UTC by default).
 pub(super) const PROCTIME_ROWTIME: &str = "CAST(`proctime` AS TIMESTAMP(3)) AS `ROWTIME`";
 
-/// The last pump without GROUP BY: `INSERT INTO dest SELECT <rowtime>, <values cast to the
-/// sink's types> FROM rel ...`.
-pub(super) fn write_insert(
-    o: &mut String,
-    plan: &RowPlan,
-    rel: &Relation<'_>,
-    rowtime: &str,
-) -> Result<(), SqlError> {
-    let select = pump_select(plan, rel, &|t| Some(sink_type(t)))?;
+/// The last pump without GROUP BY: `INSERT INTO dest SELECT <rowtime>, <select>` (its values
+/// cast to the sink's types).
+pub(super) fn write_insert(o: &mut String, plan: &RowPlan, select: &PumpSelect, rowtime: &str) {
     let _ = writeln!(
         o,
         "-- The pump: each record that passes the WHERE clause, as it is read."
@@ -129,5 +124,4 @@ pub(super) fn write_insert(
         q(&plan.destination),
         select.text(&[rowtime.to_string()])
     );
-    Ok(())
 }

@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 
 use super::bind::{bind_expr, resolve_column, BoundColumn};
 use super::eval::BoundExpr;
-use super::flink::{col_ref, expr_with, q, sink_type, source_table, FlinkOptions};
+use super::flink::{col_ref, expr_with, q, sink_type, FlinkOptions};
 use super::flink_connector::sink_table;
-use super::flink_over::{write_insert, PROCTIME_ROWTIME};
+use super::flink_over::{pump_select, write_insert, PROCTIME_ROWTIME};
 use super::{
     AggFunc, Application, Frame, Literal, RowPlan, ScalarFunc, Schema, SqlError, SqlType, TimeField,
 };
@@ -64,10 +64,6 @@ pub(super) fn untranslatable(e: &BoundExpr) -> Option<&'static str> {
         {
             return Some("REGEX_REPLACE with a start other than 1 or one occurrence (Flink's REGEXP_REPLACE replaces every match)")
         }
-        BoundExpr::Call {
-            func: ScalarFunc::UnixTimestamp,
-            ..
-        } => return Some("UNIX_TIMESTAMP (KDA's counts milliseconds, Flink's seconds)"),
         BoundExpr::Call { func, .. } if func.is_log_parser() => {
             return Some("a log parser outside a subquery's select list (Flink has no row-valued parser: a subquery's `AS r` columns become one REGEXP_EXTRACT or SPLIT_INDEX each)")
         }
@@ -184,41 +180,42 @@ pub(super) struct Value {
     pub over: Option<String>,
 }
 
-/// The select-list values, in declaration order.
-pub(super) fn values(plan: &RowPlan, rel: &Relation<'_>) -> Result<Vec<Value>, SqlError> {
-    let envelope = std::cell::Cell::new(false);
+/// The select-list values, in declaration order; `envelope` is set when one reads
+/// `APPROXIMATE_ARRIVAL_TIME`.
+pub(super) fn values(
+    plan: &RowPlan,
+    rel: &Relation<'_>,
+    envelope: &std::cell::Cell<bool>,
+) -> Result<Vec<Value>, SqlError> {
     let mut out = Vec::new();
     for (i, (_, _, e)) in plan.columns.iter().enumerate() {
         out.push(
             if let Some((_, agg)) = plan.sliding.iter().find(|(c, _)| *c == i) {
-                let (value, window) = sliding_value(agg, rel, &envelope)?;
+                let (value, window) = sliding_value(agg, rel, envelope)?;
                 Value {
                     value,
                     over: Some(window),
                 }
             } else {
                 Value {
-                    value: rel.translate(e, &envelope)?,
+                    value: rel.translate(e, envelope)?,
                     over: None,
                 }
             },
         );
     }
-    if envelope.get() {
-        return Err(refuse("APPROXIMATE_ARRIVAL_TIME"));
-    }
     Ok(out)
 }
 
-/// The WHERE clause: the FROM's conditions and the pump's, if any.
-pub(super) fn where_clause(plan: &RowPlan, rel: &Relation<'_>) -> Result<Option<String>, SqlError> {
-    let envelope = std::cell::Cell::new(false);
+/// The WHERE clause: the FROM's conditions and the pump's, if any; `envelope` as for `values`.
+pub(super) fn where_clause(
+    plan: &RowPlan,
+    rel: &Relation<'_>,
+    envelope: &std::cell::Cell<bool>,
+) -> Result<Option<String>, SqlError> {
     let mut conditions = rel.conditions.clone();
     if let Some(f) = &plan.filter {
-        conditions.push(rel.translate(f, &envelope)?);
-    }
-    if envelope.get() {
-        return Err(refuse("APPROXIMATE_ARRIVAL_TIME"));
+        conditions.push(rel.translate(f, envelope)?);
     }
     Ok(match conditions.len() {
         0 => None,
@@ -274,6 +271,14 @@ pub fn explain_flink_rows(
         return super::flink_topk::explain_top_k(plan, top_k, schema, opts);
     }
     let rel = relation(plan, schema, opts)?;
+    let envelope = std::cell::Cell::new(false);
+    let select = pump_select(plan, &rel, &|t| Some(sink_type(t)), &envelope)?;
+    // A subquery's columns are its own: the arrival time would have to pass through it.
+    if envelope.get() && !plan.upstream.is_empty() {
+        return Err(refuse(
+            "APPROXIMATE_ARRIVAL_TIME read through a subquery (its columns are its own)",
+        ));
+    }
     let what = if plan.sliding.is_empty() {
         "a row per record"
     } else {
@@ -285,22 +290,30 @@ pub fn explain_flink_rows(
         .first()
         .map_or(&plan.source, |sub| &sub.source);
     let mut o = String::new();
-    write_header(&mut o, &plan.pump, &plan.destination, source, what);
-    write_source(&mut o, source, schema, opts);
+    write_header(
+        &mut o,
+        &plan.pump,
+        &plan.destination,
+        source,
+        what,
+        envelope.get(),
+    );
+    write_source(&mut o, source, schema, opts, envelope.get());
     o.push_str(&rel.tables);
     write_sink(&mut o, plan, opts);
-    write_insert(&mut o, plan, &rel, PROCTIME_ROWTIME)?;
+    write_insert(&mut o, plan, &select, PROCTIME_ROWTIME);
     Ok(o)
 }
 
 /// The comment at the top: which pump writes which stream, what it computes (`what`), where it
-/// runs.
+/// runs (`arrival`: the pump reads `APPROXIMATE_ARRIVAL_TIME`).
 pub(super) fn write_header(
     o: &mut String,
     pump: &str,
     destination: &str,
     source: &str,
     what: &str,
+    arrival: bool,
 ) {
     let _ = writeln!(
         o,
@@ -308,24 +321,26 @@ pub(super) fn write_header(
     );
     let _ = writeln!(o, "-- {destination} from {source}: {what}.");
     let _ = writeln!(o, "-- Generated by kds-window --explain-flink. Runs on Amazon Managed Service for Apache Flink");
-    let _ = writeln!(o, "-- (Flink 1.19 or later) with the Kinesis SQL connector 5.x (flink-sql-connector-aws-kinesis-streams).");
+    let _ = writeln!(o, "{}", super::flink_arrival::runs_on(arrival));
     o.push('\n');
 }
 
-/// The source table, with the processing-time column that stands in for ROWTIME.
-pub(super) fn write_source(o: &mut String, source: &str, schema: &Schema, opts: &FlinkOptions) {
+/// The source table, with the processing-time column that stands in for ROWTIME (and the
+/// arrival time when the pump reads it).
+pub(super) fn write_source(
+    o: &mut String,
+    source: &str,
+    schema: &Schema,
+    opts: &FlinkOptions,
+    arrival: bool,
+) {
     let _ = writeln!(
         o,
         "-- The source stream: one column per field of the JSON records."
     );
     let _ = writeln!(o, "-- KDA stamped each record with ROWTIME as it entered the application; `proctime` does that here.");
-    source_table(
-        o,
-        &q(source),
-        schema,
-        opts,
-        vec!["  `proctime` AS PROCTIME()".into()],
-    );
+    let proctime = vec!["  `proctime` AS PROCTIME()".into()];
+    super::flink_arrival::source_table_reading(o, &q(source), schema, opts, proctime, arrival);
     o.push('\n');
 }
 

@@ -26,7 +26,14 @@ pub(super) fn explain_top_k(
         top_k.window.as_secs()
     );
     let mut o = String::new();
-    write_header(&mut o, &plan.pump, &plan.destination, &plan.source, &what);
+    write_header(
+        &mut o,
+        &plan.pump,
+        &plan.destination,
+        &plan.source,
+        &what,
+        false,
+    );
     write_source(&mut o, plan, schema, opts);
     write_sink(&mut o, plan, opts);
     let _ = writeln!(

@@ -14,6 +14,7 @@ pub mod downstream;
 mod eval;
 mod expr;
 mod flink;
+mod flink_arrival;
 mod flink_chain;
 mod flink_connector;
 mod flink_join;
