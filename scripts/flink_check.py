@@ -182,8 +182,12 @@ class FlinkJob:
         # Columns computed OVER a processing-time RANGE: their values depend on how fast each
         # side reads, so the totals leave them out (row counts and the other columns still count).
         # A ROWS frame counts rows in reading order, the same on both sides.
-        self.clock_columns = {m.lower() for m in re.findall(r"\bOVER \(.*`proctime` RANGE .*AS `([^`]+)`,?$",
-                                                              flink_sql, flags=re.M)}
+        clock = {m.lower() for m in re.findall(r"\bOVER \(.*`proctime` RANGE .*AS `([^`]+)`,?$",
+                                               flink_sql, flags=re.M)}
+        # A column read from a subquery's `$over<i>` (several windows in one SELECT) is one too.
+        read = re.findall(r"`(\$over\d+)` AS [^)]*\) AS `([^`]+)`", flink_sql)
+        clock |= {name.lower() for over, name in read if over.lower() in clock}
+        self.clock_columns = {c for c in clock if not c.startswith("$over")}
         # A window bound selected under another name (the two-window pattern's ROWTIME STEP): its
         # value is the clock's, as the window bounds are.
         self.window_columns = {m.lower() for m in re.findall(r"^\s+window_(?:start|end) AS `([^`]+)`,?$",
