@@ -38,8 +38,12 @@ impl PumpSelect {
     }
 }
 
-/// `text` as a subquery in FROM: in parentheses, indented.
+/// `text` as a subquery in FROM: in parentheses, indented, unless a line has an odd number of
+/// quotes (a string literal, or a quoted name, that spans lines: indenting would change it).
 pub(super) fn subquery(text: &str) -> String {
+    if text.lines().any(|l| l.matches('\'').count() % 2 == 1) {
+        return format!("(\n{text}\n)");
+    }
     let inner: Vec<String> = text.lines().map(|l| format!("  {l}")).collect();
     format!("(\n{}\n)", inner.join("\n"))
 }
@@ -124,4 +128,19 @@ pub(super) fn write_insert(o: &mut String, plan: &RowPlan, select: &PumpSelect, 
         q(&plan.destination),
         select.text(&[rowtime.to_string()])
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subquery_is_indented_unless_a_literal_spans_lines() {
+        assert_eq!(
+            subquery("SELECT\n  `a`\nFROM `S`\nWHERE `b` = 'x''y'"),
+            "(\n  SELECT\n    `a`\n  FROM `S`\n  WHERE `b` = 'x''y'\n)"
+        );
+        let spanning = "SELECT\n  `a`\nFROM `S`\nWHERE `b` = 'x\ny'";
+        assert_eq!(subquery(spanning), format!("(\n{spanning}\n)"));
+    }
 }
