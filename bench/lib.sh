@@ -212,6 +212,34 @@ bench_start_kinesalite() {
   KINESALITE_VERSION="$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$BENCH_NPM/node_modules/kinesalite/package.json" | head -1)"
 }
 
+# The Kinesis emulator of bench/put.sh and bench/tail.sh: EMULATOR=kinesalite (the default: about
+# ten times faster, so it bounds the clients less) or EMULATOR=kinesis-local (the one the tests and
+# the demo use). BENCH_EMULATOR_SUFFIX names the results apart: put.md, put-kinesis-local.md.
+BENCH_EMULATOR="${EMULATOR:-kinesalite}"
+case "$BENCH_EMULATOR" in
+  kinesalite) BENCH_EMULATOR_SUFFIX="" ;;
+  kinesis-local) BENCH_EMULATOR_SUFFIX="-kinesis-local" ;;
+  *) printf 'bench: error: EMULATOR must be kinesalite or kinesis-local, not %s\n' "$BENCH_EMULATOR" >&2; exit 2 ;;
+esac
+
+# bench_start_emulator: starts BENCH_EMULATOR. Sets KINESIS_ENDPOINT and EMULATOR_DESC (its
+# version and how it runs). kinesis-local is scripts/stack's, started (or reused) through it, so
+# it is the same emulator the tests run on: restart it first (scripts/stack stop) for a clean
+# measurement, as it slows down with every stream it has held.
+bench_start_emulator() {
+  if [[ "$BENCH_EMULATOR" == kinesalite ]]; then
+    bench_start_kinesalite
+    KINESIS_ENDPOINT=$KINESALITE_ENDPOINT
+    EMULATOR_DESC="kinesalite $KINESALITE_VERSION (in memory, Node API, 127.0.0.1)"
+    return
+  fi
+  "$BENCH_ROOT/scripts/stack" start --quiet >&2 || die "scripts/stack start failed"
+  KINESIS_ENDPOINT="http://127.0.0.1:$(cat "$BENCH_ROOT/.tools/run/kinesis.port")"
+  local version
+  version="$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$BENCH_ROOT/.tools/npm/node_modules/kinesis-local/package.json" | head -1)"
+  EMULATOR_DESC="kinesis-local $version (scripts/stack, in memory, 127.0.0.1)"
+}
+
 # bench_start_moto: a private moto_server (S3) on 127.0.0.1:<free port>, not the shared stack's;
 # stopped at exit. Sets MOTO_ENDPOINT, MOTO_PID, MOTO_VERSION.
 bench_start_moto() {
