@@ -28,7 +28,8 @@ pub(super) fn runs_on(arrival: bool) -> &'static str {
         "-- (Flink 1.19 or 1.20) with the Kinesis SQL connector 5.x (flink-sql-connector-kinesis: its kinesis-legacy\n\
          -- source gives the arrival time)."
     } else {
-        "-- (Flink 1.19 or later) with the Kinesis SQL connector 5.x (flink-sql-connector-aws-kinesis-streams)."
+        "-- (Flink 1.19 or later) with the Kinesis SQL connector (flink-sql-connector-aws-kinesis-streams: 5.x for\n\
+         -- Flink 1.19 and 1.20, 6.x for Flink 2.x)."
     }
 }
 

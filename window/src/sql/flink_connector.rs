@@ -1,7 +1,7 @@
 //! The tables `--explain-flink` reads and writes: the source on the Kinesis stream of
 //! `--flink-stream-arn`, the destination on `--flink-sink-arn`'s (or `print`). Option names are
-//! those of the Amazon Kinesis Data Streams SQL connector 5.x (`flink-sql-connector-aws-kinesis-streams`,
-//! connector identifier `kinesis`, for Flink 1.19, 1.20 and 2.x), as its page "Amazon Kinesis Data
+//! those of the Amazon Kinesis Data Streams SQL connector (`flink-sql-connector-aws-kinesis-streams`,
+//! connector identifier `kinesis`; 5.x for Flink 1.19 and 1.20, 6.x for Flink 2.x), as its page "Amazon Kinesis Data
 //! Streams SQL Connector" (Flink documentation, "Connector Options" and "Sink Partitioning")
 //! lists them: `stream.arn`, `aws.region`, `format`; `source.init.position` for the source;
 //! `sink.partitioner` for the sink. A pump that reads `APPROXIMATE_ARRIVAL_TIME` reads the stream
