@@ -47,8 +47,11 @@ BYTES=$(stat -c %s "$DATA")
 # sizes a VARCHAR by the longest value among the lines it samples (the first ones), and tid grows
 # through the file: it samples the last lines, or tid would be VARCHAR(4) and "10000" cut to
 # "1000" (as KDA cuts a value to its schema's length).
+# Through a file: kds-window stops reading after its sample, and a pipe from tail would then end
+# tail with SIGPIPE (fatal under pipefail).
 SCHEMA=$OUT/schema.json
-tail -n 1000 "$DATA" | $KW --discover --wide-types >"$SCHEMA"
+tail -n 1000 "$DATA" >"$OUT/last-lines.ndjson"
+$KW --discover --wide-types -n 1000 <"$OUT/last-lines.ndjson" >"$SCHEMA"
 
 SLIDING_SQL=$OUT/sliding.sql
 cat >"$SLIDING_SQL" <<'SQL'
