@@ -165,7 +165,7 @@ class FlinkJob:
         config.set("parallelism.default", "1")
         # kds-window writes window bounds in UTC; Flink gives TIMESTAMP_LTZ windows in this zone.
         config.set("table.local-time-zone", "UTC")
-        selects = []
+        selects, self.exact_columns = [], set()
         for stmt in statements(flink_sql):
             head = stmt.upper()
             if head.startswith("CREATE TABLE") and re.search(r"'connector' = 'kinesis(-legacy)?'", stmt):
@@ -174,7 +174,10 @@ class FlinkJob:
             elif head.startswith("INSERT"):
                 selects.append(pump_select(stmt))
             elif head.startswith("CREATE TABLE") and "'print'" in stmt:
-                continue  # the sink: its rows are collected below instead
+                # The sink: its rows are collected below instead; its integer columns' sums
+                # must be equal, not only close.
+                self.exact_columns = integer_columns(stmt)
+                continue
             else:  # a reference table on the filesystem connector, a view
                 env.execute_sql(stmt)
         self.rows, self.results, self.readers, self.error = [], [], [], None
@@ -287,12 +290,18 @@ def totals(rows, leave_out=(), count_rows=False):
 
 
 # KDA's and Flink's REAL is a 32-bit float (about 7 significant digits), kds-window's a 64-bit
-# one: sums agree to this relative precision, not to the last digit. Sums that are whole numbers
-# on both sides (counts, integer columns such as epoch milliseconds) must be equal.
+# one: sums agree to this relative precision, not to the last digit. The sums of the sink's
+# integer columns (counts, epoch milliseconds) and the row counts must be equal.
 REL_TOLERANCE = 1e-6
 
 
-def totals_equal(a, b):
+def integer_columns(sink_ddl):
+    """The lower-case names of the sink table's integer columns."""
+    return {name.lower() for name, kind in re.findall(r"^\s*`([^`]+)` (\w+)", sink_ddl, flags=re.M)
+            if kind.upper() in ("TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT")}
+
+
+def totals_equal(a, b, exact_columns):
     if a.keys() != b.keys():
         return False
     for group, sums in a.items():
@@ -301,7 +310,7 @@ def totals_equal(a, b):
             return False
         for k, v in sums.items():
             w = other[k]
-            if float(v).is_integer() and float(w).is_integer():
+            if k == "rows" or k in exact_columns:
                 if v != w:
                     return False
             elif abs(v - w) > REL_TOLERANCE * max(abs(v), abs(w), 1.0):
@@ -369,7 +378,7 @@ def compare(our_rows, job, deadline):
         leave_out, per_row = job.clock_columns | job.window_columns, not job.grouped
         ours_t = totals(our_rows, leave_out, per_row)
         theirs_t = totals(their_rows, leave_out, per_row)
-        if totals_equal(ours_t, theirs_t):
+        if totals_equal(ours_t, theirs_t, job.exact_columns):
             left = "".join(f"; {', '.join(sorted(columns))} left out ({why})"
                            for columns, why in ((job.clock_columns, "OVER processing time"),
                                                 (job.window_columns, "the window's bound"))

@@ -296,7 +296,48 @@ fn chains_flink_cannot_run_as_kda_did_are_refused_with_the_reason() {
             ),
             "APPROXIMATE_ARRIVAL_TIME in a pump that reads another pump's stream",
         ),
+        (
+            // The arrival time read through an inlined subquery, by a pump that feeds another.
+            "CREATE OR REPLACE STREAM \"S\" (TICKER VARCHAR(4), ARRIVED TIMESTAMP);
+             CREATE OR REPLACE PUMP \"P1\" AS INSERT INTO \"S\"
+               SELECT STREAM T.\"t\", APPROXIMATE_ARRIVAL_TIME
+               FROM (SELECT STREAM TICKER_SYMBOL AS \"t\" FROM \"SOURCE_SQL_STREAM_001\") AS T;
+             CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (TICKER VARCHAR(4), \
+             ARRIVED TIMESTAMP);
+             CREATE OR REPLACE PUMP \"P2\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+               SELECT STREAM TICKER, ARRIVED FROM \"S\";"
+                .to_string(),
+            "APPROXIMATE_ARRIVAL_TIME read through a subquery",
+        ),
+        (
+            format!(
+                "{dest} CREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+                 SELECT STREAM t, COUNT(*) AS N FROM (SELECT STREAM TICKER_SYMBOL AS t, \
+                 COUNT(*) OVER (PARTITION BY TICKER_SYMBOL ROWS 2 PRECEDING) AS c \
+                 FROM \"SOURCE_SQL_STREAM_001\")
+                 GROUP BY t, STEP(ROWTIME BY INTERVAL '60' SECOND);"
+            ),
+            "a GROUP BY pump reading a subquery",
+        ),
+        (
+            "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (TICKER VARCHAR(4), \
+             C VARCHAR(20));
+             CREATE OR REPLACE PUMP \"P2\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+               SELECT STREAM s.TICKER, c.\"Company\" FROM \"S\" AS s
+               LEFT JOIN \"CompanyName\" AS c ON s.TICKER = c.\"Ticker\";"
+                .to_string(),
+            "a reference-table JOIN in a chain of pumps",
+        ),
     ];
+    let cases = cases.map(|(sql, why)| {
+        // The JOIN case reads the stream S that P1 writes.
+        let sql = if why.contains("JOIN") {
+            after_stream_s(&sql)
+        } else {
+            sql
+        };
+        (sql, why)
+    });
     for (sql, why) in cases {
         let err = explain(&sql, &schema).unwrap_err();
         assert!(
@@ -317,5 +358,24 @@ fn chains_flink_cannot_run_as_kda_did_are_refused_with_the_reason() {
     assert!(
         err.contains("a stagger pump, feeding another pump"),
         "{err}"
+    );
+}
+
+#[test]
+fn one_pump_reading_a_subquery_with_over_is_named_so_in_the_header() {
+    let sql = explain(
+        r#"CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (TICKER VARCHAR(4), C INTEGER);
+CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+SELECT STREAM t, c FROM (SELECT STREAM TICKER_SYMBOL AS t,
+    COUNT(*) OVER (PARTITION BY TICKER_SYMBOL ROWS 2 PRECEDING) AS c
+  FROM "SOURCE_SQL_STREAM_001") WHERE c > 1;"#,
+        &demo(),
+    )
+    .unwrap();
+    assert!(
+        sql.contains(
+            "-- DESTINATION_SQL_STREAM from SOURCE_SQL_STREAM_001: the pump P, reading a subquery."
+        ),
+        "{sql}"
     );
 }

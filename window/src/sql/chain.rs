@@ -54,6 +54,12 @@ pub(super) fn declared_schema<'a>(columns: impl IntoIterator<Item = (&'a str, Sq
     }
 }
 
+/// The in-application stream the pump `plan` writes, as a schema of its declared columns;
+/// `None` for a subquery, whose stream declares no types.
+pub(super) fn declared_stream(plan: &RowPlan) -> Option<Schema> {
+    (!plan.derived).then(|| declared_schema(plan.columns.iter().map(|(n, t, _)| (n.as_str(), *t))))
+}
+
 /// Binds the pumps in front of the last one, the first against the source's schema, each next
 /// against the stream the previous one writes. `None` when there are none.
 pub fn bind_chain(
@@ -83,8 +89,7 @@ pub fn bind_chain(
             .map(|(name, ty, e)| bind_expr(e, &col).map(|(b, _)| (name.clone(), *ty, b)))
             .collect::<Result<Vec<_>, _>>()?;
         let sliding = RefCell::new(bind_sliding(&plan.sliding, &col)?);
-        schema = (!plan.derived)
-            .then(|| declared_schema(columns.iter().map(|(n, t, _)| (n.as_str(), *t))));
+        schema = declared_stream(plan);
         stages.push(Stage {
             filter,
             sliding,

@@ -23,7 +23,7 @@ use std::cell::Cell;
 use std::fmt::Write as _;
 
 use super::bind::bind;
-use super::chain::declared_schema;
+use super::chain::declared_stream;
 use super::downstream::stream_schema;
 use super::flink::{q, sink_type, window_select, write_window_pump, FlinkOptions};
 use super::flink_log::subquery_relation;
@@ -83,8 +83,15 @@ impl<'a> Streams<'a> {
     }
 
     /// The next pump reads `APPROXIMATE_ARRIVAL_TIME` (`read`): from the source table's column
-    /// when it reads the source; another pump's stream has no such column.
+    /// when it reads the source table itself; a subquery (inlined or not) and another pump's
+    /// stream have no such column.
     fn note_arrival(&mut self, read: bool) -> Result<(), SqlError> {
+        if read && self.reads != Reads::Table {
+            return Err(refuse(
+                "APPROXIMATE_ARRIVAL_TIME read through a subquery (it is a column of the source \
+                 table only)",
+            ));
+        }
         if read && self.rel.from != q(self.source) {
             return Err(refuse(
                 "APPROXIMATE_ARRIVAL_TIME in a pump that reads another pump's stream (the stream \
@@ -183,10 +190,13 @@ impl<'a> Streams<'a> {
         let b = bind(plan, self.rel.schema)?;
         self.note_arrival(b.envelope)?;
         if matches!(b.time, BoundTime::Event(_)) {
-            return Err(refuse(
+            return Err(refuse(if self.rel.from == q(self.source) {
+                "an event-time window with pumps after it yet (a chain's source table is written \
+                 with the processing-time column only, no watermark)"
+            } else {
                 "an event-time window in a chain of pumps (Flink declares the watermark on the \
-                 source table, and a view's column converted from it is no time attribute)",
-            ));
+                 source table, and a view's column converted from it is no time attribute)"
+            }));
         }
         Ok(b)
     }
@@ -217,23 +227,30 @@ impl<'a> Streams<'a> {
     /// The header, the source table and the views, for the chain's last pump `pump`.
     fn start(&self, pump: &str, destination: &str, opts: &FlinkOptions) -> String {
         let mut o = String::new();
-        let what = format!("pumps {}, {pump} in a chain", self.pumps.join(", "));
+        let what = if self.pumps.is_empty() {
+            format!("the pump {pump}, reading a subquery")
+        } else {
+            format!("pumps {}, {pump} in a chain", self.pumps.join(", "))
+        };
         write_header(&mut o, pump, destination, self.source, &what, self.arrival);
         write_source(&mut o, self.source, self.source_schema, opts, self.arrival);
         o.push_str(&self.views);
         o
     }
+
+    /// The chain's last pump `last`, without GROUP BY, over the current stream into the sink.
+    fn finish(&mut self, last: &RowPlan, opts: &FlinkOptions) -> Result<String, SqlError> {
+        let select = self.select(last, &|t| Some(sink_type(t)))?;
+        let mut o = self.start(&last.pump, &last.destination, opts);
+        write_sink(&mut o, last, opts);
+        write_insert(&mut o, last, &select, &self.rowtime());
+        Ok(o)
+    }
 }
 
 /// Each pump's declared stream as a schema (`None` for a subquery's).
 fn declared_schemas(pumps: &[RowPlan]) -> Vec<Option<Schema>> {
-    pumps
-        .iter()
-        .map(|p| {
-            (!p.derived)
-                .then(|| declared_schema(p.columns.iter().map(|(n, t, _)| (n.as_str(), *t))))
-        })
-        .collect()
+    pumps.iter().map(declared_stream).collect()
 }
 
 /// The stream the first pump reads.
@@ -256,11 +273,7 @@ pub(super) fn explain_rows_chain(
     let schemas = declared_schemas(&plan.upstream);
     let mut streams = Streams::new(first_source(&plan.upstream, &plan.source), schema);
     streams.add_all(&plan.upstream, &schemas)?;
-    let select = streams.select(plan, &|t| Some(sink_type(t)))?;
-    let mut o = streams.start(&plan.pump, &plan.destination, opts);
-    write_sink(&mut o, plan, opts);
-    write_insert(&mut o, plan, &select, &streams.rowtime());
-    Ok(o)
+    streams.finish(plan, opts)
 }
 
 /// `--explain-flink` for a GROUP BY pump with per-row pumps in front of it, after it, or both.
@@ -282,9 +295,5 @@ pub(super) fn explain_windowed_chain(
     };
     streams.add_window(plan, &b, &window_stream)?;
     streams.add_all(between, &downstream)?;
-    let select = streams.select(last, &|t| Some(sink_type(t)))?;
-    let mut o = streams.start(&last.pump, &last.destination, opts);
-    write_sink(&mut o, last, opts);
-    write_insert(&mut o, last, &select, &streams.rowtime());
-    Ok(o)
+    streams.finish(last, opts)
 }

@@ -55,7 +55,10 @@ pub(super) fn subquery_relation<'a>(
         None => Vec::new(),
     };
     if envelope.get() {
-        return Err(refuse("APPROXIMATE_ARRIVAL_TIME"));
+        return Err(refuse(
+            "APPROXIMATE_ARRIVAL_TIME inside a subquery without OVER aggregates (the subquery is \
+             inlined into its pump, whose arrival-time source is not written yet)",
+        ));
     }
     Ok(Relation {
         from: q(&sub.source),

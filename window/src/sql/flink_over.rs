@@ -112,7 +112,7 @@ fn over_column(i: usize) -> String {
 }
 
 /// ROWTIME of a row the pumps read from the source: its processing time, as TIMESTAMP(3) like
-/// the windowed pumps' bounds (in the session time zone, UTC by default).
+/// the windowed pumps' bounds (in the session time zone, which the printed header asks to be UTC).
 pub(super) const PROCTIME_ROWTIME: &str = "CAST(`proctime` AS TIMESTAMP(3)) AS `ROWTIME`";
 
 /// The last pump without GROUP BY: `INSERT INTO dest SELECT <rowtime>, <select>` (its values
