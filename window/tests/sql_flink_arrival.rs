@@ -35,39 +35,49 @@ const LEGACY_SOURCE: &[&str] = &[
     "flink-sql-connector-kinesis",
 ];
 
+/// `sql` reads the stream through the `kinesis-legacy` source with the arrival-time column, and
+/// holds each of `parts`.
+fn assert_reads_arrival(sql: &str, parts: &[&str]) {
+    assert_has(sql, LEGACY_SOURCE);
+    assert_has(sql, &[ARRIVAL_COLUMN]);
+    assert_has(sql, parts);
+}
+
+/// `--explain-flink` of the golden example `name` with its schema file.
+fn explain_golden(name: &str) -> String {
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/");
+    let read = |ext: &str| std::fs::read_to_string(format!("{golden}{name}.{ext}")).unwrap();
+    explain(&read("kda.sql"), &schema(&read("schema.json"))).unwrap()
+}
+
 #[test]
 fn arrival_time_is_the_legacy_sources_timestamp_metadata() {
-    let sql = explain(
-        include_str!("golden/regex_replace.kda.sql"),
-        &schema(include_str!("golden/regex_replace.schema.json")),
-    )
-    .unwrap();
-    assert_has(&sql, LEGACY_SOURCE);
-    assert_has(
-        &sql,
-        &[
-            &format!("  `REFERRER` STRING,\n  {ARRIVAL_COLUMN},\n  `proctime` AS PROCTIME()"),
-            "CAST(`APPROXIMATE_ARRIVAL_TIME` AS TIMESTAMP(3)) AS `ingest_time`",
+    let examples = [
+        (
+            "regex_replace",
+            format!("  `REFERRER` STRING,\n  {ARRIVAL_COLUMN},\n  `proctime` AS PROCTIME()"),
             "REGEXP_REPLACE(`REFERRER`, 'http://', 'https://')",
-        ],
-    );
-    // The source that does not fill the metadata is not used.
-    assert!(!sql.contains("'stream.arn' = "), "{sql}");
-
-    let sql = explain(
-        include_str!("golden/substring.kda.sql"),
-        &schema(include_str!("golden/substring.schema.json")),
-    )
-    .unwrap();
-    assert_has(&sql, LEGACY_SOURCE);
-    assert_has(
-        &sql,
-        &[
-            ARRIVAL_COLUMN,
-            "CAST(`APPROXIMATE_ARRIVAL_TIME` AS TIMESTAMP(3)) AS `ingest_time`",
+        ),
+        (
+            "substring",
+            ARRIVAL_COLUMN.to_string(),
             "SUBSTRING(`REFERRER` FROM 12 FOR",
-        ],
-    );
+        ),
+    ];
+    for (name, column, function) in examples {
+        let sql = explain_golden(name);
+        assert_has(&sql, LEGACY_SOURCE);
+        assert_has(
+            &sql,
+            &[
+                &column,
+                "CAST(`APPROXIMATE_ARRIVAL_TIME` AS TIMESTAMP(3)) AS `ingest_time`",
+                function,
+            ],
+        );
+        // The source that does not fill the metadata is not used.
+        assert!(!sql.contains("'stream.arn' = "), "{name}: {sql}");
+    }
 }
 
 #[test]
@@ -80,13 +90,9 @@ WHERE APPROXIMATE_ARRIVAL_TIME > TIMESTAMP '2026-01-27 10:01:00';"#,
         &schema(DEMO_SCHEMA),
     )
     .unwrap();
-    assert_has(&sql, LEGACY_SOURCE);
-    assert_has(
+    assert_reads_arrival(
         &sql,
-        &[
-            ARRIVAL_COLUMN,
-            "WHERE (`APPROXIMATE_ARRIVAL_TIME` > TO_TIMESTAMP_LTZ(1769508060000, 3));",
-        ],
+        &["WHERE (`APPROXIMATE_ARRIVAL_TIME` > TO_TIMESTAMP_LTZ(1769508060000, 3));"],
     );
 }
 
@@ -97,11 +103,9 @@ fn two_window_pattern_groups_by_the_arrival_minute_within_the_rowtime_window() {
         &schema(DEMO_SCHEMA),
     )
     .unwrap();
-    assert_has(&sql, LEGACY_SOURCE);
-    assert_has(
+    assert_reads_arrival(
         &sql,
         &[
-            ARRIVAL_COLUMN,
             // The ROWTIME STEP is the window, and its start is the selected "ingest_time".
             "TUMBLE(TABLE `SOURCE_SQL_STREAM_001`, DESCRIPTOR(`proctime`), INTERVAL '60' SECOND))",
             "  window_start AS `ingest_time`,",

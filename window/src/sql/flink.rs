@@ -296,7 +296,7 @@ pub fn explain_flink(
     let mut o = String::new();
     write_header_and_source(&mut o, plan, &b, schema, opts);
     o.push('\n');
-    write_window_pump(&mut o, plan, &b, opts)?;
+    write_window_pump(&mut o, plan, &b, opts);
     Ok(o)
 }
 
@@ -306,8 +306,8 @@ pub(super) fn write_window_pump(
     plan: &SqlPlan,
     b: &super::BoundQuery,
     opts: &FlinkOptions,
-) -> Result<(), SqlError> {
-    let select = window_select(plan, b, &sink_type, false)?;
+) {
+    let select = window_select(plan, b, &sink_type, false);
     let dst = q(&plan.destination);
     let mut sink_cols = vec![
         "  `window_start` TIMESTAMP(3)".to_string(),
@@ -327,7 +327,6 @@ pub(super) fn write_window_pump(
         let _ = writeln!(o, "-- GROUP BY's further time expressions (AWS's two-window pattern) are group keys: the time rounded down.");
     }
     let _ = writeln!(o, "INSERT INTO {dst}\n{select};");
-    Ok(())
 }
 
 /// The GROUP BY pump's SELECT over the TUMBLE window of what it reads (the source table or a
@@ -340,7 +339,7 @@ pub(super) fn window_select(
     b: &super::BoundQuery,
     declared: &dyn Fn(SqlType) -> String,
     time_attribute: bool,
-) -> Result<String, SqlError> {
+) -> String {
     let mut sel = select_values(plan, b, declared);
     let mut groups = vec!["window_start".to_string(), "window_end".to_string()];
     if time_attribute {
@@ -364,7 +363,7 @@ pub(super) fn window_select(
         let _ = write!(o, "\nWHERE {}", expr(f));
     }
     let _ = write!(o, "\nGROUP BY {}", groups.join(", "));
-    Ok(o)
+    o
 }
 
 /// The comment at the top, and the source table with ROWTIME's stand-in (or the watermark).

@@ -203,14 +203,9 @@ impl<'a> Streams<'a> {
 
     /// The GROUP BY pump `plan` (bound as `b`) writes its stream (`schema`) for the pumps after
     /// it: a view over its TUMBLE aggregation, with its window's end and time attribute.
-    fn add_window(
-        &mut self,
-        plan: &SqlPlan,
-        b: &BoundQuery,
-        schema: &'a Schema,
-    ) -> Result<(), SqlError> {
+    fn add_window(&mut self, plan: &SqlPlan, b: &BoundQuery, schema: &'a Schema) {
         self.pumps.push(plan.pump.clone());
-        let select = window_select(plan, b, &stream_type, true)?;
+        let select = window_select(plan, b, &stream_type, true);
         let name = q(&plan.destination);
         let _ = writeln!(
             self.views,
@@ -221,7 +216,6 @@ impl<'a> Streams<'a> {
         );
         self.rel = named_relation(name, Some(schema));
         self.rowtime_column = true;
-        Ok(())
     }
 
     /// The header, the source table and the views, for the chain's last pump `pump`.
@@ -290,10 +284,10 @@ pub(super) fn explain_windowed_chain(
     let b = streams.bind_window(plan)?;
     let Some((last, between)) = plan.downstream.split_last() else {
         let mut o = streams.start(&plan.pump, &plan.destination, opts);
-        write_window_pump(&mut o, plan, &b, opts)?;
+        write_window_pump(&mut o, plan, &b, opts);
         return Ok(o);
     };
-    streams.add_window(plan, &b, &window_stream)?;
+    streams.add_window(plan, &b, &window_stream);
     streams.add_all(between, &downstream)?;
     streams.finish(last, opts)
 }
