@@ -28,7 +28,10 @@ use super::downstream::stream_schema;
 use super::flink::{q, sink_type, window_select, write_window_pump, FlinkOptions};
 use super::flink_log::subquery_relation;
 use super::flink_over::{pump_select, subquery, write_insert, PumpSelect, PROCTIME_ROWTIME};
-use super::flink_rows::{named_relation, refuse, write_header, write_sink, write_source, Relation};
+use super::flink_rows::{
+    named_relation, refuse, write_header, write_sink, write_source, Relation,
+    ARRIVAL_THROUGH_SUBQUERY,
+};
 use super::{BoundQuery, BoundTime, RowPlan, Schema, SqlError, SqlPlan, SqlType};
 
 /// Flink type of an in-application stream's column: what KDA converts a written value to.
@@ -87,10 +90,7 @@ impl<'a> Streams<'a> {
     /// stream have no such column.
     fn note_arrival(&mut self, read: bool) -> Result<(), SqlError> {
         if read && self.reads != Reads::Table {
-            return Err(refuse(
-                "APPROXIMATE_ARRIVAL_TIME read through a subquery (it is a column of the source \
-                 table only)",
-            ));
+            return Err(refuse(ARRIVAL_THROUGH_SUBQUERY));
         }
         if read && self.rel.from != q(self.source) {
             return Err(refuse(

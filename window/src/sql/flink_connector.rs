@@ -43,16 +43,13 @@ impl FlinkOptions {
     }
 }
 
-/// The options both tables have: the connector, the stream and its region, JSON records with
-/// RFC 3339 timestamps.
-fn stream_options(stream: &FlinkOptions) -> Vec<(&'static str, String)> {
-    let mut options = vec![
+/// The stream both `kinesis` tables name: the connector, the stream's ARN and its region.
+fn kinesis_stream(stream: &FlinkOptions) -> Vec<(&'static str, String)> {
+    vec![
         ("connector", "kinesis".to_string()),
         ("stream.arn", stream.arn()),
         ("aws.region", stream.region.clone()),
-    ];
-    options.extend(json_format());
-    options
+    ]
 }
 
 /// JSON records with RFC 3339 timestamps.
@@ -64,13 +61,20 @@ fn json_format() -> [(&'static str, String); 2] {
 }
 
 /// The source table's `WITH` options: reading from the newest record (KDA applications started
-/// at the stream's tip unless told otherwise); a record that is not JSON is skipped, as
-/// kds-window counts and skips it.
+/// at the stream's tip unless told otherwise).
 pub(super) fn source_options(opts: &FlinkOptions) -> Vec<(&'static str, String)> {
-    let mut options = stream_options(opts);
-    options.insert(3, ("source.init.position", "LATEST".to_string()));
-    options.push(("json.ignore-parse-errors", "true".to_string()));
-    options
+    let mut stream = kinesis_stream(opts);
+    stream.push(("source.init.position", "LATEST".to_string()));
+    reading(stream)
+}
+
+/// A source's options: `stream` (its connector, stream, region and start position), then JSON
+/// records with RFC 3339 timestamps, a record that is not JSON skipped, as kds-window counts and
+/// skips it.
+fn reading(mut stream: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    stream.extend(json_format());
+    stream.push(("json.ignore-parse-errors", "true".to_string()));
+    stream
 }
 
 /// The source table's `WITH` options on the `kinesis-legacy` connector, the one whose source
@@ -78,22 +82,20 @@ pub(super) fn source_options(opts: &FlinkOptions) -> Vec<(&'static str, String)>
 /// (`kinesis-legacy`)" on the same page) name the stream, not its ARN: `stream`, `aws.region`,
 /// `scan.stream.initpos`; reading starts at the newest record, as for `source_options`.
 pub(super) fn legacy_source_options(opts: &FlinkOptions) -> Vec<(&'static str, String)> {
-    let mut options = vec![
+    reading(vec![
         ("connector", "kinesis-legacy".to_string()),
         ("stream", opts.stream.clone()),
         ("aws.region", opts.region.clone()),
         ("scan.stream.initpos", "LATEST".to_string()),
-    ];
-    options.extend(json_format());
-    options.push(("json.ignore-parse-errors", "true".to_string()));
-    options
+    ])
 }
 
 /// The destination table's `WITH` options on a Kinesis stream: each row under a random
 /// partition key (the connector's default for a table without `PARTITIONED BY`, written out so
 /// it can be changed), which spreads the rows over the shards as `kds-put` does.
 fn sink_options(sink: &FlinkOptions) -> Vec<(&'static str, String)> {
-    let mut options = stream_options(sink);
+    let mut options = kinesis_stream(sink);
+    options.extend(json_format());
     options.push(("sink.partitioner", "random".to_string()));
     options
 }

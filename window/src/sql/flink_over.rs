@@ -80,11 +80,12 @@ pub(super) fn pump_select(
                 items.push(format!("  {} {window} AS {}", v.value, over_column(i)));
             }
         }
-        let mut layer = format!("SELECT\n{}\nFROM {from}", items.join(",\n"));
-        if let Some(f) = filter.take() {
-            let _ = write!(layer, "\nWHERE {f}");
-        }
-        from = subquery(&layer);
+        let layer = PumpSelect {
+            items,
+            from,
+            filter: filter.take(),
+        };
+        from = subquery(&layer.text(&[]));
     }
     let mut items = Vec::new();
     for (i, ((name, ty, _), v)) in plan.columns.iter().zip(&values).enumerate() {

@@ -28,6 +28,11 @@ pub fn explain_app(
     }
 }
 
+/// Why a pump that reads `APPROXIMATE_ARRIVAL_TIME` over a subquery is refused, single or in a
+/// chain.
+pub(super) const ARRIVAL_THROUGH_SUBQUERY: &str = "APPROXIMATE_ARRIVAL_TIME read through a \
+    subquery (a subquery's columns are its own; the arrival time is a column of the source table)";
+
 pub(super) fn refuse(why: &str) -> SqlError {
     SqlError::new(
         super::Pos::default(),
@@ -275,9 +280,7 @@ pub fn explain_flink_rows(
     let select = pump_select(plan, &rel, &|t| Some(sink_type(t)), &envelope)?;
     // A subquery's columns are its own: the arrival time would have to pass through it.
     if envelope.get() && !plan.upstream.is_empty() {
-        return Err(refuse(
-            "APPROXIMATE_ARRIVAL_TIME read through a subquery (its columns are its own)",
-        ));
+        return Err(refuse(ARRIVAL_THROUGH_SUBQUERY));
     }
     let what = if plan.sliding.is_empty() {
         "a row per record"
