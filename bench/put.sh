@@ -29,7 +29,6 @@ mkdir -p bench/results
 load_before=$BENCH_LOAD_BEFORE
 
 # --- tools -------------------------------------------------------------------------------
-[[ "$BENCH_EMULATOR" == kinesalite ]] && bench_install_kinesalite
 bench_pip boto3=boto3
 [[ -x "$venv/bin/aws" ]] || bench_pip "awscli=awscli>=1.32,<2"
 bench_build kds-put kds-gen kds-bench-ceiling

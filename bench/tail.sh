@@ -30,7 +30,6 @@ mkdir -p "$work" bench/results
 load_before=$BENCH_LOAD_BEFORE
 
 # --- tools -------------------------------------------------------------------------------
-[[ "$BENCH_EMULATOR" == kinesalite ]] && bench_install_kinesalite
 bench_pip boto3=boto3
 [[ -x "$venv/bin/aws" ]] || bench_pip "awscli=awscli>=1.32,<2"
 [[ "${BUILD:-1}" == 1 || ! -x target/release/kds-tail || ! -x target/release/kds-ceiling ]] &&
